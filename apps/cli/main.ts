@@ -1,0 +1,34 @@
+// The `concur` command line: one module per command under ./commands, wired here.
+// Parsing and validation live at this edge; a bad flag is named with the fix, never a stack.
+import { Command, CommanderError } from 'commander';
+import { registerBench } from './commands/bench.ts';
+import { UsageError } from './options.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('concur')
+    .description('An actor-model cluster runtime on worker threads that runs Raft and Paxos for real')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerBench(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed its message (or the help/version text).
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`concur: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}
