@@ -1,0 +1,165 @@
+// The worker side of an actor: loads the actor module named by the supervisor, gives it its
+// context, and runs its mailbox loop over the inbound rings. Started by worker-boot.mjs.
+// It must never swallow an actor's error: a throw in receive, idle or a timer crashes the worker.
+import { parentPort, workerData } from 'node:worker_threads';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { Actor, ActorContext, ActorEvent, ActorFactory, ActorId } from './actor.ts';
+import { Codec, DecodeError } from './codec.ts';
+import { FaultTable, LinkFaults } from './faults.ts';
+import { OutLink, type DropReason } from './link.ts';
+import type { HostInit, HostToSupervisor, SupervisorToHost } from './host-protocol.ts';
+import { Doorbell, Ring } from './ring.ts';
+
+const init = workerData as HostInit;
+const port = parentPort!;
+const post = (m: HostToSupervisor) => port.postMessage(m);
+
+const codec = new Codec(init.shapes);
+const faultTable = new FaultTable(init.faults);
+const doorbell = new Doorbell(init.doorbell);
+const inbound: { from: ActorId; ring: Ring }[] = init.inbound.map((l) => ({ from: l.from, ring: new Ring(l.ring) }));
+const outbound = new Map<ActorId, OutLink>();
+// Drops are counted here and reported in bursts: one postMessage per dropped frame would cost
+// more than the traffic it reports on a lossy link.
+const drops = new Map<string, { to: ActorId; reason: DropReason; count: number; bytes: number }>();
+let dropsTimer: ReturnType<typeof setTimeout> | null = null;
+function flushDrops(): void {
+  dropsTimer = null;
+  for (const d of drops.values()) post({ kind: 'dropped', from: init.id, to: d.to, reason: d.reason, count: d.count, bytes: d.bytes });
+  drops.clear();
+}
+for (const l of init.outbound) {
+  const faults = new LinkFaults(faultTable, init.id, l.to, init.seed, init.incarnation);
+  const onDrop = (reason: DropReason, bytes: number) => {
+    const key = `${l.to}:${reason}`;
+    const d = drops.get(key) ?? { to: l.to, reason, count: 0, bytes: 0 };
+    d.count++;
+    d.bytes += bytes;
+    drops.set(key, d);
+    dropsTimer ??= setTimeout(flushDrops, 100);
+  };
+  outbound.set(l.to, new OutLink(new Ring(l.ring), faults, onDrop));
+}
+
+function linkTo(to: ActorId): OutLink {
+  const link = outbound.get(to);
+  if (!link) throw new RangeError(`actor ${init.id} has no link to ${to}; known: ${[...outbound.keys()].join(', ')}`);
+  return link;
+}
+
+const timers = new Map<number, ReturnType<typeof setTimeout>>();
+let nextTimer = 1;
+let stopping = false;
+
+const ctx: ActorContext = {
+  self: init.id,
+  peers: init.peers,
+  config: init.config,
+  incarnation: init.incarnation,
+  storage: { dir: init.dataDir },
+  send(to, message) {
+    linkTo(to).send(codec.encode(message));
+  },
+  encode: (message) => codec.encode(message),
+  sendEncoded(to, frame) {
+    linkTo(to).send(frame);
+  },
+  now: () => performance.now(),
+  setTimer(delayMs, fire) {
+    const id = nextTimer++;
+    timers.set(id, setTimeout(() => {
+      timers.delete(id);
+      if (!stopping) fire();
+    }, delayMs));
+    return id;
+  },
+  clearTimer(id) {
+    const t = timers.get(id);
+    if (t !== undefined) clearTimeout(t);
+    timers.delete(id);
+  },
+  emit(event: ActorEvent) {
+    post({ kind: 'event', event });
+  },
+};
+
+const mod = (await import(init.module)) as { default?: ActorFactory; createActor?: ActorFactory };
+const factory = mod.default ?? mod.createActor;
+if (typeof factory !== 'function') throw new TypeError(`actor module ${init.module} exports no factory (default export or createActor)`);
+const actor: Actor = await factory(ctx);
+
+function hasWork(): boolean {
+  for (const l of inbound) if (!l.ring.isEmpty()) return true;
+  return false;
+}
+
+let currentFrom = 0;
+const deliver = (bytes: Uint8Array, start: number, end: number): void => {
+  let message: unknown;
+  try {
+    message = codec.decode(bytes, start, end);
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+    post({ kind: 'decode-failed', from: currentFrom, to: init.id, bytes: end - start, error: err.message });
+    return;
+  }
+  actor.receive(currentFrom, message);
+};
+
+function drain(): number {
+  let frames = 0;
+  for (const l of inbound) {
+    currentFrom = l.from;
+    frames += l.ring.read(deliver, init.framesPerReadMax);
+  }
+  return frames;
+}
+
+async function mailboxLoop(): Promise<void> {
+  while (!stopping) {
+    const frames = drain();
+    if (frames > 0) {
+      if (actor.idle) await actor.idle();
+      // Let timers, control calls and I/O run between batches.
+      await yieldToEventLoop();
+      continue;
+    }
+    const woken = await doorbell.sleep(hasWork);
+    if (woken) for (const l of inbound) if (!l.ring.isEmpty()) l.ring.countWakeup();
+  }
+}
+
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  doorbell.interrupt();
+  for (const t of timers.values()) clearTimeout(t);
+  timers.clear();
+  if (actor.stop) await actor.stop();
+  for (const l of outbound.values()) l.close();
+  if (dropsTimer) clearTimeout(dropsTimer);
+  flushDrops();
+  post({ kind: 'stopped' });
+  controlPort.close();
+  port.removeAllListeners('message');
+  port.close();
+}
+
+// Control surface for the supervisor, over comlink on a port of its own.
+const controlPort = init.control;
+const control = {
+  ...(actor.control ?? {}),
+  ping: () => ({ id: init.id, incarnation: init.incarnation }),
+  stop,
+};
+Comlink.expose(control, nodeEndpoint(controlPort));
+
+// This listener is also what keeps the worker alive: Atomics.waitAsync alone does not.
+port.on('message', (m: SupervisorToHost) => {
+  if (m.kind === 'stop') void stop();
+});
+
+post({ kind: 'ready' });
+await mailboxLoop();

@@ -1,0 +1,36 @@
+// What the supervisor hands a worker at start (workerData) and the control messages the two
+// exchange over the worker's parentPort. Start-up and control only: data goes through rings.
+import type { MessagePort } from 'node:worker_threads';
+import type { ActorEvent, ActorId } from './actor.ts';
+import type { MessageShapes } from './codec.ts';
+import type { DropReason } from './link.ts';
+import type { RingHandle } from './ring.ts';
+
+export interface HostInit {
+  /** URL of the module worker-boot.mjs imports (actor-host.ts). */
+  entry: string;
+  /** URL of the actor module (exports a factory as default or `createActor`). */
+  module: string;
+  id: ActorId;
+  peers: ActorId[];
+  config: Record<string, unknown>;
+  incarnation: number;
+  seed: number;
+  dataDir: string | null;
+  shapes: MessageShapes;
+  inbound: { from: ActorId; ring: RingHandle }[];
+  outbound: { to: ActorId; ring: RingHandle }[];
+  doorbell: SharedArrayBuffer;
+  faults: SharedArrayBuffer;
+  framesPerReadMax: number;
+  control: MessagePort;
+}
+
+export type HostToSupervisor =
+  | { kind: 'ready' }
+  | { kind: 'stopped' }
+  | { kind: 'event'; event: ActorEvent }
+  | { kind: 'dropped'; from: ActorId; to: ActorId; reason: DropReason; count: number; bytes: number }
+  | { kind: 'decode-failed'; from: ActorId; to: ActorId; bytes: number; error: string };
+
+export type SupervisorToHost = { kind: 'stop' };

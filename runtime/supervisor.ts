@@ -1,0 +1,589 @@
+// The supervisor (main thread): spawns one Worker per actor, allocates one ring per directed
+// link, owns the fault table, restarts crashed actors (OTP-style back-off and intensity limit)
+// and publishes every event on one rxjs stream. It never sits in the actor-to-actor data path.
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Subject, type Observable } from 'rxjs';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { supervisorId, type ActorId } from './actor.ts';
+import { Codec, DecodeError, type MessageShapes } from './codec.ts';
+import type { LinkMetrics, RuntimeEvent } from './events.ts';
+import { FaultTable, LinkFaults, noFaults, validatePolicy, type LinkPolicy } from './faults.ts';
+import type { HostInit, HostToSupervisor } from './host-protocol.ts';
+import { OutLink } from './link.ts';
+import { Doorbell, Ring, type RingHandle } from './ring.ts';
+
+export const actorIdMax = 64;
+
+export interface ActorSpec {
+  id: ActorId;
+  /** Path or URL of the actor module. */
+  module: string | URL;
+  config?: Record<string, unknown>;
+}
+
+export interface RestartPolicy {
+  /** Restart an actor that crashed on its own (not one crashed on purpose with `crash`). */
+  auto: boolean;
+  backoffMsInitial: number;
+  backoffMsMax: number;
+  /** At most this many restarts of one actor within `intensityWindowMs`; then it stays down. */
+  intensityMax: number;
+  intensityWindowMs: number;
+}
+
+export interface SupervisorOptions {
+  actors: ActorSpec[];
+  shapes?: MessageShapes;
+  /** Seeds every link's fault decisions, so a run with the same sends repeats exactly. */
+  seed?: number;
+  /** Bytes per ring (power of two); the largest frame is half of it. */
+  ringBytes?: number;
+  /** Base directory: each actor keeps its files in `<dataDir>/node-<id>`. null: nothing on disk. */
+  dataDir?: string | null;
+  restart?: Partial<RestartPolicy>;
+  /** How often a `metrics` event is published; 0 turns metrics off. */
+  metricsIntervalMs?: number;
+  framesPerReadMax?: number;
+  /** How long `stop` waits for an actor to stop gracefully before terminating it. */
+  stopTimeoutMs?: number;
+  /** How long an actor may take to load and report ready. */
+  startTimeoutMs?: number;
+}
+
+export const defaultRestartPolicy: RestartPolicy = { auto: true, backoffMsInitial: 50, backoffMsMax: 5_000, intensityMax: 5, intensityWindowMs: 10_000 };
+
+type Status = 'starting' | 'up' | 'down' | 'gave-up' | 'stopping' | 'stopped';
+
+interface ActorState {
+  spec: ActorSpec;
+  moduleUrl: string;
+  status: Status;
+  incarnation: number;
+  everSpawned: boolean;
+  worker: Worker | null;
+  control: Comlink.Remote<Record<string, (...args: unknown[]) => unknown>> | null;
+  controlPort: import('node:worker_threads').MessagePort | null;
+  crashInjected: boolean;
+  lastError: string | undefined;
+  restarts: number[];
+  restartTimer: ReturnType<typeof setTimeout> | null;
+  /** Settles when the current worker has exited. */
+  exited: Promise<void>;
+  /** Rejects control calls in flight when the worker goes away. */
+  gone: Promise<never>;
+  markGone: (why: Error) => void;
+}
+
+export class ActorDownError extends Error {
+  constructor(readonly id: ActorId, why: string) {
+    super(`actor ${id} is not running (${why}); restart it with restart(${id})`);
+    this.name = 'ActorDownError';
+  }
+}
+
+const bootUrl = new URL('./worker-boot.mjs', import.meta.url);
+const hostUrl = new URL('./actor-host.ts', import.meta.url).href;
+
+export class Supervisor {
+  readonly ids: ActorId[];
+  readonly seed: number;
+  private readonly events = new Subject<RuntimeEvent>();
+  private readonly messages = new Subject<{ from: ActorId; message: unknown }>();
+  /** Every event the runtime reports (see events.ts). */
+  readonly events$: Observable<RuntimeEvent> = this.events.asObservable();
+  /** Messages actors send to the supervisor (id 0) through their rings. */
+  readonly messages$: Observable<{ from: ActorId; message: unknown }> = this.messages.asObservable();
+
+  private readonly actors = new Map<ActorId, ActorState>();
+  private readonly codec: Codec;
+  private readonly faults: FaultTable;
+  private readonly rings = new Map<string, Ring>();
+  private readonly doorbells = new Map<ActorId, SharedArrayBuffer>();
+  private readonly supervisorDoorbell: Doorbell;
+  private readonly out = new Map<ActorId, OutLink>();
+  private readonly inbound: { from: ActorId; ring: Ring }[] = [];
+  private readonly restartPolicy: RestartPolicy;
+  private readonly startedAt = performance.now();
+  private metricsTimer: ReturnType<typeof setInterval> | null = null;
+  private lastMetrics = new Map<string, { frames: number; bytes: number; at: number }>();
+  private dropCounts = new Map<string, { count: number; bytes: number }>();
+  private dropTotals = new Map<string, number>();
+  private loopDone: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  private constructor(private readonly options: Required<Omit<SupervisorOptions, 'restart'>> & { restart: RestartPolicy }) {
+    this.restartPolicy = options.restart;
+    this.seed = options.seed;
+    this.ids = options.actors.map((a) => a.id).sort((a, b) => a - b);
+    this.codec = new Codec(options.shapes);
+    const idMax = Math.max(...this.ids);
+    this.faults = new FaultTable(FaultTable.allocate(idMax));
+    this.supervisorDoorbell = new Doorbell();
+    this.doorbells.set(supervisorId, this.supervisorDoorbell.buffer);
+    for (const id of this.ids) this.doorbells.set(id, new SharedArrayBuffer(4));
+    const all = [supervisorId, ...this.ids];
+    for (const from of all) {
+      for (const to of all) {
+        if (from === to) continue;
+        this.rings.set(`${from}>${to}`, new Ring(Ring.handle(options.ringBytes, this.doorbells.get(to)!)));
+      }
+    }
+    for (const id of this.ids) {
+      this.inbound.push({ from: id, ring: this.ring(id, supervisorId) });
+      const faults = new LinkFaults(this.faults, supervisorId, id, this.seed);
+      this.out.set(id, new OutLink(this.ring(supervisorId, id), faults, (reason, bytes) => this.countDrop(supervisorId, id, reason, bytes)));
+    }
+  }
+
+  /** Validates the options, starts every actor and resolves once all report ready. */
+  static async start(options: SupervisorOptions): Promise<Supervisor> {
+    const s = new Supervisor(validateOptions(options));
+    for (const spec of options.actors) {
+      const moduleUrl = spec.module instanceof URL ? spec.module.href : spec.module.startsWith('file:') ? spec.module : new URL(spec.module, `file://${process.cwd()}/`).href;
+      const state = newActorState(spec, moduleUrl);
+      s.actors.set(spec.id, state);
+    }
+    s.loopDone = s.inboundLoop();
+    if (s.options.metricsIntervalMs > 0) {
+      s.metricsTimer = setInterval(() => s.publishMetrics(), s.options.metricsIntervalMs);
+      s.metricsTimer.unref();
+    }
+    try {
+      await Promise.all(s.ids.map((id) => s.spawn(id)));
+    } catch (err) {
+      await s.stop();
+      throw err;
+    }
+    return s;
+  }
+
+  // ---- data plane (supervisor as a peer) -------------------------------------------------
+
+  /** Sends a message to an actor over the supervisor's ring (e.g. a client request). */
+  send(to: ActorId, message: unknown): void {
+    const link = this.out.get(to);
+    if (!link) throw new RangeError(`no actor ${to}; actors are ${this.ids.join(', ')}`);
+    link.send(this.codec.encode(message));
+  }
+
+  // ---- status and control -----------------------------------------------------------------
+
+  status(id: ActorId): { id: ActorId; status: Status; incarnation: number; lastError?: string } {
+    const a = this.state(id);
+    return { id, status: a.status, incarnation: a.incarnation, ...(a.lastError ? { lastError: a.lastError } : {}) };
+  }
+
+  isUp(id: ActorId): boolean {
+    return this.state(id).status === 'up';
+  }
+
+  /**
+   * Calls a method of the actor's control surface (comlink). Rejects with ActorDownError if the
+   * actor is down or goes down before answering, and after `timeoutMs` in any case.
+   */
+  async call<T = unknown>(id: ActorId, method: string, args: unknown[] = [], timeoutMs = 5_000): Promise<T> {
+    const a = this.state(id);
+    if (a.status !== 'up' || !a.control) throw new ActorDownError(id, a.status);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`actor ${id} did not answer ${method}() within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const fn = (a.control as unknown as Record<string, (...x: unknown[]) => Promise<T>>)[method]!;
+      return await Promise.race([fn(...args), a.gone, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---- faults ------------------------------------------------------------------------------
+
+  /** Crashes an actor abruptly (its worker is terminated). It stays down until `restart`. */
+  async crash(id: ActorId): Promise<void> {
+    const a = this.state(id);
+    this.cancelRestart(a);
+    if (a.status !== 'up' && a.status !== 'starting') return;
+    a.crashInjected = true;
+    this.faults.setDown(id, true);
+    await a.worker?.terminate();
+    await a.exited;
+  }
+
+  /** Starts a crashed, stopped or given-up actor again (crashing it first if it runs). */
+  async restart(id: ActorId): Promise<void> {
+    const a = this.state(id);
+    this.cancelRestart(a);
+    if (a.status === 'up' || a.status === 'starting') await this.crash(id);
+    a.restarts = [];
+    await this.spawn(id);
+  }
+
+  /**
+   * Splits the actors into groups that cannot reach each other (both directions). Actors not
+   * listed form one more group together. Replaces any earlier partition.
+   */
+  partition(groups: ActorId[][]): void {
+    const seen = new Set<ActorId>();
+    for (const g of groups) {
+      if (!Array.isArray(g) || g.length === 0) throw new RangeError('each partition group must be a non-empty list of actor ids');
+      for (const id of g) {
+        this.state(id);
+        if (seen.has(id)) throw new RangeError(`actor ${id} is in two partition groups; each actor may appear once`);
+        seen.add(id);
+      }
+    }
+    const rest = this.ids.filter((id) => !seen.has(id));
+    const all = rest.length > 0 ? [...groups, rest] : groups;
+    const groupOf = new Map<ActorId, number>();
+    all.forEach((g, i) => g.forEach((id) => groupOf.set(id, i)));
+    for (const from of this.ids) for (const to of this.ids) if (from !== to) this.faults.set(from, to, { cut: groupOf.get(from) !== groupOf.get(to) });
+    this.emit({ type: 'partitioned', groups: all.map((g) => [...g]) });
+  }
+
+  /** Cuts links one way only: frames from each of `from` to each of `to` are dropped. */
+  cut(from: ActorId[], to: ActorId[]): void {
+    for (const f of from) this.state(f);
+    for (const t of to) this.state(t);
+    for (const f of from) for (const t of to) if (f !== t) this.faults.set(f, t, { cut: true });
+    this.emit({ type: 'link-cut', from: [...from], to: [...to] });
+  }
+
+  /** Cuts an actor off from every other actor, both ways. */
+  isolate(id: ActorId): void {
+    const others = this.ids.filter((x) => x !== id);
+    this.partition([[id], others]);
+  }
+
+  /** Removes every cut (partitions and one-way cuts). Loss, delay and the rest stay. */
+  heal(): void {
+    for (const from of this.ids) for (const to of this.ids) if (from !== to) this.faults.set(from, to, { cut: false });
+    this.emit({ type: 'healed' });
+  }
+
+  /**
+   * Sets loss, delay, jitter, duplicate and reorder rates on links between actors: on every
+   * link by default, or only from/to the given ids. Unset fields keep their value.
+   */
+  setFaults(policy: Partial<Omit<LinkPolicy, 'cut'>>, scope: { from?: ActorId[]; to?: ActorId[] } = {}): void {
+    validatePolicy(policy);
+    const from = scope.from ?? this.ids;
+    const to = scope.to ?? this.ids;
+    for (const id of [...from, ...to]) this.state(id);
+    for (const f of from) for (const t of to) if (f !== t) this.faults.set(f, t, policy);
+    this.emit({ type: 'faults-changed', from: [...from], to: [...to], policy: { ...policy } });
+  }
+
+  /** Removes every fault, cuts included. */
+  clearFaults(): void {
+    for (const from of this.ids) for (const to of this.ids) if (from !== to) this.faults.set(from, to, noFaults);
+    this.emit({ type: 'healed' });
+  }
+
+  linkPolicy(from: ActorId, to: ActorId): LinkPolicy {
+    return this.faults.get(from, to);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Stops every actor gracefully (terminating any that hang) and releases every handle. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
+    await Promise.all(
+      [...this.actors.values()].map(async (a) => {
+        this.cancelRestart(a);
+        if (!a.worker) return;
+        a.status = 'stopping';
+        a.worker.postMessage({ kind: 'stop' });
+        const timer = setTimeout(() => void a.worker?.terminate(), this.options.stopTimeoutMs);
+        await a.exited;
+        clearTimeout(timer);
+      }),
+    );
+    for (const l of this.out.values()) l.close();
+    this.supervisorDoorbell.interrupt();
+    await this.loopDone;
+    this.flushDrops();
+    this.emit({ type: 'stopped' });
+    this.events.complete();
+    this.messages.complete();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private state(id: ActorId): ActorState {
+    const a = this.actors.get(id);
+    if (!a) throw new RangeError(`no actor ${id}; actors are ${this.ids.join(', ')}`);
+    return a;
+  }
+
+  private ring(from: ActorId, to: ActorId): Ring {
+    return this.rings.get(`${from}>${to}`)!;
+  }
+
+  private emit(e: RuntimeEvent extends infer E ? (E extends RuntimeEvent ? Omit<E, 'at'> : never) : never): void {
+    this.events.next({ ...e, at: Math.round(performance.now() - this.startedAt) } as RuntimeEvent);
+  }
+
+  private spawn(id: ActorId): Promise<void> {
+    const a = this.state(id);
+    if (this.stopping) return Promise.resolve();
+    if (a.everSpawned) a.incarnation++;
+    a.everSpawned = true;
+    // Whatever was sent to the dead incarnation is lost, as on a real network.
+    for (const from of [supervisorId, ...this.ids]) if (from !== id) this.ring(from, id).discardUnread();
+    a.status = 'starting';
+    a.crashInjected = false;
+    const { port1, port2 } = new MessageChannel();
+    const dataDir = this.options.dataDir === null ? null : join(this.options.dataDir, `node-${id}`);
+    if (dataDir) mkdirSync(dataDir, { recursive: true });
+    const handle = (from: ActorId, to: ActorId): RingHandle => this.ring(from, to).handle;
+    const peers = this.ids.filter((x) => x !== id);
+    const init: HostInit = {
+      entry: hostUrl,
+      module: a.moduleUrl,
+      id,
+      peers,
+      config: a.spec.config ?? {},
+      incarnation: a.incarnation,
+      seed: this.seed,
+      dataDir,
+      shapes: this.options.shapes,
+      inbound: [supervisorId, ...peers].map((from) => ({ from, ring: handle(from, id) })),
+      outbound: [supervisorId, ...peers].map((to) => ({ to, ring: handle(id, to) })),
+      doorbell: this.doorbells.get(id)!,
+      faults: this.faults.buffer,
+      framesPerReadMax: this.options.framesPerReadMax,
+      control: port2,
+    };
+    const worker = new Worker(bootUrl, { workerData: init, transferList: [port2] });
+    a.worker = worker;
+    a.controlPort = port1;
+    a.control = Comlink.wrap(nodeEndpoint(port1)) as ActorState['control'];
+    let markExited!: () => void;
+    a.exited = new Promise((r) => (markExited = r));
+    let rejectGone!: (e: Error) => void;
+    a.gone = new Promise<never>((_, reject) => (rejectGone = reject));
+    a.gone.catch(() => {});
+    a.markGone = rejectGone;
+
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const startTimer = setTimeout(() => {
+        if (!ready) {
+          a.lastError = `did not report ready within ${this.options.startTimeoutMs} ms`;
+          void worker.terminate();
+        }
+      }, this.options.startTimeoutMs);
+      worker.on('message', (m: HostToSupervisor) => {
+        switch (m.kind) {
+          case 'ready':
+            ready = true;
+            clearTimeout(startTimer);
+            a.status = 'up';
+            this.faults.setDown(id, false);
+            this.emit({ type: 'spawned', id, incarnation: a.incarnation });
+            resolve();
+            break;
+          case 'event':
+            this.emit({ type: 'actor', id, event: m.event });
+            break;
+          case 'dropped':
+            this.countDrop(m.from, m.to, m.reason, m.bytes, m.count);
+            break;
+          case 'decode-failed':
+            this.emit({ type: 'decode-failed', from: m.from, to: m.to, bytes: m.bytes, error: m.error });
+            break;
+          case 'stopped':
+            break;
+        }
+      });
+      worker.on('error', (err) => {
+        a.lastError = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      });
+      worker.on('exit', (code) => {
+        clearTimeout(startTimer);
+        this.faults.setDown(id, true);
+        a.worker = null;
+        a.control = null;
+        a.controlPort?.close();
+        a.controlPort = null;
+        a.markGone(new ActorDownError(id, 'it exited'));
+        const wasStopping = a.status === 'stopping';
+        if (wasStopping) {
+          a.status = 'stopped';
+          this.emit({ type: 'stopped-actor', id });
+        } else {
+          a.status = 'down';
+          const reason = a.crashInjected ? 'injected' : a.lastError ? 'error' : 'exit';
+          this.emit({ type: 'crashed', id, incarnation: a.incarnation, reason, ...(reason === 'error' ? { error: a.lastError } : {}), exitCode: code });
+          if (!a.crashInjected && this.restartPolicy.auto && !this.stopping) this.scheduleRestart(a);
+        }
+        markExited();
+        if (!ready) reject(new Error(`actor ${id} (${a.spec.module}) failed to start: ${a.lastError ?? `exited with code ${code}`}`));
+      });
+    });
+  }
+
+  private scheduleRestart(a: ActorState): void {
+    const now = performance.now();
+    const p = this.restartPolicy;
+    a.restarts = a.restarts.filter((t) => now - t < p.intensityWindowMs);
+    if (a.restarts.length >= p.intensityMax) {
+      a.status = 'gave-up';
+      this.emit({
+        type: 'gave-up',
+        id: a.spec.id,
+        restartsInWindow: a.restarts.length,
+        windowMs: p.intensityWindowMs,
+        why: `restarted ${a.restarts.length} times within ${p.intensityWindowMs} ms (limit ${p.intensityMax}); last error: ${a.lastError ?? 'none'}`,
+      });
+      return;
+    }
+    const delayMs = Math.min(p.backoffMsMax, p.backoffMsInitial * 2 ** a.restarts.length);
+    a.restarts.push(now + delayMs);
+    this.emit({ type: 'restart-scheduled', id: a.spec.id, delayMs, restartsInWindow: a.restarts.length });
+    a.restartTimer = setTimeout(() => {
+      a.restartTimer = null;
+      a.lastError = undefined;
+      this.spawn(a.spec.id).catch(() => {
+        // A failed start exits the worker, which schedules the next attempt or gives up.
+      });
+    }, delayMs);
+  }
+
+  private cancelRestart(a: ActorState): void {
+    if (a.restartTimer) clearTimeout(a.restartTimer);
+    a.restartTimer = null;
+  }
+
+  private countDrop(from: ActorId, to: ActorId, reason: string, bytes: number, count = 1): void {
+    const key = `${from}>${to}>${reason}`;
+    const first = this.dropCounts.size === 0;
+    const d = this.dropCounts.get(key) ?? { count: 0, bytes: 0 };
+    d.count += count;
+    d.bytes += bytes;
+    this.dropCounts.set(key, d);
+    this.dropTotals.set(`${from}>${to}`, (this.dropTotals.get(`${from}>${to}`) ?? 0) + count);
+    // Drops are reported in bursts so a lossy link does not flood the stream with one event each.
+    if (first) setTimeout(() => this.flushDrops(), 100).unref();
+  }
+
+  private flushDrops(): void {
+    for (const [key, d] of this.dropCounts) {
+      const [from, to, reason] = key.split('>');
+      this.emit({ type: 'dropped-frame', from: Number(from), to: Number(to), reason: reason as never, bytes: d.bytes, count: d.count });
+    }
+    this.dropCounts.clear();
+  }
+
+  private async inboundLoop(): Promise<void> {
+    const hasWork = () => this.inbound.some((l) => !l.ring.isEmpty());
+    let from = 0;
+    const deliver = (bytes: Uint8Array, start: number, end: number) => {
+      let message: unknown;
+      try {
+        message = this.codec.decode(bytes, start, end);
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        this.emit({ type: 'decode-failed', from, to: supervisorId, bytes: end - start, error: err.message });
+        return;
+      }
+      this.messages.next({ from, message });
+    };
+    while (!this.stopping) {
+      let frames = 0;
+      for (const l of this.inbound) {
+        from = l.from;
+        frames += l.ring.read(deliver, this.options.framesPerReadMax);
+      }
+      if (frames > 0) {
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
+      await this.supervisorDoorbell.sleep(hasWork);
+    }
+  }
+
+  private publishMetrics(): void {
+    const now = performance.now();
+    const links: LinkMetrics[] = [];
+    for (const [key, ring] of this.rings) {
+      const [from, to] = key.split('>').map(Number) as [number, number];
+      const c = ring.counters();
+      const last = this.lastMetrics.get(key) ?? { frames: 0, bytes: 0, at: this.startedAt };
+      const seconds = Math.max(1e-3, (now - last.at) / 1000);
+      links.push({
+        from,
+        to,
+        frames: c.framesIn,
+        bytes: c.bytesIn,
+        framesPerSec: Math.round((c.framesIn - last.frames) / seconds),
+        bytesPerSec: Math.round((c.bytesIn - last.bytes) / seconds),
+        usedBytes: c.usedBytes,
+        capacityBytes: c.capacityBytes,
+        wakeups: c.wakeups,
+        dropped: this.dropTotals.get(key) ?? 0,
+      });
+      this.lastMetrics.set(key, { frames: c.framesIn, bytes: c.bytesIn, at: now });
+    }
+    this.emit({ type: 'metrics', intervalMs: this.options.metricsIntervalMs, links });
+  }
+}
+
+function newActorState(spec: ActorSpec, moduleUrl: string): ActorState {
+  return {
+    spec,
+    moduleUrl,
+    status: 'down',
+    incarnation: 0,
+    everSpawned: false,
+    worker: null,
+    control: null,
+    controlPort: null,
+    crashInjected: false,
+    lastError: undefined,
+    restarts: [],
+    restartTimer: null,
+    exited: Promise.resolve(),
+    gone: new Promise<never>(() => {}),
+    markGone: () => {},
+  };
+}
+
+function validateOptions(o: SupervisorOptions): Required<Omit<SupervisorOptions, 'restart'>> & { restart: RestartPolicy } {
+  if (!o || !Array.isArray(o.actors) || o.actors.length === 0) {
+    throw new RangeError('a cluster needs at least one actor: pass actors: [{ id: 1, module: ... }, ...]');
+  }
+  const ids = new Set<number>();
+  for (const a of o.actors) {
+    if (!Number.isInteger(a.id) || a.id < 1 || a.id > actorIdMax) throw new RangeError(`actor ids must be integers from 1 to ${actorIdMax}, got ${String(a.id)}`);
+    if (ids.has(a.id)) throw new RangeError(`actor id ${a.id} is used twice; ids must be unique`);
+    ids.add(a.id);
+    if (!(a.module instanceof URL) && (typeof a.module !== 'string' || a.module === '')) throw new TypeError(`actor ${a.id} needs a module (path or URL of the actor's factory)`);
+  }
+  const ringBytes = o.ringBytes ?? 1 << 20;
+  Ring.handle(ringBytes); // validates: throws with the accepted range
+  const restart = { ...defaultRestartPolicy, ...(o.restart ?? {}) };
+  for (const key of ['backoffMsInitial', 'backoffMsMax', 'intensityMax', 'intensityWindowMs'] as const) {
+    if (!(Number.isFinite(restart[key]) && restart[key] >= 0)) throw new RangeError(`restart.${key} must be a number ≥ 0, got ${String(restart[key])}`);
+  }
+  const metricsIntervalMs = o.metricsIntervalMs ?? 1_000;
+  if (!(metricsIntervalMs === 0 || metricsIntervalMs >= 10)) throw new RangeError(`metricsIntervalMs must be 0 (off) or at least 10, got ${metricsIntervalMs}`);
+  return {
+    actors: o.actors,
+    shapes: o.shapes ?? [],
+    seed: (o.seed ?? 1) >>> 0,
+    ringBytes,
+    dataDir: o.dataDir ?? null,
+    restart,
+    metricsIntervalMs,
+    framesPerReadMax: o.framesPerReadMax ?? 1024,
+    stopTimeoutMs: o.stopTimeoutMs ?? 5_000,
+    startTimeoutMs: o.startTimeoutMs ?? 20_000,
+  };
+}
