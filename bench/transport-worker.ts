@@ -47,7 +47,9 @@ function frameSum(sum: number, bytes: Uint8Array, start: number, end: number): n
 async function produce(): Promise<void> {
   const buf = new Uint8Array(job.payloadBytes);
   let expected = 0;
-  const started = performance.now();
+  // Absolute time (comparable across threads): the run is timed from the first send to the
+  // consumer's last frame, so neither worker start-up nor a queue filled ahead counts.
+  const startedAt = performance.timeOrigin + performance.now();
   if (job.via === 'ring') {
     const ring = new Ring(job.ring!);
     for (let seq = 0; seq < job.count; seq++) {
@@ -70,14 +72,13 @@ async function produce(): Promise<void> {
       if ((seq & 4095) === 4095) await new Promise((r) => setImmediate(r));
     }
   }
-  done({ role: 'produce', checksum: expected, ms: performance.now() - started });
+  done({ role: 'produce', checksum: expected, startedAt });
 }
 
 async function consume(): Promise<void> {
   let sum = 0;
   let got = 0;
   let wakeups = 0;
-  let started = 0;
   if (job.via === 'ring') {
     const ring = new Ring(job.ring!);
     const onFrame = (b: Uint8Array, s: number, e: number) => {
@@ -87,7 +88,6 @@ async function consume(): Promise<void> {
     while (got < job.count) {
       const n = ring.read(onFrame, 4096);
       if (n > 0) {
-        if (started === 0) started = performance.now();
         got += n;
         continue;
       }
@@ -98,7 +98,6 @@ async function consume(): Promise<void> {
     const port = job.port!;
     await new Promise<void>((resolve) => {
       port.on('message', (m: Uint8Array) => {
-        if (started === 0) started = performance.now();
         sum = frameSum(sum, m, 0, m.length);
         if (++got === job.count) resolve();
       });
@@ -106,7 +105,7 @@ async function consume(): Promise<void> {
     });
     port.close();
   }
-  done({ role: 'consume', checksum: sum, frames: got, wakeups, ms: performance.now() - started });
+  done({ role: 'consume', checksum: sum, frames: got, wakeups, endedAt: performance.timeOrigin + performance.now() });
 }
 
 await (job.role === 'produce' ? produce() : consume());

@@ -1,7 +1,7 @@
 // `concur bench transport`: messages between two Workers over a SharedArrayBuffer ring versus
 // postMessage on a MessageChannel, measured in the same run, opaque bytes and cbor records.
 // Each run is checked end to end (count and checksum); a mismatch fails the benchmark.
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { Ring } from '../runtime/ring.ts';
 import type { TransportJob } from './transport-worker.ts';
 
@@ -20,7 +20,7 @@ export interface TransportRun {
 }
 
 function start(job: Omit<TransportJob, 'entry'>, transfer: MessagePort[] = []): { worker: Worker; result: Promise<Record<string, number | boolean | string>>; ready: Promise<void> } {
-  const worker = new Worker(bootUrl, { workerData: { ...job, entry: workerEntry }, transferList: transfer as never[] });
+  const worker = new Worker(bootUrl, { workerData: { ...job, entry: workerEntry }, transferList: transfer });
   let readyResolve!: () => void;
   const ready = new Promise<void>((r) => (readyResolve = r));
   const result = new Promise<Record<string, number | boolean | string>>((resolve, reject) => {
@@ -46,15 +46,14 @@ export async function runTransport(via: 'ring' | 'port', encoding: 'opaque' | 'c
     const { port1, port2 } = new MessageChannel();
     consumerJob = { ...base, role: 'consume', port: port2 };
     producerJob = { ...base, role: 'produce', port: port1 };
-    transfers[0] = [port2 as unknown as MessagePort];
-    transfers[1] = [port1 as unknown as MessagePort];
+    transfers[0] = [port2];
+    transfers[1] = [port1];
   }
   const consumer = start(consumerJob, transfers[0]);
   await consumer.ready;
   const producer = start(producerJob, transfers[1]);
   const [p, c] = await Promise.all([producer.result, consumer.result]);
-  // The consumer times from its first frame to its last: worker start-up is not transport.
-  const seconds = Number(c.ms) / 1000;
+  const seconds = (Number(c.endedAt) - Number(p.startedAt)) / 1000;
   await Promise.all([producer.worker.terminate(), consumer.worker.terminate()]);
   return {
     via,

@@ -140,24 +140,37 @@ export class Supervisor {
 
   /** Validates the options, starts every actor and resolves once all report ready. */
   static async start(options: SupervisorOptions): Promise<Supervisor> {
+    const s = Supervisor.create(options);
+    await s.startAll();
+    return s;
+  }
+
+  /**
+   * Validates the options and allocates rings, but starts no actor yet: subscribe to `events$`
+   * and `messages$` first, then `startAll()`, to see everything from the first message on.
+   */
+  static create(options: SupervisorOptions): Supervisor {
     const s = new Supervisor(validateOptions(options));
     for (const spec of options.actors) {
       const moduleUrl = spec.module instanceof URL ? spec.module.href : spec.module.startsWith('file:') ? spec.module : new URL(spec.module, `file://${process.cwd()}/`).href;
-      const state = newActorState(spec, moduleUrl);
-      s.actors.set(spec.id, state);
-    }
-    s.loopDone = s.inboundLoop();
-    if (s.options.metricsIntervalMs > 0) {
-      s.metricsTimer = setInterval(() => s.publishMetrics(), s.options.metricsIntervalMs);
-      s.metricsTimer.unref();
-    }
-    try {
-      await Promise.all(s.ids.map((id) => s.spawn(id)));
-    } catch (err) {
-      await s.stop();
-      throw err;
+      s.actors.set(spec.id, newActorState(spec, moduleUrl));
     }
     return s;
+  }
+
+  /** Starts every actor and resolves once all report ready; on failure stops the rest and throws. */
+  async startAll(): Promise<void> {
+    this.loopDone = this.inboundLoop();
+    if (this.options.metricsIntervalMs > 0) {
+      this.metricsTimer = setInterval(() => this.publishMetrics(), this.options.metricsIntervalMs);
+      this.metricsTimer.unref();
+    }
+    try {
+      await Promise.all(this.ids.map((id) => this.spawn(id)));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
   }
 
   // ---- data plane (supervisor as a peer) -------------------------------------------------

@@ -2,6 +2,9 @@
 // Parsing and validation live at this edge; a bad flag is named with the fix, never a stack.
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.ts';
+import { registerSim } from './commands/sim.ts';
+import { registerKv } from './commands/kv.ts';
+import { registerStart } from './commands/start.ts';
 import { UsageError } from './options.ts';
 
 export function buildProgram(): Command {
@@ -10,7 +13,10 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerStart(program);
   registerBench(program);
+  registerSim(program);
+  registerKv(program);
   return program;
 }
 

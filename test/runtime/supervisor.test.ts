@@ -7,7 +7,7 @@ import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import { collectEvents, eventually, nextEvent, probeCluster, probeModule } from '../support/cluster.ts';
 
-type Received = { from: number; n: number }[];
+type Received = { from: number; n: number; at: number }[];
 
 test('actors exchange messages peer to peer and with the supervisor; control answers over comlink', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'concur-sup-'));

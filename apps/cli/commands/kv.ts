@@ -1,0 +1,248 @@
+// `concur kv put|get|del|cas`: a client of the HTTP API of a running `concur start`.
+// Must never talk to the cluster any other way than over HTTP, and never print a stack for an
+// unreachable server or an error answer: it says what happened and what to try.
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { intOption, UsageError } from '../options.ts';
+
+export const kvUrlDefault = 'http://127.0.0.1:7070';
+export const kvTimeoutMsDefault = 10_000;
+
+/** Exit codes: 1 = a negative answer (not found, cas conflict), 3 = the request did not succeed. */
+export const exitNegative = 1;
+export const exitFailed = 3;
+
+export interface KvClientOptions {
+  url: string;
+  timeoutMs: number;
+  /** Optional identity for exactly-once retries (sent as X-Client-Id / X-Request-Seq). */
+  clientId?: string;
+  seq?: number;
+}
+
+/** A request that did not succeed; `message` is for a person, `exitCode` for a script. */
+export class KvClientError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = exitFailed,
+    readonly status?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'KvClientError';
+  }
+}
+
+function endpoint(opts: KvClientOptions, key: string, suffix = ''): URL {
+  let base: URL;
+  try {
+    base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`);
+  } catch {
+    throw new UsageError(`--url must be an http:// URL, got "${opts.url}".`);
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url must be an http:// URL, got "${opts.url}".`);
+  if (key === '') throw new UsageError('the key must not be empty.');
+  return new URL(`kv/${encodeURIComponent(key)}${suffix}`, base);
+}
+
+async function send(opts: KvClientOptions, url: URL, init: RequestInit): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (opts.clientId !== undefined || opts.seq !== undefined) {
+    if (opts.clientId === undefined || opts.seq === undefined) throw new UsageError('--client-id and --seq go together.');
+    headers.set('x-client-id', opts.clientId);
+    headers.set('x-request-seq', String(opts.seq));
+  }
+  try {
+    return await fetch(url, { ...init, headers, signal: AbortSignal.timeout(opts.timeoutMs) });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') {
+      throw new KvClientError(`no answer from the concur API at ${opts.url} within ${opts.timeoutMs} ms (raise --timeout-ms, or check the cluster with \`curl ${opts.url}/cluster\`).`);
+    }
+    const why = e.cause?.code === 'ECONNREFUSED' ? 'connection refused' : (e.cause?.code ?? e.cause?.message ?? e.message);
+    throw new KvClientError(`cannot reach the concur API at ${opts.url}: ${why}. Is \`concur start\` running there? (set --url to point elsewhere)`);
+  }
+}
+
+/** Turns an error answer `{ error, code }` into a KvClientError with the server's own words. */
+async function failure(res: Response, exitCode = exitFailed): Promise<KvClientError> {
+  const text = await res.text();
+  let error = text.slice(0, 500);
+  let code: string | undefined;
+  try {
+    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
+    if (typeof body.error === 'string') error = body.error;
+    if (typeof body.code === 'string') code = body.code;
+  } catch {
+    // Not our JSON (a proxy's page?): show the start of it as is.
+  }
+  const retry = res.headers.get('retry-after');
+  const hint = res.status === 503 && retry ? ` (retry in ${retry} s)` : '';
+  return new KvClientError(`the server answered ${res.status}${code ? ` ${code}` : ''}: ${error}${hint}`, exitCode, res.status, code);
+}
+
+async function jsonBody<T>(res: Response): Promise<T> {
+  try {
+    return (await res.json()) as T;
+  } catch {
+    throw new KvClientError(`the server at ${res.url} answered ${res.status} with something other than JSON; is it a concur API?`);
+  }
+}
+
+export async function kvPut(opts: KvClientOptions, key: string, value: Uint8Array): Promise<{ index: number }> {
+  const res = await send(opts, endpoint(opts, key), { method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } });
+  if (!res.ok) throw await failure(res);
+  return jsonBody(res);
+}
+
+/** The value, or null when the key has none. */
+export async function kvGet(opts: KvClientOptions, key: string, read = 'log'): Promise<Uint8Array | null> {
+  const url = endpoint(opts, key);
+  url.searchParams.set('read', read);
+  const res = await send(opts, url, { method: 'GET' });
+  if (res.status === 404) {
+    const err = await failure(res, exitNegative);
+    if (err.code === 'key-not-found') return null;
+    throw err;
+  }
+  if (!res.ok) throw await failure(res);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+export async function kvDel(opts: KvClientOptions, key: string): Promise<{ index: number; existed: boolean }> {
+  const res = await send(opts, endpoint(opts, key), { method: 'DELETE' });
+  if (!res.ok) throw await failure(res);
+  return jsonBody(res);
+}
+
+export type CasOutcome = { ok: true; index: number } | { ok: false; current: Uint8Array | null };
+
+/** Compare-and-set; `expect: null` means "only if absent". Bytes travel base64 so any value works. */
+export async function kvCas(opts: KvClientOptions, key: string, expect: Uint8Array | null, value: Uint8Array): Promise<CasOutcome> {
+  const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  const body = JSON.stringify({ expect: expect === null ? null : b64(expect), value: b64(value), encoding: 'base64' });
+  const res = await send(opts, endpoint(opts, key, '/cas'), { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  if (res.status === 409) {
+    const text = await res.clone().text();
+    const answer = JSON.parse(text) as { code?: string; current?: string | null; encoding?: 'utf8' | 'base64' };
+    if (answer.code === 'cas-failed') {
+      const current = answer.current == null ? null : new Uint8Array(Buffer.from(answer.current, answer.encoding ?? 'base64'));
+      return { ok: false, current };
+    }
+    throw await failure(res);
+  }
+  if (!res.ok) throw await failure(res);
+  const { index } = await jsonBody<{ index: number }>(res);
+  return { ok: true, index };
+}
+
+interface CommonFlags {
+  url: string;
+  timeoutMs: number;
+  clientId?: string;
+  seq?: number;
+}
+
+function withCommon(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'the HTTP API of a running `concur start`', kvUrlDefault)
+    .option('--timeout-ms <ms>', 'give up after this many milliseconds', intOption(1, 3_600_000), kvTimeoutMsDefault)
+    .option('--client-id <id>', 'client id for a safe retry (with --seq; the server applies a repeated id+seq once)')
+    .option('--seq <n>', 'request sequence number for --client-id (increase it for every new request)', intOption(1, Number.MAX_SAFE_INTEGER));
+}
+
+function options(flags: CommonFlags): KvClientOptions {
+  return { url: flags.url, timeoutMs: flags.timeoutMs, clientId: flags.clientId, seq: flags.seq };
+}
+
+function show(bytes: Uint8Array | null): string {
+  if (bytes === null) return '(absent)';
+  const text = Buffer.from(bytes).toString('utf8');
+  return Buffer.from(text, 'utf8').equals(Buffer.from(bytes)) ? JSON.stringify(text) : `base64:${Buffer.from(bytes).toString('base64')}`;
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function valueArg(value: string | undefined, file: string | undefined, what: string): Promise<Uint8Array> {
+  if (value !== undefined && file !== undefined) throw new UsageError(`give the ${what} as an argument or with --file, not both.`);
+  if (file !== undefined) {
+    try {
+      return new Uint8Array(file === '-' ? await readStdin() : await readFile(file));
+    } catch (err) {
+      throw new KvClientError(`cannot read --file ${file}: ${(err as Error).message}`);
+    }
+  }
+  if (value === undefined) throw new UsageError(`give the ${what} as an argument, or --file PATH ("-" for stdin).`);
+  return new Uint8Array(Buffer.from(value, 'utf8'));
+}
+
+/** Runs an action, printing a KvClientError as one line and setting the exit code. */
+function run<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await action(...args);
+    } catch (err) {
+      if (!(err instanceof KvClientError)) throw err;
+      process.stderr.write(`concur: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    }
+  };
+}
+
+export function registerKv(program: Command): void {
+  const kv = program
+    .command('kv')
+    .description('read and write the replicated key-value store through the HTTP API of `concur start`')
+    .addHelpText('after', '\nExit codes: 0 ok, 1 not found / cas conflict, 2 bad usage, 3 request failed (unreachable, no leader, deadline).');
+
+  withCommon(kv.command('put <key> [value]'))
+    .description('set a key (the value is UTF-8 text, or bytes from --file)')
+    .option('--file <path>', 'read the value from a file ("-" for stdin)')
+    .action(
+      run(async (key: string, value: string | undefined, flags: CommonFlags & { file?: string }) => {
+        const { index } = await kvPut(options(flags), key, await valueArg(value, flags.file, 'value'));
+        process.stdout.write(`ok index=${index}\n`);
+      }),
+    );
+
+  withCommon(kv.command('get <key>'))
+    .description('print the value of a key (raw bytes) through a linearizable read')
+    .option('--read <mode>', 'read path: log (through the replicated log)', 'log')
+    .action(
+      run(async (key: string, flags: CommonFlags & { read: string }) => {
+        const value = await kvGet(options(flags), key, flags.read);
+        if (value === null) throw new KvClientError(`key ${JSON.stringify(key)} not found`, exitNegative);
+        process.stdout.write(value);
+        // A trailing newline only for a person at a terminal; pipes get the exact bytes.
+        if (process.stdout.isTTY) process.stdout.write('\n');
+      }),
+    );
+
+  withCommon(kv.command('del <key>'))
+    .description('delete a key')
+    .action(
+      run(async (key: string, flags: CommonFlags) => {
+        const { index, existed } = await kvDel(options(flags), key);
+        process.stdout.write(`${existed ? 'deleted' : 'was absent'} index=${index}\n`);
+      }),
+    );
+
+  withCommon(kv.command('cas <key> [value]'))
+    .description('set a key only if its current value is --expect (or it is --absent)')
+    .option('--expect <value>', 'the value the key must hold now (UTF-8 text)')
+    .option('--absent', 'succeed only if the key has no value')
+    .option('--file <path>', 'read the new value from a file ("-" for stdin)')
+    .action(
+      run(async (key: string, value: string | undefined, flags: CommonFlags & { expect?: string; absent?: boolean; file?: string }) => {
+        if ((flags.expect === undefined) === (flags.absent === undefined)) throw new UsageError('cas needs exactly one of --expect VALUE or --absent.');
+        const expect = flags.absent ? null : new Uint8Array(Buffer.from(flags.expect!, 'utf8'));
+        const outcome = await kvCas(options(flags), key, expect, await valueArg(value, flags.file, 'new value'));
+        if (!outcome.ok) throw new KvClientError(`cas failed: the current value is ${show(outcome.current)}`, exitNegative);
+        process.stdout.write(`ok index=${outcome.index}\n`);
+      }),
+    );
+}

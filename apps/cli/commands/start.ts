@@ -1,0 +1,115 @@
+// `concur start`: a live Raft cluster on worker threads with the HTTP API in front of it,
+// a one-line live status, and a clean shutdown on Ctrl-C. What `npm start` runs.
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { resolve } from 'node:path';
+import { choiceOption, intOption, UsageError } from '../options.ts';
+import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
+
+export function electionRangeOption(value: string): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`expected MIN-MAX in milliseconds, e.g. 150-300, got "${value}".`);
+  const min = Number(m[1]);
+  const max = Number(m[2]);
+  if (min < 10 || max !== min * 2) throw new InvalidArgumentError(`expected MIN-MAX with MIN ≥ 10 and MAX = 2×MIN (timeouts are drawn from [MIN, 2·MIN)), got "${value}"; try ${Math.max(10, min)}-${Math.max(10, min) * 2}.`);
+  return [min, max];
+}
+
+interface StartOptions {
+  nodes: number;
+  port: number;
+  host: string;
+  dataDir?: string;
+  fsync: FsyncPolicy;
+  storage: 'wal' | 'memory';
+  electionMs: [number, number];
+  heartbeatMs: number;
+  seed: number;
+  requestTimeoutMs: number;
+  valueBytesMax: number;
+}
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('start a live Raft cluster on worker threads and its HTTP API')
+    .option('--nodes <n>', 'number of Raft nodes, one worker each', intOption(1, 15), 5)
+    .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--data-dir <dir>', 'keep each node\'s write-ahead log under DIR/node-<id> (default: a temporary directory removed at exit)')
+    .option('--fsync <policy>', `when the WAL is fsynced: ${fsyncPolicies.join(' | ')}`, choiceOption(fsyncPolicies), 'batch' as FsyncPolicy)
+    .option('--storage <kind>', 'wal (files) or memory (nothing survives a restart)', choiceOption(['wal', 'memory'] as const), 'wal' as const)
+    .option('--election-ms <min-max>', 'election timeout range in ms (MAX = 2×MIN)', electionRangeOption, [150, 300] as [number, number])
+    .option('--heartbeat-ms <ms>', 'leader heartbeat interval in ms', intOption(1, 10_000), 50)
+    .option('--seed <n>', 'seed for election timeouts and fault decisions', intOption(0, 2 ** 31), 1)
+    .option('--request-timeout-ms <ms>', 'deadline of every HTTP request', intOption(10, 600_000), 5_000)
+    .option('--value-bytes-max <n>', 'largest value a PUT accepts', intOption(1, 64 << 20), 1 << 20)
+    .action(async (opts: StartOptions) => {
+      if (opts.heartbeatMs >= opts.electionMs[0]) throw new UsageError(`--heartbeat-ms (${opts.heartbeatMs}) must be below the minimum election timeout (${opts.electionMs[0]} ms)`);
+      if (opts.dataDir !== undefined && opts.storage === 'memory') throw new UsageError('--data-dir keeps a write-ahead log; it cannot be used with --storage memory');
+      await runStart(opts);
+    });
+}
+
+async function runStart(opts: StartOptions): Promise<void> {
+  const { Cluster } = await import('../../cluster/cluster.ts');
+  const { startHttpApi } = await import('../../http/server.ts');
+  const err = (s: string) => process.stderr.write(s);
+  const cluster = await Cluster.start({
+    nodes: opts.nodes,
+    dataDir: opts.dataDir === undefined ? null : resolve(opts.dataDir),
+    storage: opts.storage,
+    fsync: opts.fsync,
+    electionMsMin: opts.electionMs[0],
+    electionMsMax: opts.electionMs[1],
+    heartbeatMs: opts.heartbeatMs,
+    seed: opts.seed,
+  });
+  for (const [id, r] of cluster.recoveries) if (r.dropped || r.entries > 0) err(`node ${id}: ${r.summary}\n`);
+  const events = cluster.events().subscribe((e) => {
+    if (e.type === 'recovered' && e.dropped) err(`\nnode ${String(e.node)}: ${String(e.summary)}\n`);
+    if (e.type === 'crashed' || e.type === 'gave-up') err(`\nnode ${String(e.id)} ${e.type === 'crashed' ? `crashed (${String(e.reason)}${e.error ? `: ${String(e.error)}` : ''})` : `stays down: ${String(e.why)}`}\n`);
+  });
+  let api: Awaited<ReturnType<typeof startHttpApi>>;
+  try {
+    api = await startHttpApi(cluster, { host: opts.host, port: opts.port, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax });
+  } catch (e) {
+    await cluster.stop();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UsageError(`port ${opts.port} on ${opts.host} is in use; pick another with --port (0 picks a free one)`);
+    throw e;
+  }
+  const where = cluster.dataDir ? `${opts.storage === 'wal' ? 'WAL' : 'storage'} in ${cluster.dataDir}${opts.dataDir === undefined ? ' (temporary)' : ''}` : 'in-memory storage';
+  process.stdout.write(`concur: ${opts.nodes}-node Raft cluster, ${where}, fsync ${opts.fsync}\n`);
+  process.stdout.write(`concur: HTTP API on ${api.url}  (try: curl ${api.url}/cluster)\n`);
+
+  const tty = process.stderr.isTTY === true;
+  let lastLine = '';
+  const statusTimer = setInterval(() => {
+    const s = cluster.status();
+    const up = s.nodes.filter((n) => n.up).length;
+    const commit = Math.max(0, ...s.nodes.map((n) => n.commitIndex));
+    const line = `leader ${s.leader ?? 'none'}  term ${s.term}  commit ${commit}  nodes up ${up}/${s.nodes.length}`;
+    if (tty) err(`\r\x1b[2K${line}`);
+    else if (line !== lastLine) err(`${line}\n`);
+    lastLine = line;
+  }, 250);
+
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      err(`\nconcur: ${signal}, shutting down\n`);
+      clearInterval(statusTimer);
+      void (async () => {
+        await api.close();
+        events.unsubscribe();
+        await cluster.stop();
+        resolveStop();
+      })();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,59 @@
+// What crosses a node's rings besides Raft messages: client requests from the supervisor (id 0)
+// and the node's answers and status reports. Also the codec shape table every end shares.
+import type { MessageShapes } from '../../runtime/codec.ts';
+
+/** Supervisor → node: propose `data` (an app command); answered by `applied`, `redirect` or `dropped`. */
+export interface ProposeRequest {
+  t: 'propose';
+  id: number;
+  data: Uint8Array;
+}
+
+/** Node → supervisor: the command committed at `index` and the state machine answered `result`. */
+export interface AppliedReply {
+  t: 'applied';
+  id: number;
+  index: number;
+  result: Uint8Array;
+}
+
+/** Node → supervisor: this node cannot take the request; `leader` is its best guess (0: none). */
+export interface RedirectReply {
+  t: 'redirect';
+  id: number;
+  leader: number;
+}
+
+/** Node → supervisor: the proposal was accepted then lost (overwritten by a new leader's log). */
+export interface DroppedReply {
+  t: 'dropped';
+  id: number;
+  why: string;
+}
+
+/** Node → supervisor: what GET /cluster shows, sent on change (rate-limited). */
+export interface StatusReport {
+  t: 'status';
+  role: number;
+  term: number;
+  leader: number;
+  commit: number;
+  lastIndex: number;
+  applied: number;
+}
+
+export type ToNode = ProposeRequest;
+export type FromNode = AppliedReply | RedirectReply | DroppedReply | StatusReport;
+
+/** Key order of every record that crosses a ring, so cbor-x ships them without key names. */
+export const clusterShapes: MessageShapes = [
+  // protocols/raft Message
+  ['type', 'from', 'to', 'term', 'logTerm', 'index', 'entries', 'commit', 'reject', 'rejectHint', 'context'],
+  // protocols/raft Entry
+  ['index', 'term', 'kind', 'data'],
+  ['t', 'id', 'data'],
+  ['t', 'id', 'index', 'result'],
+  ['t', 'id', 'leader'],
+  ['t', 'id', 'why'],
+  ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied'],
+];

@@ -1,0 +1,108 @@
+// The contract between the HTTP API and whatever runs the cluster: status, fault control,
+// command submission and the event stream, plus the errors a backend may reject with.
+// Must never mention workers, rings, Raft messages or any transport: the API sees only this.
+import type { Observable } from 'rxjs';
+
+export type NodeRole = 'leader' | 'follower' | 'candidate';
+
+export interface NodeStatus {
+  id: number;
+  role: NodeRole;
+  term: number;
+  commitIndex: number;
+  lastIndex: number;
+  /** false while the node is crashed; role/term/indexes are then the last known values. */
+  up: boolean;
+}
+
+export interface ClusterStatus {
+  /** The id of the node the backend currently believes leads, or null if none does. */
+  leader: number | null;
+  term: number;
+  nodes: NodeStatus[];
+}
+
+/** One item of the runtime's event stream (role change, election, commit, fault, metric...). */
+export interface ClusterEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
+export interface ClusterBackend {
+  status(): ClusterStatus;
+  hasNode(id: number): boolean;
+  /** Crashes a node abruptly; rejects with NodeStateError if it is already down. */
+  crash(id: number): Promise<void>;
+  /** Restarts a crashed node from its storage; rejects with NodeStateError if it is up. */
+  restart(id: number): Promise<void>;
+  /**
+   * Cuts the network so that nodes talk only within their group. The server validates and
+   * normalises first: `groups` are non-empty, disjoint, name only known nodes, and together
+   * cover every node (nodes a user left out are put together in one extra group).
+   */
+  partition(groups: number[][]): void;
+  /** Restores every link. */
+  heal(): void;
+  /**
+   * Proposes an opaque command to the replicated log (forwarding to the leader as needed) and
+   * resolves once it is committed and applied, with its log index and the state machine's
+   * result bytes. Must settle within `timeoutMs` milliseconds from the call, rejecting with
+   * DeadlineError (outcome unknown: the command may still commit later), or earlier with
+   * NoLeaderError / NoQuorumError when it cannot make progress. The server also enforces the
+   * deadline itself, so a backend that overruns cannot hang a request.
+   */
+  submit(command: Uint8Array, timeoutMs: number): Promise<{ index: number; result: Uint8Array }>;
+  /** A hot stream of cluster events; each subscriber gets events from when it subscribed. */
+  events(): Observable<ClusterEvent>;
+}
+
+/** Base of the errors a backend rejects with; `code` is the stable token the API answers with. */
+export class BackendError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** No node is leader right now (election in progress, or this side of a partition has none). */
+export class NoLeaderError extends BackendError {
+  constructor(
+    message = 'no leader is elected right now; retry shortly',
+    readonly retryAfterMs?: number,
+  ) {
+    super(message, 'no-leader');
+  }
+}
+
+/** A leader exists but cannot reach a majority, so nothing can commit. */
+export class NoQuorumError extends BackendError {
+  constructor(
+    message = 'the leader cannot reach a quorum; retry after the partition heals',
+    readonly retryAfterMs?: number,
+  ) {
+    super(message, 'no-quorum');
+  }
+}
+
+/** The command was not known to be applied in time. It may still be applied later. */
+export class DeadlineError extends BackendError {
+  constructor(message = 'the request was not committed before its deadline; it may still be applied') {
+    super(message, 'deadline-exceeded');
+  }
+}
+
+export class UnknownNodeError extends BackendError {
+  constructor(id: number) {
+    super(`there is no node ${id}`, 'unknown-node');
+  }
+}
+
+/** The node is not in a state the action applies to (crashing a crashed node, restarting a live one). */
+export class NodeStateError extends BackendError {
+  constructor(message: string) {
+    super(message, 'node-state');
+  }
+}

@@ -1,0 +1,128 @@
+// Settings of one Raft node and their validation. Bad settings are refused here, with the name
+// of the setting and the accepted range, so they never reach the state machine. No defaults are
+// hidden elsewhere: every tunable lives in RaftSettings.
+import type { Rng } from '../../runtime/rng.ts';
+import type { LogStorage } from './storage.ts';
+
+/** The only randomness the core uses: election timeouts. */
+export type RandomSource = Pick<Rng, 'int'>;
+
+export interface RaftSettings {
+  /** Minimum election timeout; each timeout is drawn from [electionTicks, 2*electionTicks). */
+  electionTicks: number;
+  /** A leader sends heartbeats every heartbeatTicks; must be < electionTicks. */
+  heartbeatTicks: number;
+  /** Campaign in two phases so a node that cannot win never bumps the term (thesis §9.6). */
+  preVote: boolean;
+  /** A leader that has not heard from a majority for electionTicks steps down; followers keep a lease. */
+  checkQuorum: boolean;
+  /** AppendEntries in flight per follower in the replicate state. */
+  inflightMax: number;
+  /** Entries per AppendEntries. */
+  batchEntriesMax: number;
+  /** Command bytes per AppendEntries (a single larger entry still goes alone). */
+  batchBytesMax: number;
+  /** Entries the leader accepts beyond its commit index before refusing proposals. */
+  uncommittedEntriesMax: number;
+  /** Reads the leader holds (waiting, in rounds, or before its first commit) before refusing. */
+  readPendingMax: number;
+}
+
+/** Deliberate bugs for the simulator's mutation check. Never set outside tests. */
+export interface RaftMutations {
+  /** Figure 8: commit an entry of an earlier term by counting replicas. */
+  commitPreviousTermByCount?: boolean;
+  /** Do not append a no-op on election (safe alone; unmasks commitPreviousTermByCount). */
+  skipLeaderNoop?: boolean;
+  /** Grant a vote to every candidate of a term, not just the first. */
+  voteTwicePerTerm?: boolean;
+  /** Grant votes without the election restriction (candidate's log may be behind). */
+  ignoreElectionRestriction?: boolean;
+  /** Serve ReadIndex at once, without confirming leadership or waiting for a term commit. */
+  readWithoutQuorum?: boolean;
+}
+
+export interface RaftConfig extends Partial<RaftSettings> {
+  /** This node's id, a positive integer. */
+  id: number;
+  /** Every voting member, this node included. */
+  voters: readonly number[];
+  storage: LogStorage;
+  rng: RandomSource;
+  /** Index the host's state machine has already applied (0 for a state machine rebuilt from the log). */
+  applied?: number;
+  unsafe?: RaftMutations;
+}
+
+export const defaultRaftSettings: Readonly<RaftSettings> = Object.freeze({
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  preVote: true,
+  checkQuorum: true,
+  inflightMax: 256,
+  batchEntriesMax: 64,
+  batchBytesMax: 1 << 20,
+  uncommittedEntriesMax: 8192,
+  readPendingMax: 4096,
+});
+
+export interface ResolvedRaftConfig extends RaftSettings {
+  id: number;
+  voters: readonly number[];
+  storage: LogStorage;
+  rng: RandomSource;
+  applied: number;
+  unsafe: RaftMutations;
+}
+
+export class RaftConfigError extends Error {
+  override name = 'RaftConfigError';
+}
+
+function positiveInt(name: string, v: unknown, min = 1): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new RaftConfigError(`raft config: ${name} must be an integer >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** Fills defaults and checks every setting; throws RaftConfigError naming the first bad one. */
+export function resolveRaftConfig(config: RaftConfig): ResolvedRaftConfig {
+  const s: RaftSettings = { ...defaultRaftSettings };
+  for (const key of Object.keys(defaultRaftSettings) as (keyof RaftSettings)[]) {
+    const v = config[key];
+    if (v !== undefined) (s as unknown as Record<string, unknown>)[key] = v;
+  }
+  const id = positiveInt('id', config.id);
+  if (!Array.isArray(config.voters) || config.voters.length === 0) {
+    throw new RaftConfigError('raft config: voters must list at least one node (a cluster of 0 nodes cannot elect a leader)');
+  }
+  for (const v of config.voters) positiveInt('each voter id', v);
+  if (new Set(config.voters).size !== config.voters.length) {
+    throw new RaftConfigError(`raft config: voters must be unique, got [${config.voters.join(', ')}]`);
+  }
+  if (!config.voters.includes(id)) {
+    throw new RaftConfigError(`raft config: voters [${config.voters.join(', ')}] must include this node's id ${id}`);
+  }
+  positiveInt('electionTicks', s.electionTicks, 2);
+  positiveInt('heartbeatTicks', s.heartbeatTicks);
+  if (s.heartbeatTicks >= s.electionTicks) {
+    throw new RaftConfigError(
+      `raft config: heartbeatTicks (${s.heartbeatTicks}) must be less than electionTicks (${s.electionTicks}), or followers time out between heartbeats`,
+    );
+  }
+  if (typeof s.preVote !== 'boolean') throw new RaftConfigError(`raft config: preVote must be a boolean, got ${String(s.preVote)}`);
+  if (typeof s.checkQuorum !== 'boolean') throw new RaftConfigError(`raft config: checkQuorum must be a boolean, got ${String(s.checkQuorum)}`);
+  positiveInt('inflightMax', s.inflightMax);
+  positiveInt('batchEntriesMax', s.batchEntriesMax);
+  positiveInt('batchBytesMax', s.batchBytesMax);
+  positiveInt('uncommittedEntriesMax', s.uncommittedEntriesMax);
+  positiveInt('readPendingMax', s.readPendingMax);
+  if (config.storage === undefined || config.storage === null) throw new RaftConfigError('raft config: storage is required');
+  if (config.rng === undefined || typeof config.rng.int !== 'function') {
+    throw new RaftConfigError('raft config: rng is required (an injected seeded generator; the core never uses Math.random)');
+  }
+  const applied = config.applied ?? 0;
+  if (!Number.isInteger(applied) || applied < 0) throw new RaftConfigError(`raft config: applied must be an integer >= 0, got ${applied}`);
+  return { ...s, id, voters: [...config.voters], storage: config.storage, rng: config.rng, applied, unsafe: config.unsafe ?? {} };
+}

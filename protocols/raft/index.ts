@@ -1,0 +1,31 @@
+// The public face of the Raft core: what hosts (simulator, worker runtime, apps) may import.
+// Internals (log, progress, read-only, quorum) stay importable for tests but are not the contract.
+export { RaftNode, type RaftStatus } from './raft.ts';
+export {
+  defaultRaftSettings,
+  RaftConfigError,
+  resolveRaftConfig,
+  type RaftConfig,
+  type RaftMutations,
+  type RaftSettings,
+  type RandomSource,
+} from './config.ts';
+export { formatEntry, formatMessage, formatStatus } from './describe.ts';
+export { MemoryStorage, type LogStorage } from './storage.ts';
+export { MajorityConfig, VoteResult } from './quorum.ts';
+export {
+  campaignTransfer,
+  EntryKind,
+  message,
+  MessageType,
+  messageTypeName,
+  NONE,
+  Role,
+  roleName,
+  type Entry,
+  type HardState,
+  type Message,
+  type ReadState,
+  type Ready,
+  type SoftState,
+} from './types.ts';

@@ -1,0 +1,139 @@
+// What the leader knows about one follower's log (match/next, probe vs. replicate) and the
+// bounded window of AppendEntries in flight to it. Flow control only: nothing here decides
+// commit or sends messages, and no window ever grows past inflightMax.
+
+/** A ring of the last index of each AppendEntries not yet acknowledged, oldest first. */
+export class Inflights {
+  private readonly buffer: number[];
+  private start = 0;
+  private count = 0;
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`inflights size must be an integer >= 1, got ${size}`);
+    this.buffer = new Array<number>(size).fill(0);
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  full(): boolean {
+    return this.count === this.size;
+  }
+
+  /** Records one more append in flight whose last entry is `lastIndex` (must not be full). */
+  add(lastIndex: number): void {
+    if (this.full()) throw new Error('inflights: add on a full window (the caller must check full() first)');
+    if (this.count > 0 && lastIndex <= this.buffer[(this.start + this.count - 1) % this.size]!) {
+      throw new Error(`inflights: indexes must increase, got ${lastIndex} after ${this.buffer[(this.start + this.count - 1) % this.size]}`);
+    }
+    this.buffer[(this.start + this.count) % this.size] = lastIndex;
+    this.count++;
+  }
+
+  /** Frees every append whose last index is <= index (an ack covers all earlier appends). */
+  freeLE(index: number): void {
+    while (this.count > 0 && this.buffer[this.start]! <= index) {
+      this.start = (this.start + 1) % this.size;
+      this.count--;
+    }
+    if (this.count === 0) this.start = 0;
+  }
+
+  reset(): void {
+    this.start = 0;
+    this.count = 0;
+  }
+}
+
+export const ProgressState = {
+  /** Unknown where the follower's log diverges: one append at a time until one is accepted. */
+  probe: 0,
+  /** The follower is known to match: stream appends optimistically, bounded by the window. */
+  replicate: 1,
+} as const;
+export type ProgressState = (typeof ProgressState)[keyof typeof ProgressState];
+
+export class Progress {
+  /** Highest index known durable on the follower and equal to the leader's log. */
+  match = 0;
+  /** Next index to send. Invariant: match < next. */
+  next: number;
+  state: ProgressState = ProgressState.probe;
+  /** Probe: an append is outstanding. Replicate: the window was full when last checked. */
+  paused = false;
+  /** Heard from since the last CheckQuorum round. */
+  recentActive = false;
+  readonly inflights: Inflights;
+
+  constructor(next: number, inflightMax: number) {
+    this.next = next;
+    this.inflights = new Inflights(inflightMax);
+  }
+
+  becomeProbe(): void {
+    this.state = ProgressState.probe;
+    this.next = this.match + 1;
+    this.paused = false;
+    this.inflights.reset();
+  }
+
+  becomeReplicate(): void {
+    this.state = ProgressState.replicate;
+    this.next = this.match + 1;
+    this.paused = false;
+    this.inflights.reset();
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** The follower acknowledged `index`. Returns false for a stale (older) ack. */
+  maybeUpdate(index: number): boolean {
+    let updated = false;
+    if (this.match < index) {
+      this.match = index;
+      updated = true;
+      if (this.state === ProgressState.probe) this.paused = false;
+    }
+    if (this.next < index + 1) this.next = index + 1;
+    return updated;
+  }
+
+  /**
+   * The follower rejected an append whose prevLogIndex was `rejected`; `matchHint` is the
+   * highest index the leader may assume matches. Returns false when the rejection is stale.
+   */
+  maybeDecrTo(rejected: number, matchHint: number): boolean {
+    if (this.state === ProgressState.replicate) {
+      if (rejected <= this.match) return false;
+      this.next = this.match + 1;
+      return true;
+    }
+    // In probe only the answer to the outstanding probe (prev = next-1) counts.
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
+    this.paused = false;
+    return true;
+  }
+
+  /** An append carrying entries up to `lastIndex` (or none, when lastIndex < next) was sent. */
+  sentEntries(count: number, lastIndex: number): void {
+    if (this.state === ProgressState.replicate) {
+      if (count > 0) {
+        this.next = lastIndex + 1;
+        this.inflights.add(lastIndex);
+      }
+      this.paused = this.inflights.full();
+    } else {
+      this.paused = true;
+    }
+  }
+
+  /** An ack frees the window up to `index`; may unpause replication. */
+  freeTo(index: number): void {
+    this.inflights.freeLE(index);
+    if (this.state === ProgressState.replicate) this.paused = this.inflights.full();
+  }
+}

@@ -1,0 +1,748 @@
+// One Raft node as a deterministic state machine (etcd-raft style): step/tick/propose/readIndex
+// change state and queue output, ready()/advance() hand it to the host one batch at a time.
+// It must never touch timers, clocks, threads, files or Math.random: time is tick(), chance is cfg.rng.
+import { resolveRaftConfig, type RaftConfig, type ResolvedRaftConfig } from './config.ts';
+import { RaftLog } from './log.ts';
+import { Progress, ProgressState } from './progress.ts';
+import { MajorityConfig, VoteResult } from './quorum.ts';
+import { ReadOnly, type ReadRequest } from './read-only.ts';
+import {
+  campaignTransfer,
+  emptyEntries,
+  EntryKind,
+  message,
+  MessageType,
+  NONE,
+  Role,
+  type Entry,
+  type HardState,
+  type Message,
+  type ReadState,
+  type Ready,
+  type SoftState,
+} from './types.ts';
+
+const CampaignKind = { preElection: 0, election: 1, transfer: 2 } as const;
+type CampaignKind = (typeof CampaignKind)[keyof typeof CampaignKind];
+
+const emptyData = new Uint8Array(0);
+
+/** A read-only view for hosts, dashboards and tests. */
+export interface RaftStatus {
+  id: number;
+  role: Role;
+  term: number;
+  vote: number;
+  leader: number;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  lastTerm: number;
+  persistedIndex: number;
+  leadTransferee: number;
+  /** Per-follower replication state (leader only). */
+  progress: Map<number, { match: number; next: number; state: 'probe' | 'replicate'; inflight: number; paused: boolean }>;
+}
+
+export class RaftNode {
+  readonly id: number;
+  private readonly cfg: ResolvedRaftConfig;
+  private readonly voters: MajorityConfig;
+  private readonly log: RaftLog;
+
+  private term: number;
+  private vote: number;
+  private role: Role = Role.follower;
+  private lead = NONE;
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+
+  private readonly votes = new Map<number, boolean>();
+  private readonly progress = new Map<number, Progress>();
+  private leadTransferee = NONE;
+  private readonly readOnly: ReadOnly;
+  /** Reads that reached a new leader before an entry of its term committed (thesis §6.4 step 1). */
+  private pendingReads: ReadRequest[] = [];
+
+  private msgs: Message[] = [];
+  private msgsAfterPersist: Message[] = [];
+  private readStates: ReadState[] = [];
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+  private readyOutstanding = false;
+
+  constructor(config: RaftConfig) {
+    this.cfg = resolveRaftConfig(config);
+    this.id = this.cfg.id;
+    this.voters = new MajorityConfig(this.cfg.voters);
+    const hs = this.cfg.storage.initialState();
+    this.log = new RaftLog(this.cfg.storage, hs.commit, Math.min(this.cfg.applied, hs.commit));
+    this.term = hs.term;
+    this.vote = hs.vote;
+    this.readOnly = new ReadOnly(this.cfg.readPendingMax);
+    this.prevHard = hs;
+    this.becomeFollower(this.term, NONE);
+    this.prevSoft = this.softState;
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  get softState(): SoftState {
+    return { role: this.role, leader: this.lead, term: this.term };
+  }
+
+  get hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  status(): RaftStatus {
+    const progress: RaftStatus['progress'] = new Map();
+    if (this.role === Role.leader) {
+      for (const [id, pr] of this.progress) {
+        progress.set(id, {
+          match: pr.match,
+          next: pr.next,
+          state: pr.state === ProgressState.probe ? 'probe' : 'replicate',
+          inflight: pr.inflights.length,
+          paused: pr.paused,
+        });
+      }
+    }
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leader: this.lead,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      lastTerm: this.log.lastTerm(),
+      persistedIndex: this.log.persistedIndex(),
+      leadTransferee: this.leadTransferee,
+      progress,
+    };
+  }
+
+  get currentRole(): Role {
+    return this.role;
+  }
+
+  get currentTerm(): number {
+    return this.term;
+  }
+
+  get leaderId(): number {
+    return this.lead;
+  }
+
+  get commitIndex(): number {
+    return this.log.committed;
+  }
+
+  get lastIndex(): number {
+    return this.log.lastIndex();
+  }
+
+  /** The entry at index (durable or unstable), or undefined. */
+  entryAt(index: number): Entry | undefined {
+    if (index < 1 || index > this.log.lastIndex()) return undefined;
+    return this.log.slice(index, index + 1)[0];
+  }
+
+  /** Entries [lo, hi) of this node's log (durable and unstable), for inspection. */
+  entries(lo: number, hi: number): Entry[] {
+    return this.log.slice(Math.max(1, lo), Math.min(hi, this.log.lastIndex() + 1));
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** One unit of logical time. Election timeouts and heartbeats are counted in ticks. */
+  tick(): void {
+    if (this.role === Role.leader) this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  /** Starts an election now (as if the election timeout fired). No-op on a leader. */
+  campaign(): void {
+    this.hup();
+  }
+
+  /**
+   * Appends a command to the leader's log. Returns its index, or 0 when refused (not leader,
+   * a leadership transfer is under way, or uncommittedEntriesMax reached). Nothing is sent
+   * until flush() (or a heartbeat response / ack shows the follower is behind): the host
+   * chooses when, so concurrent proposals share one AppendEntries.
+   */
+  propose(data: Uint8Array, kind: EntryKind = EntryKind.normal): number {
+    if (this.role !== Role.leader || this.leadTransferee !== NONE) return 0;
+    const last = this.log.lastIndex();
+    if (last - this.log.committed >= this.cfg.uncommittedEntriesMax) return 0;
+    const e: Entry = { index: last + 1, term: this.term, kind, data };
+    this.log.append([e]);
+    return e.index;
+  }
+
+  /**
+   * Sends what is pending: appends to every follower up to its window and batch limits, and one
+   * heartbeat round for reads waiting to be confirmed. The host calls it when idle or per tick.
+   */
+  flush(): void {
+    if (this.role !== Role.leader) return;
+    for (const id of this.voters.voters) {
+      if (id !== this.id) this.fillWindow(id);
+    }
+    this.startReadRound();
+  }
+
+  /**
+   * Asks for a linearizable read (ReadIndex, thesis §6.4). A ReadState with this context comes
+   * out of a later Ready once leadership is confirmed. Returns false when the read cannot be
+   * started here (no known leader, or too many pending): retry later or elsewhere. Reads may
+   * silently vanish if leadership changes; callers time them out.
+   */
+  readIndex(context: number): boolean {
+    if (this.role === Role.leader) return this.handleReadRequest({ context, from: this.id });
+    if (this.lead === NONE) return false;
+    this.send(message(MessageType.readIndex, this.id, this.lead, this.term, { context }));
+    return true;
+  }
+
+  /**
+   * Hands leadership to `to`: proposals stop, the leader brings `to` up to date, then sends it
+   * TimeoutNow. Abandoned after one election timeout. Returns false if not leader or `to` is
+   * not another voter.
+   */
+  transferLeadership(to: number): boolean {
+    if (this.role !== Role.leader || to === this.id) return false;
+    const pr = this.progress.get(to);
+    if (pr === undefined) return false;
+    if (this.leadTransferee === to) return true;
+    this.leadTransferee = to;
+    // The transfer gets one election timeout to finish (tickHeartbeat aborts it).
+    this.electionElapsed = 0;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+    else this.sendAppend(to);
+    return true;
+  }
+
+  step(m: Message): void {
+    if (m.to !== this.id) throw new Error(`raft ${this.id}: message for ${m.to} delivered here`);
+    if (m.term > this.term) {
+      if (m.type === MessageType.vote || m.type === MessageType.preVote) {
+        // A node that heard from a leader within the minimum election timeout refuses to help
+        // depose it (leader lease): this is what keeps a rejoining node from disrupting.
+        const force = m.context === campaignTransfer;
+        const leaseApplies = this.cfg.checkQuorum || m.type === MessageType.preVote;
+        const inLease = leaseApplies && this.lead !== NONE && this.electionElapsed < this.cfg.electionTicks;
+        if (!force && inLease) return;
+      }
+      if (m.type === MessageType.preVote) {
+        // Never change term because of a PreVote.
+      } else if (m.type === MessageType.preVoteResp && !m.reject) {
+        // The term is bumped when the pre-vote wins, not per response.
+      } else if (m.type === MessageType.app || m.type === MessageType.heartbeat) {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === MessageType.app || m.type === MessageType.heartbeat)) {
+        // A stale leader cut off by a partition would otherwise never learn the new term
+        // (with PreVote nobody bumps terms to tell it): answer so it steps down.
+        this.send(message(MessageType.appResp, this.id, m.from, this.term));
+      } else if (m.type === MessageType.preVote) {
+        this.send(message(MessageType.preVoteResp, this.id, m.from, this.term, { reject: true }));
+      }
+      return;
+    }
+
+    if (m.type === MessageType.vote || m.type === MessageType.preVote) {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role) {
+      case Role.leader:
+        this.stepLeader(m);
+        break;
+      case Role.candidate:
+      case Role.preCandidate:
+        this.stepCandidate(m);
+        break;
+      default:
+        this.stepFollower(m);
+    }
+  }
+
+  // ---------------------------------------------------------------- Ready / advance
+
+  hasReady(): boolean {
+    if (this.readyOutstanding) return false;
+    const s = this.prevSoft;
+    if (s.role !== this.role || s.leader !== this.lead || s.term !== this.term) return true;
+    const h = this.prevHard;
+    if (h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.committed) return true;
+    return (
+      this.msgs.length > 0 ||
+      this.msgsAfterPersist.length > 0 ||
+      this.readStates.length > 0 ||
+      this.log.hasUnstableToPersist() ||
+      this.log.hasCommittedToApply()
+    );
+  }
+
+  /** The next batch of work (see Ready for the order). Throws if the previous one was not advanced. */
+  ready(): Ready {
+    if (this.readyOutstanding) throw new Error(`raft ${this.id}: ready() called again before advance()`);
+    const s = this.prevSoft;
+    let softState: SoftState | null = null;
+    if (s.role !== this.role || s.leader !== this.lead || s.term !== this.term) {
+      softState = this.softState;
+      this.prevSoft = softState;
+    }
+    const h = this.prevHard;
+    let hardState: HardState | null = null;
+    let voteChanged = false;
+    if (h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.committed) {
+      voteChanged = h.term !== this.term || h.vote !== this.vote;
+      hardState = this.hardState;
+      this.prevHard = hardState;
+    }
+    const entries = this.log.takeUnstable();
+    const rd: Ready = {
+      softState,
+      hardState,
+      entries,
+      committedEntries: this.log.takeCommitted(),
+      messages: this.msgs,
+      messagesAfterPersist: this.msgsAfterPersist,
+      readStates: this.readStates,
+      mustSync: voteChanged || entries.length > 0,
+    };
+    this.msgs = [];
+    this.msgsAfterPersist = [];
+    this.readStates = [];
+    this.readyOutstanding = true;
+    return rd;
+  }
+
+  /**
+   * The host persisted rd.entries and rd.hardState, sent its messages and applied its committed
+   * entries. A leader now counts its own durable entries toward commit (thesis §10.2.1): it
+   * replicates in parallel with its own disk write but never counts itself before the write.
+   */
+  advance(rd: Ready): void {
+    if (!this.readyOutstanding) throw new Error(`raft ${this.id}: advance() without an outstanding ready()`);
+    this.readyOutstanding = false;
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1]!;
+      // A host that advances without writing would silently lose entries it acked.
+      if (this.cfg.storage.term(last.index) !== last.term) {
+        throw new Error(`raft ${this.id}: advance() but storage lacks entry ${last.index} (term ${last.term}) of this Ready — persist rd.entries first`);
+      }
+      this.log.stableTo(last.index, last.term);
+    }
+    if (rd.committedEntries.length > 0) this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    if (this.role === Role.leader) {
+      const self = this.progress.get(this.id)!;
+      if (self.maybeUpdate(this.log.persistedIndex()) && this.maybeCommit()) this.bcastAppend();
+    }
+  }
+
+  // ---------------------------------------------------------------- roles
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.cfg.electionTicks + this.cfg.rng.int(0, this.cfg.electionTicks);
+    this.leadTransferee = NONE;
+    this.votes.clear();
+    this.progress.clear();
+    this.readOnly.reset();
+    this.pendingReads = [];
+  }
+
+  private becomeFollower(term: number, lead: number): void {
+    this.reset(term);
+    this.role = Role.follower;
+    this.lead = lead;
+  }
+
+  private becomePreCandidate(): void {
+    // Term and vote stay: a pre-candidate promises nothing and must not disturb anyone.
+    this.votes.clear();
+    this.role = Role.preCandidate;
+    this.lead = NONE;
+  }
+
+  private becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = Role.candidate;
+  }
+
+  private becomeLeader(): void {
+    this.reset(this.term);
+    this.role = Role.leader;
+    this.lead = this.id;
+    const next = this.log.lastIndex() + 1;
+    for (const id of this.voters.voters) {
+      const pr = new Progress(next, this.cfg.inflightMax);
+      if (id === this.id) {
+        // Only what is already durable counts; the no-op below counts after advance().
+        pr.match = this.log.persistedIndex();
+        pr.recentActive = true;
+        pr.becomeReplicate();
+      }
+      this.progress.set(id, pr);
+    }
+    // An entry of the new term lets the leader commit (and serve reads) without waiting for a client.
+    if (this.cfg.unsafe.skipLeaderNoop === true) return;
+    this.log.append([{ index: next, term: this.term, kind: EntryKind.noop, data: emptyData }]);
+  }
+
+  private hup(kind: CampaignKind = this.cfg.preVote ? CampaignKind.preElection : CampaignKind.election): void {
+    if (this.role === Role.leader) return;
+    this.campaign0(kind);
+  }
+
+  private campaign0(kind: CampaignKind): void {
+    let type: MessageType;
+    let term: number;
+    if (kind === CampaignKind.preElection) {
+      this.becomePreCandidate();
+      type = MessageType.preVote;
+      term = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      type = MessageType.vote;
+      term = this.term;
+    }
+    if (this.poll(this.id, true) === VoteResult.won) {
+      // A single-node cluster wins at once.
+      if (kind === CampaignKind.preElection) this.campaign0(CampaignKind.election);
+      else this.becomeLeader();
+      return;
+    }
+    const index = this.log.lastIndex();
+    const logTerm = this.log.lastTerm();
+    const context = kind === CampaignKind.transfer ? campaignTransfer : 0;
+    for (const id of this.voters.voters) {
+      if (id === this.id) continue;
+      this.send(message(type, this.id, id, term, { index, logTerm, context }));
+    }
+  }
+
+  private poll(from: number, granted: boolean): VoteResult {
+    if (!this.votes.has(from)) this.votes.set(from, granted);
+    return this.voters.voteResult(this.votes);
+  }
+
+  // ---------------------------------------------------------------- time
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup();
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.cfg.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.cfg.checkQuorum) {
+        const active = this.voters.hasQuorum((id) => id === this.id || this.progress.get(id)!.recentActive);
+        if (!active) {
+          this.becomeFollower(this.term, NONE);
+          return;
+        }
+        for (const [id, pr] of this.progress) pr.recentActive = id === this.id;
+      }
+      // A transfer that did not finish within an election timeout is abandoned.
+      this.leadTransferee = NONE;
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat(this.readOnly.startRound(this.log.committed, this.id));
+    }
+  }
+
+  // ---------------------------------------------------------------- message handling
+
+  private handleVoteRequest(m: Message): void {
+    const respType = m.type === MessageType.vote ? MessageType.voteResp : MessageType.preVoteResp;
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.lead === NONE) ||
+      (m.type === MessageType.preVote && m.term > this.term) ||
+      this.cfg.unsafe.voteTwicePerTerm === true;
+    const upToDate = this.cfg.unsafe.ignoreElectionRestriction === true || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
+      // A pre-vote grant echoes the candidate's future term so it is not discarded as stale.
+      this.send(message(respType, this.id, m.from, m.term));
+      if (m.type === MessageType.vote) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send(message(respType, this.id, m.from, this.term, { reject: true }));
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) return;
+    switch (m.type) {
+      case MessageType.appResp:
+        pr.recentActive = true;
+        if (m.reject) this.handleAppendRejected(m, pr);
+        else this.handleAppendAcked(m, pr);
+        break;
+      case MessageType.heartbeatResp:
+        pr.recentActive = true;
+        pr.paused = false;
+        // Also sent with a full window: an empty append un-wedges a follower whose appends were all lost.
+        if (pr.match < this.log.lastIndex() || pr.state === ProgressState.probe) this.sendAppend(m.from);
+        if (m.context !== 0) {
+          const acks = this.readOnly.ack(m.context, m.from);
+          if (this.voters.hasQuorum((id) => acks.has(id))) {
+            for (const r of this.readOnly.release(m.context)) this.respondToRead(r, r.index);
+          }
+        }
+        break;
+      case MessageType.readIndex:
+        this.handleReadRequest({ context: m.context, from: m.from });
+        break;
+      default:
+        break;
+    }
+  }
+
+  private handleAppendRejected(m: Message, pr: Progress): void {
+    // Fast backtracking: the follower named the last index whose term is <= our prevLogTerm;
+    // skip our own entries of any term above the follower's hint term too.
+    let nextProbe = m.rejectHint;
+    if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(m.rejectHint, m.logTerm)[0];
+    if (pr.maybeDecrTo(m.index, nextProbe)) {
+      if (pr.state === ProgressState.replicate) pr.becomeProbe();
+      this.sendAppend(m.from);
+    }
+  }
+
+  private handleAppendAcked(m: Message, pr: Progress): void {
+    const wasPaused = pr.isPaused();
+    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressState.probe))) return;
+    if (pr.state === ProgressState.probe) pr.becomeReplicate();
+    else pr.freeTo(m.index);
+    if (this.maybeCommit()) this.bcastAppend();
+    else if (wasPaused) this.sendAppend(m.from);
+    this.fillWindow(m.from);
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+  }
+
+  private stepCandidate(m: Message): void {
+    const myResp = this.role === Role.preCandidate ? MessageType.preVoteResp : MessageType.voteResp;
+    switch (m.type) {
+      case MessageType.app:
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        break;
+      case MessageType.heartbeat:
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        break;
+      case MessageType.voteResp:
+      case MessageType.preVoteResp: {
+        if (m.type !== myResp) return;
+        const res = this.poll(m.from, !m.reject);
+        if (res === VoteResult.won) {
+          if (this.role === Role.preCandidate) this.campaign0(CampaignKind.election);
+          else {
+            this.becomeLeader();
+            this.bcastAppend();
+          }
+        } else if (res === VoteResult.lost) {
+          this.becomeFollower(this.term, NONE);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case MessageType.app:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleAppend(m);
+        break;
+      case MessageType.heartbeat:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleHeartbeat(m);
+        break;
+      case MessageType.timeoutNow:
+        this.campaign0(CampaignKind.transfer);
+        break;
+      case MessageType.readIndexResp:
+        this.readStates.push({ index: m.index, context: m.context });
+        break;
+      default:
+        break;
+    }
+  }
+
+  private handleAppend(m: Message): void {
+    const committed = this.log.committed;
+    if (m.index < committed) {
+      // Everything up to our commit matches any leader's log: tell it where to resume.
+      this.send(message(MessageType.appResp, this.id, m.from, this.term, { index: committed }));
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew >= 0) {
+      this.send(message(MessageType.appResp, this.id, m.from, this.term, { index: lastNew }));
+      return;
+    }
+    const [hintIndex, hintTerm] = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send(
+      message(MessageType.appResp, this.id, m.from, this.term, { index: m.index, reject: true, rejectHint: hintIndex, logTerm: hintTerm }),
+    );
+  }
+
+  private handleHeartbeat(m: Message): void {
+    this.log.commitTo(m.commit);
+    this.send(message(MessageType.heartbeatResp, this.id, m.from, this.term, { context: m.context }));
+  }
+
+  // ---------------------------------------------------------------- leader output
+
+  /** Commit the highest index a majority holds durably — only if it is of the current term (Figure 8). */
+  private maybeCommit(): boolean {
+    const mci = this.voters.committedIndex((id) => this.progress.get(id)?.match ?? 0);
+    if (mci <= this.log.committed) return false;
+    if (this.log.term(mci) !== this.term && this.cfg.unsafe.commitPreviousTermByCount !== true) return false;
+    this.log.commitTo(mci);
+    if (this.pendingReads.length > 0 && this.committedEntryInCurrentTerm()) {
+      const released = this.pendingReads;
+      this.pendingReads = [];
+      for (const r of released) this.admitRead(r);
+    }
+    return true;
+  }
+
+  private committedEntryInCurrentTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  private maybeSendAppend(to: number, sendIfEmpty: boolean): boolean {
+    const pr = this.progress.get(to)!;
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm < 0) throw new Error(`raft ${this.id}: no term for prevIndex ${prevIndex} (follower ${to}, last ${this.log.lastIndex()})`);
+    let entries: readonly Entry[] = emptyEntries;
+    // With a full window only an empty append goes out: it cannot overflow the window, and its
+    // answer (ack or reject) clears the window if every append in it was lost.
+    if (pr.state !== ProgressState.replicate || !pr.inflights.full()) {
+      entries = this.log.entriesFrom(pr.next, this.cfg.batchEntriesMax, this.cfg.batchBytesMax);
+    }
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send(
+      message(MessageType.app, this.id, to, this.term, { index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed }),
+    );
+    pr.sentEntries(entries.length, entries.length > 0 ? entries[entries.length - 1]!.index : prevIndex);
+    return true;
+  }
+
+  private sendAppend(to: number): void {
+    this.maybeSendAppend(to, true);
+  }
+
+  /** Pipelining: keep sending batches until the follower's window or the log runs out. */
+  private fillWindow(to: number): void {
+    while (this.maybeSendAppend(to, false)) {
+      // each iteration sent one batch
+    }
+  }
+
+  private bcastAppend(): void {
+    for (const id of this.voters.voters) if (id !== this.id) this.sendAppend(id);
+  }
+
+  private bcastHeartbeat(context: number): void {
+    for (const id of this.voters.voters) {
+      if (id === this.id) continue;
+      const pr = this.progress.get(id)!;
+      // Never tell a follower to commit past what it is known to hold.
+      const commit = Math.min(pr.match, this.log.committed);
+      this.send(message(MessageType.heartbeat, this.id, id, this.term, { commit, context }));
+    }
+    if (context !== 0 && this.voters.size === 1) {
+      for (const r of this.readOnly.release(context)) this.respondToRead(r, r.index);
+    }
+  }
+
+  private sendTimeoutNow(to: number): void {
+    this.send(message(MessageType.timeoutNow, this.id, to, this.term));
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private handleReadRequest(req: ReadRequest): boolean {
+    if (this.cfg.unsafe.readWithoutQuorum === true) {
+      this.respondToRead(req, this.log.committed);
+      return true;
+    }
+    if (!this.committedEntryInCurrentTerm()) {
+      // A new leader's commit index may lag what the old leader committed: wait for our no-op.
+      if (this.pendingReads.length >= this.cfg.readPendingMax) return false;
+      this.pendingReads.push(req);
+      return true;
+    }
+    return this.admitRead(req);
+  }
+
+  private admitRead(req: ReadRequest): boolean {
+    if (this.voters.size === 1) {
+      this.respondToRead(req, this.log.committed);
+      return true;
+    }
+    return this.readOnly.add(req);
+  }
+
+  /** One heartbeat round confirms leadership for every read waiting now. */
+  private startReadRound(): void {
+    const round = this.readOnly.startRound(this.log.committed, this.id);
+    if (round !== 0) this.bcastHeartbeat(round);
+  }
+
+  private respondToRead(req: ReadRequest, index: number): void {
+    if (req.from === this.id) this.readStates.push({ index, context: req.context });
+    else this.send(message(MessageType.readIndexResp, this.id, req.from, this.term, { index, context: req.context }));
+  }
+
+  // ---------------------------------------------------------------- output routing
+
+  private send(m: Message): void {
+    // Vote requests carry our own vote, grants and append acks promise durable state: they
+    // may leave only after the Ready that made it durable. Everything else may go at once.
+    if (m.type === MessageType.appResp || m.type === MessageType.vote || m.type === MessageType.voteResp) {
+      this.msgsAfterPersist.push(m);
+    } else {
+      this.msgs.push(m);
+    }
+  }
+}

@@ -1,0 +1,14 @@
+// The simulator's public face: the engine, the protocol plug-in contract and the protocols
+// that plug in today. Hosts (the CLI, tests) import from here, never from engine internals.
+import type { AnySimProtocol } from './protocol.ts';
+import { raftSimProtocol } from './raft-cluster.ts';
+
+export { runSeed, runSeeds, type SeedResult, type SimOptions, type SimSummary, type SimViolation } from './simulator.ts';
+export type { Checker, ClusterOptions, SimCluster, SimEnv, SimMessage, SimProtocol } from './protocol.ts';
+export { raftMutations, raftSimProtocol } from './raft-cluster.ts';
+export { createRaftCheckers, raftInvariants, type RaftObservation } from './raft-invariants.ts';
+
+/** Protocols by CLI name. Paxos registers here when it exists. */
+export const simProtocols: Record<string, () => AnySimProtocol> = {
+  raft: () => raftSimProtocol() as unknown as AnySimProtocol,
+};

@@ -1,0 +1,313 @@
+// The Raft safety properties (Raft paper Figure 3) as checkers over what the simulator observes
+// after every step, plus ReadIndex linearity. Each keeps incremental state so a check is O(1)
+// per step (O(log) per election); none of them changes a node or trusts a node's own claims.
+import type { Entry, Ready } from '../raft/index.ts';
+import { Role, type RaftNode } from '../raft/index.ts';
+import type { Checker } from './protocol.ts';
+
+export type RaftObservation =
+  /** After every input to a live node (message, tick, proposal, read, persistence done). */
+  | { kind: 'step'; node: number; raft: RaftNode }
+  /** A Ready was taken: its entries now form the tail of the node's log. */
+  | { kind: 'ready'; node: number; raft: RaftNode; ready: Ready }
+  | { kind: 'apply'; node: number; entry: Entry }
+  | { kind: 'crash'; node: number }
+  /** A node started again from durable storage, whose log is `durable`. */
+  | { kind: 'restart'; node: number; raft: RaftNode; durable: readonly Entry[] }
+  | { kind: 'read-request'; node: number; requestId: number }
+  | { kind: 'read-state'; node: number; requestId: number; index: number };
+
+export const raftInvariants = [
+  'election-safety',
+  'leader-append-only',
+  'log-matching',
+  'leader-completeness',
+  'state-machine-safety',
+  'read-index-linearizable',
+] as const;
+
+/** At most one leader per term. */
+export class ElectionSafety implements Checker<RaftObservation> {
+  readonly name = 'election-safety';
+  private readonly leaders = new Map<number, number>();
+
+  observe(o: RaftObservation): string | null {
+    if (o.kind !== 'step' || o.raft.currentRole !== Role.leader) return null;
+    const term = o.raft.currentTerm;
+    const prev = this.leaders.get(term);
+    if (prev === undefined) this.leaders.set(term, o.node);
+    else if (prev !== o.node) return `term ${term} has two leaders: n${prev} and n${o.node}`;
+    return null;
+  }
+}
+
+/** A leader never overwrites or deletes entries in its log; it only appends. */
+export class LeaderAppendOnly implements Checker<RaftObservation> {
+  readonly name = 'leader-append-only';
+  private readonly last = new Map<number, { term: number; index: number; entry: Entry | undefined }>();
+
+  observe(o: RaftObservation): string | null {
+    if (o.kind === 'crash' || o.kind === 'restart') {
+      this.last.delete(o.node);
+      return null;
+    }
+    if (o.kind !== 'step') return null;
+    const raft = o.raft;
+    if (raft.currentRole !== Role.leader) {
+      this.last.delete(o.node);
+      return null;
+    }
+    const term = raft.currentTerm;
+    const rec = this.last.get(o.node);
+    // Entries are immutable objects: if the one we saw at the end of the log is no longer the
+    // object at that index, the leader truncated or replaced its log.
+    if (rec !== undefined && rec.term === term && rec.index > 0) {
+      const now = raft.entryAt(rec.index);
+      if (now !== rec.entry) {
+        return `leader n${o.node} (term ${term}) had entry ${rec.index} (term ${rec.entry?.term}) and now has ${now === undefined ? 'nothing' : `an entry of term ${now.term}`} there`;
+      }
+    }
+    const index = raft.lastIndex;
+    if (rec === undefined || rec.term !== term || rec.index !== index) this.last.set(o.node, { term, index, entry: raft.entryAt(index) });
+    return null;
+  }
+}
+
+/**
+ * If two logs hold an entry with the same index and term, the logs are identical up to it.
+ * Each node's log is mirrored from its Ready stream with a rolling hash per index; the first
+ * hash seen for an (index, term) is the law for every node and every later moment.
+ */
+export class LogMatching implements Checker<RaftObservation> {
+  readonly name = 'log-matching';
+  private readonly ids = new WeakMap<Entry, number>();
+  private nextId = 1;
+  private readonly logs = new Map<number, { entries: Entry[]; hashes: number[] }>();
+  private readonly law = new Map<number, { hash: number; node: number }>();
+
+  private idOf(e: Entry): number {
+    let id = this.ids.get(e);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.ids.set(e, id);
+    }
+    return id;
+  }
+
+  private mirror(node: number): { entries: Entry[]; hashes: number[] } {
+    let m = this.logs.get(node);
+    if (m === undefined) {
+      m = { entries: [], hashes: [] };
+      this.logs.set(node, m);
+    }
+    return m;
+  }
+
+  observe(o: RaftObservation): string | null {
+    if (o.kind === 'restart') {
+      const m = this.mirror(o.node);
+      m.entries.length = 0;
+      m.hashes.length = 0;
+      return this.append(o.node, o.durable);
+    }
+    if (o.kind !== 'ready' || o.ready.entries.length === 0) return null;
+    return this.append(o.node, o.ready.entries);
+  }
+
+  private append(node: number, ents: readonly Entry[]): string | null {
+    if (ents.length === 0) return null;
+    const m = this.mirror(node);
+    const from = ents[0]!.index;
+    if (from > m.entries.length + 1) return `n${node} appended entry ${from} after a log ending at ${m.entries.length} (gap)`;
+    m.entries.length = from - 1;
+    m.hashes.length = from - 1;
+    let h = from > 1 ? m.hashes[from - 2]! : 0;
+    for (const e of ents) {
+      if (e.index !== m.entries.length + 1) return `n${node} log is not contiguous at ${e.index}`;
+      if (m.entries.length > 0 && e.term < m.entries[m.entries.length - 1]!.term) {
+        return `n${node} log terms decrease at index ${e.index} (term ${e.term} after ${m.entries[m.entries.length - 1]!.term})`;
+      }
+      h = mix(h, this.idOf(e));
+      m.entries.push(e);
+      m.hashes.push(h);
+      const key = e.index * 1048576 + e.term;
+      const seen = this.law.get(key);
+      if (seen === undefined) this.law.set(key, { hash: h, node });
+      else if (seen.hash !== h) {
+        return `n${node} and n${seen.node} both have an entry at index ${e.index} with term ${e.term}, but their logs differ at or before it`;
+      }
+    }
+    return null;
+  }
+}
+
+/** Commit records shared by the checkers that need "what is committed, and in which term". */
+class CommitLedger {
+  readonly entries: (Entry | undefined)[] = [undefined];
+  readonly terms: number[] = [0];
+  private readonly seen = new Map<number, number>();
+
+  /** Records the commits `raft` made since last seen; returns newly committed indexes or a disagreement. */
+  update(node: number, raft: RaftNode): { fresh: number[] } | string {
+    const c = raft.commitIndex;
+    const prev = this.seen.get(node) ?? 0;
+    if (c <= prev) {
+      if (c < prev) this.seen.set(node, c);
+      return { fresh: [] };
+    }
+    this.seen.set(node, c);
+    const ents = raft.entries(prev + 1, c + 1);
+    const fresh: number[] = [];
+    for (const e of ents) {
+      const known = this.entries[e.index];
+      if (known === undefined) {
+        this.entries[e.index] = e;
+        this.terms[e.index] = raft.currentTerm;
+        fresh.push(e.index);
+      } else if (known !== e) {
+        return `n${node} committed index ${e.index} as an entry of term ${e.term}, but an entry of term ${known.term} was already committed there`;
+      }
+    }
+    return { fresh };
+  }
+
+  forget(node: number): void {
+    this.seen.delete(node);
+  }
+
+  reset(node: number, commit: number): void {
+    this.seen.set(node, commit);
+  }
+}
+
+/** An entry committed in term T is in the log of every leader of a term > T. */
+export class LeaderCompleteness implements Checker<RaftObservation> {
+  readonly name = 'leader-completeness';
+  private readonly ledger = new CommitLedger();
+  private readonly leaders = new Map<number, { term: number; raft: RaftNode }>();
+
+  observe(o: RaftObservation): string | null {
+    if (o.kind === 'crash') {
+      this.leaders.delete(o.node);
+      this.ledger.forget(o.node);
+      return null;
+    }
+    if (o.kind === 'restart') {
+      this.leaders.delete(o.node);
+      this.ledger.reset(o.node, o.raft.commitIndex);
+      return null;
+    }
+    if (o.kind !== 'step') return null;
+    const raft = o.raft;
+    const res = this.ledger.update(o.node, raft);
+    if (typeof res === 'string') return null; // reported by StateMachineSafety
+    for (const index of res.fresh) {
+      const term = this.ledger.terms[index]!;
+      for (const [id, l] of this.leaders) {
+        if (l.term > term && l.raft.entryAt(index) !== this.ledger.entries[index]) {
+          return `index ${index} committed in term ${term} is missing from n${id}, leader of term ${l.term}`;
+        }
+      }
+    }
+    if (raft.currentRole !== Role.leader) {
+      this.leaders.delete(o.node);
+      return null;
+    }
+    const term = raft.currentTerm;
+    const known = this.leaders.get(o.node);
+    if (known !== undefined && known.term === term) return null;
+    this.leaders.set(o.node, { term, raft });
+    const committed = this.ledger.entries;
+    const log = raft.entries(1, committed.length);
+    for (let i = 1; i < committed.length; i++) {
+      if (this.ledger.terms[i]! < term && log[i - 1] !== committed[i]) {
+        return `n${o.node} became leader of term ${term} without index ${i}, committed in term ${this.ledger.terms[i]}`;
+      }
+    }
+    return null;
+  }
+}
+
+/** No two nodes apply different entries at one index; each node applies in order; commits agree. */
+export class StateMachineSafety implements Checker<RaftObservation> {
+  readonly name = 'state-machine-safety';
+  private readonly ledger = new CommitLedger();
+  private readonly applied: (Entry | undefined)[] = [];
+  private readonly appliedBy = new Map<number, number>();
+  private readonly appliedIndex = new Map<number, number>();
+
+  observe(o: RaftObservation): string | null {
+    switch (o.kind) {
+      case 'step': {
+        const res = this.ledger.update(o.node, o.raft);
+        return typeof res === 'string' ? res : null;
+      }
+      case 'crash':
+        this.ledger.forget(o.node);
+        return null;
+      case 'restart':
+        this.ledger.reset(o.node, o.raft.commitIndex);
+        this.appliedIndex.set(o.node, 0);
+        return null;
+      case 'apply': {
+        const e = o.entry;
+        const expected = (this.appliedIndex.get(o.node) ?? 0) + 1;
+        if (e.index !== expected) return `n${o.node} applied index ${e.index} but its next index to apply was ${expected}`;
+        this.appliedIndex.set(o.node, e.index);
+        const first = this.applied[e.index];
+        if (first === undefined) {
+          this.applied[e.index] = e;
+          this.appliedBy.set(e.index, o.node);
+        } else if (first !== e) {
+          return `n${o.node} applied an entry of term ${e.term} at index ${e.index}, but n${this.appliedBy.get(e.index)} applied an entry of term ${first.term} there`;
+        }
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+}
+
+/**
+ * A ReadIndex read is linearizable only if its index covers everything committed before the
+ * read was asked for; a stale leader or a new leader that serves too early breaks this.
+ */
+export class ReadIndexLinearizable implements Checker<RaftObservation> {
+  readonly name = 'read-index-linearizable';
+  private maxCommit = 0;
+  private readonly asked = new Map<number, number>();
+
+  observe(o: RaftObservation): string | null {
+    switch (o.kind) {
+      case 'step':
+        if (o.raft.commitIndex > this.maxCommit) this.maxCommit = o.raft.commitIndex;
+        return null;
+      case 'read-request':
+        this.asked.set(o.requestId, this.maxCommit);
+        return null;
+      case 'read-state': {
+        const need = this.asked.get(o.requestId);
+        if (need === undefined) return null;
+        this.asked.delete(o.requestId);
+        if (o.index < need) return `read ${o.requestId} served at n${o.node} with read index ${o.index}, but index ${need} was already committed when it was asked`;
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+}
+
+export function createRaftCheckers(): Checker<RaftObservation>[] {
+  return [new ElectionSafety(), new LeaderAppendOnly(), new LogMatching(), new LeaderCompleteness(), new StateMachineSafety(), new ReadIndexLinearizable()];
+}
+
+function mix(h: number, id: number): number {
+  // Two 32-bit lanes folded into one exact double: collisions are out of reach for a run.
+  let a = Math.imul((h >>> 0) ^ id, 0x9e3779b1);
+  a = Math.imul(a ^ (a >>> 15), 0x85ebca77) >>> 0;
+  let b = Math.imul(((h / 4294967296) >>> 0) + id * 31, 0xc2b2ae3d);
+  b = Math.imul(b ^ (b >>> 13), 0x27d4eb2f) >>> 0;
+  return (b & 0x1fffff) * 4294967296 + a;
+}

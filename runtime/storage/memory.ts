@@ -1,0 +1,193 @@
+// An in-memory store with the WAL's semantics (truncate on conflict, gap refusal, sync policy),
+// for benchmarks, tests and the simulator. A MemoryDisk stands in for the directory: writes reach
+// it on sync() (or every call under `always`), so dropping a store without close() loses exactly
+// the unsynced writes, as a crash would. It must never copy or inspect entry data.
+import {
+  StorageError,
+  checkAppendAt,
+  checkEntries,
+  checkHardState,
+  checkOptionNames,
+  copyHardState,
+  emptyHardState,
+  fsyncPolicyDefault,
+  parseFsyncPolicy,
+  checkCompactIndex,
+} from './rules.ts';
+import type { FsyncPolicy, HardState, LogEntry, MemoryDisk, MemoryOptions, Recovered, Storage, StorageStats } from './types.ts';
+
+export function createMemoryDisk(): MemoryDisk {
+  return { kind: 'memory-disk', hardState: emptyHardState(), entries: [], nextIndex: 1, compactedIndex: 0 };
+}
+
+type Op =
+  | { t: 'entries'; entries: readonly LogEntry[] }
+  | { t: 'truncate'; from: number }
+  | { t: 'hard'; hs: HardState }
+  | { t: 'compact'; upTo: number };
+
+/** The log view both the store and its disk keep: entries plus where the log starts. */
+function applyOp(disk: MemoryDisk, op: Op): void {
+  switch (op.t) {
+    case 'entries':
+      for (const e of op.entries) disk.entries.push(e);
+      disk.nextIndex += op.entries.length;
+      break;
+    case 'truncate': {
+      const start = disk.nextIndex - disk.entries.length;
+      disk.entries.length = op.from - start;
+      disk.nextIndex = op.from;
+      break;
+    }
+    case 'hard':
+      disk.hardState = op.hs;
+      break;
+    case 'compact': {
+      const start = disk.nextIndex - disk.entries.length;
+      // Dropping compacted entries is the memory analogue of deleting segments.
+      if (op.upTo >= start) disk.entries.splice(0, op.upTo - start + 1);
+      disk.compactedIndex = Math.max(disk.compactedIndex, op.upTo);
+      break;
+    }
+  }
+}
+
+const memoryOptionNames = ['disk', 'fsync'] as const;
+
+export function openMemory(options: MemoryOptions = {}): MemoryStorage {
+  if (options === null || typeof options !== 'object') {
+    throw new StorageError('BAD_OPTION', 'openMemory expects options { disk?, fsync? }');
+  }
+  checkOptionNames(options, memoryOptionNames, 'memory store');
+  const policy = parseFsyncPolicy(options.fsync ?? fsyncPolicyDefault);
+  if (options.disk !== undefined && (options.disk === null || options.disk.kind !== 'memory-disk')) {
+    throw new StorageError('BAD_OPTION', 'disk must come from createMemoryDisk()');
+  }
+  return new MemoryStorage(options.disk ?? createMemoryDisk(), policy);
+}
+
+export class MemoryStorage implements Storage {
+  readonly policy: FsyncPolicy;
+  private readonly disk: MemoryDisk;
+  private readonly view: MemoryDisk;
+  private pending: Op[] = [];
+  private recovered: Recovered | null;
+  private closed = false;
+  private readonly counters: StorageStats = { writeCalls: 0, bytesWritten: 0, fsyncs: 0, segments: 1 };
+
+  constructor(disk: MemoryDisk, policy: FsyncPolicy) {
+    this.disk = disk;
+    this.policy = policy;
+    this.view = {
+      kind: 'memory-disk',
+      hardState: disk.hardState,
+      entries: disk.entries.slice(),
+      nextIndex: disk.nextIndex,
+      compactedIndex: disk.compactedIndex,
+    };
+    const entries = disk.entries.slice();
+    const lastIndex = disk.nextIndex - 1;
+    const hs = disk.hardState;
+    this.recovered = {
+      hardState: copyHardState(hs),
+      entries,
+      report: {
+        source: 'memory',
+        segmentsRead: 0,
+        recordsReplayed: 0,
+        bytesReplayed: 0,
+        entriesRecovered: entries.length,
+        dropped: null,
+        summary: `memory store: ${entries.length} entries (last index ${lastIndex}), term ${hs.term}, vote ${hs.vote}, commit ${hs.commit}; clean`,
+      },
+    };
+  }
+
+  get lastIndex(): number {
+    return this.view.nextIndex - 1;
+  }
+  get firstIndex(): number {
+    return this.view.compactedIndex + 1;
+  }
+  get hardState(): HardState {
+    return this.view.hardState;
+  }
+  stats(): StorageStats {
+    return { ...this.counters };
+  }
+
+  load(): Recovered {
+    this.usable();
+    if (this.recovered === null) {
+      throw new StorageError('ALREADY_LOADED', 'load() was already called on this memory store; it hands the recovered log over once — keep what it returned');
+    }
+    const out = this.recovered;
+    this.recovered = null;
+    return out;
+  }
+
+  append(entries: readonly LogEntry[]): void {
+    this.usable();
+    checkEntries(entries);
+    if (entries.length === 0) return;
+    const first = entries[0]!.index;
+    checkAppendAt(first, this.lastIndex, this.view.compactedIndex);
+    // The caller may reuse its array; the entry objects and their data are kept as given.
+    if (first <= this.lastIndex) this.write({ t: 'truncate', from: first });
+    this.write({ t: 'entries', entries: entries.slice() });
+    this.afterWriteCall();
+  }
+
+  setHardState(hardState: HardState): void {
+    this.usable();
+    checkHardState(hardState);
+    this.write({ t: 'hard', hs: copyHardState(hardState) });
+    this.afterWriteCall();
+  }
+
+  sync(): void {
+    this.usable();
+    this.flush();
+  }
+
+  compact(upToIndex: number): void {
+    this.usable();
+    checkCompactIndex(upToIndex, this.lastIndex);
+    if (upToIndex <= this.view.compactedIndex) return;
+    this.write({ t: 'compact', upTo: upToIndex });
+    this.flush();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+  }
+
+  /** Stops as a killed process would: unsynced writes never reach the disk. */
+  crash(): void {
+    this.pending = [];
+    this.closed = true;
+  }
+
+  private write(op: Op): void {
+    applyOp(this.view, op);
+    this.pending.push(op);
+  }
+
+  private afterWriteCall(): void {
+    if (this.policy === 'always') this.flush();
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    for (const op of this.pending) applyOp(this.disk, op);
+    this.pending = [];
+    this.counters.writeCalls++;
+    if (this.policy !== 'never') this.counters.fsyncs++;
+  }
+
+  private usable(): void {
+    if (this.closed) throw new StorageError('CLOSED', 'memory store is closed; open it again on the same disk to use it');
+  }
+}

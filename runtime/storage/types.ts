@@ -1,0 +1,146 @@
+// The durable-storage contract every node actor uses: hard state, a contiguous log of opaque
+// entries, explicit sync, and the report recovery hands back. Protocol-agnostic on purpose:
+// nothing here may name Raft or Paxos concepts beyond term/vote/commit, and nothing here does I/O.
+
+/** `always`: fsync on every append/setHardState call. `batch`: one fsync per `sync()` (default).
+ * `never`: no fsync at all — survives a process crash (data reach the OS on `sync()`), but NOT a
+ * power loss or kernel crash; for benchmarks and throwaway clusters only. */
+export type FsyncPolicy = 'always' | 'batch' | 'never';
+export const fsyncPolicies: readonly FsyncPolicy[] = ['always', 'batch', 'never'];
+
+/** What a node must remember across restarts besides its log. vote 0 means "voted for nobody". */
+export interface HardState {
+  term: number;
+  vote: number;
+  commit: number;
+  /** Opaque bytes for protocols whose durable state is not term/vote/commit (e.g. Paxos ballots).
+   * Stored as a copy; an empty array is the same as none and comes back as none. */
+  extra?: Uint8Array;
+}
+
+/** One log slot. `data` is the command exactly as the client encoded it; storage copies it once
+ * into its write buffer and never decodes it (the memory store keeps the reference, so the caller
+ * must not mutate it after append). `kind` is the protocol's tag (normal, config, ...). */
+export interface LogEntry {
+  index: number;
+  term: number;
+  kind: number;
+  data: Uint8Array;
+}
+
+/** Why recovery stopped before the end of the bytes on disk. */
+export type DropReason =
+  | 'torn' // the last record is incomplete: a write was cut short by a crash
+  | 'corrupt' // a complete record whose checksum does not match: media or external damage
+  | 'invalid' // checksum fine but the record makes no sense (unknown type, gap in indices)
+  | 'bad-header'; // a segment whose header is cut short or fails its checksum
+
+export interface DroppedTail {
+  reason: DropReason;
+  /** What exactly was wrong, for a person. */
+  detail: string;
+  /** File name (inside the storage directory) of the segment where the valid log ends. */
+  segment: string;
+  /** Byte offset in `segment` where the first bad record starts; the file was cut there. */
+  offset: number;
+  /** Every byte discarded: the rest of `segment` plus all later segments. */
+  bytes: number;
+  /** The bad record plus the records after it that still parse (best effort). A count above 1
+   * after a `corrupt` record means valid data followed the damage: not a torn write. */
+  records: number;
+  /** Later segments deleted because they followed the damage. */
+  segmentsRemoved: string[];
+}
+
+export interface RecoveryReport {
+  /** Directory recovered from, or `memory`. */
+  source: string;
+  segmentsRead: number;
+  recordsReplayed: number;
+  bytesReplayed: number;
+  entriesRecovered: number;
+  /** null when every byte on disk was accepted. */
+  dropped: DroppedTail | null;
+  /** One line a caller can print as is. */
+  summary: string;
+}
+
+export interface Recovered {
+  hardState: HardState;
+  /** Contiguous, ascending by index; may start above 1 after compaction. */
+  entries: LogEntry[];
+  report: RecoveryReport;
+}
+
+/** Counters for tests and benchmarks; cheap to read at any time. */
+export interface StorageStats {
+  writeCalls: number;
+  bytesWritten: number;
+  fsyncs: number;
+  segments: number;
+}
+
+/**
+ * A node's durable state. Calls are synchronous: the node's worker owns the directory and a
+ * node must wait for durability before sending the acks it covers anyway, so blocking its own
+ * thread is the wait it needs, and it spares a promise per batch.
+ *
+ * The intended ready-batch pattern: `append(entries)`, `setHardState(hs)`, then `sync()` once,
+ * then send the messages that promise what was just written.
+ */
+export interface Storage {
+  readonly policy: FsyncPolicy;
+  /** What was recovered at open. Call once: the recovered entries are handed over, not kept. */
+  load(): Recovered;
+  /** Appends contiguous entries. If the first index is ≤ lastIndex, the conflicting suffix
+   * (from that index on) is truncated first. A first index above lastIndex + 1 is refused. */
+  append(entries: readonly LogEntry[]): void;
+  setHardState(hardState: HardState): void;
+  /** Makes every earlier append/setHardState durable per the fsync policy. */
+  sync(): void;
+  /** Entries ≤ upToIndex are no longer needed (a snapshot covers them). Files holding only such
+   * entries may be deleted; later appends at or below upToIndex are refused. A compaction that
+   * moves the point syncs everything written before it (the point must be durable before files
+   * go); one at or below the current point does nothing. */
+  compact(upToIndex: number): void;
+  /** Writes what is buffered, makes it durable unless the policy is `never`, releases files. */
+  close(): void;
+  /** Index of the last entry, or of the compaction point when the log is empty (0 when new). */
+  readonly lastIndex: number;
+  /** Index the next append may not go below: compaction point + 1 (1 when new). */
+  readonly firstIndex: number;
+  /** Latest hard state given to setHardState (durable or not). */
+  readonly hardState: HardState;
+  stats(): StorageStats;
+}
+
+export interface WalOptions {
+  /** One directory per node; created if missing. */
+  dir: string;
+  fsync?: FsyncPolicy;
+  /** A segment is sealed and a new one started once it would grow past this. A single batch
+   * larger than this still goes into one segment. */
+  segmentBytesMax?: number;
+  /** Entries are packed into records no larger than this; one entry must fit in one record. */
+  recordBytesMax?: number;
+  /** Buffered, unsynced bytes are written (not fsynced) to the file once they exceed this. */
+  pendingBytesMax?: number;
+}
+
+export interface MemoryOptions {
+  /** The "disk" a memory store survives on; pass the same one to reopen. New if omitted. */
+  disk?: MemoryDisk;
+  fsync?: FsyncPolicy;
+}
+
+/** The durable side of a memory store: what a reopen finds. Opaque to callers. */
+export interface MemoryDisk {
+  readonly kind: 'memory-disk';
+  hardState: HardState;
+  entries: LogEntry[];
+  /** Index the (empty) log expects next when `entries` is empty. */
+  nextIndex: number;
+  compactedIndex: number;
+}
+
+export type StorageOptions = ({ kind: 'wal' } & WalOptions) | ({ kind: 'memory' } & MemoryOptions);

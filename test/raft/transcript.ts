@@ -1,0 +1,191 @@
+// Runs scenario transcripts (testdata/*.txt, after etcd's datadriven tests): each block is a
+// command, a `----` line and the output expected from it. Run with CONCUR_REWRITE=1 to rewrite
+// the expected output from what the code does now — then read the diff before keeping it.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { formatEntry, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
+import { TestCluster } from './harness.ts';
+
+interface Block {
+  command: string;
+  expected: string[];
+  comments: string[];
+}
+
+export function parseTranscript(text: string): Block[] {
+  const lines = text.split('\n');
+  const blocks: Block[] = [];
+  let comments: string[] = [];
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i]!;
+    if (line.trim() === '' || line.startsWith('#')) {
+      if (line.startsWith('#')) comments.push(line);
+      i++;
+      continue;
+    }
+    const command = line;
+    if (lines[i + 1] !== '----') throw new Error(`line ${i + 2}: expected ---- after "${command}"`);
+    i += 2;
+    const expected: string[] = [];
+    while (i < lines.length && lines[i] !== '') expected.push(lines[i++]!);
+    blocks.push({ command, expected, comments });
+    comments = [];
+  }
+  return blocks;
+}
+
+function render(blocks: Block[], outputs: string[][]): string {
+  const parts: string[] = [];
+  blocks.forEach((b, k) => {
+    const head = b.comments.length > 0 ? `${b.comments.join('\n')}\n` : '';
+    parts.push(`${head}${b.command}\n----\n${outputs[k]!.join('\n')}${outputs[k]!.length > 0 ? '\n' : ''}`);
+  });
+  return parts.join('\n');
+}
+
+const settingKeys = new Set(['preVote', 'checkQuorum', 'electionTicks', 'heartbeatTicks', 'inflightMax', 'batchEntriesMax', 'batchBytesMax']);
+
+class Interpreter {
+  private c: TestCluster | null = null;
+
+  private get cluster(): TestCluster {
+    if (this.c === null) throw new Error('no cluster yet: start with `cluster n=3`');
+    return this.c;
+  }
+
+  run(command: string): string[] {
+    const [cmd, ...args] = command.trim().split(/\s+/);
+    const num = (k: number): number => {
+      const v = Number(args[k]);
+      if (!Number.isInteger(v)) throw new Error(`${cmd}: argument ${k + 1} must be an integer, got ${args[k]}`);
+      return v;
+    };
+    switch (cmd) {
+      case 'cluster': {
+        const settings: Partial<RaftSettings> = {};
+        const unsafe: RaftMutations = {};
+        const logs: Record<number, number[]> = {};
+        let n = 3;
+        let term = 0;
+        for (const a of args) {
+          const [k, v] = a.split('=') as [string, string];
+          if (k === 'n') n = Number(v);
+          else if (k === 'term') term = Number(v);
+          else if (k === 'unsafe') (unsafe as Record<string, boolean>)[v] = true;
+          else if (/^log\d+$/.test(k)) logs[Number(k.slice(3))] = v.split(',').map(Number);
+          else if (settingKeys.has(k)) (settings as Record<string, unknown>)[k] = v === 'true' ? true : v === 'false' ? false : Number(v);
+          else throw new Error(`cluster: unknown argument ${k}`);
+        }
+        this.c = new TestCluster(n, settings, unsafe, logs, term);
+        return [];
+      }
+      case 'campaign':
+        this.cluster.raft(num(0)).campaign();
+        return [];
+      case 'tick': {
+        const count = args[1] === undefined ? 1 : num(1);
+        this.cluster.tick(num(0), count);
+        return [];
+      }
+      case 'tick-all': {
+        const count = args[0] === undefined ? 1 : num(0);
+        for (let i = 0; i < count; i++) for (const id of this.cluster.ids) if (this.cluster.node(id).raft !== null) this.cluster.tick(id);
+        return [];
+      }
+      case 'run': {
+        // Routine heartbeats would drown the story; they are counted, not listed.
+        this.cluster.run(num(0));
+        const all = this.cluster.takeTranscript();
+        const shown = all.filter((l) => !/^(  \(dropped\) )?heartbeat(Resp)? \S+ t\d+( commit=\d+)?$/.test(l));
+        const hidden = all.length - shown.length;
+        return hidden > 0 ? [...shown, `(${hidden} plain heartbeats and replies not shown)`] : shown;
+      }
+      case 'process':
+        this.cluster.processAll();
+        return [];
+      case 'deliver':
+        this.cluster.processAll();
+        this.cluster.deliverRound();
+        return this.cluster.takeTranscript();
+      case 'stabilize':
+        this.cluster.stabilize();
+        return this.cluster.takeTranscript();
+      case 'propose': {
+        const idx = this.cluster.propose(num(0), args[1] ?? 'x');
+        return [idx > 0 ? `index ${idx}` : 'refused'];
+      }
+      case 'propose-many': {
+        const id = num(0);
+        const out: number[] = [];
+        for (let i = 0; i < num(1); i++) out.push(this.cluster.propose(id, `c${i + 1}`));
+        return [out.every((x) => x > 0) ? `indexes ${out[0]}..${out[out.length - 1]}` : `refused: ${out.join(',')}`];
+      }
+      case 'flush':
+        this.cluster.raft(num(0)).flush();
+        return [];
+      case 'read':
+        return [this.cluster.raft(num(0)).readIndex(num(1)) ? 'accepted' : 'refused'];
+      case 'transfer':
+        return [this.cluster.raft(num(0)).transferLeadership(num(1)) ? 'accepted' : 'refused'];
+      case 'isolate':
+        this.cluster.isolate(num(0));
+        return [];
+      case 'cut':
+        this.cluster.cutLink(num(0), num(1));
+        return [];
+      case 'heal':
+        this.cluster.heal();
+        return [];
+      case 'crash':
+        this.cluster.crash(num(0));
+        return [];
+      case 'restart':
+        this.cluster.restart(num(0));
+        return [];
+      case 'drop': {
+        const n = this.cluster.inflight.length;
+        this.cluster.inflight = [];
+        return [`dropped ${n}`];
+      }
+      case 'status':
+        return this.cluster.statusLines();
+      case 'log':
+        return (args.length > 0 ? args.map(Number) : this.cluster.ids).map((id) => this.cluster.logLine(id));
+      case 'applied': {
+        const node = this.cluster.node(num(0));
+        return [node.applied.map(formatEntry).join(', ') || '(none)'];
+      }
+      case 'progress': {
+        const st = this.cluster.raft(num(0)).status();
+        return [...st.progress].map(([id, p]) => `${id}: ${p.state} match=${p.match} next=${p.next} inflight=${p.inflight}${p.paused ? ' paused' : ''}`);
+      }
+      default:
+        throw new Error(`unknown command "${cmd}"`);
+    }
+  }
+}
+
+/** Runs a transcript file; returns mismatches (or rewrites the file when CONCUR_REWRITE=1). */
+export function runTranscript(path: string): string[] {
+  const blocks = parseTranscript(readFileSync(path, 'utf8'));
+  const it = new Interpreter();
+  const outputs: string[][] = [];
+  const mismatches: string[] = [];
+  for (const b of blocks) {
+    let out: string[];
+    try {
+      out = it.run(b.command);
+    } catch (err) {
+      out = [`error: ${(err as Error).message}`];
+    }
+    outputs.push(out);
+    if (out.join('\n') !== b.expected.join('\n')) {
+      mismatches.push(`${b.command}\n  expected:\n    ${b.expected.join('\n    ')}\n  got:\n    ${out.join('\n    ')}`);
+    }
+  }
+  if (process.env.CONCUR_REWRITE === '1') {
+    writeFileSync(path, render(blocks, outputs));
+    return [];
+  }
+  return mismatches;
+}

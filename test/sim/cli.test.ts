@@ -1,0 +1,44 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const concur = (...args: string[]) => spawnSync(process.execPath, ['bin/concur.mjs', ...args], { cwd: root, encoding: 'utf8' });
+
+test('concur sim --json: progress on stderr, one JSON object as the last stdout line', () => {
+  const r = concur('sim', '--protocol', 'raft', '--seeds', '6', '--nodes', '5', '--json');
+  assert.is(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  const summary = JSON.parse(lines[lines.length - 1]!);
+  assert.is(summary.seeds, 6);
+  assert.is(summary.violations, 0);
+  assert.ok(summary.steps > 0 && summary.commits > 0);
+  assert.match(r.stderr, /6\/6 seeds/);
+});
+
+test('a violation exits non-zero with the seed, a trace, and how to replay it', () => {
+  const r = concur('sim', '--seeds', '40', '--nodes', '5', '--mutation', 'vote-twice');
+  assert.is(r.status, 1);
+  assert.match(r.stdout, /VIOLATION of election-safety at seed \d+/);
+  assert.match(r.stdout, /trace \(last \d+ lines of the replay\)/);
+  assert.match(r.stdout, /is now leader in term/);
+  assert.match(r.stdout, /replay with: concur sim --protocol raft --nodes 5 --seed \d+ --mutation vote-twice --trace/);
+  assert.not.match(r.stdout, /determinism is broken/);
+});
+
+test('--seed replays one seed; bad flags are named', () => {
+  const r = concur('sim', '--seed', '7', '--json');
+  assert.is(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.is(summary.seeds, 1);
+  assert.is(summary.firstSeed, 7);
+  const bad = concur('sim', '--nodes', '4');
+  assert.is.not(bad.status, 0);
+  assert.match(bad.stderr, /--nodes.*expected one of 1, 3, 5, 7, 9, got "4"/);
+  const badMutation = concur('sim', '--mutation', 'nope');
+  assert.is(badMutation.status, 2);
+  assert.match(badMutation.stderr, /--mutation: unknown mutation "nope"/);
+});
+
+test.run();
