@@ -24,6 +24,11 @@ export class LatencyRecorder {
     this.h.add(hdr.decodeFromCompressedBase64(base64));
   }
 
+  /** The histogram in compressed base64, to send to another thread (see addEncoded). */
+  encode(): string {
+    return hdr.encodeIntoCompressedBase64(this.h);
+  }
+
   /** Records one latency given in milliseconds (kept to the microsecond). */
   recordMs(ms: number): void {
     this.h.recordValue(Math.max(1, Math.min(60_000_000, Math.round(ms * 1000))));

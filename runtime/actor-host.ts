@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { Actor, ActorContext, ActorEvent, ActorFactory, ActorId } from './actor.ts';
+import { rawFrameTag, type Actor, type ActorContext, type ActorEvent, type ActorFactory, type ActorId } from './actor.ts';
 import { Codec, DecodeError } from './codec.ts';
 import { FaultTable, LinkFaults } from './faults.ts';
 import { OutLink, type DropReason } from './link.ts';
@@ -96,9 +96,14 @@ function hasWork(): boolean {
 }
 
 let currentFrom = 0;
+const receiveFrame = actor.receiveFrame?.bind(actor);
 const deliver = (bytes: Uint8Array, start: number, end: number): void => {
   let message: unknown;
   try {
+    if (receiveFrame !== undefined && bytes[start] === rawFrameTag) {
+      receiveFrame(currentFrom, bytes, start, end);
+      return;
+    }
     message = codec.decode(bytes, start, end);
   } catch (err) {
     if (!(err instanceof DecodeError)) throw err;

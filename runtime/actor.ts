@@ -5,6 +5,13 @@
 export type ActorId = number;
 export const supervisorId: ActorId = 0;
 
+/**
+ * First byte of a frame the actor encodes itself (sent with `sendEncoded`, handed to
+ * `receiveFrame` undecoded). 0xff is CBOR's "break" code, which never starts a CBOR item, so such
+ * a frame can never be mistaken for a codec message.
+ */
+export const rawFrameTag = 0xff;
+
 /** An event an actor emits; the supervisor stamps it with the actor's id and time. */
 export interface ActorEvent {
   type: string;
@@ -48,6 +55,13 @@ export interface ActorContext {
 export interface Actor {
   /** One message from `from`; called in order per link. A throw is a crash of the actor. */
   receive(from: ActorId, message: unknown): void;
+  /**
+   * A frame whose first byte is `rawFrameTag`, undecoded, for hot paths that pack their own
+   * bytes (no codec, no per-field objects). `bytes` is ring memory, valid only during the call:
+   * copy what must outlive it. A malformed frame throws DecodeError (reported and skipped).
+   * Actors without it get such frames through `receive` as a decode failure.
+   */
+  receiveFrame?(from: ActorId, bytes: Uint8Array, start: number, end: number): void;
   /**
    * Called when the mailbox has been drained (a batch boundary): where an actor flushes what it
    * batched. May return a promise (e.g. an fsync); no message is delivered until it settles.

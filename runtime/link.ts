@@ -36,12 +36,17 @@ export class OutLink {
     return this.faults.to;
   }
 
+  /**
+   * Sends one frame. The caller may reuse `frame` once this returns: a frame that cannot go
+   * into the ring at once (queued, delayed, held) is copied first.
+   */
   send(frame: Uint8Array): void {
     if (this.closed) return;
     if (this.faults.isClean() && this.held === null) {
       this.enqueue(frame);
       return;
     }
+    frame = frame.slice();
     const fate = this.faults.fate();
     if (fate.copies === 0) {
       this.drop(fate.dropReason ?? 'loss', frame.length);
@@ -110,8 +115,9 @@ export class OutLink {
       this.drop('overflow', frame.length);
       return;
     }
-    // The caller may reuse its buffer: a queued frame must own its bytes.
-    this.queue.push(frame);
+    // The caller may reuse its buffer: a queued frame must own its bytes. (Frames that went
+    // through the fault path were copied already; one more copy there is rare and harmless.)
+    this.queue.push(frame.slice());
     this.pump();
   }
 

@@ -2,6 +2,7 @@
 // Parsing and validation live at this edge; a bad flag is named with the fix, never a stack.
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.ts';
+import { registerChaos } from './commands/chaos.ts';
 import { registerSim } from './commands/sim.ts';
 import { registerKv } from './commands/kv.ts';
 import { registerStart } from './commands/start.ts';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerStart(program);
+  registerChaos(program);
   registerBench(program);
   registerSim(program);
   registerKv(program);

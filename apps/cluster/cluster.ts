@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { filter, map, type Observable, type Subscription } from 'rxjs';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import type { FsyncPolicy, RecoveryReport } from '../../runtime/storage/index.ts';
-import { Role, roleName, type RaftSettings } from '../../protocols/raft/index.ts';
+import { Role, roleName, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import {
   BackendError,
   DeadlineError,
@@ -18,6 +18,8 @@ import {
   type ClusterBackend,
   type ClusterEvent,
   type ClusterStatus,
+  type LocalReadMode,
+  type LocalReadResult,
   type NodeRole,
 } from '../http/backend.ts';
 import { clusterShapes, type FromNode, type StatusReport } from './protocol.ts';
@@ -37,6 +39,8 @@ export interface ClusterOptions {
   seed: number;
   ringBytes: number;
   metricsIntervalMs: number;
+  /** Deliberate bugs in every node's Raft core, for tests that show the checkers catch them. */
+  unsafe?: RaftMutations;
 }
 
 export const clusterDefaults: ClusterOptions = {
@@ -76,18 +80,31 @@ export function timing(o: Pick<ClusterOptions, 'electionMsMin' | 'electionMsMax'
 /** The last status a node reported, and whether it runs. */
 type NodeView = Omit<StatusReport, 't'> & { id: number; up: boolean };
 
+type Work =
+  | { kind: 'propose'; command: Uint8Array; resolve: (r: { index: number; result: Uint8Array }) => void }
+  | { kind: 'read'; mode: LocalReadMode; key: string; resolve: (r: LocalReadResult) => void };
+
 interface Request {
   id: number;
-  command: Uint8Array;
-  resolve: (r: { index: number; result: Uint8Array }) => void;
+  work: Work;
   reject: (e: Error) => void;
   via: number | null;
-  /** The node holding the proposal now, or null while looking for a leader. */
+  /** The node holding the request now, or null while looking for one. */
   at: number | null;
   retryTimer: ReturnType<typeof setTimeout> | null;
   deadlineTimer: ReturnType<typeof setTimeout>;
   lastProblem: 'no-leader' | 'accepted' | 'unreachable';
+  /** Follower and stale reads rotate over the nodes; this is where the next one goes. */
+  spread: number;
+  /**
+   * Sends not answered by a refusal (redirect, or dropped from a log): while 0, the request
+   * cannot have taken effect anywhere.
+   */
+  mayHaveApplied: number;
 }
+
+/** A read not answered in this long is sent again (its messages may have been lost). */
+const readResendMs = 250;
 
 export class Cluster implements ClusterBackend {
   private readonly views = new Map<number, NodeView>();
@@ -108,7 +125,10 @@ export class Cluster implements ClusterBackend {
     this.subscriptions.push(supervisor.messages$.subscribe(({ from, message }) => this.onNodeMessage(from, message as FromNode)));
     this.subscriptions.push(
       supervisor.events$.subscribe((e) => {
-        if (e.type === 'crashed' || e.type === 'gave-up') this.view(e.id).up = false;
+        if (e.type === 'crashed' || e.type === 'gave-up') {
+          this.view(e.id).up = false;
+          this.rerouteFrom(e.id);
+        }
         else if (e.type === 'spawned') this.view(e.id).up = true;
         else if (e.type === 'actor' && e.event.type === 'recovered') {
           this.recoveries.set(e.id, { summary: String(e.event.summary), entries: Number(e.event.entries), dropped: (e.event.dropped as RecoveryReport['dropped']) ?? null });
@@ -136,6 +156,7 @@ export class Cluster implements ClusterBackend {
       fsync: o.fsync,
       statusEveryMs: 50,
       seed: o.seed,
+      ...(o.unsafe ? { unsafe: o.unsafe } : {}),
     };
     try {
       const supervisor = Supervisor.create({
@@ -213,24 +234,35 @@ export class Cluster implements ClusterBackend {
    * client connected to that node would (it reaches the leader only over links that are up).
    */
   submit(command: Uint8Array, timeoutMs: number, opts: { via?: number } = {}): Promise<{ index: number; result: Uint8Array }> {
-    if (this.stopped) return Promise.reject(new NoLeaderError('the cluster is shutting down'));
-    if (opts.via !== undefined && !this.hasNode(opts.via)) return Promise.reject(new UnknownNodeError(opts.via));
-    return new Promise((resolve, reject) => {
-      const id = this.nextRequestId++;
-      const req: Request = {
-        id,
-        command,
-        resolve,
-        reject,
-        via: opts.via ?? null,
-        at: null,
-        retryTimer: null,
-        lastProblem: 'no-leader',
-        deadlineTimer: setTimeout(() => this.expire(req), Math.max(1, timeoutMs)),
-      };
-      this.requests.set(id, req);
-      this.route(req, null);
-    });
+    return new Promise((resolve, reject) => this.begin({ kind: 'propose', command, resolve }, reject, timeoutMs, opts.via));
+  }
+
+  /**
+   * Reads `key` by one of the local read paths (a `log` read is a `submit` of a get command).
+   * `via` picks the node a follower or stale read is served by (default: spread over the nodes).
+   */
+  read(key: string, mode: LocalReadMode, timeoutMs: number, opts: { via?: number } = {}): Promise<LocalReadResult> {
+    return new Promise((resolve, reject) => this.begin({ kind: 'read', mode, key, resolve }, reject, timeoutMs, opts.via));
+  }
+
+  private begin(work: Work, reject: (e: Error) => void, timeoutMs: number, via: number | undefined): void {
+    if (this.stopped) return reject(new NoLeaderError('the cluster is shutting down'));
+    if (via !== undefined && !this.hasNode(via)) return reject(new UnknownNodeError(via));
+    const id = this.nextRequestId++;
+    const req: Request = {
+      id,
+      work,
+      reject,
+      via: via ?? null,
+      at: null,
+      retryTimer: null,
+      lastProblem: 'no-leader',
+      deadlineTimer: setTimeout(() => this.expire(req), Math.max(1, timeoutMs)),
+      spread: id,
+      mayHaveApplied: 0,
+    };
+    this.requests.set(id, req);
+    this.route(req, null);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -238,7 +270,7 @@ export class Cluster implements ClusterBackend {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const req of this.requests.values()) this.finish(req, new NoLeaderError('the cluster is shutting down'));
+    for (const req of this.requests.values()) this.finish(req, () => req.reject(new NoLeaderError('the cluster is shutting down')));
     await this.supervisor.stop();
     for (const s of this.subscriptions) s.unsubscribe();
     if (this.removeDataDirAtStop && this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
@@ -281,15 +313,9 @@ export class Cluster implements ClusterBackend {
   /** Sends the request to the best target, or waits a little and tries again. */
   private route(req: Request, hint: number | null): void {
     if (this.stopped || !this.requests.has(req.id)) return;
-    let target: number | null;
-    if (req.via !== null) {
-      // A client of `via`: via forwards to the leader it knows, over its own links.
-      const lead = hint ?? (this.view(req.via).role === Role.leader ? req.via : this.view(req.via).leader || null);
-      target = lead !== null && this.view(lead).up && this.reachable(req.via, lead) && this.view(req.via).up ? lead : null;
-      if (lead !== null && target === null) req.lastProblem = 'unreachable';
-    } else {
-      target = hint !== null && this.view(hint).up ? hint : this.leader();
-    }
+    if (req.retryTimer) clearTimeout(req.retryTimer);
+    req.retryTimer = null;
+    const target = this.targetOf(req, hint);
     if (target === null) {
       req.at = null;
       req.retryTimer = setTimeout(() => this.route(req, null), 20);
@@ -297,7 +323,34 @@ export class Cluster implements ClusterBackend {
     }
     req.at = target;
     req.lastProblem = 'accepted';
-    this.supervisor.send(target, { t: 'propose', id: req.id, data: req.command });
+    req.mayHaveApplied++;
+    const w = req.work;
+    if (w.kind === 'propose') {
+      this.supervisor.send(target, { t: 'propose', id: req.id, data: w.command });
+    } else {
+      this.supervisor.send(target, { t: 'read', id: req.id, mode: w.mode, key: w.key });
+      req.retryTimer = setTimeout(() => this.route(req, null), readResendMs);
+    }
+  }
+
+  /** Where a request goes: the leader, or for follower and stale reads any node. */
+  private targetOf(req: Request, hint: number | null): number | null {
+    const w = req.work;
+    const anyNode = w.kind === 'read' && (w.mode === 'follower' || w.mode === 'stale');
+    if (anyNode) {
+      if (req.via !== null) return this.view(req.via).up ? req.via : null;
+      const up = this.supervisor.ids.filter((id) => this.view(id).up);
+      return up.length === 0 ? null : up[req.spread++ % up.length]!;
+    }
+    if (req.via !== null) {
+      // A client of `via`: via forwards to the leader it knows, over its own links.
+      const via = this.view(req.via);
+      const lead = hint ?? (via.role === Role.leader ? req.via : via.leader || null);
+      const target = lead !== null && via.up && this.view(lead).up && this.reachable(req.via, lead) ? lead : null;
+      if (lead !== null && target === null) req.lastProblem = 'unreachable';
+      return target;
+    }
+    return hint !== null && this.view(hint).up ? hint : this.leader();
   }
 
   private onNodeMessage(from: number, m: FromNode): void {
@@ -309,20 +362,25 @@ export class Cluster implements ClusterBackend {
     if (!req) return; // answered already, or expired
     switch (m.t) {
       case 'applied':
-        this.finish(req, null, { index: m.index, result: m.result });
+        if (req.work.kind === 'propose') this.finish(req, () => (req.work as Extract<Work, { kind: 'propose' }>).resolve({ index: m.index, result: m.result }));
+        break;
+      case 'read-ok':
+        if (req.work.kind === 'read') this.finish(req, () => (req.work as Extract<Work, { kind: 'read' }>).resolve({ value: m.value, index: m.index, node: from, applied: m.applied, commit: m.commit }));
         break;
       case 'redirect':
+        req.mayHaveApplied = Math.max(0, req.mayHaveApplied - 1);
         req.lastProblem = 'no-leader';
         req.at = null;
         // Follow a hint at once; without one, wait for an election.
         if (m.leader !== 0 && m.leader !== from) this.route(req, m.leader);
-        else req.retryTimer = setTimeout(() => this.route(req, null), 20);
+        else this.retrySoon(req, 20);
         break;
       case 'dropped':
         // Replaced by another leader's entry: it did not take effect there; the session table
         // makes a retry safe even if another copy did.
+        req.mayHaveApplied = Math.max(0, req.mayHaveApplied - 1);
         req.at = null;
-        req.retryTimer = setTimeout(() => this.route(req, null), 5);
+        this.retrySoon(req, 5);
         break;
     }
   }
@@ -335,12 +393,21 @@ export class Cluster implements ClusterBackend {
     if (wasLeader && s.role !== Role.leader) {
       // Proposals held by a deposed leader may never commit: look for the new leader. A retry is
       // safe (the session table applies a command at most once).
-      for (const req of this.requests.values()) {
-        if (req.at === id) {
-          req.at = null;
-          if (req.retryTimer) clearTimeout(req.retryTimer);
-          req.retryTimer = setTimeout(() => this.route(req, null), 5);
-        }
+      this.rerouteFrom(id);
+    }
+  }
+
+  private retrySoon(req: Request, delayMs: number): void {
+    if (req.retryTimer) clearTimeout(req.retryTimer);
+    req.retryTimer = setTimeout(() => this.route(req, null), delayMs);
+  }
+
+  /** Requests held by a node that crashed or lost leadership go elsewhere. */
+  private rerouteFrom(id: number): void {
+    for (const req of this.requests.values()) {
+      if (req.at === id) {
+        req.at = null;
+        this.retrySoon(req, 5);
       }
     }
   }
@@ -353,15 +420,15 @@ export class Cluster implements ClusterBackend {
     else if (req.lastProblem === 'accepted') err = new DeadlineError();
     else if (req.lastProblem === 'unreachable') err = new NoQuorumError(`node ${req.via} cannot reach the leader; retry after the partition heals`);
     else err = new NoLeaderError();
-    this.finish(req, err);
+    err.definitelyNotApplied = req.mayHaveApplied === 0;
+    this.finish(req, () => req.reject(err));
   }
 
-  private finish(req: Request, err: Error | null, value?: { index: number; result: Uint8Array }): void {
+  private finish(req: Request, settle: () => void): void {
     this.requests.delete(req.id);
     clearTimeout(req.deadlineTimer);
     if (req.retryTimer) clearTimeout(req.retryTimer);
-    if (err) req.reject(err);
-    else req.resolve(value!);
+    settle();
   }
 }
 

@@ -1,15 +1,57 @@
 // A Raft node as an actor: hosts the pure core on its worker, drives ticks from a real timer,
 // persists each Ready batch before sending what promises durability, applies committed entries
-// to the app's state machine and answers the supervisor's client requests.
+// to the app's state machine and answers the supervisor's requests and client actors' proposals.
 // It must never send an ack or vote before the state it promises is synced (per fsync policy).
-import type { Actor, ActorContext, ActorFactory } from '../../runtime/actor.ts';
+import type { Actor, ActorContext, ActorFactory, ActorId } from '../../runtime/actor.ts';
 import { supervisorId } from '../../runtime/actor.ts';
+import { DecodeError } from '../../runtime/codec.ts';
 import { createRng, mixSeed } from '../../runtime/rng.ts';
 import { openStorage, type FsyncPolicy } from '../../runtime/storage/index.ts';
-import { EntryKind, RaftNode, roleName, type Message, type RaftSettings, type Ready } from '../../protocols/raft/index.ts';
+import { EntryKind, MessageType, RaftNode, Role, roleName, type Message, type RaftMutations, type RaftSettings, type Ready } from '../../protocols/raft/index.ts';
 import { KvStateMachine } from '../kv/state-machine.ts';
 import { DurableLog } from './log-store.ts';
-import type { FromNode, ToNode } from './protocol.ts';
+import type { FromNode, ReadRequest, ToNode } from './protocol.ts';
+import { commandHeaderBytes, commandLength, decodeRaft, encodeControl, encodeRaft, frameKind, FrameKind, proposeHeader, proposeHeaderBytes } from './wire.ts';
+
+/** The state machines a node can run: the KV store, or a counter of commands for benchmarks. */
+export const nodeApps = ['kv', 'count'] as const;
+export type NodeApp = (typeof nodeApps)[number];
+
+interface StateMachine {
+  apply(index: number, command: Uint8Array): Uint8Array;
+  readLocal(key: string): Uint8Array | undefined;
+}
+
+const noResult = new Uint8Array(0);
+
+/** Counts applied commands and their bytes, nothing else: the cheapest honest state machine. */
+class CountStateMachine implements StateMachine {
+  commands = 0;
+  bytes = 0;
+  apply(_index: number, command: Uint8Array): Uint8Array {
+    this.commands++;
+    this.bytes += command.length;
+    return noResult;
+  }
+  readLocal(): undefined {
+    return undefined;
+  }
+}
+
+/**
+ * What the leader knows of one client actor: the next seq it expects (a frame that does not
+ * start there or before is ignored: the client goes back to its last ack after a busy or a
+ * redirect), and per accepted frame the last log index and seq it covers, so one cumulative
+ * ack ("applied through seq N") answers many proposals.
+ */
+interface ClientSession {
+  nextSeq: number;
+  /** Flat queue of (lastIndex, lastSeq, term) triples from `head`. */
+  batches: number[];
+  head: number;
+  ackedSeq: number;
+  ackDue: boolean;
+}
 
 export interface NodeConfig {
   /** Length of one Raft tick in milliseconds; election and heartbeat settings are in ticks. */
@@ -20,6 +62,22 @@ export interface NodeConfig {
   /** Status reports to the supervisor are sent at most this often (role changes go at once). */
   statusEveryMs: number;
   seed: number;
+  /** The state machine: the KV store (default) or `count` for benchmarks. */
+  app?: NodeApp;
+  /**
+   * The voting members. Default: this node and every peer. Set it when other actors (client
+   * actors) share the supervisor: any actor that is not a voter is treated as a client.
+   */
+  voters?: number[];
+  /** Deliberate bugs, for tests that show the checkers catch them. Never set otherwise. */
+  unsafe?: RaftMutations;
+}
+
+interface PendingRead {
+  id: number;
+  key: string;
+  /** The read index once the core has confirmed it; -1 until then. */
+  index: number;
 }
 
 const statusRefreshMs = 1_000;
@@ -36,16 +94,30 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   const recovered = store.load();
   ctx.emit({ type: 'recovered', summary: recovered.report.summary, entries: recovered.report.entriesRecovered, dropped: recovered.report.dropped });
   const log = new DurableLog(store, recovered);
+  const voters = (cfg.voters ?? [ctx.self, ...ctx.peers]).slice().sort((a, b) => a - b);
+  const isVoter = new Set<ActorId>(voters);
   const raft = new RaftNode({
     ...cfg.raft,
     id: ctx.self,
-    voters: [ctx.self, ...ctx.peers].sort((a, b) => a - b),
+    voters,
     storage: log,
     rng: createRng(mixSeed(cfg.seed, ctx.self, ctx.incarnation)),
     applied: 0,
+    ...(cfg.unsafe ? { unsafe: cfg.unsafe } : {}),
   });
-  const app = new KvStateMachine();
+  const counter = cfg.app === 'count' ? new CountStateMachine() : null;
+  const app: StateMachine = counter ?? new KvStateMachine();
+  const sessions = new Map<ActorId, ClientSession>();
+  let acksDue = false;
+  // Benchmark counters (read through control.benchStats).
+  let appendsSent = 0;
+  let entriesSent = 0;
+  let proposalsAccepted = 0;
   const pending = new Map<number, Pending>();
+  const reads = new Map<number, PendingRead>();
+  /** Reads whose index is known, waiting until the state machine has applied that far. */
+  let readsWaiting: PendingRead[] = [];
+  let applied = 0;
   let lastStatus = '';
   let lastStatusAt = -Infinity;
   let stopped = false;
@@ -53,12 +125,117 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   const reply = (m: FromNode) => ctx.send(supervisorId, m);
 
   function sendAll(msgs: readonly Message[]): void {
-    for (const m of msgs) ctx.send(m.to, m);
+    for (const m of msgs) {
+      if (m.type === MessageType.app && m.entries.length > 0) {
+        appendsSent++;
+        entriesSent += m.entries.length;
+      }
+      ctx.sendEncoded(m.to, encodeRaft(m));
+    }
+  }
+
+  // ---- client actors -------------------------------------------------------------------------
+
+  function sessionOf(client: ActorId, firstSeq: number): ClientSession {
+    let s = sessions.get(client);
+    if (s === undefined) {
+      // A client's first frame here sets where its stream starts (it may come from another leader).
+      s = { nextSeq: firstSeq, batches: [], head: 0, ackedSeq: firstSeq - 1, ackDue: false };
+      sessions.set(client, s);
+    }
+    return s;
+  }
+
+  function leaderHint(): number {
+    const lead = raft.softState.leader;
+    return lead === ctx.self ? 0 : lead;
+  }
+
+  /**
+   * A frame of proposals: copied out of the ring once; each command is a view of that copy, so
+   * the bytes go to the log, the followers and apply without another copy or any re-encoding.
+   */
+  function onProposeFrame(client: ActorId, bytes: Uint8Array, start: number, end: number): void {
+    const { count, firstSeq } = proposeHeader(bytes, start, end);
+    if (raft.softState.role !== Role.leader) {
+      sessions.delete(client);
+      ctx.sendEncoded(client, encodeControl(FrameKind.redirect, firstSeq, leaderHint()));
+      return;
+    }
+    const s = sessionOf(client, firstSeq);
+    const skip = s.nextSeq - firstSeq;
+    // Ahead of what we expect: an earlier frame was refused; the client will go back.
+    if (skip < 0 || skip >= count) return;
+    const copy = bytes.slice(start, end);
+    let at = proposeHeaderBytes;
+    let lastIndex = 0;
+    for (let i = 0; i < count; i++) {
+      if (at + commandHeaderBytes > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
+      const len = commandLength(copy, at);
+      const dataAt = at + commandHeaderBytes;
+      if (dataAt + len > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
+      at = dataAt + len;
+      if (i < skip) continue;
+      const index = raft.propose(copy.subarray(dataAt, dataAt + len));
+      if (index === 0) {
+        // Refused while leader: too many uncommitted entries, or a transfer. Back off.
+        ctx.sendEncoded(client, encodeControl(FrameKind.busy, s.nextSeq));
+        break;
+      }
+      lastIndex = index;
+      s.nextSeq++;
+      proposalsAccepted++;
+    }
+    if (lastIndex > 0) s.batches.push(lastIndex, s.nextSeq - 1, raft.softState.term);
+  }
+
+  /** After apply: advance every client's ack to the last frame whose entries are all applied. */
+  function advanceAcks(): void {
+    for (const [client, s] of sessions) {
+      const q = s.batches;
+      let h = s.head;
+      while (h < q.length && q[h]! <= applied) {
+        if (log.term(q[h]!) !== q[h + 2]) {
+          // Another leader's entry took this index: what this client sent from there is lost.
+          sessions.delete(client);
+          ctx.sendEncoded(client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, leaderHint()));
+          h = -1;
+          break;
+        }
+        s.ackedSeq = q[h + 1]!;
+        s.ackDue = true;
+        acksDue = true;
+        h += 3;
+      }
+      if (h < 0) continue;
+      if (h === q.length) {
+        q.length = 0;
+        h = 0;
+      }
+      s.head = h;
+    }
+  }
+
+  function sendAcks(): void {
+    if (!acksDue) return;
+    acksDue = false;
+    for (const [client, s] of sessions) {
+      if (!s.ackDue) continue;
+      s.ackDue = false;
+      ctx.sendEncoded(client, encodeControl(FrameKind.ack, s.ackedSeq));
+    }
+  }
+
+  /** Lost leadership: every client goes back to its last ack and follows the hint. */
+  function redirectClients(): void {
+    for (const [client, s] of sessions) ctx.sendEncoded(client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, leaderHint()));
+    sessions.clear();
   }
 
   function apply(rd: Ready): void {
     for (const e of rd.committedEntries) {
       const result = e.kind === EntryKind.normal ? app.apply(e.index, e.data) : null;
+      applied = e.index;
       const p = pending.get(e.index);
       if (p === undefined) continue;
       pending.delete(e.index);
@@ -68,9 +245,11 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   }
 
   function reportStatus(force: boolean): void {
+    const now = ctx.now();
+    // Checked before building the status: this runs after every drained batch.
+    if (!force && now - lastStatusAt < cfg.statusEveryMs) return;
     const st = raft.status();
     const key = `${st.role}:${st.term}:${st.leader}:${st.commit}:${st.lastIndex}`;
-    const now = ctx.now();
     // Unchanged status is still repeated now and then, so a supervisor that missed a report
     // (it restarted its view, or the frame was dropped) converges.
     if (key === lastStatus && now - lastStatusAt < statusRefreshMs) return;
@@ -82,6 +261,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
 
   /** Drains every Ready: the one place where the durability order is kept. */
   function process(): void {
+    catchUpTicks();
     raft.flush();
     while (raft.hasReady()) {
       const rd = raft.ready();
@@ -91,24 +271,93 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
       if (rd.mustSync) log.sync();
       sendAll(rd.messagesAfterPersist);
       apply(rd);
+      if (sessions.size > 0) advanceAcks();
+      for (const rs of rd.readStates) {
+        const r = reads.get(rs.context);
+        if (r && r.index < 0) {
+          r.index = rs.index;
+          readsWaiting.push(r);
+        }
+      }
+      serveReads();
       if (rd.softState) {
+        // Reads not yet confirmed may vanish with the old role: tell the supervisor to retry.
+        for (const r of reads.values()) if (r.index < 0) redirectRead(r.id);
+        if (rd.softState.role !== Role.leader && sessions.size > 0) {
+          sendAcks();
+          redirectClients();
+        }
         ctx.emit({ type: 'role', role: roleName[rd.softState.role], term: rd.softState.term, leader: rd.softState.leader });
         reportStatus(true);
       }
       raft.advance(rd);
     }
+    sendAcks();
     reportStatus(false);
+  }
+
+  function serveRead(id: number, key: string, index: number): void {
+    reads.delete(id);
+    reply({ t: 'read-ok', id, value: app.readLocal(key) ?? null, index, applied, commit: raft.status().commit });
+  }
+
+  function serveReads(): void {
+    if (readsWaiting.length === 0) return;
+    const still: PendingRead[] = [];
+    for (const r of readsWaiting) {
+      if (r.index <= applied) serveRead(r.id, r.key, r.index);
+      else still.push(r);
+    }
+    readsWaiting = still;
+  }
+
+  function redirectRead(id: number): void {
+    reads.delete(id);
+    const lead = raft.softState.leader;
+    reply({ t: 'redirect', id, leader: lead === ctx.self ? 0 : lead });
+  }
+
+  function onRead(m: ReadRequest): void {
+    if (m.mode === 'stale') {
+      serveRead(m.id, m.key, applied);
+      return;
+    }
+    const isLeader = raft.softState.role === Role.leader;
+    if ((m.mode === 'index' || m.mode === 'lease') && !isLeader) {
+      redirectRead(m.id);
+      return;
+    }
+    reads.set(m.id, { id: m.id, key: m.key, index: -1 });
+    // A lapsed lease falls back to a ReadIndex round: slower, still linearizable.
+    catchUpTicks();
+    const started = (m.mode === 'lease' && raft.leaseRead(m.id)) || raft.readIndex(m.id);
+    if (!started) redirectRead(m.id);
+  }
+
+  // Ticks follow the monotonic clock, not the count of timer callbacks: after a pause (a stalled
+  // thread, a long fsync) the core first sees all the time that passed. A lease must never
+  // outlive real time because the node that holds it was not running.
+  let lastTickAt = ctx.now();
+  function catchUpTicks(): void {
+    const due = Math.floor((ctx.now() - lastTickAt) / cfg.tickMs);
+    if (due <= 0) return;
+    lastTickAt += due * cfg.tickMs;
+    for (let i = 0; i < due; i++) raft.tick();
   }
 
   function tick(): void {
     if (stopped) return;
-    raft.tick();
+    catchUpTicks();
     process();
     ctx.setTimer(cfg.tickMs, tick);
   }
   ctx.setTimer(cfg.tickMs, tick);
 
   function onClientRequest(m: ToNode): void {
+    if (m.t === 'read') {
+      onRead(m);
+      return;
+    }
     if (m.t !== 'propose') throw new Error(`node ${ctx.self}: unknown request ${JSON.stringify((m as { t: unknown }).t)} from the supervisor`);
     const index = raft.propose(m.data);
     if (index === 0) {
@@ -121,7 +370,18 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   return {
     receive(from, message) {
       if (from === supervisorId) onClientRequest(message as ToNode);
-      else raft.step(message as Message);
+      else if (isVoter.has(from)) raft.step(message as Message);
+      else throw new Error(`node ${ctx.self}: actor ${from} is not a voter and sent a codec message; client actors send propose frames`);
+    },
+    receiveFrame(from, bytes, start, end) {
+      const kind = frameKind(bytes, start, end);
+      if (kind === FrameKind.raft) {
+        if (isVoter.has(from)) raft.step(decodeRaft(bytes, start, end));
+      } else if (kind === FrameKind.propose && !isVoter.has(from) && from !== supervisorId) {
+        onProposeFrame(from, bytes, start, end);
+      } else {
+        throw new DecodeError(end - start, `node ${ctx.self}: unexpected frame kind ${kind} from actor ${from}`);
+      }
     },
     idle() {
       process();
@@ -133,7 +393,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     control: {
       status: () => {
         const st = raft.status();
-        return { ...st, roleName: roleName[st.role], progress: Object.fromEntries(st.progress), pending: pending.size };
+        return { ...st, roleName: roleName[st.role], progress: Object.fromEntries(st.progress), pending: pending.size, reads: reads.size };
       },
       campaign: () => {
         raft.campaign();
@@ -145,6 +405,26 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
         return ok;
       },
       read: (key: string) => app.readLocal(key),
+      /** Counters for `concur bench raft`: cumulative since start; the caller takes differences. */
+      benchStats: () => {
+        const elu = performance.eventLoopUtilization();
+        return {
+          role: raft.softState.role,
+          appendsSent,
+          entriesSent,
+          proposalsAccepted,
+          applied,
+          appliedCommands: counter?.commands ?? null,
+          eluActiveMs: elu.active,
+          eluIdleMs: elu.idle,
+        };
+      },
+      /** Stalls this node's thread for `ms`, as a GC pause or SIGSTOP would: nothing runs. */
+      pause: (ms: number) => {
+        if (!(Number.isFinite(ms) && ms >= 0 && ms <= 60_000)) throw new RangeError(`pause must be 0 to 60000 ms, got ${ms}`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+        return true;
+      },
     },
   };
 };

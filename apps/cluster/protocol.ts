@@ -1,12 +1,35 @@
 // What crosses a node's rings besides Raft messages: client requests from the supervisor (id 0)
 // and the node's answers and status reports. Also the codec shape table every end shares.
 import type { MessageShapes } from '../../runtime/codec.ts';
+import type { LocalReadMode } from '../http/backend.ts';
 
 /** Supervisor → node: propose `data` (an app command); answered by `applied`, `redirect` or `dropped`. */
 export interface ProposeRequest {
   t: 'propose';
   id: number;
   data: Uint8Array;
+}
+
+/** Supervisor → node: read `key` by `mode`; answered by `read-ok` or `redirect`. */
+export interface ReadRequest {
+  t: 'read';
+  id: number;
+  mode: LocalReadMode;
+  key: string;
+}
+
+/**
+ * Node → supervisor: `value` (null: absent) as of log index `index`. `applied` is what the node
+ * had applied and `commit` the leader's commit index as last known here: for a stale read the
+ * gap between them bounds how far behind the answer may be.
+ */
+export interface ReadReply {
+  t: 'read-ok';
+  id: number;
+  value: Uint8Array | null;
+  index: number;
+  applied: number;
+  commit: number;
 }
 
 /** Node → supervisor: the command committed at `index` and the state machine answered `result`. */
@@ -42,8 +65,8 @@ export interface StatusReport {
   applied: number;
 }
 
-export type ToNode = ProposeRequest;
-export type FromNode = AppliedReply | RedirectReply | DroppedReply | StatusReport;
+export type ToNode = ProposeRequest | ReadRequest;
+export type FromNode = AppliedReply | RedirectReply | DroppedReply | StatusReport | ReadReply;
 
 /** Key order of every record that crosses a ring, so cbor-x ships them without key names. */
 export const clusterShapes: MessageShapes = [
@@ -56,4 +79,6 @@ export const clusterShapes: MessageShapes = [
   ['t', 'id', 'leader'],
   ['t', 'id', 'why'],
   ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied'],
+  ['t', 'id', 'mode', 'key'],
+  ['t', 'id', 'value', 'index', 'applied', 'commit'],
 ];

@@ -5,6 +5,27 @@ import type { Observable } from 'rxjs';
 
 export type NodeRole = 'leader' | 'follower' | 'candidate';
 
+/**
+ * How a GET is served: `log` through the replicated log; `index` ReadIndex on the leader; `lease`
+ * the leader's lease; `follower` any node after asking the leader for a read index; `stale` any
+ * node at once from what it has applied (may be behind: see LocalReadResult).
+ */
+export const readModes = ['log', 'index', 'lease', 'follower', 'stale'] as const;
+export type ReadMode = (typeof readModes)[number];
+export type LocalReadMode = Exclude<ReadMode, 'log'>;
+
+export interface LocalReadResult {
+  /** null: the key is absent. */
+  value: Uint8Array | null;
+  /** The log index the read reflects. */
+  index: number;
+  /** The node that served it. */
+  node: number;
+  /** What that node had applied, and the leader's commit index as it last knew it. */
+  applied: number;
+  commit: number;
+}
+
 export interface NodeStatus {
   id: number;
   role: NodeRole;
@@ -52,12 +73,20 @@ export interface ClusterBackend {
    * deadline itself, so a backend that overruns cannot hang a request.
    */
   submit(command: Uint8Array, timeoutMs: number): Promise<{ index: number; result: Uint8Array }>;
+  /**
+   * Reads a key by a local read path (`log` reads are a `submit` of a get). Settles within
+   * `timeoutMs` like submit. `via` asks a given node to serve a follower or stale read.
+   */
+  read(key: string, mode: LocalReadMode, timeoutMs: number, opts?: { via?: number }): Promise<LocalReadResult>;
   /** A hot stream of cluster events; each subscriber gets events from when it subscribed. */
   events(): Observable<ClusterEvent>;
 }
 
 /** Base of the errors a backend rejects with; `code` is the stable token the API answers with. */
 export class BackendError extends Error {
+  /** True when the request never reached a node, so it certainly did not take effect. */
+  definitelyNotApplied = false;
+
   constructor(
     message: string,
     readonly code: string,

@@ -19,6 +19,8 @@ import {
   NoLeaderError,
   NoQuorumError,
   NodeStateError,
+  type ReadMode,
+  readModes,
   UnknownNodeError,
 } from './backend.ts';
 import { discardRestAfterAnswer, readBodyBytes } from './body.ts';
@@ -27,15 +29,18 @@ import { type SessionLane, SessionLanes } from './sessions.ts';
 import { type HttpApiSettings, httpApiSettings } from './settings.ts';
 import { streamEvents } from './sse.ts';
 
-/** Accepted values of GET /kv/:key?read=. Only `log` (a linearizable read through the log) for now. */
-export const readModes = ['log'] as const;
-export type ReadMode = (typeof readModes)[number];
+/** The read path a GET takes when the request names none. */
+export const readModeDefault: ReadMode = 'index';
 
 /** Headers an external client sets to make its retries safe (see README of this folder). */
 export const clientIdHeader = 'x-client-id';
 export const requestSeqHeader = 'x-request-seq';
 /** On a GET /kv/:key answer: the log index at which the read was served. */
 export const indexHeader = 'x-concur-index';
+/** On a local read: the node that served it, what it had applied, and the commit index it knew. */
+export const nodeHeader = 'x-concur-node';
+export const appliedHeader = 'x-concur-applied-index';
+export const commitHeader = 'x-concur-commit-index';
 
 export interface HttpApiHooks {
   /** Called with unexpected errors (answered 500); defaults to printing to stderr. */
@@ -370,21 +375,29 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
           GET: async (ctx) => {
             const key = keyFrom(ctx);
             const identity = externalIdentity(ctx.req);
-            const mode = ctx.query.get('read') ?? 'log';
+            const mode = ctx.query.get('read') ?? readModeDefault;
             if (!(readModes as readonly string[]).includes(mode)) {
               throw new HttpError(400, 'bad-read-mode', `read=${mode} is not supported; use one of ${readModes.join(', ')}`);
             }
-            const { index, result } = await submitKv(ctx, identity, { op: 'get', key });
-            if (result.type === 'not-found') throw new HttpError(404, 'key-not-found', `no value for key "${key}"`, { [indexHeader]: String(index) });
-            if (result.type !== 'value') throw kvResultError(result, 'get');
-            const v = result.value;
-            ctx.res.writeHead(200, {
-              'content-type': 'application/octet-stream',
-              'content-length': String(v.byteLength),
-              'cache-control': 'no-store',
-              [indexHeader]: String(index),
-            });
-            ctx.res.end(v);
+            const nodeText = ctx.query.get('node');
+            const via = nodeText === null ? undefined : parseNodeId(nodeText);
+            if (via !== undefined && !backend.hasNode(via)) throw new HttpError(404, 'unknown-node', `there is no node ${via}`);
+            let value: Uint8Array | null;
+            const headers: Record<string, string> = { 'cache-control': 'no-store' };
+            if (mode === 'log') {
+              const { index, result } = await submitKv(ctx, identity, { op: 'get', key });
+              headers[indexHeader] = String(index);
+              if (result.type === 'not-found') value = null;
+              else if (result.type === 'value') value = result.value;
+              else throw kvResultError(result, 'get');
+            } else {
+              const r = await withDeadline(ctx, backend.read(key, mode as Exclude<ReadMode, 'log'>, remainingMs(ctx), via === undefined ? {} : { via }), `the ${mode} read`);
+              value = r.value;
+              Object.assign(headers, { [indexHeader]: String(r.index), [nodeHeader]: String(r.node), [appliedHeader]: String(r.applied), [commitHeader]: String(r.commit) });
+            }
+            if (value === null) throw new HttpError(404, 'key-not-found', `no value for key "${key}"`, headers);
+            ctx.res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(value.byteLength) });
+            ctx.res.end(value);
           },
           PUT: async (ctx) => {
             const key = keyFrom(ctx);

@@ -26,6 +26,12 @@ export interface RaftSettings {
   uncommittedEntriesMax: number;
   /** Reads the leader holds (waiting, in rounds, or before its first commit) before refusing. */
   readPendingMax: number;
+  /**
+   * Lease reads: the lease ends this many ticks before the election timeout, to absorb tick
+   * phase skew between nodes and clock-rate drift over one election timeout. At least 1 when
+   * nodes tick independently (their ticks are out of phase by up to one tick).
+   */
+  leaseDriftTicks: number;
 }
 
 /** Deliberate bugs for the simulator's mutation check. Never set outside tests. */
@@ -40,6 +46,14 @@ export interface RaftMutations {
   ignoreElectionRestriction?: boolean;
   /** Serve ReadIndex at once, without confirming leadership or waiting for a term commit. */
   readWithoutQuorum?: boolean;
+  /** Renew the read lease whenever a heartbeat round starts, without a majority of acks. */
+  leaseIgnoresAcks?: boolean;
+  /** A read lease of 2*electionTicks from the round start: longer than followers' vote refusal. */
+  leaseTooLong?: boolean;
+  /** Keep the lease after sending TimeoutNow (whose campaign voters obey at once). */
+  leaseSurvivesTransfer?: boolean;
+  /** Followers forget a leader on restart or term change and vote at once (etcd's behaviour). */
+  voteAmnesia?: boolean;
 }
 
 export interface RaftConfig extends Partial<RaftSettings> {
@@ -64,6 +78,7 @@ export const defaultRaftSettings: Readonly<RaftSettings> = Object.freeze({
   batchBytesMax: 1 << 20,
   uncommittedEntriesMax: 8192,
   readPendingMax: 4096,
+  leaseDriftTicks: 2,
 });
 
 export interface ResolvedRaftConfig extends RaftSettings {
@@ -118,6 +133,12 @@ export function resolveRaftConfig(config: RaftConfig): ResolvedRaftConfig {
   positiveInt('batchBytesMax', s.batchBytesMax);
   positiveInt('uncommittedEntriesMax', s.uncommittedEntriesMax);
   positiveInt('readPendingMax', s.readPendingMax);
+  positiveInt('leaseDriftTicks', s.leaseDriftTicks, 0);
+  if (s.leaseDriftTicks >= s.electionTicks) {
+    throw new RaftConfigError(
+      `raft config: leaseDriftTicks (${s.leaseDriftTicks}) must be less than electionTicks (${s.electionTicks}), or a lease would never be valid`,
+    );
+  }
   if (config.storage === undefined || config.storage === null) throw new RaftConfigError('raft config: storage is required');
   if (config.rng === undefined || typeof config.rng.int !== 'function') {
     throw new RaftConfigError('raft config: rng is required (an injected seeded generator; the core never uses Math.random)');

@@ -1,7 +1,8 @@
-// One Raft node as a deterministic state machine (etcd-raft style): step/tick/propose/readIndex
-// change state and queue output, ready()/advance() hand it to the host one batch at a time.
+// One Raft node as a deterministic state machine (etcd-raft style): step/tick/propose/readIndex/
+// leaseRead change state and queue output, ready()/advance() hand it to the host one batch at a time.
 // It must never touch timers, clocks, threads, files or Math.random: time is tick(), chance is cfg.rng.
 import { resolveRaftConfig, type RaftConfig, type ResolvedRaftConfig } from './config.ts';
+import { LeaderLease } from './lease.ts';
 import { RaftLog } from './log.ts';
 import { Progress, ProgressState } from './progress.ts';
 import { MajorityConfig, VoteResult } from './quorum.ts';
@@ -40,6 +41,12 @@ export interface RaftStatus {
   lastTerm: number;
   persistedIndex: number;
   leadTransferee: number;
+  /** Ticks this node has counted since it started (the clock lease ticks are measured on). */
+  tick: number;
+  /** True when leaseRead() would serve now: leader, CheckQuorum on, lease held, own-term commit, no transfer. */
+  leaseValid: boolean;
+  /** The lease (leader only) holds while `tick` is below this; 0 when no lease is held. */
+  leaseUntilTick: number;
   /** Per-follower replication state (leader only). */
   progress: Map<number, { match: number; next: number; state: 'probe' | 'replicate'; inflight: number; paused: boolean }>;
 }
@@ -58,11 +65,20 @@ export class RaftNode {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  /** Every tick() since this node started; never reset (leases are measured on it). */
+  private ticks = 0;
+  /**
+   * The tick at which this node last heard from a leader (any term). Unlike `lead`, it survives
+   * term changes, and a restarted node assumes it heard one at its first tick: with CheckQuorum a
+   * node refuses votes for electionTicks after that, which is what leader leases rely on.
+   */
+  private leaderContactTick: number;
 
   private readonly votes = new Map<number, boolean>();
   private readonly progress = new Map<number, Progress>();
   private leadTransferee = NONE;
   private readonly readOnly: ReadOnly;
+  private readonly lease: LeaderLease;
   /** Reads that reached a new leader before an entry of its term committed (thesis §6.4 step 1). */
   private pendingReads: ReadRequest[] = [];
 
@@ -82,6 +98,16 @@ export class RaftNode {
     this.term = hs.term;
     this.vote = hs.vote;
     this.readOnly = new ReadOnly(this.cfg.readPendingMax);
+    this.lease = new LeaderLease(
+      this.id,
+      this.voters,
+      this.cfg.electionTicks - this.cfg.leaseDriftTicks,
+      { ignoreAcks: this.cfg.unsafe.leaseIgnoresAcks, tooLong: this.cfg.unsafe.leaseTooLong },
+      this.cfg.electionTicks,
+    );
+    // A node with durable state may have acked a leader's lease just before it crashed, and
+    // that memory was volatile: it must act as if it had heard from that leader just now.
+    this.leaderContactTick = hs.term > 0 && this.cfg.unsafe.voteAmnesia !== true ? 0 : Number.NEGATIVE_INFINITY;
     this.prevHard = hs;
     this.becomeFollower(this.term, NONE);
     this.prevSoft = this.softState;
@@ -122,6 +148,9 @@ export class RaftNode {
       lastTerm: this.log.lastTerm(),
       persistedIndex: this.log.persistedIndex(),
       leadTransferee: this.leadTransferee,
+      tick: this.ticks,
+      leaseValid: this.leaseValid(),
+      leaseUntilTick: this.role === Role.leader && this.lease.untilTick > 0 ? this.lease.untilTick : 0,
       progress,
     };
   }
@@ -161,6 +190,7 @@ export class RaftNode {
 
   /** One unit of logical time. Election timeouts and heartbeats are counted in ticks. */
   tick(): void {
+    this.ticks++;
     if (this.role === Role.leader) this.tickHeartbeat();
     else this.tickElection();
   }
@@ -211,6 +241,38 @@ export class RaftNode {
   }
 
   /**
+   * Serves a read from the leader's lease (thesis §6.4.1): no message round. Returns true and
+   * puts ReadState {index: commit, context} in the next Ready when this node leads, holds a lease
+   * (a majority acked a heartbeat sent at tick T and now < T + electionTicks − leaseDriftTicks),
+   * has committed an entry of its own term, and no leadership transfer is under way. Returns
+   * false otherwise (or when readPendingMax reads wait in the Ready): fall back to readIndex()
+   * or redirect. Always false with CheckQuorum off: then followers vote for a new candidate no
+   * matter how recently they heard from this leader, so acks bound nothing.
+   * Assumes every node ticks at the same rate, up to the drift that leaseDriftTicks covers.
+   */
+  leaseRead(context: number): boolean {
+    if (!this.leaseValid()) return false;
+    if (this.readStates.length >= this.cfg.readPendingMax) return false;
+    this.readStates.push({ index: this.log.committed, context });
+    return true;
+  }
+
+  private leaseValid(): boolean {
+    return (
+      this.cfg.checkQuorum &&
+      this.role === Role.leader &&
+      this.leadTransferee === NONE &&
+      this.committedEntryInCurrentTerm() &&
+      this.lease.validAt(this.ticks)
+    );
+  }
+
+  /** With CheckQuorum, whether this node heard from a leader too recently to help elect another. */
+  private heardFromLeaderRecently(): boolean {
+    return this.cfg.checkQuorum && this.ticks - this.leaderContactTick < this.cfg.electionTicks;
+  }
+
+  /**
    * Hands leadership to `to`: proposals stop, the leader brings `to` up to date, then sends it
    * TimeoutNow. Abandoned after one election timeout. Returns false if not leader or `to` is
    * not another voter.
@@ -237,7 +299,7 @@ export class RaftNode {
         const force = m.context === campaignTransfer;
         const leaseApplies = this.cfg.checkQuorum || m.type === MessageType.preVote;
         const inLease = leaseApplies && this.lead !== NONE && this.electionElapsed < this.cfg.electionTicks;
-        if (!force && inLease) return;
+        if (!force && (inLease || this.heardFromLeaderRecently())) return;
       }
       if (m.type === MessageType.preVote) {
         // Never change term because of a PreVote.
@@ -366,6 +428,7 @@ export class RaftNode {
     this.votes.clear();
     this.progress.clear();
     this.readOnly.reset();
+    this.lease.reset();
     this.pendingReads = [];
   }
 
@@ -481,10 +544,12 @@ export class RaftNode {
 
   private handleVoteRequest(m: Message): void {
     const respType = m.type === MessageType.vote ? MessageType.voteResp : MessageType.preVoteResp;
+    // A node whose term moved on (so `lead` was forgotten) still honours a recent leader's lease.
+    const leaseHeld = m.context !== campaignTransfer && this.heardFromLeaderRecently();
     const canVote =
       this.vote === m.from ||
-      (this.vote === NONE && this.lead === NONE) ||
-      (m.type === MessageType.preVote && m.term > this.term) ||
+      (this.vote === NONE && this.lead === NONE && !leaseHeld) ||
+      (m.type === MessageType.preVote && m.term > this.term && !leaseHeld) ||
       this.cfg.unsafe.voteTwicePerTerm === true;
     const upToDate = this.cfg.unsafe.ignoreElectionRestriction === true || this.log.isUpToDate(m.index, m.logTerm);
     if (canVote && upToDate) {
@@ -511,6 +576,7 @@ export class RaftNode {
       case MessageType.heartbeatResp:
         pr.recentActive = true;
         pr.paused = false;
+        this.lease.acked(m.from, m.index);
         // Also sent with a full window: an empty append un-wedges a follower whose appends were all lost.
         if (pr.match < this.log.lastIndex() || pr.state === ProgressState.probe) this.sendAppend(m.from);
         if (m.context !== 0) {
@@ -555,10 +621,12 @@ export class RaftNode {
     switch (m.type) {
       case MessageType.app:
         this.becomeFollower(m.term, m.from);
+        this.heardFromLeader();
         this.handleAppend(m);
         break;
       case MessageType.heartbeat:
         this.becomeFollower(m.term, m.from);
+        this.heardFromLeader();
         this.handleHeartbeat(m);
         break;
       case MessageType.voteResp:
@@ -586,11 +654,13 @@ export class RaftNode {
       case MessageType.app:
         this.electionElapsed = 0;
         this.lead = m.from;
+        this.heardFromLeader();
         this.handleAppend(m);
         break;
       case MessageType.heartbeat:
         this.electionElapsed = 0;
         this.lead = m.from;
+        this.heardFromLeader();
         this.handleHeartbeat(m);
         break;
       case MessageType.timeoutNow:
@@ -602,6 +672,10 @@ export class RaftNode {
       default:
         break;
     }
+  }
+
+  private heardFromLeader(): void {
+    if (this.cfg.unsafe.voteAmnesia !== true) this.leaderContactTick = this.ticks;
   }
 
   private handleAppend(m: Message): void {
@@ -624,7 +698,7 @@ export class RaftNode {
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit);
-    this.send(message(MessageType.heartbeatResp, this.id, m.from, this.term, { context: m.context }));
+    this.send(message(MessageType.heartbeatResp, this.id, m.from, this.term, { context: m.context, index: m.index }));
   }
 
   // ---------------------------------------------------------------- leader output
@@ -683,12 +757,14 @@ export class RaftNode {
   }
 
   private bcastHeartbeat(context: number): void {
+    // Every heartbeat carries its send tick: a majority of acks for it renews the lease from then.
+    this.lease.roundStarted(this.ticks);
     for (const id of this.voters.voters) {
       if (id === this.id) continue;
       const pr = this.progress.get(id)!;
       // Never tell a follower to commit past what it is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
-      this.send(message(MessageType.heartbeat, this.id, id, this.term, { commit, context }));
+      this.send(message(MessageType.heartbeat, this.id, id, this.term, { commit, context, index: this.ticks }));
     }
     if (context !== 0 && this.voters.size === 1) {
       for (const r of this.readOnly.release(context)) this.respondToRead(r, r.index);
@@ -696,6 +772,9 @@ export class RaftNode {
   }
 
   private sendTimeoutNow(to: number): void {
+    // Voters obey the campaign this starts however recently they heard from us: the lease is
+    // worthless from now on, and the message may arrive late, so it is given up for the term.
+    if (this.cfg.unsafe.leaseSurvivesTransfer !== true) this.lease.revoke();
     this.send(message(MessageType.timeoutNow, this.id, to, this.term));
   }
 

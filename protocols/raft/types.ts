@@ -60,8 +60,12 @@ export const MessageType = {
   /** PreVote: term is the term the sender would campaign in; nobody changes term because of it. */
   preVote: 5,
   preVoteResp: 6,
-  /** commit = min(follower's match, leader's commit); context = read round id or 0. */
+  /**
+   * commit = min(follower's match, leader's commit); context = read round id or 0;
+   * index = the leader's tick when it sent the round (the start of the lease it may renew).
+   */
   heartbeat: 7,
+  /** context and index echo the heartbeat's. */
   heartbeatResp: 8,
   /** Leadership transfer: the receiver campaigns at once, skipping PreVote and leases. */
   timeoutNow: 9,

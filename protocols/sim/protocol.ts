@@ -53,6 +53,8 @@ export interface SimCluster<M extends SimMessage> {
   committedIndex(): number;
   /** The highest term any node reached (a measure of election churn). */
   maxTerm(): number;
+  /** Protocol-specific counters for reports (e.g. reads per read path); summed over seeds. */
+  stats?(): Record<string, number>;
   describeMessage(msg: M): string;
   /** One line per node: role, term, log, commit. For traces. */
   describeNodes(): string[];

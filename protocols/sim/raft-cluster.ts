@@ -1,7 +1,7 @@
 // Raft plugged into the simulator: each node is a RaftNode over a MemoryStorage that survives
 // crashes, driven through the Ready contract with disk writes that take virtual time (so a crash
 // loses what was not yet durable, and a leader replicates before its own write completes).
-import { createRng } from '../../runtime/rng.ts';
+import { createRng, type Rng } from '../../runtime/rng.ts';
 import {
   EntryKind,
   formatMessage,
@@ -27,7 +27,14 @@ export const raftMutations: Record<string, RaftMutations> = {
   'vote-twice': { voteTwicePerTerm: true },
   'no-election-restriction': { ignoreElectionRestriction: true },
   'read-without-quorum': { readWithoutQuorum: true },
+  /** Lease renewed by sending heartbeats, not by a majority acking them. */
+  'lease-ignores-acks': { leaseIgnoresAcks: true },
+  /** Lease of 2*electionTicks: outlives the followers' refusal to vote. */
+  'lease-too-long': { leaseTooLong: true },
 };
+
+/** How often a read that reaches a leader is tried on its lease first (CheckQuorum seeds). */
+const leaseReadChance = 0.7;
 
 interface Host {
   readonly id: number;
@@ -50,6 +57,10 @@ class RaftSimCluster implements SimCluster<Message> {
   private topTerm = 0;
 
   private readonly settings: Partial<RaftSettings>;
+  /** Chooses the read path; its own stream so read choices never shift other draws. */
+  private readonly readRng: Rng;
+  /** Reads started per path: lease (served at once), index (on the leader), follower. */
+  private readonly readPaths = { lease: 0, leaseRefused: 0, index: 0, follower: 0 };
 
   constructor(
     readonly nodeIds: readonly number[],
@@ -67,8 +78,11 @@ class RaftSimCluster implements SimCluster<Message> {
       inflightMax: [1, 2, 8, 256][r.int(0, 4)]!,
       batchEntriesMax: [2, 3, 16, 64][r.int(0, 4)]!,
       batchBytesMax: r.chance(0.3) ? 40 : 1 << 20,
+      // 1 is the least that covers the sub-tick phase skew between simulated nodes' ticks.
+      leaseDriftTicks: r.chance(0.5) ? 1 : 2,
       ...fixed,
     };
+    this.readRng = createRng(env.nodeSeed(0, 1));
     if (env.tracing) env.trace(`   raft settings: ${JSON.stringify(this.settings)}`);
     if (options.mutation !== undefined) {
       this.mutation = raftMutations[options.mutation];
@@ -153,8 +167,23 @@ class RaftSimCluster implements SimCluster<Message> {
     const h = this.host(node);
     if (h.raft === null) return false;
     this.env.observe({ kind: 'read-request', node, requestId });
-    const ok = h.raft.readIndex(requestId);
-    if (ok) this.scheduleFlush(h);
+    const raft = h.raft;
+    const isLeader = raft.currentRole === Role.leader;
+    // A host tries the lease first and falls back to ReadIndex when the lease cannot serve.
+    if (isLeader && this.settings.checkQuorum === true && this.readRng.chance(leaseReadChance)) {
+      if (raft.leaseRead(requestId)) {
+        this.readPaths.lease++;
+        this.afterInput(h);
+        return true;
+      }
+      this.readPaths.leaseRefused++;
+    }
+    const ok = raft.readIndex(requestId);
+    if (ok) {
+      if (isLeader) this.readPaths.index++;
+      else this.readPaths.follower++;
+      this.scheduleFlush(h);
+    }
     this.afterInput(h);
     return ok;
   }
@@ -266,6 +295,10 @@ class RaftSimCluster implements SimCluster<Message> {
 
   committedIndex(): number {
     return this.topCommit;
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.readPaths };
   }
 
   maxTerm(): number {

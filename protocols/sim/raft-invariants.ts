@@ -270,8 +270,9 @@ export class StateMachineSafety implements Checker<RaftObservation> {
 }
 
 /**
- * A ReadIndex read is linearizable only if its index covers everything committed before the
- * read was asked for; a stale leader or a new leader that serves too early breaks this.
+ * A read (ReadIndex on the leader or a follower, or a lease read) is linearizable only if its
+ * index covers everything committed anywhere before the read was asked for; a stale leader, a
+ * new leader that serves too early, or a lease that outlives the followers' vote refusal breaks this.
  */
 export class ReadIndexLinearizable implements Checker<RaftObservation> {
   readonly name = 'read-index-linearizable';

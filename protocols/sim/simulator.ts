@@ -43,6 +43,8 @@ export interface SeedResult {
   crashes: number;
   partitions: number;
   maxTerm: number;
+  /** The protocol's own counters (SimCluster.stats), e.g. reads per read path. */
+  stats: Record<string, number>;
   virtualMs: number;
   /** Last trace lines (when tracing) ending at the violation. */
   trace: string[];
@@ -186,6 +188,7 @@ class Run<M extends SimMessage, O> {
       crashes: this.crashes,
       partitions: this.partitions,
       maxTerm: this.cluster.maxTerm(),
+      stats: this.cluster.stats?.() ?? {},
       virtualMs: this.time,
       trace: this.trace,
     };
@@ -448,6 +451,8 @@ export interface SimSummary {
   reads: number;
   crashes: number;
   partitions: number;
+  /** SeedResult.stats summed over the seeds. */
+  stats: Record<string, number>;
   failed: SeedResult | null;
   wallMs: number;
 }
@@ -472,6 +477,7 @@ export function runSeeds<M extends SimMessage, O>(
     reads: 0,
     crashes: 0,
     partitions: 0,
+    stats: {},
     failed: null,
     wallMs: 0,
   };
@@ -484,6 +490,7 @@ export function runSeeds<M extends SimMessage, O>(
     sum.reads += r.reads;
     sum.crashes += r.crashes;
     sum.partitions += r.partitions;
+    for (const [k, v] of Object.entries(r.stats)) sum.stats[k] = (sum.stats[k] ?? 0) + v;
     options.onSeed?.(r, i + 1);
     if (!r.ok) {
       sum.violations++;

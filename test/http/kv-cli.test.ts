@@ -34,8 +34,9 @@ test('client functions: put, get, del, cas against a live API', () =>
     const o = { url, timeoutMs: 5_000 };
     assert.equal(await kvPut(o, 'a/b', textBytes('one')), { index: 1 });
     assert.is(text(backend.sm.readLocal('a/b')), 'one');
-    assert.is(text(await kvGet(o, 'a/b')), 'one');
-    assert.is(await kvGet(o, 'missing'), null);
+    assert.is(text(await kvGet(o, 'a/b', 'log')), 'one');
+    assert.is(await kvGet(o, 'missing', 'log'), null);
+    assert.is(text(await kvGet(o, 'a/b')), 'one', 'the default read path (index) sees the write too');
     assert.equal(await kvCas(o, 'a/b', textBytes('zzz'), textBytes('two')), { ok: false, current: textBytes('one') });
     assert.equal(await kvCas(o, 'a/b', textBytes('one'), new Uint8Array([0, 255])), { ok: true, index: 5 });
     assert.equal(await kvCas(o, 'a/b', null, textBytes('x')), { ok: false, current: new Uint8Array([0, 255]) });

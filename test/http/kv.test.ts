@@ -13,7 +13,7 @@ test('PUT, GET, DELETE a key through the log', () =>
     assert.equal(r.body, { index: 1 });
     assert.is(text(backend.sm.readLocal('greeting')), 'hello');
 
-    const got = await fetch(`${url}/kv/greeting`);
+    const got = await fetch(`${url}/kv/greeting?read=log`);
     assert.is(got.status, 200);
     assert.is(got.headers.get('content-type'), 'application/octet-stream');
     assert.is(got.headers.get('x-concur-index'), '2', 'the read went through the log');
@@ -66,14 +66,23 @@ test('bad keys and bad read modes are 400 and never reach the log', () =>
       assert.is(r.status, 400);
       assert.is(r.body.code, 'bad-path');
 
-      r = await json(`${url}/kv/k?read=lease`);
+      r = await json(`${url}/kv/k?read=quorum`);
       assert.is(r.status, 400);
-      assert.equal(r.body, { error: 'read=lease is not supported; use one of log', code: 'bad-read-mode' });
+      assert.equal(r.body, { error: 'read=quorum is not supported; use one of log, index, lease, follower, stale', code: 'bad-read-mode' });
+      r = await json(`${url}/kv/k?read=stale&node=x`);
+      assert.is(r.status, 400);
+      assert.is(r.body.code, 'bad-node-id');
+      r = await json(`${url}/kv/k?read=stale&node=99`);
+      assert.is(r.status, 404);
+      assert.is(r.body.code, 'unknown-node');
       const before = backend.submitted.length;
       r = await json(`${url}/kv/k?read=log`);
       assert.is(r.status, 404);
       assert.is(backend.submitted.length, before + 1);
       assert.is(backend.submitted.filter((c) => decodeCommand(c).op !== 'get').length, 0);
+      r = await json(`${url}/kv/k`);
+      assert.is(r.status, 404, 'the default read path (index) does not go through the log');
+      assert.is(backend.submitted.length, before + 1);
     },
     { keyBytesMax: 16 },
   ));

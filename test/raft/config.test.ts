@@ -11,6 +11,7 @@ test('defaults are filled in', () => {
   assert.is(c.heartbeatTicks, 1);
   assert.is(c.preVote, true);
   assert.is(c.checkQuorum, true);
+  assert.is(c.leaseDriftTicks, 2);
 });
 
 test('bad settings are refused with the setting named', () => {
@@ -24,6 +25,8 @@ test('bad settings are refused with the setting named', () => {
     [{ inflightMax: 0 }, /inflightMax/],
     [{ batchEntriesMax: 1.5 }, /batchEntriesMax/],
     [{ batchBytesMax: -1 }, /batchBytesMax/],
+    [{ leaseDriftTicks: -1 }, /leaseDriftTicks must be an integer >= 0/],
+    [{ leaseDriftTicks: 10, electionTicks: 10 }, /leaseDriftTicks \(10\) must be less than electionTicks \(10\)/],
     [{ rng: undefined as unknown as RaftConfig['rng'] }, /rng is required/],
   ];
   for (const [patch, re] of bad) {

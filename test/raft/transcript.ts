@@ -2,7 +2,7 @@
 // command, a `----` line and the output expected from it. Run with CONCUR_REWRITE=1 to rewrite
 // the expected output from what the code does now — then read the diff before keeping it.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { formatEntry, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
+import { formatEntry, roleName, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import { TestCluster } from './harness.ts';
 
 interface Block {
@@ -43,7 +43,7 @@ function render(blocks: Block[], outputs: string[][]): string {
   return parts.join('\n');
 }
 
-const settingKeys = new Set(['preVote', 'checkQuorum', 'electionTicks', 'heartbeatTicks', 'inflightMax', 'batchEntriesMax', 'batchBytesMax']);
+const settingKeys = new Set(['preVote', 'checkQuorum', 'electionTicks', 'heartbeatTicks', 'inflightMax', 'batchEntriesMax', 'batchBytesMax', 'leaseDriftTicks']);
 
 class Interpreter {
   private c: TestCluster | null = null;
@@ -125,6 +125,20 @@ class Interpreter {
         return [];
       case 'read':
         return [this.cluster.raft(num(0)).readIndex(num(1)) ? 'accepted' : 'refused'];
+      case 'lease-read': {
+        // A lease read needs no messages: its ReadState is in the very next Ready.
+        const ok = this.cluster.raft(num(0)).leaseRead(num(1));
+        this.cluster.process(num(0));
+        return [ok ? 'served' : 'refused', ...this.cluster.takeTranscript()];
+      }
+      case 'lease':
+        return (args.length > 0 ? args.map(Number) : this.cluster.ids).map((id) => {
+          const n = this.cluster.node(id);
+          if (n.raft === null) return `${id}: down`;
+          const st = n.raft.status();
+          const lease = st.leaseUntilTick > 0 ? `lease until tick ${st.leaseUntilTick}${st.leaseValid ? ' (valid)' : ' (not valid)'}` : 'no lease';
+          return `${id}: ${roleName[st.role]} t${st.term} at tick ${st.tick}, ${lease}`;
+        });
       case 'transfer':
         return [this.cluster.raft(num(0)).transferLeadership(num(1)) ? 'accepted' : 'refused'];
       case 'isolate':

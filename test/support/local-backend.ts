@@ -6,6 +6,8 @@ import {
   type ClusterBackend,
   type ClusterEvent,
   type ClusterStatus,
+  type LocalReadMode,
+  type LocalReadResult,
   DeadlineError,
   NoLeaderError,
   NoQuorumError,
@@ -139,6 +141,14 @@ export class LocalBackend implements ClusterBackend {
     const result = this.sm.apply(index, command);
     this.emit({ type: 'commit', index });
     return { index, result };
+  }
+
+  /** Local reads see the single state machine at once; `via` only names the serving node. */
+  async read(key: string, _mode: LocalReadMode, _timeoutMs: number, opts: { via?: number } = {}): Promise<LocalReadResult> {
+    if (this.failWith) throw this.failWith;
+    if (this.hang) return new Promise(() => {});
+    if (this.leader() === null) throw new NoLeaderError(undefined, this.noLeaderRetryAfterMs);
+    return { value: this.sm.readLocal(key) ?? null, index: this.lastIndex, node: opts.via ?? this.leader()!, applied: this.lastIndex, commit: this.lastIndex };
   }
 
   events(): Observable<ClusterEvent> {

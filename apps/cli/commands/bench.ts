@@ -1,6 +1,6 @@
 // `concur bench <what>`: one subcommand per benchmark; the measuring code lives in bench/.
 import type { Command } from 'commander';
-import { choiceOption, intOption } from '../options.ts';
+import { choiceOption, intListOption, intOption, UsageError } from '../options.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
 
 export function registerBench(program: Command): void {
@@ -47,4 +47,106 @@ export function registerBench(program: Command): void {
       log(`\n  ${r.putsPerSec} puts/s  p50 ${r.p50Ms} ms  p90 ${r.p90Ms} ms  p99 ${r.p99Ms} ms  max ${r.maxMs} ms  errors ${r.errors}${errs}\n`);
       if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
+
+  bench
+    .command('reads')
+    .description('every read path (log, index, lease, follower, stale) on one live cluster: reads/s and p50/p99')
+    .option('--nodes <n>', 'cluster size', intOption(1, 15), 3)
+    .option('--clients <n>', 'concurrent readers, one read in flight each', intOption(1, 4096), 32)
+    .option('--duration <s>', 'seconds per read path', intOption(1, 600), 3)
+    .option('--keys <n>', 'distinct keys read', intOption(1, 100_000), 100)
+    .option('--json', 'print one JSON object as the last line')
+    .action(async (opts: { nodes: number; clients: number; duration: number; keys: number; json?: boolean }) => {
+      const { benchReads, readModes } = await import('../../../bench/reads.ts');
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(`reads: ${opts.nodes} nodes, ${opts.clients} readers, ${opts.duration} s per path`);
+      const r = await benchReads({ ...opts, durationSec: opts.duration, modes: readModes }, (c) =>
+        log(`  ${c.mode.padEnd(8)} ${String(c.readsPerSec).padStart(8)} reads/s  p50 ${c.p50Ms} ms  p99 ${c.p99Ms} ms  errors ${c.errors}`),
+      );
+      const log1 = r.cells.find((c) => c.mode === 'log')!.readsPerSec;
+      log(`  vs log: ${r.cells.map((c) => `${c.mode} ${(c.readsPerSec / Math.max(1, log1)).toFixed(1)}x`).join(', ')}`);
+      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+
+  bench
+    .command('raft')
+    .description('Raft throughput and latency over batch × inflight on real worker clusters, loaded by client actors; vs the raw ring limit')
+    .option('--nodes <list>', 'cluster sizes, comma-separated', intListOption(1, 15), [3])
+    .option('--batch <list>', 'batchEntriesMax values (entries per AppendEntries)', intListOption(1, 65_536), [1, 8, 64, 512])
+    .option('--inflight <list>', 'inflightMax values (AppendEntries in flight per follower)', intListOption(1, 4_096), [1, 2, 8, 32])
+    .option('--payload <bytes>', 'bytes per command (opaque)', intOption(1, 65_536), 64)
+    .option('--clients <n>', 'closed-loop clients', intOption(1, 4_096), 64)
+    .option('--window <n>', 'proposals each client keeps outstanding', intOption(1, 4_096), 64)
+    .option('--client-actors <n>', 'worker actors the clients run on', intOption(1, 16), 1)
+    .option('--duration <s>', 'measured seconds per cell (after a warm-up)', intOption(1, 3_600), 5)
+    .option('--storage <kind>', 'memory or wal', choiceOption(['memory', 'wal'] as const), 'memory' as const)
+    .option('--fsync <policy>', `WAL fsync policy (with --storage wal): ${fsyncPolicies.join(' | ')}`, choiceOption(fsyncPolicies), 'batch' as FsyncPolicy)
+    .option('--no-curves', 'skip the open-loop latency curves')
+    .option('--quick', 'under a minute: batch 1,512 × inflight 1,8 on 3 nodes, 2 s per cell')
+    .option('--out <dir>', 'where the Markdown report and SVG charts go (default bench/results/<date>/)')
+    .option('--json', 'print one JSON object as the last line')
+    .action(async (opts: RaftCliOptions, cmd: Command) => {
+      const { raftBenchDefaults, raftBenchQuick, raftBenchSteps, runRaftBench, jsonSummary } = await import('../../../bench/raft.ts');
+      const { formatTable, targetRatios, writeReport } = await import('../../../bench/raft-report.ts');
+      const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+      if (opts.quick) {
+        const clash = ['nodes', 'batch', 'inflight', 'duration'].filter(given);
+        if (clash.length > 0) throw new UsageError(`--quick sets its own sweep; drop ${clash.map((c) => `--${c}`).join(', ')} or drop --quick`);
+      }
+      if (given('fsync') && opts.storage !== 'wal') throw new UsageError(`--fsync applies to the WAL only; add --storage wal (got --storage ${opts.storage})`);
+      if (opts.batch.length * opts.inflight.length * opts.nodes.length > raftCellsMax) throw new UsageError(`a sweep of more than ${raftCellsMax} cells would take hours; got ${opts.nodes.length} × ${opts.batch.length} × ${opts.inflight.length}`);
+      const o = {
+        ...raftBenchDefaults,
+        nodes: opts.nodes,
+        batch: opts.batch,
+        inflight: opts.inflight,
+        payloadBytes: opts.payload,
+        clients: opts.clients,
+        window: opts.window,
+        clientActors: opts.clientActors,
+        durationMs: opts.duration * 1000,
+        storage: opts.storage,
+        fsync: opts.fsync,
+        curves: opts.curves,
+        ...(opts.quick ? raftBenchQuick : {}),
+      };
+      const { SingleBar, Presets } = await import('cli-progress');
+      const bar = new SingleBar({ format: 'raft bench [{bar}] {value}/{total} {label}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+      bar.start(raftBenchSteps(o), 0, { label: 'measuring the ring limit' });
+      let report;
+      try {
+        report = await runRaftBench(o, { total: raftBenchSteps(o), onStep: (done, label) => bar.update(done, { label }) });
+      } finally {
+        bar.stop();
+      }
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(formatTable(report));
+      const t = targetRatios(report);
+      if (t.best) log(`best: batch ${t.best.batch} inflight ${t.best.inflight} ${t.best.opsPerSec} ops/s; vs batch 1/inflight 1: ${t.bestVsUnbatched ?? '-'}x; pipelining alone: ${t.pipelining ?? '-'}x`);
+      for (const c of report.curves) log(`open loop ${c.label}: ${c.points.map((p) => `${p.opsPerSec}/s p99 ${p.p99Ms} ms`).join(', ')}`);
+      const dir = opts.out ?? `bench/results/${report.startedAt.slice(0, 19).replace(/:/g, '-')}`;
+      const written = writeReport(report, dir, `concur ${process.argv.slice(2).join(' ')}`);
+      log(`report: ${written.markdown}  (took ${report.durationSec} s)`);
+      if (opts.json) process.stdout.write(`${JSON.stringify(jsonSummary(report))}\n`);
+    });
+}
+
+/** More cells than this is a typo, not a sweep (each takes seconds). */
+const raftCellsMax = 256;
+
+interface RaftCliOptions {
+  nodes: number[];
+  batch: number[];
+  inflight: number[];
+  payload: number;
+  clients: number;
+  window: number;
+  clientActors: number;
+  duration: number;
+  storage: 'memory' | 'wal';
+  fsync: FsyncPolicy;
+  curves: boolean;
+  quick?: boolean;
+  out?: string;
+  json?: boolean;
 }

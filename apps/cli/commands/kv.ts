@@ -3,7 +3,8 @@
 // unreachable server or an error answer: it says what happened and what to try.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { intOption, UsageError } from '../options.ts';
+import { choiceOption, intOption, UsageError } from '../options.ts';
+import { readModes, type ReadMode } from '../../http/backend.ts';
 
 export const kvUrlDefault = 'http://127.0.0.1:7070';
 export const kvTimeoutMsDefault = 10_000;
@@ -96,7 +97,7 @@ export async function kvPut(opts: KvClientOptions, key: string, value: Uint8Arra
 }
 
 /** The value, or null when the key has none. */
-export async function kvGet(opts: KvClientOptions, key: string, read = 'log'): Promise<Uint8Array | null> {
+export async function kvGet(opts: KvClientOptions, key: string, read: ReadMode = 'index'): Promise<Uint8Array | null> {
   const url = endpoint(opts, key);
   url.searchParams.set('read', read);
   const res = await send(opts, url, { method: 'GET' });
@@ -210,10 +211,10 @@ export function registerKv(program: Command): void {
     );
 
   withCommon(kv.command('get <key>'))
-    .description('print the value of a key (raw bytes) through a linearizable read')
-    .option('--read <mode>', 'read path: log (through the replicated log)', 'log')
+    .description('print the value of a key (raw bytes); every read path but stale is linearizable')
+    .option('--read <mode>', `read path: ${readModes.join(' | ')} (see README, "Read paths")`, choiceOption(readModes), 'index' as ReadMode)
     .action(
-      run(async (key: string, flags: CommonFlags & { read: string }) => {
+      run(async (key: string, flags: CommonFlags & { read: ReadMode }) => {
         const value = await kvGet(options(flags), key, flags.read);
         if (value === null) throw new KvClientError(`key ${JSON.stringify(key)} not found`, exitNegative);
         process.stdout.write(value);

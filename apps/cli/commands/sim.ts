@@ -97,7 +97,8 @@ function runSim(flags: SimFlags): number {
     say(
       `ok: ${summary.seeds} seeds (${firstSeed}..${firstSeed + summary.seeds - 1}), ${summary.nodes} nodes, 0 violations of ${protocol.invariants.join(', ')}, liveness after heal; ` +
         `${summary.steps} steps, ${summary.commits} committed entries, ${summary.commands} client commands, ${summary.reads} reads, ` +
-        `${summary.crashes} crashes, ${summary.partitions} partitions in ${(summary.wallMs / 1000).toFixed(1)} s`,
+        `${summary.crashes} crashes, ${summary.partitions} partitions in ${(summary.wallMs / 1000).toFixed(1)} s` +
+        (Object.keys(summary.stats).length > 0 ? `; ${Object.entries(summary.stats).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''),
     );
   }
   if (flags.json === true) {
@@ -115,6 +116,7 @@ function runSim(flags: SimFlags): number {
         reads: summary.reads,
         crashes: summary.crashes,
         partitions: summary.partitions,
+        stats: summary.stats,
         wallMs: Math.round(summary.wallMs),
         failedSeed: failed?.seed ?? null,
         violation: failed?.violation ?? null,

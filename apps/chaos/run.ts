@@ -1,0 +1,248 @@
+// One `concur chaos` run: a live cluster on workers, concurrent clients doing random KV
+// operations and recording a history, a nemesis injecting faults; then heal, wait for recovery,
+// and judge the history with the linearizability checker. Never reports a verdict it did not check.
+import { Cluster } from '../cluster/cluster.ts';
+import { BackendError, type ReadMode } from '../http/backend.ts';
+import { decodeResult, encodeCommand, textBytes, type KvCommand } from '../kv/commands.ts';
+import { createRng, mixSeed } from '../../runtime/rng.ts';
+import type { RaftMutations, RaftSettings } from '../../protocols/raft/index.ts';
+import { checkHistory, formatFailure, type CheckResult } from './checker.ts';
+import { HistoryRecorder, writeHistory, type HistoryOp } from './history.ts';
+import { Nemesis, type FaultKind } from './nemesis.ts';
+
+export interface ChaosOptions {
+  nodes: number;
+  durationSec: number;
+  clients: number;
+  keys: number;
+  seed: number;
+  read: ReadMode;
+  faults: readonly FaultKind[];
+  historyFile?: string;
+  /** Per-operation deadline; past it the outcome is unknown. */
+  opTimeoutMs: number;
+  /** Deliberate bugs (tests only): shows the checker catches what they break. */
+  unsafe?: RaftMutations;
+  /** Raft settings for every node (e.g. checkQuorum off for a broken variant). */
+  raft?: Partial<RaftSettings>;
+  /** How long the healed cluster gets to elect a leader and catch up before the check. */
+  recoveryMsMax: number;
+  electionMsMin?: number;
+  heartbeatMs?: number;
+}
+
+export interface ChaosReport {
+  seed: number;
+  nodes: number;
+  read: ReadMode;
+  durationSec: number;
+  ops: number;
+  ok: number;
+  failed: number;
+  unknown: number;
+  byOp: Record<string, number>;
+  faults: number;
+  faultsByKind: Record<string, number>;
+  faultLog: string[];
+  leaderChanges: number;
+  recovered: boolean;
+  recoveryMs: number;
+  linearizable: boolean | 'unknown';
+  checkMs: number;
+  failure?: string;
+}
+
+const textDecoder = new TextDecoder();
+
+/** Runs the whole experiment; `log` gets progress lines. */
+export async function runChaos(o: ChaosOptions, log: (line: string) => void = () => {}): Promise<{ report: ChaosReport; history: HistoryOp[]; check: CheckResult }> {
+  const cluster = await Cluster.start({
+    nodes: o.nodes,
+    storage: 'wal',
+    fsync: 'batch',
+    seed: o.seed,
+    metricsIntervalMs: 0,
+    ...(o.electionMsMin ? { electionMsMin: o.electionMsMin, electionMsMax: o.electionMsMin * 2 } : {}),
+    ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+    ...(o.unsafe ? { unsafe: o.unsafe } : {}),
+    ...(o.raft ? { raft: o.raft } : {}),
+  });
+  const recorder = new HistoryRecorder();
+  const nemesis = new Nemesis(cluster, { faults: o.faults, seed: mixSeed(o.seed, 0x6e656d), faultMsMin: 1_000, faultMsMax: 3_000, calmMsMin: 300, calmMsMax: 1_500 }, log);
+  let leaderChanges = 0;
+  let lastLeaderTerm = 0;
+  const roles = cluster.events().subscribe((e) => {
+    if (e.type === 'role' && e.role === 'leader' && Number(e.term) > lastLeaderTerm) {
+      lastLeaderTerm = Number(e.term);
+      leaderChanges++;
+    }
+  });
+  try {
+    await waitFor(() => cluster.leader() !== null, 10_000);
+    const endAt = performance.now() + o.durationSec * 1000;
+    let running = true;
+    const counts = { ok: 0, fail: 0, unknown: 0 };
+    const progress = setInterval(() => {
+      const left = Math.max(0, (endAt - performance.now()) / 1000);
+      log(`chaos: ${left.toFixed(0)} s left  ops ok ${counts.ok} failed ${counts.fail} unknown ${counts.unknown}  faults ${nemesis.injected.length}  leader ${cluster.leader() ?? 'none'}`);
+    }, 1_000);
+    nemesis.start();
+    const clients = Array.from({ length: o.clients }, (_, c) => runClient(cluster, recorder, o, c, () => running && performance.now() < endAt, counts));
+    await Promise.all(clients);
+    running = false;
+    clearInterval(progress);
+    await nemesis.stop();
+    log('chaos: healed; waiting for the cluster to recover');
+    const recoveryStarted = performance.now();
+    const recovered = await waitFor(() => isRecovered(cluster), o.recoveryMsMax);
+    const recoveryMs = Math.round(performance.now() - recoveryStarted);
+    // A final linearizable read of every key, after recovery: it must see every write that took effect.
+    if (recovered) {
+      for (let k = 0; k < o.keys; k++) await readOnce(cluster, recorder, o, 'final', `k${k}`);
+    }
+    const history = recorder.ops();
+    log(`chaos: checking ${history.length} operations for linearizability`);
+    const checkStarted = performance.now();
+    const check = await checkHistory(history, { threads: 2 });
+    const checkMs = Math.round(performance.now() - checkStarted);
+    if (o.historyFile) await writeHistory(o.historyFile, history);
+    const byOp: Record<string, number> = {};
+    for (const h of history) byOp[h.op] = (byOp[h.op] ?? 0) + 1;
+    const report: ChaosReport = {
+      seed: o.seed,
+      nodes: o.nodes,
+      read: o.read,
+      durationSec: o.durationSec,
+      ops: history.length,
+      ok: history.filter((h) => h.status === 'ok').length,
+      failed: history.filter((h) => h.status === 'fail').length,
+      unknown: history.filter((h) => h.status === 'unknown').length,
+      byOp,
+      faults: nemesis.injected.length,
+      faultsByKind: nemesis.counts(),
+      faultLog: nemesis.injected.map((f) => `${(f.atMs / 1000).toFixed(1)}s ${f.what}`),
+      leaderChanges,
+      recovered,
+      recoveryMs,
+      linearizable: check.linearizable,
+      checkMs,
+      ...(check.failure ? { failure: formatFailure(check.failure) } : {}),
+    };
+    return { report, history, check };
+  } finally {
+    roles.unsubscribe();
+    await nemesis.stop().catch(() => {});
+    await cluster.stop();
+  }
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return cond();
+}
+
+/** A leader, every node up, and every node's commit index equal to the leader's. */
+function isRecovered(c: Cluster): boolean {
+  const s = c.status();
+  if (s.leader === null || s.nodes.some((n) => !n.up)) return false;
+  const lead = s.nodes.find((n) => n.id === s.leader)!;
+  return s.nodes.every((n) => n.commitIndex === lead.commitIndex && n.term === lead.term);
+}
+
+/** Errors that prove the request was refused before any node could have applied it. */
+function definitelyNotApplied(err: unknown): boolean {
+  return err instanceof BackendError && err.definitelyNotApplied;
+}
+
+/** One read, recorded; returns how it ended. */
+async function readOnce(cluster: Cluster, recorder: HistoryRecorder, o: ChaosOptions, client: string | number, key: string, seq?: () => number, via?: number): Promise<'ok' | 'fail'> {
+  const h = recorder.invoke(client, 'get', key);
+  const opts = via === undefined ? {} : { via };
+  try {
+    if (o.read === 'log') {
+      const r = await cluster.submit(encodeCommand({ op: 'get', key, clientId: `chaos-${o.seed}-${client}`, seq: seq ? seq() : 1 }), o.opTimeoutMs, opts);
+      const res = decodeResult(r.result);
+      if (res.type === 'value') h.ok(textDecoder.decode(res.value));
+      else if (res.type === 'not-found') h.ok(null);
+      else {
+        h.fail();
+        return 'fail';
+      }
+    } else {
+      const r = await cluster.read(key, o.read, o.opTimeoutMs, opts);
+      h.ok(r.value === null ? null : textDecoder.decode(r.value));
+    }
+    return 'ok';
+  } catch {
+    // A read that did not answer changed nothing: it constrains nothing.
+    h.fail();
+    return 'fail';
+  }
+}
+
+async function runClient(
+  cluster: Cluster,
+  recorder: HistoryRecorder,
+  o: ChaosOptions,
+  client: number,
+  keepGoing: () => boolean,
+  counts: { ok: number; fail: number; unknown: number },
+): Promise<void> {
+  const rng = createRng(mixSeed(o.seed, client, 0x636c));
+  const clientId = `chaos-${o.seed}-${client}`;
+  let seq = 0;
+  let n = 0;
+  // Each client talks to one node, as a real client holds one connection, and moves to the next
+  // node when a request fails. So clients on a minority side meet a deposed leader, as they would.
+  let via = (client % o.nodes) + 1;
+  const moveOn = () => (via = (via % o.nodes) + 1);
+  while (keepGoing()) {
+    const key = `k${rng.int(0, o.keys)}`;
+    const roll = rng.next();
+    if (roll < 0.5) {
+      const status = await readOnce(cluster, recorder, o, client, key, () => ++seq, via);
+      counts[status]++;
+      if (status === 'fail') moveOn();
+      continue;
+    }
+    const value = `c${client}-${++n}`;
+    let cmd: KvCommand;
+    let h: { ok(r: never): void; fail(): void; unknown(): void };
+    if (roll < 0.8) {
+      cmd = { op: 'put', key, value: textBytes(value), clientId, seq: ++seq };
+      h = recorder.invoke(client, 'put', key, { value }) as never;
+    } else if (roll < 0.95) {
+      // Expect what this key most likely holds: some earlier value of any client, or absent.
+      const expect = rng.chance(0.3) ? null : `c${rng.int(0, o.clients)}-${Math.max(1, n - rng.int(0, 3))}`;
+      cmd = { op: 'cas', key, expect: expect === null ? null : textBytes(expect), value: textBytes(value), clientId, seq: ++seq };
+      h = recorder.invoke(client, 'cas', key, { value, expect }) as never;
+    } else {
+      cmd = { op: 'delete', key, clientId, seq: ++seq };
+      h = recorder.invoke(client, 'delete', key) as never;
+    }
+    try {
+      const r = await cluster.submit(encodeCommand(cmd), o.opTimeoutMs, { via });
+      const res = decodeResult(r.result);
+      if (cmd.op === 'cas') {
+        if (res.type === 'written') h.ok(true as never);
+        else if (res.type === 'cas-failed') h.ok(false as never);
+        else h.unknown();
+      } else if (res.type === 'written' || res.type === 'deleted') h.ok(null as never);
+      else h.unknown();
+      counts[res.type === 'error' ? 'unknown' : 'ok']++;
+    } catch (err) {
+      moveOn();
+      if (definitelyNotApplied(err)) {
+        h.fail();
+        counts.fail++;
+      } else {
+        h.unknown();
+        counts.unknown++;
+      }
+    }
+  }
+}

@@ -1,0 +1,224 @@
+// Hand-packed binary frames for the cluster's hot paths: Raft messages between nodes, and the
+// client-actor protocol (many proposals per frame, one cumulative ack). Commands stay opaque bytes.
+// It must never re-encode or inspect command bytes, and never allocate per entry on the send side.
+//
+// Every frame starts with runtime's rawFrameTag (0xff, never the first byte of a CBOR item), then
+// a kind byte; numbers are little-endian. Layouts:
+//
+//   raft (kind 1)    0 tag | 1 kind | 2 type u8 | 3 reject u8 | 4 from u16 | 6 to u16
+//                    8 term f64 | 16 logTerm f64 | 24 index f64 | 32 commit f64
+//                    40 rejectHint f64 | 48 context f64 | 56 entry count u32
+//                    60 first entry index f64 (only when count > 0), then per entry:
+//                    term u32 | kind u8 | data length u32 | data       (indexes are consecutive)
+//   propose (kind 2) 0 tag | 1 kind | 2 unused u16 | 4 count u32 | 8 first seq f64, then per
+//                    command: length u32 | bytes        (seqs first, first + 1, ...)
+//   ack (3), redirect (4), busy (5)
+//                    0 tag | 1 kind | 2 leader u16 (redirect: the hint, 0 = unknown) | 4 unused
+//                    8 seq f64: ack = every proposal up to seq is applied; redirect/busy = the
+//                    first seq the client must send again (to the hinted leader / after a pause)
+import { rawFrameTag } from '../../runtime/actor.ts';
+import { DecodeError } from '../../runtime/codec.ts';
+import { type Entry, type EntryKind, type Message, type MessageType } from '../../protocols/raft/index.ts';
+
+export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5 } as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+const raftHeaderBytes = 60;
+const entryHeaderBytes = 9;
+export const proposeHeaderBytes = 16;
+export const commandHeaderBytes = 4;
+const controlFrameBytes = 16;
+const termMax = 0xffffffff;
+const noEntries: readonly Entry[] = Object.freeze([]);
+
+/** A growable scratch buffer: encoders write here and hand out a view valid until the next encode. */
+class Scratch {
+  bytes = new Uint8Array(1 << 16);
+  view = new DataView(this.bytes.buffer);
+  ensure(n: number): void {
+    if (n <= this.bytes.length) return;
+    let size = this.bytes.length;
+    while (size < n) size *= 2;
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+}
+
+const scratch = new Scratch();
+
+/**
+ * Encodes a Raft message. The result is a view of a shared scratch buffer, valid until the next
+ * encode on this thread: send it at once (OutLink copies frames it cannot write immediately).
+ */
+export function encodeRaft(m: Message): Uint8Array {
+  const entries = m.entries;
+  const n = entries.length;
+  let size = raftHeaderBytes;
+  if (n > 0) {
+    size += 8;
+    for (let i = 0; i < n; i++) size += entryHeaderBytes + entries[i]!.data.length;
+  }
+  scratch.ensure(size);
+  const b = scratch.bytes;
+  const v = scratch.view;
+  b[0] = rawFrameTag;
+  b[1] = FrameKind.raft;
+  b[2] = m.type;
+  b[3] = m.reject ? 1 : 0;
+  v.setUint16(4, m.from, true);
+  v.setUint16(6, m.to, true);
+  v.setFloat64(8, m.term, true);
+  v.setFloat64(16, m.logTerm, true);
+  v.setFloat64(24, m.index, true);
+  v.setFloat64(32, m.commit, true);
+  v.setFloat64(40, m.rejectHint, true);
+  v.setFloat64(48, m.context, true);
+  v.setUint32(56, n, true);
+  if (n > 0) {
+    const first = entries[0]!.index;
+    v.setFloat64(60, first, true);
+    let o = 68;
+    for (let i = 0; i < n; i++) {
+      const e = entries[i]!;
+      if (e.index !== first + i || e.term > termMax) throw new RangeError(`raft frame: entry ${i} has index ${e.index} (expected ${first + i}) or a term beyond ${termMax}`);
+      const data = e.data;
+      v.setUint32(o, e.term, true);
+      b[o + 4] = e.kind;
+      v.setUint32(o + 5, data.length, true);
+      o += entryHeaderBytes;
+      b.set(data, o);
+      o += data.length;
+    }
+  }
+  return b.subarray(0, size);
+}
+
+function frameView(bytes: Uint8Array): DataView {
+  // One DataView per backing buffer: ring memory is a handful of buffers reused for every frame.
+  let v = views.get(bytes.buffer);
+  if (v === undefined || v.byteOffset !== bytes.byteOffset) {
+    v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    views.set(bytes.buffer, v);
+  }
+  return v;
+}
+const views = new WeakMap<ArrayBufferLike, DataView>();
+
+/**
+ * Decodes a Raft frame from ring memory. Entry data are views of one copy of the frame's
+ * entries, made here: one allocation per frame, none per entry beyond the Entry and its view.
+ */
+export function decodeRaft(bytes: Uint8Array, start: number, end: number): Message {
+  if (end - start < raftHeaderBytes || bytes[start + 1] !== FrameKind.raft) throw new DecodeError(end - start, 'not a raft frame');
+  const v = frameView(bytes);
+  const n = v.getUint32(start + 56, true);
+  let entries: readonly Entry[] = noEntries;
+  if (n > 0) {
+    const copy = bytes.slice(start + 68, end);
+    const cv = new DataView(copy.buffer);
+    const first = v.getFloat64(start + 60, true);
+    const list: Entry[] = new Array(n);
+    let o = 0;
+    for (let i = 0; i < n; i++) {
+      if (o + entryHeaderBytes > copy.length) throw new DecodeError(end - start, `raft frame cut short in entry ${i} of ${n}`);
+      const len = cv.getUint32(o + 5, true);
+      const dataStart = o + entryHeaderBytes;
+      if (dataStart + len > copy.length) throw new DecodeError(end - start, `raft frame cut short in entry ${i} of ${n}`);
+      list[i] = { index: first + i, term: cv.getUint32(o, true), kind: copy[o + 4]! as EntryKind, data: copy.subarray(dataStart, dataStart + len) };
+      o = dataStart + len;
+    }
+    entries = list;
+  }
+  return {
+    type: bytes[start + 2]! as MessageType,
+    from: v.getUint16(start + 4, true),
+    to: v.getUint16(start + 6, true),
+    term: v.getFloat64(start + 8, true),
+    logTerm: v.getFloat64(start + 16, true),
+    index: v.getFloat64(start + 24, true),
+    entries,
+    commit: v.getFloat64(start + 32, true),
+    reject: bytes[start + 3] === 1,
+    rejectHint: v.getFloat64(start + 40, true),
+    context: v.getFloat64(start + 48, true),
+  };
+}
+
+/** The kind of a raw frame (its second byte); throws DecodeError on a frame too short to have one. */
+export function frameKind(bytes: Uint8Array, start: number, end: number): number {
+  if (end - start < 2) throw new DecodeError(end - start, 'raw frame shorter than its header');
+  return bytes[start + 1]!;
+}
+
+/**
+ * Builds propose frames in a caller-owned buffer: `begin`, then `add` each command, then `finish`.
+ * The client writes its commands straight into the frame, so nothing is allocated per proposal.
+ */
+export class ProposeFrameWriter {
+  bytes: Uint8Array;
+  private view: DataView;
+  private length = 0;
+  private count = 0;
+
+  constructor(readonly commandsMax: number, readonly commandBytesMax: number) {
+    this.bytes = new Uint8Array(proposeHeaderBytes + commandsMax * (commandHeaderBytes + commandBytesMax));
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  begin(firstSeq: number): void {
+    this.bytes[0] = rawFrameTag;
+    this.bytes[1] = FrameKind.propose;
+    this.view.setFloat64(8, firstSeq, true);
+    this.length = proposeHeaderBytes;
+    this.count = 0;
+  }
+
+  get commands(): number {
+    return this.count;
+  }
+
+  /** Reserves room for a command of `bytes` bytes and returns where its bytes start. */
+  add(bytes: number): number {
+    if (this.count >= this.commandsMax || bytes > this.commandBytesMax) throw new RangeError(`propose frame holds ${this.commandsMax} commands of at most ${this.commandBytesMax} bytes`);
+    this.view.setUint32(this.length, bytes, true);
+    const at = this.length + commandHeaderBytes;
+    this.length = at + bytes;
+    this.count++;
+    return at;
+  }
+
+  finish(): Uint8Array {
+    this.view.setUint32(4, this.count, true);
+    return this.bytes.subarray(0, this.length);
+  }
+}
+
+/** Reads a propose frame's header: how many commands and the seq of the first. */
+export function proposeHeader(bytes: Uint8Array, start: number, end: number): { count: number; firstSeq: number } {
+  if (end - start < proposeHeaderBytes) throw new DecodeError(end - start, 'propose frame shorter than its header');
+  const v = frameView(bytes);
+  return { count: v.getUint32(start + 4, true), firstSeq: v.getFloat64(start + 8, true) };
+}
+
+/** A length-prefixed command inside a frame; u32 little-endian at `at`. */
+export function commandLength(bytes: Uint8Array, at: number): number {
+  return frameView(bytes).getUint32(at, true);
+}
+
+const controlScratch = new Uint8Array(controlFrameBytes);
+const controlView = new DataView(controlScratch.buffer);
+
+/** An ack, redirect or busy frame (a view of a shared scratch buffer: send it at once). */
+export function encodeControl(kind: typeof FrameKind.ack | typeof FrameKind.redirect | typeof FrameKind.busy, seq: number, leader = 0): Uint8Array {
+  controlScratch[0] = rawFrameTag;
+  controlScratch[1] = kind;
+  controlView.setUint16(2, leader, true);
+  controlView.setFloat64(8, seq, true);
+  return controlScratch;
+}
+
+export function decodeControl(bytes: Uint8Array, start: number, end: number): { kind: number; seq: number; leader: number } {
+  if (end - start < controlFrameBytes) throw new DecodeError(end - start, 'control frame shorter than 16 bytes');
+  const v = frameView(bytes);
+  return { kind: bytes[start + 1]!, seq: v.getFloat64(start + 8, true), leader: v.getUint16(start + 2, true) };
+}
