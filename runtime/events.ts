@@ -21,6 +21,8 @@ export interface LinkMetrics {
 
 export type RuntimeEvent = { at: number } & (
   | { type: 'spawned'; id: ActorId; incarnation: number }
+  /** A later incarnation is up (after a crash, by the restart strategy or by `restart`). */
+  | { type: 'restarted'; id: ActorId; incarnation: number }
   | { type: 'crashed'; id: ActorId; incarnation: number; reason: 'injected' | 'error' | 'exit'; error?: string; exitCode?: number }
   | { type: 'restart-scheduled'; id: ActorId; delayMs: number; restartsInWindow: number }
   | { type: 'gave-up'; id: ActorId; restartsInWindow: number; windowMs: number; why: string }

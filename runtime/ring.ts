@@ -64,8 +64,10 @@ const align4 = (n: number) => (n + 3) & ~3;
  */
 function keepAliveUntil<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
   if (timeoutMs === Infinity) return p;
-  const timer = setTimeout(() => {}, timeoutMs + 1);
-  return p.finally(() => clearTimeout(timer));
+  // An interval, not a timer of the same length: V8 may deliver the wait's time-out later than
+  // Node's own timer fires, and the loop must still be alive then.
+  const keepAlive = setInterval(() => {}, Math.max(1, Math.min(timeoutMs, 1_000)));
+  return p.finally(() => clearInterval(keepAlive));
 }
 
 /** The word a consumer sleeps on; shared by every ring that feeds that consumer. */

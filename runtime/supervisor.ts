@@ -399,7 +399,7 @@ export class Supervisor {
             clearTimeout(startTimer);
             a.status = 'up';
             this.faults.setDown(id, false);
-            this.emit({ type: 'spawned', id, incarnation: a.incarnation });
+            this.emit({ type: a.incarnation === 0 ? 'spawned' : 'restarted', id, incarnation: a.incarnation });
             resolve();
             break;
           case 'event':

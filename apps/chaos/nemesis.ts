@@ -74,7 +74,9 @@ export class Nemesis {
     return xs[this.rng.int(0, xs.length)]!;
   }
 
-  private shuffled(xs: readonly number[]): number[] {
+  private round: FaultKind[] = [];
+
+  private shuffled<T>(xs: readonly T[]): T[] {
     const a = [...xs];
     for (let i = a.length - 1; i > 0; i--) {
       const j = this.rng.int(0, i + 1);
@@ -88,7 +90,10 @@ export class Nemesis {
     while (this.running) {
       await this.sleep(this.rng.int(s.calmMsMin, s.calmMsMax));
       if (!this.running) break;
-      const kind = this.pick(s.faults);
+      // Rounds over the enabled kinds in a shuffled order, so every kind is injected as often
+      // as the others, not merely with equal chance.
+      if (this.round.length === 0) this.round = this.shuffled(s.faults);
+      const kind = this.round.pop()!;
       const holdMs = this.rng.int(s.faultMsMin, s.faultMsMax);
       const undo = await this.inject(kind, holdMs);
       await this.sleep(holdMs);

@@ -79,6 +79,11 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
   });
   try {
     await waitFor(() => cluster.leader() !== null, 10_000);
+    // The first leader may have been elected before the subscription saw it.
+    if (lastLeaderTerm === 0 && cluster.leader() !== null) {
+      lastLeaderTerm = cluster.status().term;
+      leaderChanges = 1;
+    }
     const endAt = performance.now() + o.durationSec * 1000;
     let running = true;
     const counts = { ok: 0, fail: 0, unknown: 0 };

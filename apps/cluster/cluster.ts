@@ -129,7 +129,7 @@ export class Cluster implements ClusterBackend {
           this.view(e.id).up = false;
           this.rerouteFrom(e.id);
         }
-        else if (e.type === 'spawned') this.view(e.id).up = true;
+        else if (e.type === 'spawned' || e.type === 'restarted') this.view(e.id).up = true;
         else if (e.type === 'actor' && e.event.type === 'recovered') {
           this.recoveries.set(e.id, { summary: String(e.event.summary), entries: Number(e.event.entries), dropped: (e.event.dropped as RecoveryReport['dropped']) ?? null });
         }

@@ -22,11 +22,11 @@ test('a tiny sweep produces exactly the cells asked for, with sane counters', as
   const steps: string[] = [];
   report = await runRaftBench(
     { ...raftBenchDefaults, nodes: [3], batch: [1, 16], inflight: [1, 4], durationMs: 400, warmupMs: 200, clients: 4, window: 8, curveFractions: [0.5, 1], curvePointMs: 300, curveWarmupMs: 100, limitFrames: 100_000 },
-    { total: 7, onStep: (_d, label) => steps.push(label) },
+    { total: 9, onStep: (_d, label) => steps.push(label) },
   );
   const cells = report.cells.map((c) => `${c.nodes}/${c.batch}/${c.inflight}`);
   assert.equal(cells, ['3/1/1', '3/1/4', '3/16/1', '3/16/4']);
-  assert.is(steps.length, 7, steps.join('\n'));
+  assert.is(steps.length, 9, steps.join('\n'));
   assert.ok(report.limitMsgsPerSec > 0);
   for (const c of report.cells) {
     assert.ok(c.opsPerSec > 0, `cell ${c.batch}/${c.inflight} committed nothing`);

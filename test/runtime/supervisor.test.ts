@@ -56,7 +56,7 @@ test('an actor that throws is a crash, reported with its error, and restarted', 
   const s = await probeCluster(2, { restart: { backoffMsInitial: 10 } });
   try {
     const crashed = nextEvent(s, 'crashed');
-    const respawned = nextEvent(s, 'spawned', (e) => e.id === 1 && e.incarnation === 1);
+    const respawned = nextEvent(s, 'restarted', (e) => e.id === 1 && e.incarnation === 1);
     s.send(1, { type: 'throw' });
     const c = await crashed;
     assert.is(c.id, 1);

@@ -111,7 +111,7 @@ export function registerBench(program: Command): void {
         ...(opts.quick ? raftBenchQuick : {}),
       };
       const { SingleBar, Presets } = await import('cli-progress');
-      const bar = new SingleBar({ format: 'raft bench [{bar}] {value}/{total} {label}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+      const bar = new SingleBar({ format: 'raft bench [{bar}] {value}/{total} {label}', stream: process.stderr, hideCursor: true, noTTYOutput: true, notTTYSchedule: 10_000 }, Presets.shades_classic);
       bar.start(raftBenchSteps(o), 0, { label: 'measuring the ring limit' });
       let report;
       try {

@@ -1,0 +1,145 @@
+// `node --import tsx bench/etcd-compare.ts`: etcd (3 members on loopback, data on tmpfs) and
+// concur (3 nodes, memory storage) side by side under the same autocannon load, in one run.
+// Not part of `npm test`. It must never reach beyond 127.0.0.1, and it stops every process it starts.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import autocannon from 'autocannon';
+import { intOption } from '../apps/cli/options.ts';
+
+interface Options {
+  connections: number;
+  duration: number;
+  valueBytes: number;
+  /** etcd's client ports are base..base+2, its peer ports base+10..base+12. */
+  etcdPortBase: number;
+}
+
+interface LoadResult {
+  system: string;
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  errors: number;
+  non2xx: number;
+}
+
+/** How long etcd and concur may take to come up. */
+const startTimeoutMs = 20_000;
+const host = '127.0.0.1';
+
+const program = new Command('etcd-compare')
+  .description('etcd vs concur: the same autocannon PUT load on a 3-member etcd (tmpfs) and a 3-node concur (memory)')
+  .option('--connections <n>', 'HTTP connections (keep-alive, one request in flight each)', intOption(1, 4_096), 64)
+  .option('--duration <s>', 'seconds of load per system', intOption(1, 600), 10)
+  .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 64)
+  .option('--etcd-port-base <port>', 'first of etcd\'s loopback ports', intOption(1_024, 65_000), 23_790);
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + startTimeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what} did not come up within ${startTimeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function startEtcd(o: Options, dataDir: string): ChildProcess[] {
+  const names = ['e1', 'e2', 'e3'];
+  const peer = (i: number) => `http://${host}:${o.etcdPortBase + 10 + i}`;
+  const client = (i: number) => `http://${host}:${o.etcdPortBase + i}`;
+  const cluster = names.map((n, i) => `${n}=${peer(i)}`).join(',');
+  return names.map((name, i) =>
+    spawn('etcd', [
+      '--name', name,
+      '--data-dir', join(dataDir, name),
+      '--listen-client-urls', client(i),
+      '--advertise-client-urls', client(i),
+      '--listen-peer-urls', peer(i),
+      '--initial-advertise-peer-urls', peer(i),
+      '--initial-cluster', cluster,
+      '--initial-cluster-state', 'new',
+      '--initial-cluster-token', 'concur-compare',
+      '--log-level', 'error',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] }),
+  );
+}
+
+function startConcur(): Promise<{ child: ChildProcess; url: string }> {
+  const bin = fileURLToPath(new URL('../bin/concur.mjs', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'start', '--nodes', '3', '--storage', 'memory', '--host', host, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`concur start printed no URL within ${startTimeoutMs} ms:\n${out}`)), startTimeoutMs);
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = /HTTP API on (http:\/\/[^\s]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1]!.replace(/\/$/, '') });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`concur start exited with ${code}:\n${out}`)));
+  });
+}
+
+async function load(system: string, o: Options, request: { url: string; method: 'PUT' | 'POST'; body: string; headers: Record<string, string> }): Promise<LoadResult> {
+  say(`  loading ${system}: ${o.connections} connections, ${o.duration} s …`);
+  const r = await autocannon({ url: request.url, method: request.method, body: request.body, headers: request.headers, connections: o.connections, duration: o.duration });
+  return { system, requestsPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, maxMs: r.latency.max, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+}
+
+async function main(): Promise<void> {
+  program.parse();
+  const o = program.opts<Options>();
+  if (spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    say('etcd is not installed: `apt-get install -y etcd-server` (Debian), then run this again.');
+    process.exitCode = 2;
+    return;
+  }
+  const value = 'v'.repeat(o.valueBytes);
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  // tmpfs: etcd fsyncs every commit; on /dev/shm that costs what concur's memory storage does.
+  const dataDir = mkdtempSync('/dev/shm/concur-etcd-');
+  const etcd = startEtcd(o, dataDir);
+  let concur: ChildProcess | null = null;
+  try {
+    const etcdUrl = `http://${host}:${o.etcdPortBase}`;
+    await waitFor('etcd', async () => {
+      const res = await fetch(`${etcdUrl}/health`);
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    });
+    say(`etcd: 3 members on ${host}:${o.etcdPortBase}-${o.etcdPortBase + 2}, data on ${dataDir}`);
+    const started = await startConcur();
+    concur = started.child;
+    await waitFor('a concur leader', async () => ((await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null }).leader !== null);
+    say(`concur: 3 nodes, memory storage, on ${started.url}`);
+    const e = await load('etcd', o, { url: `${etcdUrl}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } });
+    const c = await load('concur', o, { url: `${started.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } });
+    const rows = [e, c];
+    say('');
+    say('system   puts/s   p50 ms   p99 ms   max ms   errors   non-2xx');
+    for (const r of rows) say(`${r.system.padEnd(7)}${String(r.requestsPerSec).padStart(8)}${String(r.p50Ms).padStart(9)}${String(r.p99Ms).padStart(9)}${String(r.maxMs).padStart(9)}${String(r.errors).padStart(9)}${String(r.non2xx).padStart(10)}`);
+    const ratio = Math.round((c.requestsPerSec / Math.max(1, e.requestsPerSec)) * 100) / 100;
+    say(`concur / etcd throughput: ${ratio}×  (${o.connections} connections, ${o.duration} s each, ${o.valueBytes}-byte values)`);
+    process.stdout.write(`${JSON.stringify({ connections: o.connections, durationSec: o.duration, valueBytes: o.valueBytes, etcd: e, concur: c, ratio })}\n`);
+  } finally {
+    if (concur) {
+      concur.kill('SIGINT');
+      await new Promise((r) => concur!.once('exit', r));
+    }
+    for (const p of etcd) p.kill('SIGTERM');
+    await Promise.all(etcd.map((p) => (p.exitCode !== null ? null : new Promise((r) => p.once('exit', r)))));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
