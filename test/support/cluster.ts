@@ -1,6 +1,6 @@
 // Helpers for tests that run real supervisors: start a cluster of test actors and wait for
 // events, always with a deadline so a broken runtime fails the test instead of hanging it.
-import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
+import { filter, firstValueFrom, timeout } from 'rxjs';
 import { Supervisor, type SupervisorOptions } from '../../runtime/supervisor.ts';
 import type { RuntimeEvent } from '../../runtime/events.ts';
 
@@ -24,17 +24,6 @@ export function nextEvent<T extends RuntimeEvent['type']>(
     s.events$.pipe(
       filter((e): e is Extract<RuntimeEvent, { type: T }> => e.type === type && match(e as Extract<RuntimeEvent, { type: T }>)),
       timeout({ first: timeoutMs, with: () => { throw new Error(`no ${type} event within ${timeoutMs} ms`); } }),
-    ),
-  );
-}
-
-export function collectEvents(s: Supervisor, type: RuntimeEvent['type'], count: number, timeoutMs = 10_000): Promise<RuntimeEvent[]> {
-  return firstValueFrom(
-    s.events$.pipe(
-      filter((e) => e.type === type),
-      take(count),
-      toArray(),
-      timeout({ first: timeoutMs, with: () => { throw new Error(`fewer than ${count} ${type} events within ${timeoutMs} ms`); } }),
     ),
   );
 }
