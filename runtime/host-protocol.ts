@@ -23,6 +23,8 @@ export interface HostInit {
   doorbell: SharedArrayBuffer;
   faults: SharedArrayBuffer;
   framesPerReadMax: number;
+  /** Microseconds the mailbox loop re-checks its rings before it sleeps; 0: sleep at once. */
+  spinBeforeSleepUs: number;
   control: MessagePort;
 }
 

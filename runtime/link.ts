@@ -23,6 +23,9 @@ export class OutLink {
   private heldTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly delayed = new Set<ReturnType<typeof setTimeout>>();
   private closed = false;
+  /** While set, frames are written without waking the reader; `publish()` wakes it once. */
+  private deferWakeups = false;
+  private unpublished = false;
   dropped = 0;
 
   constructor(
@@ -57,6 +60,23 @@ export class OutLink {
       else if (fate.holdForReorder && this.held === null && i === 0) this.hold(frame);
       else this.deliverOvertaking(frame);
     }
+  }
+
+  /**
+   * Defers reader wake-ups: the host sets it for a drained batch, then calls `publish()` once.
+   * One doorbell ring per batch instead of per frame saves the notify (and the reader waking to
+   * find one frame) while a batch's frames are still being written.
+   */
+  setDeferWakeups(on: boolean): void {
+    this.deferWakeups = on;
+    if (!on) this.publish();
+  }
+
+  /** Wakes the reader if frames were written since the last wake-up. */
+  publish(): void {
+    if (!this.unpublished) return;
+    this.unpublished = false;
+    this.ring.publish();
   }
 
   /** The frames waiting behind a full ring. */
@@ -110,7 +130,14 @@ export class OutLink {
 
   private enqueue(frame: Uint8Array): void {
     if (this.closed) return;
-    if (this.queuedFrames() === 0 && this.ring.tryWrite(frame)) return;
+    if (this.queuedFrames() === 0) {
+      if (this.deferWakeups) {
+        if (this.ring.tryWriteQuiet(frame)) {
+          this.unpublished = true;
+          return;
+        }
+      } else if (this.ring.tryWrite(frame)) return;
+    }
     if (this.queuedFrames() >= this.settings.queueFramesMax) {
       this.drop('overflow', frame.length);
       return;
@@ -127,6 +154,8 @@ export class OutLink {
       if (!this.ring.tryWriteQuiet(frame)) break;
       this.queue[this.queueHead++] = undefined as unknown as Uint8Array;
     }
+    // Always at once here, deferred or not: the reader must drain before we can write more.
+    this.unpublished = false;
     this.ring.publish();
     if (this.queuedFrames() === 0) {
       this.queue.length = 0;

@@ -47,11 +47,26 @@ export interface SupervisorOptions {
   /** How often a `metrics` event is published; 0 turns metrics off. */
   metricsIntervalMs?: number;
   framesPerReadMax?: number;
+  /**
+   * How long (µs) an idle worker re-checks its rings before sleeping on its doorbell: saves the
+   * notify / wake-up round trip under streaming load. 0 turns it off; at most spinBeforeSleepUsMax.
+   */
+  spinBeforeSleepUs?: number;
   /** How long `stop` waits for an actor to stop gracefully before terminating it. */
   stopTimeoutMs?: number;
   /** How long an actor may take to load and report ready. */
   startTimeoutMs?: number;
 }
+
+/**
+ * Default spin before a worker sleeps. Measured (bench raft, 3 nodes, 2 shared cores): 10 µs
+ * lifts batch 1 / inflight 1 about 1.6× and leaves the batched cells unchanged; 30 µs gave
+ * about 2× there but cost batch 1 / inflight 32 and batch 512 up to ~20 % (threads outnumber
+ * cores, so a spin steals CPU from the thread it waits for).
+ */
+export const defaultSpinBeforeSleepUs = 10;
+/** Upper bound: a spin longer than this costs an idle worker more CPU than a wake-up saves. */
+export const spinBeforeSleepUsMax = 1_000;
 
 export const defaultRestartPolicy: RestartPolicy = { auto: true, backoffMsInitial: 50, backoffMsMax: 5_000, intensityMax: 5, intensityWindowMs: 10_000 };
 
@@ -371,6 +386,7 @@ export class Supervisor {
       doorbell: this.doorbells.get(id)!,
       faults: this.faults.buffer,
       framesPerReadMax: this.options.framesPerReadMax,
+      spinBeforeSleepUs: this.options.spinBeforeSleepUs,
       control: port2,
     };
     const worker = new Worker(bootUrl, { workerData: init, transferList: [port2] });
@@ -585,6 +601,10 @@ function validateOptions(o: SupervisorOptions): Required<Omit<SupervisorOptions,
   for (const key of ['backoffMsInitial', 'backoffMsMax', 'intensityMax', 'intensityWindowMs'] as const) {
     if (!(Number.isFinite(restart[key]) && restart[key] >= 0)) throw new RangeError(`restart.${key} must be a number ≥ 0, got ${String(restart[key])}`);
   }
+  const spinBeforeSleepUs = o.spinBeforeSleepUs ?? defaultSpinBeforeSleepUs;
+  if (!(Number.isFinite(spinBeforeSleepUs) && spinBeforeSleepUs >= 0 && spinBeforeSleepUs <= spinBeforeSleepUsMax)) {
+    throw new RangeError(`spinBeforeSleepUs must be 0 to ${spinBeforeSleepUsMax}, got ${String(spinBeforeSleepUs)}`);
+  }
   const metricsIntervalMs = o.metricsIntervalMs ?? 1_000;
   if (!(metricsIntervalMs === 0 || metricsIntervalMs >= 10)) throw new RangeError(`metricsIntervalMs must be 0 (off) or at least 10, got ${metricsIntervalMs}`);
   return {
@@ -596,6 +616,7 @@ function validateOptions(o: SupervisorOptions): Required<Omit<SupervisorOptions,
     restart,
     metricsIntervalMs,
     framesPerReadMax: o.framesPerReadMax ?? 1024,
+    spinBeforeSleepUs,
     stopTimeoutMs: o.stopTimeoutMs ?? 5_000,
     startTimeoutMs: o.startTimeoutMs ?? 20_000,
   };

@@ -200,9 +200,13 @@ export function proposeHeader(bytes: Uint8Array, start: number, end: number): { 
   return { count: v.getUint32(start + 4, true), firstSeq: v.getFloat64(start + 8, true) };
 }
 
-/** A length-prefixed command inside a frame; u32 little-endian at `at`. */
+/**
+ * A length-prefixed command inside a frame; u32 little-endian at `at`. Read byte by byte: the
+ * leader calls it once per proposal on a fresh copy of each frame, where frameView would miss
+ * its cache and allocate a DataView and a WeakMap entry per frame.
+ */
 export function commandLength(bytes: Uint8Array, at: number): number {
-  return frameView(bytes).getUint32(at, true);
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
 }
 
 const controlScratch = new Uint8Array(controlFrameBytes);

@@ -156,6 +156,16 @@ export class RaftLog {
   }
 
   /**
+   * Leader side of propose: appends one entry that must follow the last index. Skips append()'s
+   * array and checks on the hot path (one call per proposal); anything unusual goes through it.
+   */
+  appendNext(e: Entry): void {
+    const u = this.unstable;
+    if (e.index === u.offset + u.entries.length && e.index === this.lastIndex() + 1 && e.index > this.committed) u.entries.push(e);
+    else this.append([e]);
+  }
+
+  /**
    * Follower side of AppendEntries: if (prevIndex, prevTerm) matches, append what is new and
    * advance commit. Returns the last index the message vouches for, or -1 on mismatch.
    */

@@ -211,7 +211,7 @@ export class RaftNode {
     const last = this.log.lastIndex();
     if (last - this.log.committed >= this.cfg.uncommittedEntriesMax) return 0;
     const e: Entry = { index: last + 1, term: this.term, kind, data };
-    this.log.append([e]);
+    this.log.appendNext(e);
     return e.index;
   }
 

@@ -71,7 +71,8 @@ test('an actor that throws is a crash, reported with its error, and restarted', 
 });
 
 test('restarts back off exponentially and stop at the intensity limit, with an event saying why', async () => {
-  const s = await Supervisor.start({
+  // create + subscribe + startAll: the first crash comes 30 ms after start and must not be missed.
+  const s = Supervisor.create({
     actors: [
       { id: 1, module: probeModule, config: { failAfterMs: 30 } },
       { id: 2, module: probeModule },
@@ -80,10 +81,13 @@ test('restarts back off exponentially and stop at the intensity limit, with an e
     restart: { backoffMsInitial: 20, backoffMsMax: 1_000, intensityMax: 3, intensityWindowMs: 300_000 },
     metricsIntervalMs: 0,
   });
+  const seen: string[] = [];
+  const sub = s.events$.subscribe((e) => seen.push(`${e.at}ms ${e.type}${'id' in e ? ` ${e.id}` : ''}${'delayMs' in e ? ` +${e.delayMs}ms` : ''}`));
+  const gaveUp = nextEvent(s, 'gave-up', () => true, 120_000);
+  gaveUp.catch(() => undefined); // awaited below; this only keeps a failed start from leaving it unhandled
   try {
-    const seen: string[] = [];
-    const sub = s.events$.subscribe((e) => seen.push(`${e.at}ms ${e.type}${'id' in e ? ` ${e.id}` : ''}${'delayMs' in e ? ` +${e.delayMs}ms` : ''}`));
-    const g = await nextEvent(s, 'gave-up', () => true, 120_000).catch((err: Error) => {
+    await s.startAll();
+    const g = await gaveUp.catch((err: Error) => {
       throw new Error(`${err.message}; events seen: ${seen.join(', ')}`);
     });
     sub.unsubscribe();
@@ -97,6 +101,7 @@ test('restarts back off exponentially and stop at the intensity limit, with an e
     assert.is(s.status(1).status, 'up');
     assert.is(s.status(1).incarnation, 4);
   } finally {
+    sub.unsubscribe();
     await s.stop();
   }
 });
