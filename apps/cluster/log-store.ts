@@ -3,19 +3,20 @@
 // the core only ever reads here, and only what the durable store has been given.
 import type { Entry, HardState, LogStorage } from '../../protocols/raft/index.ts';
 import type { Recovered, Storage } from '../../runtime/storage/index.ts';
+import { EntryArena } from '../../runtime/storage/entry-arena.ts';
 
 export class DurableLog implements LogStorage {
   private hard: HardState;
-  /** entries[i] is the entry at index first + i. */
-  private entriesInMemory: Entry[];
-  private readonly first: number;
+  /** Every entry since index 1, in columns: entry objects are made only when the core asks. */
+  private readonly inMemory: EntryArena;
 
   constructor(private readonly store: Storage, recovered: Recovered) {
     const hs = recovered.hardState;
     this.hard = { term: hs.term, vote: hs.vote, commit: hs.commit };
-    this.entriesInMemory = recovered.entries as Entry[];
-    this.first = recovered.entries.length > 0 ? recovered.entries[0]!.index : store.firstIndex;
-    if (this.first !== 1) throw new Error(`log starts at index ${this.first}: snapshots are not supported yet, so a compacted log cannot be replayed`);
+    const first = recovered.entries.length > 0 ? recovered.entries[0]!.index : store.firstIndex;
+    if (first !== 1) throw new Error(`log starts at index ${first}: snapshots are not supported yet, so a compacted log cannot be replayed`);
+    this.inMemory = new EntryArena(first);
+    for (const e of recovered.entries) this.inMemory.push(e);
     // A commit index beyond the recovered log (its tail was torn) must not be trusted.
     if (this.hard.commit > this.lastIndex()) this.hard = { ...this.hard, commit: this.lastIndex() };
   }
@@ -25,26 +26,24 @@ export class DurableLog implements LogStorage {
   }
 
   lastIndex(): number {
-    return this.first + this.entriesInMemory.length - 1;
+    return this.inMemory.lastIndex;
   }
 
   term(index: number): number {
     if (index === 0) return 0;
-    const e = this.entriesInMemory[index - this.first];
-    return e === undefined ? -1 : e.term;
+    return this.inMemory.term(index);
   }
 
   entries(lo: number, hi: number): readonly Entry[] {
-    return this.entriesInMemory.slice(lo - this.first, hi - this.first);
+    return this.inMemory.slice(lo, Math.min(hi, this.inMemory.lastIndex + 1)) as Entry[];
   }
 
   /** Writes a Ready's entries and hard state to the store (not yet synced) and to memory. */
   write(entries: readonly Entry[], hardState: HardState | null): void {
     if (entries.length > 0) {
       this.store.append(entries);
-      const at = entries[0]!.index - this.first;
-      if (at < this.entriesInMemory.length) this.entriesInMemory.length = at;
-      for (const e of entries) this.entriesInMemory.push(e);
+      this.inMemory.truncateFrom(entries[0]!.index);
+      for (const e of entries) this.inMemory.push(e);
     }
     if (hardState) {
       this.store.setHardState(hardState);

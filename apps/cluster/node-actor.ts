@@ -90,7 +90,9 @@ interface Pending {
 const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   const cfg = ctx.config as unknown as NodeConfig;
   if (cfg.storage === 'wal' && ctx.storage.dir === null) throw new Error(`node ${ctx.self}: WAL storage needs a data directory`);
-  const store = cfg.storage === 'wal' ? openStorage({ kind: 'wal', dir: ctx.storage.dir!, fsync: cfg.fsync }) : openStorage({ kind: 'memory', fsync: cfg.fsync });
+  // A memory store dies with this worker and DurableLog keeps the log in memory anyway: one copy
+  // of every entry, not two (keepEntries: false).
+  const store = cfg.storage === 'wal' ? openStorage({ kind: 'wal', dir: ctx.storage.dir!, fsync: cfg.fsync }) : openStorage({ kind: 'memory', fsync: cfg.fsync, keepEntries: false });
   const recovered = store.load();
   ctx.emit({ type: 'recovered', summary: recovered.report.summary, entries: recovered.report.entriesRecovered, dropped: recovered.report.dropped });
   const log = new DurableLog(store, recovered);
@@ -176,7 +178,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
       if (dataAt + len > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
       at = dataAt + len;
       if (i < skip) continue;
-      const index = raft.propose(copy.subarray(dataAt, dataAt + len));
+      const index = raft.propose(new Uint8Array(copy.buffer, dataAt, len));
       if (index === 0) {
         // Refused while leader: too many uncommitted entries, or a transfer. Back off.
         ctx.sendEncoded(client, encodeControl(FrameKind.busy, s.nextSeq));

@@ -124,7 +124,7 @@ export function decodeRaft(bytes: Uint8Array, start: number, end: number): Messa
       const len = cv.getUint32(o + 5, true);
       const dataStart = o + entryHeaderBytes;
       if (dataStart + len > copy.length) throw new DecodeError(end - start, `raft frame cut short in entry ${i} of ${n}`);
-      list[i] = { index: first + i, term: cv.getUint32(o, true), kind: copy[o + 4]! as EntryKind, data: copy.subarray(dataStart, dataStart + len) };
+      list[i] = { index: first + i, term: cv.getUint32(o, true), kind: copy[o + 4]! as EntryKind, data: new Uint8Array(copy.buffer, dataStart, len) };
       o = dataStart + len;
     }
     entries = list;

@@ -1,7 +1,8 @@
 // An in-memory store with the WAL's semantics (truncate on conflict, gap refusal, sync policy),
 // for benchmarks, tests and the simulator. A MemoryDisk stands in for the directory: writes reach
 // it on sync() (or every call under `always`), so dropping a store without close() loses exactly
-// the unsynced writes, as a crash would. It must never copy or inspect entry data.
+// the unsynced writes, as a crash would. Synced entries live in an EntryArena (columns, not
+// objects: the GC never sees them). It must never inspect entry data.
 import {
   StorageError,
   checkAppendAt,
@@ -14,10 +15,11 @@ import {
   parseFsyncPolicy,
   checkCompactIndex,
 } from './rules.ts';
+import { EntryArena } from './entry-arena.ts';
 import type { FsyncPolicy, HardState, LogEntry, MemoryDisk, MemoryOptions, Recovered, Storage, StorageStats } from './types.ts';
 
 export function createMemoryDisk(): MemoryDisk {
-  return { kind: 'memory-disk', hardState: emptyHardState(), entries: [], nextIndex: 1, compactedIndex: 0 };
+  return { kind: 'memory-disk', hardState: emptyHardState(), log: new EntryArena(1), compactedIndex: 0 };
 }
 
 type Op =
@@ -26,67 +28,65 @@ type Op =
   | { t: 'hard'; hs: HardState }
   | { t: 'compact'; upTo: number };
 
-/** The log view both the store and its disk keep: entries plus where the log starts. */
-function applyOp(disk: MemoryDisk, op: Op): void {
+/** What reaches the disk on sync: the entries' data are copied into its arena here. */
+function applyToDisk(disk: MemoryDisk, op: Op): void {
   switch (op.t) {
     case 'entries':
-      for (const e of op.entries) disk.entries.push(e);
-      disk.nextIndex += op.entries.length;
+      for (const e of op.entries) disk.log.push(e);
       break;
-    case 'truncate': {
-      const start = disk.nextIndex - disk.entries.length;
-      disk.entries.length = op.from - start;
-      disk.nextIndex = op.from;
+    case 'truncate':
+      disk.log.truncateFrom(op.from);
       break;
-    }
     case 'hard':
       disk.hardState = op.hs;
       break;
-    case 'compact': {
-      const start = disk.nextIndex - disk.entries.length;
+    case 'compact':
       // Dropping compacted entries is the memory analogue of deleting segments.
-      if (op.upTo >= start) disk.entries.splice(0, op.upTo - start + 1);
+      disk.log.dropThrough(op.upTo);
       disk.compactedIndex = Math.max(disk.compactedIndex, op.upTo);
       break;
-    }
   }
 }
 
-const memoryOptionNames = ['disk', 'fsync'] as const;
+const memoryOptionNames = ['disk', 'fsync', 'keepEntries'] as const;
 
 export function openMemory(options: MemoryOptions = {}): MemoryStorage {
   if (options === null || typeof options !== 'object') {
-    throw new StorageError('BAD_OPTION', 'openMemory expects options { disk?, fsync? }');
+    throw new StorageError('BAD_OPTION', 'openMemory expects options { disk?, fsync?, keepEntries? }');
   }
   checkOptionNames(options, memoryOptionNames, 'memory store');
   const policy = parseFsyncPolicy(options.fsync ?? fsyncPolicyDefault);
   if (options.disk !== undefined && (options.disk === null || options.disk.kind !== 'memory-disk')) {
     throw new StorageError('BAD_OPTION', 'disk must come from createMemoryDisk()');
   }
-  return new MemoryStorage(options.disk ?? createMemoryDisk(), policy);
+  const keepEntries = options.keepEntries ?? true;
+  if (typeof keepEntries !== 'boolean') throw new StorageError('BAD_OPTION', `keepEntries must be true or false, got ${JSON.stringify(keepEntries)}`);
+  if (!keepEntries && options.disk !== undefined) {
+    throw new StorageError('BAD_OPTION', 'keepEntries: false cannot be combined with disk: a store that discards entry data can never be reopened; drop one of the two');
+  }
+  return new MemoryStorage(options.disk ?? createMemoryDisk(), policy, keepEntries);
 }
 
 export class MemoryStorage implements Storage {
   readonly policy: FsyncPolicy;
   private readonly disk: MemoryDisk;
-  private readonly view: MemoryDisk;
+  /** The store as its caller sees it, unsynced writes included: positions only, no entries. */
+  private readonly view: { hardState: HardState; lastIndex: number; compactedIndex: number };
   private pending: Op[] = [];
   private recovered: Recovered | null;
   private closed = false;
   private readonly counters: StorageStats = { writeCalls: 0, bytesWritten: 0, fsyncs: 0, segments: 1 };
 
-  constructor(disk: MemoryDisk, policy: FsyncPolicy) {
+  constructor(
+    disk: MemoryDisk,
+    policy: FsyncPolicy,
+    private readonly keepEntries = true,
+  ) {
     this.disk = disk;
     this.policy = policy;
-    this.view = {
-      kind: 'memory-disk',
-      hardState: disk.hardState,
-      entries: disk.entries.slice(),
-      nextIndex: disk.nextIndex,
-      compactedIndex: disk.compactedIndex,
-    };
-    const entries = disk.entries.slice();
-    const lastIndex = disk.nextIndex - 1;
+    const lastIndex = disk.log.lastIndex;
+    this.view = { hardState: disk.hardState, lastIndex, compactedIndex: disk.compactedIndex };
+    const entries = disk.log.slice(disk.log.firstIndex, lastIndex + 1);
     const hs = disk.hardState;
     this.recovered = {
       hardState: copyHardState(hs),
@@ -104,7 +104,7 @@ export class MemoryStorage implements Storage {
   }
 
   get lastIndex(): number {
-    return this.view.nextIndex - 1;
+    return this.view.lastIndex;
   }
   get firstIndex(): number {
     return this.view.compactedIndex + 1;
@@ -171,7 +171,21 @@ export class MemoryStorage implements Storage {
   }
 
   private write(op: Op): void {
-    applyOp(this.view, op);
+    const v = this.view;
+    switch (op.t) {
+      case 'entries':
+        v.lastIndex = op.entries[op.entries.length - 1]!.index;
+        break;
+      case 'truncate':
+        v.lastIndex = op.from - 1;
+        break;
+      case 'hard':
+        v.hardState = op.hs;
+        break;
+      case 'compact':
+        v.compactedIndex = Math.max(v.compactedIndex, op.upTo);
+        break;
+    }
     this.pending.push(op);
   }
 
@@ -181,7 +195,7 @@ export class MemoryStorage implements Storage {
 
   private flush(): void {
     if (this.pending.length === 0) return;
-    for (const op of this.pending) applyOp(this.disk, op);
+    for (const op of this.pending) if (this.keepEntries || op.t === 'hard') applyToDisk(this.disk, op);
     this.pending = [];
     this.counters.writeCalls++;
     if (this.policy !== 'never') this.counters.fsyncs++;

@@ -2,6 +2,8 @@
 // entries, explicit sync, and the report recovery hands back. Protocol-agnostic on purpose:
 // nothing here may name Raft or Paxos concepts beyond term/vote/commit, and nothing here does I/O.
 
+import type { EntryArena } from './entry-arena.ts';
+
 /** `always`: fsync on every append/setHardState call. `batch`: one fsync per `sync()` (default).
  * `never`: no fsync at all — survives a process crash (data reach the OS on `sync()`), but NOT a
  * power loss or kernel crash; for benchmarks and throwaway clusters only. */
@@ -19,8 +21,8 @@ export interface HardState {
 }
 
 /** One log slot. `data` is the command exactly as the client encoded it; storage copies it once
- * into its write buffer and never decodes it (the memory store keeps the reference, so the caller
- * must not mutate it after append). `kind` is the protocol's tag (normal, config, ...). */
+ * (the WAL into its write buffer at append, the memory store into its arena at sync: the caller
+ * must not mutate it before then) and never decodes it. `kind` is the protocol's tag (normal, config, ...). */
 export interface LogEntry {
   index: number;
   term: number;
@@ -131,15 +133,20 @@ export interface MemoryOptions {
   /** The "disk" a memory store survives on; pass the same one to reopen. New if omitted. */
   disk?: MemoryDisk;
   fsync?: FsyncPolicy;
+  /**
+   * false: hard state and log positions are kept but entry data are not (default true). For a
+   * caller that keeps its own copy of the log and whose store can never be reopened (no `disk`
+   * given): it saves a second copy of every entry. Cannot be combined with `disk`.
+   */
+  keepEntries?: boolean;
 }
 
 /** The durable side of a memory store: what a reopen finds. Opaque to callers. */
 export interface MemoryDisk {
   readonly kind: 'memory-disk';
   hardState: HardState;
-  entries: LogEntry[];
-  /** Index the (empty) log expects next when `entries` is empty. */
-  nextIndex: number;
+  /** The synced log; its firstIndex is where it starts (after compaction: compactedIndex + 1). */
+  log: EntryArena;
   compactedIndex: number;
 }
 

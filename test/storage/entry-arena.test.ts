@@ -1,0 +1,97 @@
+// EntryArena: the columnar entry run that the memory store and a node's in-memory log keep.
+// Small chunks and random operations against a plain array model, so chunk and block boundaries,
+// truncation into the middle of a chunk and compaction are all crossed many times.
+import fc from 'fast-check';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { EntryArena } from '../../runtime/storage/entry-arena.ts';
+import { openMemory, createMemoryDisk } from '../../runtime/storage/memory.ts';
+import { StorageError } from '../../runtime/storage/rules.ts';
+import type { LogEntry } from '../../runtime/storage/types.ts';
+import { makeEntries, plain } from './helpers.ts';
+
+test('push, term, get and slice give back every entry exactly, across chunks and blocks', () => {
+  const a = new EntryArena(1, 256);
+  const all = [...makeEntries(1, 70_000, 3, 5, 7), ...makeEntries(70_001, 3, 4, 700)];
+  for (const e of all) a.push(e);
+  assert.is(a.firstIndex, 1);
+  assert.is(a.lastIndex, 70_003);
+  assert.is(a.length, 70_003);
+  assert.is(a.term(0), -1);
+  assert.is(a.term(70_004), -1);
+  assert.is(a.term(65_537), 3, 'second column block');
+  assert.is(a.term(70_002), 4);
+  assert.equal(plain([a.get(65_536), a.get(65_537)]), plain(all.slice(65_535, 65_537)));
+  assert.equal(plain(a.slice(69_999, 70_004)), plain(all.slice(69_998)), 'an entry larger than a chunk gets its own');
+  assert.throws(() => a.get(70_004), /not held/);
+  assert.throws(() => a.push(makeEntries(70_010, 1, 4)[0]!), /does not follow/);
+});
+
+test('data are copied: the caller may reuse its buffers after push', () => {
+  const a = new EntryArena(1, 64);
+  const data = new Uint8Array([1, 2, 3]);
+  a.push({ index: 1, term: 1, kind: 0, data });
+  data.fill(9);
+  assert.equal(Array.from(a.get(1).data), [1, 2, 3]);
+});
+
+type Op = { t: 'push'; count: number; term: number; bytes: number } | { t: 'truncate'; back: number } | { t: 'drop'; fraction: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ t: fc.constant('push' as const), count: fc.integer({ min: 1, max: 40 }), term: fc.integer({ min: 1, max: 9 }), bytes: fc.nat(90) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('truncate' as const), back: fc.nat(50) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('drop' as const), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+);
+
+test('random push / truncate / drop sequences match a plain array model', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 5 }), fc.array(opArb, { maxLength: 80 }), (origin, ops) => {
+      const a = new EntryArena(origin, 128);
+      let first = origin;
+      let model: LogEntry[] = []; // model[i].index === first + i
+      for (const op of ops) {
+        const next = first + model.length;
+        if (op.t === 'push') {
+          const es = makeEntries(next, op.count, op.term, op.bytes);
+          for (const e of es) a.push(e);
+          model.push(...es);
+        } else if (op.t === 'truncate') {
+          const from = Math.max(first, next - op.back);
+          a.truncateFrom(from);
+          model = model.slice(0, from - first);
+        } else {
+          const through = first - 1 + Math.floor(op.fraction * model.length);
+          a.dropThrough(through);
+          model = model.slice(through + 1 - first);
+          first = through + 1;
+        }
+        assert.is(a.firstIndex, first);
+        assert.is(a.lastIndex, first + model.length - 1);
+        assert.is(a.term(first - 1), -1);
+      }
+      assert.equal(plain(a.slice(first, first + model.length)), plain(model));
+      for (const e of model) assert.is(a.term(e.index), e.term);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('memory store with keepEntries: false tracks positions and hard state, keeps no entries, refuses a disk', () => {
+  const s = openMemory({ keepEntries: false });
+  s.append(makeEntries(1, 10, 1));
+  s.setHardState({ term: 2, vote: 1, commit: 5 });
+  s.sync();
+  s.append(makeEntries(8, 2, 2));
+  s.sync();
+  assert.is(s.lastIndex, 9);
+  assert.is(s.hardState.term, 2);
+  s.compact(4);
+  assert.is(s.firstIndex, 5);
+  assert.throws(
+    () => openMemory({ keepEntries: false, disk: createMemoryDisk() }),
+    (e: unknown) => e instanceof StorageError && e.code === 'BAD_OPTION' && /cannot be combined with disk/.test(e.message),
+  );
+  assert.throws(() => openMemory({ keepEntries: 'no' as unknown as boolean }), /keepEntries must be true or false/);
+});
+
+test.run();
