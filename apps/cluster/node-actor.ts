@@ -169,6 +169,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     // Ahead of what we expect: an earlier frame was refused; the client will go back.
     if (skip < 0 || skip >= count) return;
     const copy = bytes.slice(start, end);
+    const buffer = copy.buffer; // once: `.buffer` is a slow builtin call
     let at = proposeHeaderBytes;
     let lastIndex = 0;
     for (let i = 0; i < count; i++) {
@@ -178,7 +179,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
       if (dataAt + len > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
       at = dataAt + len;
       if (i < skip) continue;
-      const index = raft.propose(new Uint8Array(copy.buffer, dataAt, len));
+      const index = raft.propose(new Uint8Array(buffer, dataAt, len));
       if (index === 0) {
         // Refused while leader: too many uncommitted entries, or a transfer. Back off.
         ctx.sendEncoded(client, encodeControl(FrameKind.busy, s.nextSeq));
@@ -238,6 +239,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     for (const e of rd.committedEntries) {
       const result = e.kind === EntryKind.normal ? app.apply(e.index, e.data) : null;
       applied = e.index;
+      if (pending.size === 0) continue; // client actors are acked per frame, not per entry
       const p = pending.get(e.index);
       if (p === undefined) continue;
       pending.delete(e.index);

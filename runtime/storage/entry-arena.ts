@@ -30,6 +30,8 @@ export class EntryArena {
   private next: number;
   private blocks: (Block | null)[] = [];
   private chunks: Uint8Array[] = [];
+  /** chunks[i].buffer, kept: reading `.buffer` off a typed array is a slow builtin call. */
+  private chunkBuffers: ArrayBuffer[] = [];
   /** Where the next entry's data goes in the last chunk. */
   private fill = 0;
 
@@ -68,8 +70,8 @@ export class EntryArena {
     const b = this.blocks[s >>> blockBits]!;
     const w = (s & blockMask) * slotWords;
     const slots = b.slots;
-    const chunk = this.chunks[slots[w + 1]!]!;
-    return { index, term: b.terms[s & blockMask]!, kind: slots[w]!, data: new Uint8Array(chunk.buffer, chunk.byteOffset + slots[w + 2]!, slots[w + 3]!) };
+    // Chunks are whole buffers (byteOffset 0).
+    return { index, term: b.terms[s & blockMask]!, kind: slots[w]!, data: new Uint8Array(this.chunkBuffers[slots[w + 1]!]!, slots[w + 2]!, slots[w + 3]!) };
   }
 
   /** Entries [lo, hi) as objects; the caller keeps within [firstIndex, lastIndex + 1). */
@@ -93,7 +95,9 @@ export class EntryArena {
     const n = data.length;
     let c = this.chunks.length - 1;
     if (c < 0 || this.fill + n > this.chunks[c]!.length) {
-      this.chunks.push(new Uint8Array(Math.max(this.chunkBytes, n)));
+      const buffer = new ArrayBuffer(Math.max(this.chunkBytes, n));
+      this.chunks.push(new Uint8Array(buffer));
+      this.chunkBuffers.push(buffer);
       c++;
       this.fill = 0;
     }
@@ -114,14 +118,14 @@ export class EntryArena {
     if (index >= this.next) return;
     if (index <= this.first) {
       this.next = this.first;
-      this.chunks.length = 0;
+      this.chunks.length = this.chunkBuffers.length = 0;
       this.fill = 0;
       return;
     }
     const s = index - this.origin;
     const w = (s & blockMask) * slotWords;
     const slots = this.blocks[s >>> blockBits]!.slots;
-    this.chunks.length = slots[w + 1]! + 1;
+    this.chunks.length = this.chunkBuffers.length = slots[w + 1]! + 1;
     this.fill = slots[w + 2]!;
     this.next = index;
   }
@@ -133,7 +137,7 @@ export class EntryArena {
       this.first = this.next = index + 1;
       // Keep the numbering of blocks (slots are fixed by index) but release all memory.
       for (let i = 0; i < this.blocks.length; i++) this.blocks[i] = null;
-      this.chunks.length = 0;
+      this.chunks.length = this.chunkBuffers.length = 0;
       this.fill = 0;
       return;
     }
@@ -141,7 +145,11 @@ export class EntryArena {
     const s = this.first - this.origin;
     for (let i = 0; i < s >>> blockBits; i++) this.blocks[i] = null;
     const firstChunk = this.blocks[s >>> blockBits]!.slots[(s & blockMask) * slotWords + 1]!;
-    for (let c = 0; c < firstChunk; c++) this.chunks[c] = emptyChunk; // release the memory, keep the numbering
+    // Release the memory, keep the numbering.
+    for (let c = 0; c < firstChunk; c++) {
+      this.chunks[c] = emptyChunk;
+      this.chunkBuffers[c] = emptyChunk.buffer;
+    }
   }
 }
 
