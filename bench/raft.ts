@@ -174,8 +174,10 @@ class BenchCluster {
         heartbeatTicks: t.heartbeatTicks,
         batchEntriesMax: batch,
         inflightMax: inflight,
-        // Room for every outstanding proposal, so a closed loop is never refused for lack of it.
-        uncommittedEntriesMax: Math.max(8192, 2 * outstanding),
+        // Room for every outstanding proposal (a closed loop is never refused for lack of it), and
+        // for ~0.1 s at a million ops/s: a short stall must not turn into busy refusals, which make
+        // every client go back and resend (go-back-N) and can tip an open-loop run over.
+        uncommittedEntriesMax: Math.max(1 << 17, 2 * outstanding),
       },
       storage: o.storage,
       fsync: o.fsync,
@@ -311,6 +313,9 @@ export async function measureCurve(o: RaftBenchOptions, label: string, nodes: nu
   const c = await BenchCluster.start(o, nodes, batch, inflight);
   const points: RaftCurvePoint[] = [];
   try {
+    // A fresh cluster is slow for its first moments (JIT, first allocations): warm it up closed
+    // loop, so that the first point measures the steady state, not a backlog left by the warm-up.
+    await c.runClients({ mode: 'closed', outstanding: o.clients * o.window, ratePerSec: 0, warmupMs: 0, durationMs: o.warmupMs, totalOps: 0, drainTimeoutMs: 2_000 });
     for (const f of o.curveFractions) {
       const offeredPerSec = Math.max(10, Math.round(capacityPerSec * f));
       const m = merge(await c.runClients({ mode: 'open', outstanding: 0, ratePerSec: offeredPerSec, warmupMs: o.curveWarmupMs, durationMs: o.curvePointMs, totalOps: 0, drainTimeoutMs: 1_000 }));

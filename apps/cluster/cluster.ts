@@ -39,6 +39,8 @@ export interface ClusterOptions {
   seed: number;
   ringBytes: number;
   metricsIntervalMs: number;
+  /** Memory storage: applied entries every voter holds are dropped from memory in steps of this many (NodeConfig.compactEntries). */
+  compactEntries?: number;
   /** Deliberate bugs in every node's Raft core, for tests that show the checkers catch them. */
   unsafe?: RaftMutations;
 }
@@ -142,6 +144,9 @@ export class Cluster implements ClusterBackend {
     if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > clusterNodesMax) {
       throw new ClusterConfigError(`a cluster needs from 1 to ${clusterNodesMax} nodes, got ${o.nodes}`);
     }
+    if (o.compactEntries !== undefined && !(Number.isInteger(o.compactEntries) && o.compactEntries >= 0)) {
+      throw new ClusterConfigError(`compactEntries must be a whole number ≥ 0 (0: never compact), got ${o.compactEntries}`);
+    }
     const t = timing(o);
     let dataDir = o.dataDir;
     let removeAtStop = false;
@@ -156,6 +161,7 @@ export class Cluster implements ClusterBackend {
       fsync: o.fsync,
       statusEveryMs: 50,
       seed: o.seed,
+      ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}),
       ...(o.unsafe ? { unsafe: o.unsafe } : {}),
     };
     try {

@@ -11,13 +11,14 @@ import { EntryKind, MessageType, RaftNode, Role, roleName, type Message, type Ra
 import { KvStateMachine } from '../kv/state-machine.ts';
 import { DurableLog } from './log-store.ts';
 import type { FromNode, ReadRequest, ToNode } from './protocol.ts';
-import { commandHeaderBytes, commandLength, decodeRaft, encodeControl, encodeRaft, frameKind, FrameKind, proposeHeader, proposeHeaderBytes } from './wire.ts';
+import { commandHeaderBytes, commandLength, decodeControl, decodeRaft, encodeControl, encodeRaft, frameKind, FrameKind, proposeHeader, proposeHeaderBytes } from './wire.ts';
 
 /** The state machines a node can run: the KV store, or a counter of commands for benchmarks. */
 export const nodeApps = ['kv', 'count'] as const;
 export type NodeApp = (typeof nodeApps)[number];
 
 interface StateMachine {
+  /** `command` is valid only during the call (its memory is reused once the log is compacted). */
   apply(index: number, command: Uint8Array): Uint8Array;
   readLocal(key: string): Uint8Array | undefined;
 }
@@ -69,9 +70,18 @@ export interface NodeConfig {
    * actors) share the supervisor: any actor that is not a voter is treated as a client.
    */
   voters?: number[];
+  /**
+   * Memory storage only: once this many applied entries are held by every voter, they are dropped
+   * from memory (default compactEntriesDefault; 0: never). A node that can never restart has no
+   * other use for them, and a log that only grows costs page faults and, in the end, the heap.
+   */
+  compactEntries?: number;
   /** Deliberate bugs, for tests that show the checkers catch them. Never set otherwise. */
   unsafe?: RaftMutations;
 }
+
+/** Entries per in-memory compaction step: one column block of the log's EntryArena. */
+export const compactEntriesDefault = 1 << 16;
 
 interface PendingRead {
   id: number;
@@ -95,7 +105,8 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   const store = cfg.storage === 'wal' ? openStorage({ kind: 'wal', dir: ctx.storage.dir!, fsync: cfg.fsync }) : openStorage({ kind: 'memory', fsync: cfg.fsync, keepEntries: false });
   const recovered = store.load();
   ctx.emit({ type: 'recovered', summary: recovered.report.summary, entries: recovered.report.entriesRecovered, dropped: recovered.report.dropped });
-  const log = new DurableLog(store, recovered);
+  const compactEntries = cfg.storage === 'memory' ? (cfg.compactEntries ?? compactEntriesDefault) : 0;
+  const log = new DurableLog(store, recovered, compactEntries > 0);
   const voters = (cfg.voters ?? [ctx.self, ...ctx.peers]).slice().sort((a, b) => a - b);
   const isVoter = new Set<ActorId>(voters);
   const raft = new RaftNode({
@@ -120,6 +131,9 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   /** Reads whose index is known, waiting until the state machine has applied that far. */
   let readsWaiting: PendingRead[] = [];
   let applied = 0;
+  /** The highest index every voter is known to hold durably (from our progress as leader, or a leader's held frame). */
+  let heldByAll = 0;
+  let heldSentAt = 0;
   let lastStatus = '';
   let lastStatusAt = -Infinity;
   let stopped = false;
@@ -235,6 +249,27 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     sessions.clear();
   }
 
+  /**
+   * Memory storage: drop what every voter holds and this node applied. A node that can never
+   * restart never needs such entries again, nor does any peer (each holds them durably and can
+   * only lose them by a restart, which memory storage refuses). A crashed voter holds the point
+   * back until the cluster is restarted: the log then grows as before, which is safe.
+   */
+  function maybeCompact(): void {
+    if (compactEntries === 0) return;
+    if (raft.softState.role === Role.leader && applied - heldSentAt >= compactEntries) {
+      let min = Infinity;
+      for (const pr of raft.status().progress.values()) min = Math.min(min, pr.match);
+      if (Number.isFinite(min) && min > heldByAll) {
+        heldByAll = min;
+        heldSentAt = applied;
+        for (const v of voters) if (v !== ctx.self) ctx.sendEncoded(v, encodeControl(FrameKind.held, heldByAll));
+      }
+    }
+    const upTo = Math.min(heldByAll, applied);
+    if (upTo - (log.firstIndex() - 1) >= compactEntries) log.compactThrough(upTo);
+  }
+
   function apply(rd: Ready): void {
     for (const e of rd.committedEntries) {
       const result = e.kind === EntryKind.normal ? app.apply(e.index, e.data) : null;
@@ -296,6 +331,8 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
       }
       raft.advance(rd);
     }
+    // After advanceAcks, which looks up the terms of what was just applied.
+    maybeCompact();
     sendAcks();
     reportStatus(false);
   }
@@ -381,6 +418,9 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
       const kind = frameKind(bytes, start, end);
       if (kind === FrameKind.raft) {
         if (isVoter.has(from)) raft.step(decodeRaft(bytes, start, end));
+      } else if (kind === FrameKind.held && isVoter.has(from)) {
+        // True whoever sent it and whenever it arrives: what every voter holds it keeps.
+        heldByAll = Math.max(heldByAll, decodeControl(bytes, start, end).seq);
       } else if (kind === FrameKind.propose && !isVoter.has(from) && from !== supervisorId) {
         onProposeFrame(from, bytes, start, end);
       } else {
@@ -397,7 +437,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     control: {
       status: () => {
         const st = raft.status();
-        return { ...st, roleName: roleName[st.role], progress: Object.fromEntries(st.progress), pending: pending.size, reads: reads.size };
+        return { ...st, roleName: roleName[st.role], progress: Object.fromEntries(st.progress), pending: pending.size, reads: reads.size, firstIndex: log.firstIndex() };
       },
       campaign: () => {
         raft.campaign();

@@ -12,15 +12,16 @@
 //                    term u32 | kind u8 | data length u32 | data       (indexes are consecutive)
 //   propose (kind 2) 0 tag | 1 kind | 2 unused u16 | 4 count u32 | 8 first seq f64, then per
 //                    command: length u32 | bytes        (seqs first, first + 1, ...)
-//   ack (3), redirect (4), busy (5)
+//   ack (3), redirect (4), busy (5), held (6)
 //                    0 tag | 1 kind | 2 leader u16 (redirect: the hint, 0 = unknown) | 4 unused
 //                    8 seq f64: ack = every proposal up to seq is applied; redirect/busy = the
-//                    first seq the client must send again (to the hinted leader / after a pause)
+//                    first seq the client must send again (to the hinted leader / after a pause);
+//                    held (node to node) = every voter holds the log durably up to this index
 import { rawFrameTag } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { type Entry, type EntryKind, type Message, type MessageType } from '../../protocols/raft/index.ts';
 
-export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5 } as const;
+export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5, held: 6 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const raftHeaderBytes = 60;
@@ -214,7 +215,7 @@ const controlScratch = new Uint8Array(controlFrameBytes);
 const controlView = new DataView(controlScratch.buffer);
 
 /** An ack, redirect or busy frame (a view of a shared scratch buffer: send it at once). */
-export function encodeControl(kind: typeof FrameKind.ack | typeof FrameKind.redirect | typeof FrameKind.busy, seq: number, leader = 0): Uint8Array {
+export function encodeControl(kind: typeof FrameKind.ack | typeof FrameKind.redirect | typeof FrameKind.busy | typeof FrameKind.held, seq: number, leader = 0): Uint8Array {
   controlScratch[0] = rawFrameTag;
   controlScratch[1] = kind;
   controlView.setUint16(2, leader, true);

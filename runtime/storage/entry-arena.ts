@@ -34,6 +34,10 @@ export class EntryArena {
   private chunkBuffers: ArrayBuffer[] = [];
   /** Where the next entry's data goes in the last chunk. */
   private fill = 0;
+  /** Released standard-size chunks and blocks, reused before allocating: fresh memory costs
+   * page faults, and a steadily compacted log then needs none. */
+  private spareChunks: ArrayBuffer[] = [];
+  private spareBlocks: Block[] = [];
 
   constructor(
     firstIndex: number,
@@ -88,14 +92,14 @@ export class EntryArena {
     const bi = s >>> blockBits;
     let b = this.blocks[bi];
     if (b === undefined || b === null) {
-      b = { terms: new Float64Array(blockEntries), slots: new Uint32Array(blockEntries * slotWords) };
+      b = this.spareBlocks.pop() ?? { terms: new Float64Array(blockEntries), slots: new Uint32Array(blockEntries * slotWords) };
       this.blocks[bi] = b;
     }
     const data = e.data;
     const n = data.length;
     let c = this.chunks.length - 1;
     if (c < 0 || this.fill + n > this.chunks[c]!.length) {
-      const buffer = new ArrayBuffer(Math.max(this.chunkBytes, n));
+      const buffer = (n <= this.chunkBytes ? this.spareChunks.pop() : undefined) ?? new ArrayBuffer(Math.max(this.chunkBytes, n));
       this.chunks.push(new Uint8Array(buffer));
       this.chunkBuffers.push(buffer);
       c++;
@@ -130,27 +134,46 @@ export class EntryArena {
     this.next = index;
   }
 
-  /** Drops every entry up to and including `index` (after compaction), releasing whole blocks and chunks. */
+  /**
+   * Drops every entry up to and including `index` (after compaction), releasing whole blocks and
+   * chunks. The caller must hold no view of a dropped entry's data: its memory is reused.
+   */
   dropThrough(index: number): void {
     if (index < this.first) return;
     if (index >= this.next - 1) {
       this.first = this.next = index + 1;
       // Keep the numbering of blocks (slots are fixed by index) but release all memory.
-      for (let i = 0; i < this.blocks.length; i++) this.blocks[i] = null;
+      for (let i = 0; i < this.blocks.length; i++) this.releaseBlock(i);
+      for (let c = 0; c < this.chunks.length; c++) this.releaseChunk(c);
       this.chunks.length = this.chunkBuffers.length = 0;
       this.fill = 0;
       return;
     }
     this.first = index + 1;
     const s = this.first - this.origin;
-    for (let i = 0; i < s >>> blockBits; i++) this.blocks[i] = null;
+    for (let i = 0; i < s >>> blockBits; i++) this.releaseBlock(i);
     const firstChunk = this.blocks[s >>> blockBits]!.slots[(s & blockMask) * slotWords + 1]!;
-    // Release the memory, keep the numbering.
-    for (let c = 0; c < firstChunk; c++) {
-      this.chunks[c] = emptyChunk;
-      this.chunkBuffers[c] = emptyChunk.buffer;
-    }
+    for (let c = 0; c < firstChunk; c++) this.releaseChunk(c);
+  }
+
+  private releaseBlock(i: number): void {
+    const b = this.blocks[i];
+    if (b === null || b === undefined) return;
+    this.blocks[i] = null;
+    if (this.spareBlocks.length < sparesMax) this.spareBlocks.push(b);
+  }
+
+  /** Releases chunk c's memory but keeps the numbering of later chunks. */
+  private releaseChunk(c: number): void {
+    const buffer = this.chunkBuffers[c]!;
+    if (buffer === emptyBuffer) return;
+    if (buffer.byteLength === this.chunkBytes && this.spareChunks.length < sparesMax) this.spareChunks.push(buffer);
+    this.chunks[c] = emptyChunk;
+    this.chunkBuffers[c] = emptyBuffer;
   }
 }
 
-const emptyChunk = new Uint8Array(0);
+/** Released chunks and blocks kept for reuse, at most (each): enough for a steady compaction. */
+const sparesMax = 4;
+const emptyBuffer = new ArrayBuffer(0);
+const emptyChunk = new Uint8Array(emptyBuffer);
