@@ -228,6 +228,11 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
       if (h === q.length) {
         q.length = 0;
         h = 0;
+      } else if (h >= 3 * 1024 && h * 2 >= q.length) {
+        // Under steady load the queue never empties: drop its consumed front now and then.
+        q.copyWithin(0, h);
+        q.length -= h;
+        h = 0;
       }
       s.head = h;
     }
