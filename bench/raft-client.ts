@@ -13,6 +13,12 @@ export interface RaftClientConfig {
   payloadBytes: number;
   /** Proposals per propose frame (the client-side batch). */
   proposalsPerFrameMax: number;
+  /**
+   * Open loop: proposals sent but not yet acked, at most. What is due beyond it waits (its
+   * latency still counts from when it was due), so a backlog is not resent in full after every
+   * busy refusal; kept below the leader's uncommitted limit, the leader never has to refuse.
+   */
+  openLoopOutstandingMax: number;
 }
 
 export interface RaftClientRun {
@@ -51,6 +57,7 @@ const seqSlots = 1 << 20;
 const seqMask = seqSlots - 1;
 /** Open loop: how often the generator offers what is due. */
 const openLoopTickMs = 1;
+
 /** After a busy answer (the leader's uncommitted limit), wait this long before sending again. */
 const busyBackoffMs = 1;
 /** No leader known: try the next voter after this long. */
@@ -117,10 +124,11 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
       if (run.mode === 'open') stampOpen(offered + 1, target);
       offered = target;
     }
-    while (seqNext <= offered) {
+    const sendThrough = run.mode === 'open' ? Math.min(offered, ackedThrough + cfg.openLoopOutstandingMax) : offered;
+    while (seqNext <= sendThrough) {
       frame.begin(seqNext);
       const bytes = frame.bytes;
-      while (seqNext <= offered && frame.commands < cfg.proposalsPerFrameMax) {
+      while (seqNext <= sendThrough && frame.commands < cfg.proposalsPerFrameMax) {
         const at = frame.add(cfg.payloadBytes);
         // The command is opaque to the cluster; its first bytes carry the seq so that no two are alike.
         bytes[at] = seqNext & 0xff;

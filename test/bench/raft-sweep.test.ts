@@ -67,7 +67,7 @@ test('client actors: every proposal sent commits exactly once on every node (cou
   const t = timing({ electionMsMin: 150, electionMsMax: 300, heartbeatMs: 50 });
   const voters = [1, 2, 3];
   const node: NodeConfig = { tickMs: t.tickMs, raft: { electionTicks: t.electionTicks, heartbeatTicks: t.heartbeatTicks, batchEntriesMax: 7, inflightMax: 3, uncommittedEntriesMax: 100 }, storage: 'memory', fsync: 'batch', statusEveryMs: 50, seed: 3, app: 'count', voters };
-  const client: RaftClientConfig = { voters, payloadBytes: 64, proposalsPerFrameMax: 13 };
+  const client: RaftClientConfig = { voters, payloadBytes: 64, proposalsPerFrameMax: 13, openLoopOutstandingMax: 40 };
   const s = await Supervisor.start({
     actors: [
       ...voters.map((id) => ({ id, module: new URL('../../apps/cluster/node-actor.ts', import.meta.url), config: node as unknown as Record<string, unknown> })),
@@ -97,6 +97,15 @@ test('client actors: every proposal sent commits exactly once on every node (cou
       const st = await Promise.all(voters.map((id) => s.call<Stats>(id, 'benchStats')));
       return st.every((x) => x.appliedCommands === 8_333) ? true : undefined;
     }, 'every node applied exactly 8333 commands', 10_000);
+    // Open loop, offered far faster than 40 outstanding allow: the cap holds sending back (no busy
+    // refusal: 40 < the leader's limit of 100), and every proposal still commits exactly once.
+    const open = await s.call<RaftClientResult>(4, 'run', [{ leader, mode: 'open', outstanding: 0, ratePerSec: 200_000, warmupMs: 0, durationMs: 100, totalOps: 2_000, drainTimeoutMs: 15_000 }], 30_000);
+    assert.is(open.ackedTotal - a.ackedTotal, 2_000);
+    assert.is(open.busy, 0, 'the outstanding cap keeps the client under the leader limit');
+    await eventually(async () => {
+      const st = await Promise.all(voters.map((id) => s.call<Stats>(id, 'benchStats')));
+      return st.every((x) => x.appliedCommands === 10_333) ? true : undefined;
+    }, 'every node applied exactly 10333 commands', 10_000);
   } finally {
     await s.stop();
   }
