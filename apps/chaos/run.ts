@@ -29,6 +29,10 @@ export interface ChaosOptions {
   recoveryMsMax: number;
   electionMsMin?: number;
   heartbeatMs?: number;
+  /** `memory` cannot be combined with crash faults (a memory node cannot restart). Default wal. */
+  storage?: 'wal' | 'memory';
+  /** Memory storage: compaction step in entries (ClusterOptions.compactEntries). */
+  compactEntries?: number;
 }
 
 export interface ChaosReport {
@@ -49,16 +53,33 @@ export interface ChaosReport {
   recoveryMs: number;
   linearizable: boolean | 'unknown';
   checkMs: number;
+  storage: 'wal' | 'memory';
+  /** Nodes that died of an error of their own (not an injected crash): always a bug. */
+  nodeErrors: string[];
+  /** Per node at the end, the last index dropped from its in-memory log (0: none). */
+  compactedThrough: number[];
   failure?: string;
+}
+
+/** Why a chaos configuration cannot run, for the CLI to print. */
+export function chaosConfigProblem(o: Pick<ChaosOptions, 'storage' | 'faults'>): string | null {
+  if (o.storage === 'memory' && o.faults.includes('crash')) {
+    return 'crash faults need --storage wal: a node with memory storage cannot restart (it would come back without its log); drop crash from --faults or use wal';
+  }
+  return null;
 }
 
 const textDecoder = new TextDecoder();
 
 /** Runs the whole experiment; `log` gets progress lines. */
 export async function runChaos(o: ChaosOptions, log: (line: string) => void = () => {}): Promise<{ report: ChaosReport; history: HistoryOp[]; check: CheckResult }> {
+  const problem = chaosConfigProblem(o);
+  if (problem !== null) throw new RangeError(problem);
+  const storage = o.storage ?? 'wal';
   const cluster = await Cluster.start({
     nodes: o.nodes,
-    storage: 'wal',
+    storage,
+    ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}),
     fsync: 'batch',
     seed: o.seed,
     metricsIntervalMs: 0,
@@ -71,7 +92,9 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
   const nemesis = new Nemesis(cluster, { faults: o.faults, seed: mixSeed(o.seed, 0x6e656d), faultMsMin: 1_000, faultMsMax: 3_000, calmMsMin: 300, calmMsMax: 1_500 }, log);
   let leaderChanges = 0;
   let lastLeaderTerm = 0;
+  const nodeErrors: string[] = [];
   const roles = cluster.events().subscribe((e) => {
+    if (e.type === 'crashed' && e.reason === 'error') nodeErrors.push(`node ${String(e.id)}: ${String(e.error)}`);
     if (e.type === 'role' && e.role === 'leader' && Number(e.term) > lastLeaderTerm) {
       lastLeaderTerm = Number(e.term);
       leaderChanges++;
@@ -105,6 +128,11 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
     if (recovered) {
       for (let k = 0; k < o.keys; k++) await readOnce(cluster, recorder, o, 'final', `k${k}`);
     }
+    const compactedThrough = await Promise.all(
+      cluster.supervisor.ids.map((id) =>
+        cluster.supervisor.isUp(id) ? cluster.supervisor.call<{ firstIndex: number }>(id, 'status').then((st) => st.firstIndex - 1, () => 0) : 0,
+      ),
+    );
     const history = recorder.ops();
     log(`chaos: checking ${history.length} operations for linearizability`);
     const checkStarted = performance.now();
@@ -131,6 +159,9 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
       recoveryMs,
       linearizable: check.linearizable,
       checkMs,
+      storage,
+      nodeErrors,
+      compactedThrough,
       ...(check.failure ? { failure: formatFailure(check.failure) } : {}),
     };
     return { report, history, check };

@@ -96,6 +96,17 @@ test('the checker has teeth: index reads without the confirmation round, on a cu
   assert.is(correct.verdict, true);
 });
 
+test('memory storage under partitions, loss, delay and pauses: compaction runs, no node dies, history linearizable', async () => {
+  const { report } = await runChaos({ ...base, nodes: 5, durationSec: 6, storage: 'memory', compactEntries: 32, faults: ['partition', 'loss', 'delay', 'pause'], read: 'lease' });
+  assert.is(report.linearizable, true, report.failure);
+  assert.ok(report.recovered, 'the healed cluster recovered');
+  assert.equal(report.nodeErrors, [], 'no node died of an error (asking for a dropped entry would be one)');
+  assert.is(report.compactedThrough.length, 5);
+  assert.ok(Math.min(...report.compactedThrough) > 0, `every node compacted: ${report.compactedThrough.join(', ')}`);
+  const refused = await runChaos({ ...base, storage: 'memory' }).then(() => 'ran', (e: Error) => e.message);
+  assert.match(refused, /crash faults need --storage wal/, 'crash faults with memory storage are refused before anything starts');
+});
+
 test('concur chaos refuses bad flags with the accepted values', () => {
   const bin = fileURLToPath(new URL('../../bin/concur.mjs', import.meta.url));
   const r = spawnSync(process.execPath, [bin, 'chaos', '--faults', 'partition,meteor'], { encoding: 'utf8' });
@@ -103,6 +114,9 @@ test('concur chaos refuses bad flags with the accepted values', () => {
   assert.match(r.stderr, /unknown fault "meteor"; choose from partition, crash, loss, delay, pause/);
   const m = spawnSync(process.execPath, [bin, 'chaos', '--read', 'sometimes'], { encoding: 'utf8' });
   assert.match(m.stderr, /expected one of log, index, lease, follower, stale/);
+  const c = spawnSync(process.execPath, [bin, 'chaos', '--storage', 'memory', '--faults', 'crash,loss'], { encoding: 'utf8' });
+  assert.is.not(c.status, 0);
+  assert.match(c.stderr, /crash faults need --storage wal: a node with memory storage cannot restart/);
 });
 
 test.run();

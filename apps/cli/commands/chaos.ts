@@ -1,8 +1,9 @@
 // `concur chaos`: break a live cluster on a seeded schedule while clients record a history, then
-// check that history for linearizability. Exit 1 when it is not linearizable.
+// check that history for linearizability. Exit 1 when it is not linearizable; 3 when the verdict is
+// unknown, the cluster did not recover, or a node died of an error of its own.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { choiceOption, intOption } from '../options.ts';
+import { choiceOption, intOption, UsageError } from '../options.ts';
 import { readModes, type ReadMode } from '../../http/backend.ts';
 import { faultKinds, type FaultKind } from '../../chaos/nemesis.ts';
 
@@ -28,6 +29,7 @@ interface ChaosFlags {
   json?: boolean;
   opTimeoutMs: number;
   break?: (typeof breakages)[number];
+  storage: 'wal' | 'memory';
 }
 
 export function registerChaos(program: Command): void {
@@ -44,11 +46,16 @@ export function registerChaos(program: Command): void {
     .option('--history <file>', 'write the history as JSON lines (format in README)')
     .option('--op-timeout-ms <ms>', 'deadline of each operation; past it the outcome is unknown', intOption(50, 60_000), 1_000)
     .option('--break <what>', `test only: run a deliberately broken variant (${breakages.join(', ')})`, choiceOption(breakages))
+    .option('--storage <kind>', 'wal, or memory (nodes drop compacted entries; no crash faults: a memory node cannot restart)', choiceOption(['wal', 'memory'] as const), 'wal' as const)
     .option('--json', 'print one JSON object as the last line')
-    .action(async (f: ChaosFlags) => {
-      const { runChaos } = await import('../../chaos/run.ts');
+    .action(async (f: ChaosFlags, cmd: Command) => {
+      const { runChaos, chaosConfigProblem } = await import('../../chaos/run.ts');
+      // With memory storage the default fault set leaves out crash; asking for it is an error.
+      if (f.storage === 'memory' && cmd.getOptionValueSource('faults') !== 'cli') f.faults = f.faults.filter((k) => k !== 'crash');
+      const problem = chaosConfigProblem(f);
+      if (problem !== null) throw new UsageError(problem);
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      log(`chaos: ${f.nodes} nodes, ${f.clients} clients, ${f.keys} keys, read=${f.read}, faults ${f.faults.join(',') || 'none'}, ${f.duration} s, seed ${f.seed}${f.break ? `, BROKEN: ${f.break}` : ''}`);
+      log(`chaos: ${f.nodes} nodes (${f.storage}), ${f.clients} clients, ${f.keys} keys, read=${f.read}, faults ${f.faults.join(',') || 'none'}, ${f.duration} s, seed ${f.seed}${f.break ? `, BROKEN: ${f.break}` : ''}`);
       const { report } = await runChaos(
         {
           nodes: f.nodes,
@@ -60,6 +67,7 @@ export function registerChaos(program: Command): void {
           faults: f.faults,
           opTimeoutMs: f.opTimeoutMs,
           recoveryMsMax: 20_000,
+          storage: f.storage,
           ...(f.history ? { historyFile: f.history } : {}),
           // Without CheckQuorum a cut-off leader stays leader, so the broken read path is exposed
           // for as long as the partition lasts, not just for the moment before it steps down.
@@ -72,10 +80,12 @@ export function registerChaos(program: Command): void {
       log(`faults      ${report.faults} (${Object.entries(report.faultsByKind).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`);
       log(`leaders     ${report.leaderChanges} elected; recovery after heal ${report.recovered ? `${report.recoveryMs} ms` : 'NOT reached'}`);
       log(`verdict     ${report.linearizable === true ? 'linearizable' : report.linearizable === false ? 'NOT linearizable' : 'unknown (the checker ran out of its search budget)'} (checked in ${report.checkMs} ms)`);
+      if (report.storage === 'memory') log(`compacted   through ${report.compactedThrough.map((c, i) => `n${i + 1} ${c}`).join(', ')}`);
+      for (const e of report.nodeErrors) log(`NODE ERROR  ${e}`);
       if (report.failure) log(`\n${report.failure}`);
       if (f.history) log(`history     ${f.history}`);
       if (f.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       if (report.linearizable === false) process.exitCode = 1;
-      else if (report.linearizable !== true || !report.recovered) process.exitCode = 3;
+      else if (report.linearizable !== true || !report.recovered || report.nodeErrors.length > 0) process.exitCode = 3;
     });
 }
