@@ -145,7 +145,7 @@ export class Nemesis {
         this.crashed.add(target);
         this.record(kind, `crash node ${target}${target === leader ? ' (leader)' : ''}`);
         return async () => {
-          await c.supervisor.restart(target);
+          await c.restart(target);
           this.crashed.delete(target);
         };
       }
@@ -180,7 +180,8 @@ export class Nemesis {
     for (const id of c.supervisor.ids) {
       if (!c.supervisor.isUp(id)) {
         try {
-          await c.supervisor.restart(id);
+          // Through the cluster, which refuses what would be unsafe (a memory node has lost its log).
+          await c.restart(id);
         } catch (err) {
           this.log(`nemesis: restarting node ${id} failed: ${(err as Error).message}`);
         }

@@ -195,9 +195,12 @@ export class RaftLog {
    * fast backtracking so that one round trip skips a whole term of divergent entries.
    */
   findConflictByTerm(index: number, term: number): [number, number] {
-    for (let i = Math.min(index, this.lastIndex()); i > 0; i--) {
+    // Below the first entry still held the terms are gone: stop at the last one known. Only a
+    // stale answer (a delayed reject) can lead there, and the caller then discards it.
+    const floor = (this.storage.firstIndex?.() ?? 1) - 1;
+    for (let i = Math.max(Math.min(index, this.lastIndex()), floor); i > 0; i--) {
       const t = this.term(i);
-      if (t <= term) return [i, t];
+      if (t <= term || i === floor) return [i, t];
     }
     return [0, 0];
   }

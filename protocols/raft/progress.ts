@@ -105,14 +105,20 @@ export class Progress {
    * The follower rejected an append whose prevLogIndex was `rejected`; `matchHint` is the
    * highest index the leader may assume matches. Returns false when the rejection is stale.
    */
+  /**
+   * A rejection of `rejected` that answers an append this progress has moved past: in replicate,
+   * anything at or below match; in probe, anything but the answer to the outstanding probe.
+   */
+  isStaleRejection(rejected: number): boolean {
+    return this.state === ProgressState.replicate ? rejected <= this.match : this.next - 1 !== rejected;
+  }
+
   maybeDecrTo(rejected: number, matchHint: number): boolean {
+    if (this.isStaleRejection(rejected)) return false;
     if (this.state === ProgressState.replicate) {
-      if (rejected <= this.match) return false;
       this.next = this.match + 1;
       return true;
     }
-    // In probe only the answer to the outstanding probe (prev = next-1) counts.
-    if (this.next - 1 !== rejected) return false;
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
     this.paused = false;
     return true;

@@ -595,6 +595,9 @@ export class RaftNode {
   }
 
   private handleAppendRejected(m: Message, pr: Progress): void {
+    // A delayed or duplicated rejection changes nothing; it may also point below entries this
+    // log has since dropped, so it is discarded before any lookup.
+    if (pr.isStaleRejection(m.index)) return;
     // Fast backtracking: the follower named the last index whose term is <= our prevLogTerm;
     // skip our own entries of any term above the follower's hint term too.
     let nextProbe = m.rejectHint;

@@ -10,8 +10,13 @@ export interface LogStorage {
   lastIndex(): number;
   /** Term of the durable entry at `index` (0 for index 0); -1 when there is none. */
   term(index: number): number;
-  /** Durable entries [lo, hi). The core never asks outside [1, lastIndex + 1). */
+  /** Durable entries [lo, hi). The core never asks outside [firstIndex, lastIndex + 1). */
   entries(lo: number, hi: number): readonly Entry[];
+  /**
+   * The first index whose entry is still held (default 1). A store that drops entries every
+   * voter holds must say so: term(firstIndex − 1) must still be known, nothing before it is.
+   */
+  firstIndex?(): number;
 }
 
 const zeroHardState: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 });

@@ -97,7 +97,7 @@ test('the checker has teeth: index reads without the confirmation round, on a cu
 });
 
 test('memory storage under partitions, loss, delay and pauses: compaction runs, no node dies, history linearizable', async () => {
-  const { report } = await runChaos({ ...base, nodes: 5, durationSec: 6, storage: 'memory', compactEntries: 32, faults: ['partition', 'loss', 'delay', 'pause'], read: 'lease' });
+  const { report } = await runChaos({ ...base, nodes: 5, durationSec: 10, seed: 2, storage: 'memory', compactEntries: 16, faults: ['partition', 'loss', 'delay', 'pause'], read: 'lease' });
   assert.is(report.linearizable, true, report.failure);
   assert.ok(report.recovered, 'the healed cluster recovered');
   assert.equal(report.nodeErrors, [], 'no node died of an error (asking for a dropped entry would be one)');

@@ -8,6 +8,24 @@ const ent = (index: number, term: number): Entry => ({ index, term, kind: EntryK
 const ents = (from: number, terms: number[]): Entry[] => terms.map((t, i) => ent(from + i, t));
 const terms = (log: RaftLog): number[] => log.slice(1, log.lastIndex() + 1).map((e) => e.term);
 
+test('findConflictByTerm stops at the last known term of a compacted store and never reads below it', () => {
+  const storage = new MemoryStorage({ term: 4, vote: 0, commit: 0 }, ents(1, [1, 1, 2, 2, 3, 4, 4]));
+  // A store that dropped entries 1..4: term(4) is still known, anything before it throws.
+  const compacted = Object.assign(Object.create(storage) as MemoryStorage, {
+    firstIndex: () => 5,
+    term: (i: number) => {
+      if (i < 4 && i > 0) throw new Error(`entry ${i} was compacted`);
+      return storage.term(i);
+    },
+  });
+  const log = new RaftLog(compacted, 7, 7);
+  assert.equal(log.findConflictByTerm(7, 3), [5, 3]);
+  assert.equal(log.findConflictByTerm(7, 1), [4, 2], 'a (stale) hint below the compaction point: stop at the last known term');
+  assert.equal(log.findConflictByTerm(2, 1), [4, 2], 'a scan that would start below it starts at the last known term');
+  const plain = new RaftLog(storage, 7, 7);
+  assert.equal(plain.findConflictByTerm(7, 1), [2, 1], 'without compaction the scan goes on down');
+});
+
 test('stable and unstable parts read as one log; persistedIndex is the durable prefix', () => {
   const storage = new MemoryStorage({ term: 2, vote: 0, commit: 0 }, ents(1, [1, 1, 2]));
   const log = new RaftLog(storage, 0, 0);

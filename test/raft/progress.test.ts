@@ -60,12 +60,14 @@ test('maybeDecrTo: replicate falls back to match+1; probe uses the hint; stale r
   r.maybeUpdate(5);
   r.becomeReplicate();
   r.sentEntries(5, 10);
+  assert.ok(r.isStaleRejection(4) && r.isStaleRejection(5) && !r.isStaleRejection(8));
   assert.not.ok(r.maybeDecrTo(4, 0), 'rejection of an index at or below match is stale');
   assert.ok(r.maybeDecrTo(8, 3));
   assert.is(r.next, 6);
 
   const p = new Progress(20, 8);
   p.sentEntries(0, 19);
+  assert.ok(p.isStaleRejection(15) && !p.isStaleRejection(19));
   assert.not.ok(p.maybeDecrTo(15, 3), 'not the answer to the outstanding probe (prev=19)');
   assert.ok(p.maybeDecrTo(19, 7));
   assert.is(p.next, 8, 'jumps to hint+1 in one step');
