@@ -82,6 +82,8 @@ export interface NodeConfig {
 
 /** Entries per in-memory compaction step: one column block of the log's EntryArena. */
 export const compactEntriesDefault = 1 << 16;
+/** While a voter lags, how often the leader looks again at what every voter holds. */
+const heldRecheckMs = 100;
 
 interface PendingRead {
   id: number;
@@ -133,7 +135,10 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   let applied = 0;
   /** The highest index every voter is known to hold durably (from our progress as leader, or a leader's held frame). */
   let heldByAll = 0;
-  let heldSentAt = 0;
+  /** When the leader last looked at its progress for heldByAll: applied index, time, and whether a voter lagged. */
+  let heldCheckedAt = 0;
+  let heldCheckedMs = 0;
+  let heldBehind = false;
   let lastStatus = '';
   let lastStatusAt = -Infinity;
   let stopped = false;
@@ -262,12 +267,17 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
    */
   function maybeCompact(): void {
     if (compactEntries === 0) return;
-    if (raft.softState.role === Role.leader && applied - heldSentAt >= compactEntries) {
+    const now = ctx.now();
+    // Not per batch (status() is not free): once per step of new entries, or now and then while
+    // a voter lags behind, so that the point moves on once it has caught up.
+    if (raft.softState.role === Role.leader && (applied - heldCheckedAt >= compactEntries || (heldBehind && now - heldCheckedMs >= heldRecheckMs))) {
+      heldCheckedAt = applied;
+      heldCheckedMs = now;
       let min = Infinity;
       for (const pr of raft.status().progress.values()) min = Math.min(min, pr.match);
+      heldBehind = min < applied;
       if (Number.isFinite(min) && min > heldByAll) {
         heldByAll = min;
-        heldSentAt = applied;
         for (const v of voters) if (v !== ctx.self) ctx.sendEncoded(v, encodeControl(FrameKind.held, heldByAll));
       }
     }
