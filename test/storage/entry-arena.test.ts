@@ -27,6 +27,22 @@ test('push, term, get and slice give back every entry exactly, across chunks and
   assert.throws(() => a.push(makeEntries(70_010, 1, 4)[0]!), /does not follow/);
 });
 
+test('dropped chunks and column blocks are reused without mixing up what is still held', () => {
+  const a = new EntryArena(1, 1024);
+  const term = (i: number) => 1 + (i >> 12);
+  const entry = (i: number) => ({ index: i, term: term(i), kind: i % 3, data: new Uint8Array([i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff]) });
+  for (let i = 1; i <= 200_000; i++) a.push(entry(i));
+  a.dropThrough(150_000); // releases two column blocks and most chunks
+  for (let i = 200_001; i <= 330_000; i++) a.push(entry(i)); // needs two more blocks: the released ones
+  assert.is(a.firstIndex, 150_001);
+  assert.is(a.lastIndex, 330_000);
+  for (let i = 150_001; i <= 330_000; i += 997) {
+    const e = a.get(i);
+    assert.equal([e.index, e.term, e.kind, ...e.data], [i, term(i), i % 3, i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff], `entry ${i}`);
+  }
+  assert.is(a.term(150_000), -1);
+});
+
 test('data are copied: the caller may reuse its buffers after push', () => {
   const a = new EntryArena(1, 64);
   const data = new Uint8Array([1, 2, 3]);
