@@ -22,17 +22,23 @@ interface Block {
 }
 
 export class EntryArena {
-  /** Index of slot 0 of block 0; fixed, so an entry's block and slot never move. */
+  /** Index of slot 0 of block 0 ever; fixed, so an entry's block and slot never move. */
   private readonly origin: number;
   /** Index of the first entry held; entries before it were dropped (compacted) or never held. */
   private first: number;
   /** Index the next entry takes. */
   private next: number;
-  private blocks: (Block | null)[] = [];
-  private chunks: Uint8Array[] = [];
-  /** chunks[i].buffer, kept: reading `.buffer` off a typed array is a slow builtin call. */
-  private chunkBuffers: ArrayBuffer[] = [];
-  /** Where the next entry's data goes in the last chunk. */
+  /**
+   * Column blocks from block number `blockBase` on, and data chunks from chunk number `chunkBase`
+   * on (slots store absolute chunk numbers). Dropped ones are cut off the front, so both arrays
+   * stay as long as what is held, however long the log has run.
+   */
+  private blocks: Block[] = [];
+  private blockBase = 0;
+  private chunks: ArrayBuffer[] = [];
+  private chunkBase = 0;
+  /** The last chunk, where the next entry's data goes at `fill` (null: none yet). */
+  private current: Uint8Array | null = null;
   private fill = 0;
   /** Released standard-size chunks and blocks, reused before allocating: fresh memory costs
    * page faults, and a steadily compacted log then needs none. */
@@ -60,22 +66,26 @@ export class EntryArena {
     return this.next - 1;
   }
 
+  /** Column blocks and data chunks in use (not counting spares): what holding the run costs. */
+  footprint(): { blocks: number; chunks: number } {
+    return { blocks: this.blocks.length, chunks: this.chunks.length };
+  }
+
   /** Term of the entry at `index`, or -1 when the run does not hold it. */
   term(index: number): number {
     if (!(index >= this.first && index < this.next)) return -1;
     const s = index - this.origin;
-    return this.blocks[s >>> blockBits]!.terms[s & blockMask]!;
+    return this.blocks[(s >>> blockBits) - this.blockBase]!.terms[s & blockMask]!;
   }
 
   /** The entry at `index` as an object whose data is a view of the arena (valid while it is held). */
   get(index: number): LogEntry {
     if (!(index >= this.first && index < this.next)) throw new RangeError(`entry ${index} is not held (held: ${this.first}..${this.lastIndex})`);
     const s = index - this.origin;
-    const b = this.blocks[s >>> blockBits]!;
+    const b = this.blocks[(s >>> blockBits) - this.blockBase]!;
     const w = (s & blockMask) * slotWords;
     const slots = b.slots;
-    // Chunks are whole buffers (byteOffset 0).
-    return { index, term: b.terms[s & blockMask]!, kind: slots[w]!, data: new Uint8Array(this.chunkBuffers[slots[w + 1]!]!, slots[w + 2]!, slots[w + 3]!) };
+    return { index, term: b.terms[s & blockMask]!, kind: slots[w]!, data: new Uint8Array(this.chunks[slots[w + 1]! - this.chunkBase]!, slots[w + 2]!, slots[w + 3]!) };
   }
 
   /** Entries [lo, hi) as objects; the caller keeps within [firstIndex, lastIndex + 1). */
@@ -89,28 +99,28 @@ export class EntryArena {
   push(e: LogEntry): void {
     if (e.index !== this.next) throw new RangeError(`entry arena: entry ${e.index} does not follow ${this.lastIndex}`);
     const s = this.next - this.origin;
-    const bi = s >>> blockBits;
+    const bi = (s >>> blockBits) - this.blockBase;
     let b = this.blocks[bi];
-    if (b === undefined || b === null) {
+    if (b === undefined) {
+      // Entries come in order: a new block is always the next one.
       b = this.spareBlocks.pop() ?? { terms: new Float64Array(blockEntries), slots: new Uint32Array(blockEntries * slotWords) };
-      this.blocks[bi] = b;
+      this.blocks.push(b);
     }
     const data = e.data;
     const n = data.length;
-    let c = this.chunks.length - 1;
-    if (c < 0 || this.fill + n > this.chunks[c]!.length) {
+    let chunk = this.current;
+    if (chunk === null || this.fill + n > chunk.length) {
       const buffer = (n <= this.chunkBytes ? this.spareChunks.pop() : undefined) ?? new ArrayBuffer(Math.max(this.chunkBytes, n));
-      this.chunks.push(new Uint8Array(buffer));
-      this.chunkBuffers.push(buffer);
-      c++;
+      this.chunks.push(buffer);
+      chunk = this.current = new Uint8Array(buffer);
       this.fill = 0;
     }
-    this.chunks[c]!.set(data, this.fill); // a memcpy; faster than a byte loop even for 64 bytes
+    chunk.set(data, this.fill); // a memcpy; faster than a byte loop even for 64 bytes
     const w = (s & blockMask) * slotWords;
     b.terms[s & blockMask] = e.term;
     const slots = b.slots;
     slots[w] = e.kind;
-    slots[w + 1] = c;
+    slots[w + 1] = this.chunkBase + this.chunks.length - 1;
     slots[w + 2] = this.fill;
     slots[w + 3] = n;
     this.fill += n;
@@ -122,14 +132,15 @@ export class EntryArena {
     if (index >= this.next) return;
     if (index <= this.first) {
       this.next = this.first;
-      this.chunks.length = this.chunkBuffers.length = 0;
-      this.fill = 0;
+      this.releaseChunksBelow(this.chunkBase + this.chunks.length);
       return;
     }
     const s = index - this.origin;
+    const slots = this.blocks[(s >>> blockBits) - this.blockBase]!.slots;
     const w = (s & blockMask) * slotWords;
-    const slots = this.blocks[s >>> blockBits]!.slots;
-    this.chunks.length = this.chunkBuffers.length = slots[w + 1]! + 1;
+    // Later chunks are left to the GC (a truncation is rare); the entry's own chunk is refilled.
+    this.chunks.length = slots[w + 1]! - this.chunkBase + 1;
+    this.current = new Uint8Array(this.chunks[this.chunks.length - 1]!);
     this.fill = slots[w + 2]!;
     this.next = index;
   }
@@ -142,38 +153,42 @@ export class EntryArena {
     if (index < this.first) return;
     if (index >= this.next - 1) {
       this.first = this.next = index + 1;
-      // Keep the numbering of blocks (slots are fixed by index) but release all memory.
-      for (let i = 0; i < this.blocks.length; i++) this.releaseBlock(i);
-      for (let c = 0; c < this.chunks.length; c++) this.releaseChunk(c);
-      this.chunks.length = this.chunkBuffers.length = 0;
-      this.fill = 0;
+      this.releaseBlocksBelow((this.next - this.origin) >>> blockBits);
+      this.releaseChunksBelow(this.chunkBase + this.chunks.length);
       return;
     }
     this.first = index + 1;
     const s = this.first - this.origin;
-    for (let i = 0; i < s >>> blockBits; i++) this.releaseBlock(i);
-    const firstChunk = this.blocks[s >>> blockBits]!.slots[(s & blockMask) * slotWords + 1]!;
-    for (let c = 0; c < firstChunk; c++) this.releaseChunk(c);
+    const firstBlock = s >>> blockBits;
+    const firstChunk = this.blocks[firstBlock - this.blockBase]!.slots[(s & blockMask) * slotWords + 1]!;
+    this.releaseBlocksBelow(firstBlock);
+    this.releaseChunksBelow(firstChunk);
   }
 
-  private releaseBlock(i: number): void {
-    const b = this.blocks[i];
-    if (b === null || b === undefined) return;
-    this.blocks[i] = null;
-    if (this.spareBlocks.length < sparesMax) this.spareBlocks.push(b);
+  /** Releases every block numbered below `block` (absolute), keeping some for reuse. */
+  private releaseBlocksBelow(block: number): void {
+    const n = Math.min(block - this.blockBase, this.blocks.length);
+    if (n <= 0) {
+      if (this.blocks.length === 0) this.blockBase = Math.max(this.blockBase, block);
+      return;
+    }
+    for (const b of this.blocks.splice(0, n)) if (this.spareBlocks.length < sparesMax) this.spareBlocks.push(b);
+    this.blockBase += n;
+    if (this.blocks.length === 0) this.blockBase = Math.max(this.blockBase, block);
   }
 
-  /** Releases chunk c's memory but keeps the numbering of later chunks. */
-  private releaseChunk(c: number): void {
-    const buffer = this.chunkBuffers[c]!;
-    if (buffer === emptyBuffer) return;
-    if (buffer.byteLength === this.chunkBytes && this.spareChunks.length < sparesMax) this.spareChunks.push(buffer);
-    this.chunks[c] = emptyChunk;
-    this.chunkBuffers[c] = emptyBuffer;
+  /** Releases every chunk numbered below `chunk` (absolute), keeping some standard ones for reuse. */
+  private releaseChunksBelow(chunk: number): void {
+    const n = Math.min(chunk - this.chunkBase, this.chunks.length);
+    if (n <= 0) return;
+    for (const c of this.chunks.splice(0, n)) if (c.byteLength === this.chunkBytes && this.spareChunks.length < sparesMax) this.spareChunks.push(c);
+    this.chunkBase += n;
+    if (this.chunks.length === 0) {
+      this.current = null;
+      this.fill = 0;
+    }
   }
 }
 
 /** Released chunks and blocks kept for reuse, at most (each): enough for a steady compaction. */
 const sparesMax = 4;
-const emptyBuffer = new ArrayBuffer(0);
-const emptyChunk = new Uint8Array(emptyBuffer);

@@ -117,6 +117,9 @@ test('concur chaos refuses bad flags with the accepted values', () => {
   const c = spawnSync(process.execPath, [bin, 'chaos', '--storage', 'memory', '--faults', 'crash,loss'], { encoding: 'utf8' });
   assert.is.not(c.status, 0);
   assert.match(c.stderr, /crash faults need --storage wal: a node with memory storage cannot restart/);
+  const w = spawnSync(process.execPath, [bin, 'chaos', '--compact-entries', '64'], { encoding: 'utf8' });
+  assert.is.not(w.status, 0);
+  assert.match(w.stderr, /--compact-entries applies to memory storage only/);
 });
 
 test.run();

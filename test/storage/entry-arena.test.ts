@@ -43,6 +43,26 @@ test('dropped chunks and column blocks are reused without mixing up what is stil
   assert.is(a.term(150_000), -1);
 });
 
+test('a log compacted as it goes holds a bounded number of blocks and chunks, however long it runs', () => {
+  const a = new EntryArena(1, 4096);
+  const data = new Uint8Array(64);
+  let most = { blocks: 0, chunks: 0 };
+  for (let i = 1; i <= 2_000_000; i++) {
+    a.push({ index: i, term: 1, kind: 0, data });
+    if (i % 100_000 === 0) {
+      const f = a.footprint();
+      most = { blocks: Math.max(most.blocks, f.blocks), chunks: Math.max(most.chunks, f.chunks) };
+      a.dropThrough(i - 1_000);
+    }
+  }
+  // At most 101,000 entries held: two or three column blocks, 64 B × 101,000 / 4 KiB ≈ 1,580 chunks.
+  assert.ok(most.blocks <= 3, `blocks ${most.blocks}`);
+  assert.ok(most.chunks <= 1_600, `chunks ${most.chunks}`);
+  assert.equal(a.footprint(), { blocks: 1, chunks: 16 }, '1,000 entries held at the end');
+  assert.is(a.get(1_999_001).index, 1_999_001);
+  assert.is(a.term(1_999_000), -1);
+});
+
 test('data are copied: the caller may reuse its buffers after push', () => {
   const a = new EntryArena(1, 64);
   const data = new Uint8Array([1, 2, 3]);

@@ -30,6 +30,7 @@ interface ChaosFlags {
   opTimeoutMs: number;
   break?: (typeof breakages)[number];
   storage: 'wal' | 'memory';
+  compactEntries?: number;
 }
 
 export function registerChaos(program: Command): void {
@@ -47,8 +48,10 @@ export function registerChaos(program: Command): void {
     .option('--op-timeout-ms <ms>', 'deadline of each operation; past it the outcome is unknown', intOption(50, 60_000), 1_000)
     .option('--break <what>', `test only: run a deliberately broken variant (${breakages.join(', ')})`, choiceOption(breakages))
     .option('--storage <kind>', 'wal, or memory (nodes drop compacted entries; no crash faults: a memory node cannot restart)', choiceOption(['wal', 'memory'] as const), 'wal' as const)
+    .option('--compact-entries <n>', 'with --storage memory: drop applied entries every voter holds in steps of n (0: never; default 65536)', intOption(0, 2 ** 30))
     .option('--json', 'print one JSON object as the last line')
     .action(async (f: ChaosFlags, cmd: Command) => {
+      if (f.compactEntries !== undefined && f.storage !== 'memory') throw new UsageError(`--compact-entries applies to memory storage only (a WAL node keeps its whole log); add --storage memory`);
       const { runChaos, chaosConfigProblem } = await import('../../chaos/run.ts');
       // With memory storage the default fault set leaves out crash; asking for it is an error.
       if (f.storage === 'memory' && cmd.getOptionValueSource('faults') !== 'cli') f.faults = f.faults.filter((k) => k !== 'crash');
@@ -68,6 +71,7 @@ export function registerChaos(program: Command): void {
           opTimeoutMs: f.opTimeoutMs,
           recoveryMsMax: 20_000,
           storage: f.storage,
+          ...(f.compactEntries !== undefined ? { compactEntries: f.compactEntries } : {}),
           ...(f.history ? { historyFile: f.history } : {}),
           // Without CheckQuorum a cut-off leader stays leader, so the broken read path is exposed
           // for as long as the partition lasts, not just for the moment before it steps down.
