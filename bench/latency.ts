@@ -11,11 +11,22 @@ export interface LatencySummary {
   meanMs: number;
 }
 
+/**
+ * Latencies below this many microseconds are first counted in a plain array (one increment each)
+ * and moved into the HDR histogram in one pass when it is read: HDR's own record costs a
+ * Math.pow per call, which at a million proposals a second took a third of a client's CPU.
+ */
+const directUsMax = 1 << 17;
+
 export class LatencyRecorder {
   private readonly h: hdr.Histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  /** Counts per microsecond below directUsMax, not yet in `h` (allocated on first use). */
+  private direct: Uint32Array | null = null;
+  private directPending = false;
 
   /** The histogram itself, in microseconds (to encode and merge across threads). */
   get histogram(): hdr.Histogram {
+    this.flush();
     return this.h;
   }
 
@@ -26,15 +37,38 @@ export class LatencyRecorder {
 
   /** The histogram in compressed base64, to send to another thread (see addEncoded). */
   encode(): string {
-    return hdr.encodeIntoCompressedBase64(this.h);
+    return hdr.encodeIntoCompressedBase64(this.histogram);
   }
 
   /** Records one latency given in milliseconds (kept to the microsecond). */
   recordMs(ms: number): void {
-    this.h.recordValue(Math.max(1, Math.min(60_000_000, Math.round(ms * 1000))));
+    this.recordUs(Math.round(ms * 1000), 1);
+  }
+
+  /** Records `count` latencies of `us` microseconds (at least 1, at most 60 s): the hot path. */
+  recordUs(us: number, count: number): void {
+    const v = us < 1 ? 1 : us > 60_000_000 ? 60_000_000 : us;
+    if (v < directUsMax) {
+      (this.direct ??= new Uint32Array(directUsMax))[v]! += count;
+      this.directPending = true;
+    } else {
+      this.h.recordValueWithCount(v, count);
+    }
+  }
+
+  private flush(): void {
+    if (!this.directPending) return;
+    this.directPending = false;
+    const d = this.direct!;
+    for (let v = 1; v < directUsMax; v++) {
+      if (d[v] === 0) continue;
+      this.h.recordValueWithCount(v, d[v]!);
+      d[v] = 0;
+    }
   }
 
   summary(): LatencySummary {
+    this.flush();
     const ms = (us: number) => Math.round(us) / 1000;
     return {
       count: this.h.totalCount,

@@ -115,8 +115,14 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
     for (let s = from; s <= to; s++) sentAt[s & seqMask] = startedAt + ((s - 1) * 1000) / r.ratePerSec;
   }
 
-  /** Sends every offered but unsent proposal, in frames of up to proposalsPerFrameMax. */
-  function pump(): void {
+  /**
+   * Sends offered but unsent proposals in frames of up to proposalsPerFrameMax. Open loop, between
+   * ticks (`onTick` false: after acks), only full frames go; the rest waits for the next tick.
+   * Sending every ack's worth of newly due proposals at once keeps all four threads waking for a
+   * few entries each (measured at 200 k/s offered: 1.6 cores busy, against 0.65 this way); the
+   * wait counts in their latency, which runs from when each was due.
+   */
+  function pump(onTick: boolean): void {
     if (run === null || paused || leader === 0) return;
     const now = ctx.now();
     const target = offerTarget(now);
@@ -125,7 +131,9 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
       offered = target;
     }
     const sendThrough = run.mode === 'open' ? Math.min(offered, ackedThrough + cfg.openLoopOutstandingMax) : offered;
+    const fullOnly = run.mode === 'open' && !onTick;
     while (seqNext <= sendThrough) {
+      if (fullOnly && sendThrough - seqNext + 1 < cfg.proposalsPerFrameMax) break;
       frame.begin(seqNext);
       const bytes = frame.bytes;
       while (seqNext <= sendThrough && frame.commands < cfg.proposalsPerFrameMax) {
@@ -150,14 +158,13 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
     const now = ctx.now();
     const inWindow = now >= windowStart && now < windowEnd;
     if (inWindow) {
-      // Proposals of one frame share a send time: record runs of equal times with one call.
-      const h = recorder.histogram;
+      // Proposals of one frame share a send time (closed loop): record runs of equal times at once.
       let s = ackedThrough + 1;
       while (s <= seq) {
         const t = sentAt[s & seqMask]!;
         let n = 1;
         while (s + n <= seq && sentAt[(s + n) & seqMask] === t) n++;
-        h.recordValueWithCount(Math.max(1, Math.round((now - t) * 1000)), n);
+        recorder.recordUs(Math.round((now - t) * 1000), n);
         s += n;
       }
       ackedInWindow += seq - ackedThrough;
@@ -184,7 +191,7 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
     const next = cfg.voters[(i + 1) % cfg.voters.length]!;
     ctx.setTimer(noLeaderRetryMs, () => {
       if (leader === 0) leader = next;
-      pump();
+      pump(true);
     });
   }
 
@@ -195,7 +202,7 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
     paused = true;
     ctx.setTimer(busyBackoffMs, () => {
       paused = false;
-      pump();
+      pump(true);
     });
   }
 
@@ -226,7 +233,7 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
   function openLoopTick(): void {
     openTimer = 0;
     if (run === null) return;
-    pump();
+    pump(true);
     maybeFinish(ctx.now());
     if (run !== null) openTimer = ctx.setTimer(openLoopTickMs, openLoopTick);
   }
@@ -244,7 +251,7 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
     },
     idle() {
       // Acks of a whole drained batch are in: refill the window once for all of them.
-      pump();
+      pump(false);
     },
     control: {
       /** Runs one load and resolves with its result (one run at a time per client). */
@@ -264,7 +271,7 @@ const createClient: ActorFactory = (ctx: ActorContext): Actor => {
         offerEnd = r.totalOps > 0 ? Infinity : windowEnd;
         if (r.mode === 'open') startedAt -= (offered * 1000) / r.ratePerSec; // keep the schedule continuous
         const p = new Promise<RaftClientResult>((resolve) => (done = resolve));
-        pump();
+        pump(true);
         // A timer per run: open loop offers on it; both check for the end of the run on it.
         const check = () => {
           if (run === null) return;

@@ -4,6 +4,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatRate, type RaftBenchReport, type RaftCell, type RaftCurve } from './raft.ts';
+import type { StallSummary } from './stalls.ts';
+
+/** What the machine itself takes from a thread that never sleeps, in one phrase. */
+export function formatStalls(s: StallSummary): string {
+  return `${s.threads} spinners (one per CPU, ${(s.durationMs / 1000).toFixed(1)} s, nothing else running) lost ${(s.lostFraction * 100).toFixed(1)}% of their time, ${s.gapsOver1MsPerSec} gaps ≥ 1 ms per second each, the longest ${s.maxGapMs} ms`;
+}
 
 const columns = ['nodes', 'batch', 'inflight', 'storage', 'ops/s', 'of limit', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'appends/s', 'entries/append', 'CPU µs/op', 'leader ELU'] as const;
 
@@ -32,7 +38,8 @@ export function formatTable(r: RaftBenchReport): string {
   const widths = columns.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const lines = rows.map((row) => row.map((v, i) => (i < 4 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  '));
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  return `ring limit (64-byte frames between two workers): ${formatRate(r.limitMsgsPerSec)} msg/s\n${lines.join('\n')}`;
+  const stalls = r.stalls ? `machine stalls: ${formatStalls(r.stalls)}\n` : '';
+  return `ring limit (64-byte frames between two workers): ${formatRate(r.limitMsgsPerSec)} msg/s\n${stalls}${lines.join('\n')}`;
 }
 
 /** The ratios the issue's targets are stated in, from cells of this one run. */
@@ -63,6 +70,12 @@ export function markdownReport(r: RaftBenchReport, files: { heatmaps: string[]; 
     '',
   );
   out.push(`Ring limit (64-byte opaque frames between two workers, same run): **${formatRate(r.limitMsgsPerSec)} msg/s**.`, '');
+  if (r.stalls) {
+    out.push(
+      `Machine stalls, same run: ${formatStalls(r.stalls)}. A stall on a CPU delays whatever runs there, so no latency percentile that such stalls reach can be lower than they are.`,
+      '',
+    );
+  }
   if (t.best) {
     out.push(`Best cell: batch ${t.best.batch}, inflight ${t.best.inflight}: **${formatRate(t.best.opsPerSec)} ops/s** (${(t.best.limitFraction * 100).toFixed(1)}% of the ring limit).`);
     if (t.bestVsUnbatched !== null) out.push(`Best vs batch 1 / inflight 1: **${t.bestVsUnbatched}×**.`);

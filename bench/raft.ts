@@ -12,6 +12,7 @@ import type { NodeConfig } from '../apps/cluster/node-actor.ts';
 import { clusterShapes } from '../apps/cluster/protocol.ts';
 import { LatencyRecorder } from './latency.ts';
 import { runTransport } from './transport.ts';
+import { measureStalls, type StallSummary } from './stalls.ts';
 import type { RaftClientConfig, RaftClientResult, RaftClientRun } from './raft-client.ts';
 
 export interface RaftBenchOptions {
@@ -38,6 +39,8 @@ export interface RaftBenchOptions {
   curveWarmupMs: number;
   /** 64-byte frames sent between two workers to measure the ring limit. */
   limitFrames: number;
+  /** How long the spinners look for stalls of the machine itself (0: skip). */
+  stallScanMs: number;
   ringBytes: number;
   electionMsMin: number;
   heartbeatMs: number;
@@ -73,6 +76,7 @@ export const raftBenchDefaults: RaftBenchOptions = {
   curvePointMs: 2_000,
   curveWarmupMs: 500,
   limitFrames: 3_000_000,
+  stallScanMs: 3_000,
   ringBytes: 4 << 20,
   electionMsMin: 300,
   heartbeatMs: 50,
@@ -91,6 +95,7 @@ export const raftBenchQuick: Partial<RaftBenchOptions> = {
   curvePointMs: 1_000,
   curveWarmupMs: 300,
   limitFrames: 1_000_000,
+  stallScanMs: 1_000,
 };
 
 export interface RaftCell {
@@ -138,13 +143,15 @@ export interface RaftBenchReport {
   startedAt: string;
   options: RaftBenchOptions;
   limitMsgsPerSec: number;
+  /** What the machine takes from a thread that never sleeps, measured in this run (null: skipped). */
+  stalls: StallSummary | null;
   cells: RaftCell[];
   curves: RaftCurve[];
   durationSec: number;
 }
 
 export interface RaftBenchProgress {
-  /** Steps in the whole run (the limit, every cell, every curve point), known up front. */
+  /** Steps in the whole run (the limit, the stall scan, every cell, every curve point), known up front. */
   total: number;
   onStep(done: number, label: string): void;
 }
@@ -348,7 +355,7 @@ export function formatRate(perSec: number): string {
 /** The steps `runRaftBench` reports, for a progress bar's total. */
 export function raftBenchSteps(o: RaftBenchOptions): number {
   const cells = o.nodes.length * o.batch.length * o.inflight.length;
-  return 1 + cells + (o.curves ? 2 * o.curveFractions.length : 0);
+  return 1 + (o.stallScanMs > 0 ? 1 : 0) + cells + (o.curves ? 2 * o.curveFractions.length : 0);
 }
 
 /** The whole benchmark: the ring limit, every cell of the sweep, then the latency curves. */
@@ -360,6 +367,8 @@ export async function runRaftBench(o: RaftBenchOptions, progress?: RaftBenchProg
   const limit = await runTransport('ring', 'opaque', 64, o.limitFrames);
   if (!limit.checksumOk) throw new Error('the ring limit run delivered wrong frames (checksum or count mismatch)');
   tick(`ring limit ${formatRate(limit.msgsPerSec)} msg/s`);
+  const stalls = o.stallScanMs > 0 ? await measureStalls(o.stallScanMs) : null;
+  if (stalls) tick(`machine stalls: ${(stalls.lostFraction * 100).toFixed(1)}% lost, longest ${stalls.maxGapMs} ms`);
   const cells: RaftCell[] = [];
   for (const nodes of o.nodes) {
     for (const batch of o.batch) {
@@ -387,7 +396,7 @@ export async function runRaftBench(o: RaftBenchOptions, progress?: RaftBenchProg
     }
     while (step < raftBenchSteps(o)) tick('done');
   }
-  return { startedAt, options: o, limitMsgsPerSec: limit.msgsPerSec, cells, curves, durationSec: round((performance.now() - started) / 1000, 1) };
+  return { startedAt, options: o, limitMsgsPerSec: limit.msgsPerSec, stalls, cells, curves, durationSec: round((performance.now() - started) / 1000, 1) };
 }
 
 /** The `--json` line: the fields the issue promises, first, then the rest of each cell. */
@@ -396,6 +405,7 @@ export function jsonSummary(r: RaftBenchReport): object {
     limitMsgsPerSec: r.limitMsgsPerSec,
     // The promised fields lead each cell; the rest of it follows.
     cells: r.cells.map((c) => Object.assign({ nodes: c.nodes, batch: c.batch, inflight: c.inflight, storage: c.storage, opsPerSec: c.opsPerSec, p50Ms: c.p50Ms, p99Ms: c.p99Ms, entriesPerAppend: c.entriesPerAppend }, c)),
+    stalls: r.stalls,
     curves: r.curves,
     durationSec: r.durationSec,
   };

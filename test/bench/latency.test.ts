@@ -40,4 +40,28 @@ test('histograms recorded elsewhere merge exactly (encode / addEncoded)', () => 
   assert.ok(close(s.p50Ms, 500) && close(s.p99Ms, 990), `p50 ${s.p50Ms} p99 ${s.p99Ms}`);
 });
 
+test('counted latencies (recordUs) match one-by-one records, below and above the direct range', () => {
+  const counted = new LatencyRecorder();
+  const single = new LatencyRecorder();
+  const values = [1, 2, 999, 1_000, 131_071, 131_072, 5_000_000];
+  for (const us of values) {
+    counted.recordUs(us, 3);
+    for (let i = 0; i < 3; i++) single.recordMs(us / 1000);
+  }
+  assert.equal(counted.summary(), single.summary());
+  // Reading flushes; what is recorded after a read still counts, and nothing counts twice.
+  counted.recordUs(50, 1);
+  single.recordMs(0.05);
+  const s = counted.summary();
+  assert.equal(s, single.summary());
+  assert.is(s.count, values.length * 3 + 1);
+  // Out-of-range values are clamped to 1 µs and 60 s rather than lost.
+  const clamped = new LatencyRecorder();
+  clamped.recordUs(0, 1);
+  clamped.recordUs(120_000_000, 1);
+  const c = clamped.summary();
+  assert.is(c.count, 2);
+  assert.ok(close(c.maxMs, 60_000), `max ${c.maxMs}`);
+});
+
 test.run();

@@ -21,13 +21,14 @@ let report: RaftBenchReport;
 test('a tiny sweep produces exactly the cells asked for, with sane counters', async () => {
   const steps: string[] = [];
   report = await runRaftBench(
-    { ...raftBenchDefaults, nodes: [3], batch: [1, 16], inflight: [1, 4], durationMs: 400, warmupMs: 200, clients: 4, window: 8, curveFractions: [0.5, 1], curvePointMs: 300, curveWarmupMs: 100, limitFrames: 100_000 },
-    { total: 9, onStep: (_d, label) => steps.push(label) },
+    { ...raftBenchDefaults, nodes: [3], batch: [1, 16], inflight: [1, 4], durationMs: 400, warmupMs: 200, clients: 4, window: 8, curveFractions: [0.5, 1], curvePointMs: 300, curveWarmupMs: 100, limitFrames: 100_000, stallScanMs: 200 },
+    { total: 10, onStep: (_d, label) => steps.push(label) },
   );
   const cells = report.cells.map((c) => `${c.nodes}/${c.batch}/${c.inflight}`);
   assert.equal(cells, ['3/1/1', '3/1/4', '3/16/1', '3/16/4']);
-  assert.is(steps.length, 9, steps.join('\n'));
+  assert.is(steps.length, 10, steps.join('\n'));
   assert.ok(report.limitMsgsPerSec > 0);
+  assert.ok(report.stalls !== null && report.stalls.threads >= 1 && report.stalls.durationMs >= 200, JSON.stringify(report.stalls));
   for (const c of report.cells) {
     assert.ok(c.opsPerSec > 0, `cell ${c.batch}/${c.inflight} committed nothing`);
     assert.ok(c.p50Ms > 0 && c.p50Ms <= c.p99Ms && c.p99Ms <= c.maxMs, `percentiles out of order: ${JSON.stringify(c)}`);
@@ -47,6 +48,7 @@ test('the report files exist and parse: a Markdown table with a row per cell, we
     const w = writeReport(report, dir, 'concur bench raft (test)');
     for (const f of [w.markdown, w.json, ...w.heatmaps, w.curves!]) assert.ok(existsSync(f), `${f} missing`);
     const md = readFileSync(w.markdown, 'utf8');
+    assert.match(md, /Machine stalls, same run: \d+ spinners/);
     const rows = md.split('\n').filter((l) => /^\| \d+ \| \d+ \| \d+ \|/.test(l));
     assert.is(rows.length, 4, md);
     const header = md.split('\n').find((l) => l.startsWith('| nodes'))!;
