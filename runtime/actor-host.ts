@@ -130,10 +130,12 @@ const spinBeforeSleepUs = init.spinBeforeSleepUs;
 function spinForWork(): boolean {
   if (spinBeforeSleepUs <= 0) return false;
   const until = performance.now() + spinBeforeSleepUs / 1000;
-  do {
-    if (hasWork()) return true;
-  } while (performance.now() < until);
-  return false;
+  // The clock is read once per 32 looks at the rings: a reading per look allocated a heap number
+  // each (8 % of a follower's allocations in a heap profile), and a look is a few atomic loads.
+  for (;;) {
+    for (let i = 0; i < 32; i++) if (hasWork()) return true;
+    if (performance.now() >= until) return false;
+  }
 }
 
 const outLinks = [...outbound.values()];

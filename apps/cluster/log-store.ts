@@ -4,7 +4,7 @@
 // never restart (memory storage) may drop from memory what every voter holds and it has applied.
 import type { Entry, HardState, LogStorage } from '../../protocols/raft/index.ts';
 import type { Recovered, Storage } from '../../runtime/storage/index.ts';
-import { EntryArena } from '../../runtime/storage/entry-arena.ts';
+import { EntryArena, type DataRef } from '../../runtime/storage/entry-arena.ts';
 
 export class DurableLog implements LogStorage {
   private hard: HardState;
@@ -59,6 +59,12 @@ export class DurableLog implements LogStorage {
   entries(lo: number, hi: number): readonly Entry[] {
     if (lo <= this.compactedIndex) throw this.compactedError(lo);
     return this.inMemory.slice(lo, Math.min(hi, this.inMemory.lastIndex + 1)) as Entry[];
+  }
+
+  /** The kind of the entry at `index`; where its data lies goes into `at` (no allocation). */
+  locate(index: number, at: DataRef): number {
+    if (index <= this.compactedIndex) throw this.compactedError(index);
+    return this.inMemory.locate(index, at);
   }
 
   /**

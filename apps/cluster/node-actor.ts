@@ -18,8 +18,11 @@ export const nodeApps = ['kv', 'count'] as const;
 export type NodeApp = (typeof nodeApps)[number];
 
 interface StateMachine {
-  /** `command` is valid only during the call (its memory is reused once the log is compacted). */
-  apply(index: number, command: Uint8Array): Uint8Array;
+  /**
+   * Applies the command in `bytes[start, end)`: log memory, valid only during the call (it is
+   * reused once the log is compacted), handed over without a view so that apply allocates nothing.
+   */
+  apply(index: number, bytes: Uint8Array, start: number, end: number): Uint8Array;
   readLocal(key: string): Uint8Array | undefined;
 }
 
@@ -29,9 +32,9 @@ const noResult = new Uint8Array(0);
 class CountStateMachine implements StateMachine {
   commands = 0;
   bytes = 0;
-  apply(_index: number, command: Uint8Array): Uint8Array {
+  apply(_index: number, _bytes: Uint8Array, start: number, end: number): Uint8Array {
     this.commands++;
-    this.bytes += command.length;
+    this.bytes += end - start;
     return noResult;
   }
   readLocal(): undefined {
@@ -121,7 +124,8 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     ...(cfg.unsafe ? { unsafe: cfg.unsafe } : {}),
   });
   const counter = cfg.app === 'count' ? new CountStateMachine() : null;
-  const app: StateMachine = counter ?? new KvStateMachine();
+  const kv = counter === null ? new KvStateMachine() : null;
+  const app: StateMachine = counter ?? { apply: (index, bytes, start, end) => kv!.apply(index, bytes.subarray(start, end)), readLocal: (key) => kv!.readLocal(key) };
   const sessions = new Map<ActorId, ClientSession>();
   let acksDue = false;
   // Benchmark counters (read through control.benchStats).
@@ -285,16 +289,21 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     if (upTo - (log.firstIndex() - 1) >= compactEntries) log.compactThrough(upTo);
   }
 
+  /** Where the entry being applied lies in the log's memory (reused: apply makes no object per entry). */
+  const at = { bytes: noResult, start: 0, end: 0 };
+
   function apply(rd: Ready): void {
-    for (const e of rd.committedEntries) {
-      const result = e.kind === EntryKind.normal ? app.apply(e.index, e.data) : null;
-      applied = e.index;
+    // Read from the log, which holds every committed entry once rd.entries are written.
+    for (let index = rd.committedFrom; index <= rd.committedTo; index++) {
+      const result = log.locate(index, at) === EntryKind.normal ? app.apply(index, at.bytes, at.start, at.end) : null;
+      applied = index;
       if (pending.size === 0) continue; // client actors are acked per frame, not per entry
-      const p = pending.get(e.index);
+      const p = pending.get(index);
       if (p === undefined) continue;
-      pending.delete(e.index);
-      if (p.term !== e.term) reply({ t: 'dropped', id: p.id, why: `entry ${e.index} was replaced by a newer leader's entry (term ${e.term})` });
-      else reply({ t: 'applied', id: p.id, index: e.index, result: result ?? new Uint8Array(0) });
+      pending.delete(index);
+      const term = log.term(index);
+      if (p.term !== term) reply({ t: 'dropped', id: p.id, why: `entry ${index} was replaced by a newer leader's entry (term ${term})` });
+      else reply({ t: 'applied', id: p.id, index, result: result ?? new Uint8Array(0) });
     }
   }
 

@@ -234,11 +234,14 @@ export class RaftLog {
     return this.committed > this.applying;
   }
 
-  takeCommitted(): Entry[] {
-    if (this.committed <= this.applying) return [];
-    const out = this.slice(this.applying + 1, this.committed + 1);
-    this.applying = this.committed;
-    return out;
+  /**
+   * Hands out the committed entries not handed out before, as the index range [from, to] (empty
+   * when to < from): the host reads them from the log itself, so no entry object need be made.
+   */
+  takeCommitted(): { from: number; to: number } {
+    const from = this.applying + 1;
+    if (this.committed > this.applying) this.applying = this.committed;
+    return { from, to: this.applying };
   }
 
   appliedTo(index: number): void {

@@ -373,11 +373,19 @@ export class RaftNode {
       this.prevHard = hardState;
     }
     const entries = this.log.takeUnstable();
+    const { from: committedFrom, to: committedTo } = this.log.takeCommitted();
+    const log = this.log;
+    let committed: readonly Entry[] | null = null;
     const rd: Ready = {
       softState,
       hardState,
       entries,
-      committedEntries: this.log.takeCommitted(),
+      committedFrom,
+      committedTo,
+      get committedEntries() {
+        // Committed entries are never truncated, so the slice is the same whenever it is taken.
+        return (committed ??= committedTo >= committedFrom ? log.slice(committedFrom, committedTo + 1) : emptyEntries);
+      },
       messages: this.msgs,
       messagesAfterPersist: this.msgsAfterPersist,
       readStates: this.readStates,
@@ -406,7 +414,7 @@ export class RaftNode {
       }
       this.log.stableTo(last.index, last.term);
     }
-    if (rd.committedEntries.length > 0) this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    if (rd.committedTo >= rd.committedFrom) this.log.appliedTo(rd.committedTo);
     if (this.role === Role.leader) {
       const self = this.progress.get(this.id)!;
       if (self.maybeUpdate(this.log.persistedIndex()) && this.maybeCommit()) this.bcastAppend();

@@ -113,7 +113,8 @@ export interface ReadState {
  *  2. make `entries` (append; an entry at index i replaces the stored suffix from i) and
  *     `hardState` durable — fsync when `mustSync`;
  *  3. send `messagesAfterPersist` (votes, vote requests, append acks: they promise durability);
- *  4. apply `committedEntries` in order; serve `readStates` once applied >= their index;
+ *  4. apply entries `committedFrom`..`committedTo` in order (as `committedEntries`, or read from
+ *     the storage the host wrote them to); serve `readStates` once applied >= their index;
  *  5. call advance(ready). Only then may ready() be called again. step/tick/propose may be
  *     called while a Ready is being processed; their effects appear in the next Ready.
  */
@@ -121,6 +122,13 @@ export interface Ready {
   readonly softState: SoftState | null;
   readonly hardState: HardState | null;
   readonly entries: readonly Entry[];
+  /** Committed entries to apply: indexes committedFrom..committedTo (none when to < from). */
+  readonly committedFrom: number;
+  readonly committedTo: number;
+  /**
+   * The same entries as objects, made from the log on first read: read it before advance(). A
+   * host that reads its own storage instead makes no object per entry.
+   */
   readonly committedEntries: readonly Entry[];
   readonly messages: Message[];
   readonly messagesAfterPersist: Message[];

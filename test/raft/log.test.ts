@@ -112,8 +112,11 @@ test('commit never passes the last index; committed entries are handed out once'
   log.append(ents(1, [1, 1]));
   assert.throws(() => log.commitTo(3), /beyond/);
   log.commitTo(2);
-  assert.equal(log.takeCommitted().map((e) => e.index), [1, 2]);
-  assert.equal(log.takeCommitted(), []);
+  assert.equal(log.takeCommitted(), { from: 1, to: 2 });
+  assert.equal(log.takeCommitted(), { from: 3, to: 2 }, 'nothing more until the commit moves');
+  log.append(ents(3, [1]));
+  log.commitTo(3);
+  assert.equal(log.takeCommitted(), { from: 3, to: 3 });
 });
 
 test.run();

@@ -120,8 +120,21 @@ test('single node: leader at once, proposals commit after its own write', () => 
   n.advance(rd);
   assert.is(n.commitIndex, 2);
   rd = n.ready();
+  assert.equal([rd.committedFrom, rd.committedTo], [1, 2], 'the range a host may read from its own storage');
   assert.equal(rd.committedEntries.map((e) => e.index), [1, 2]);
+  assert.is(rd.committedEntries, rd.committedEntries, 'made once');
   n.advance(rd);
+  assert.is(n.propose(enc('b')), 3);
+  rd = n.ready();
+  assert.ok(rd.committedTo < rd.committedFrom && rd.committedEntries.length === 0, 'nothing to apply before the write');
+  storage.append(rd.entries);
+  n.advance(rd);
+  rd = n.ready();
+  // The host never read committedEntries here: advancing still moves applied past them.
+  assert.equal([rd.committedFrom, rd.committedTo], [3, 3]);
+  n.advance(rd);
+  assert.is(n.status().applied, 3);
+  assert.not.ok(n.hasReady());
 });
 
 test('a crash loses what was not persisted; restart resumes from storage', () => {

@@ -25,6 +25,16 @@ test('push, term, get and slice give back every entry exactly, across chunks and
   assert.equal(plain(a.slice(69_999, 70_004)), plain(all.slice(69_998)), 'an entry larger than a chunk gets its own');
   assert.throws(() => a.get(70_004), /not held/);
   assert.throws(() => a.push(makeEntries(70_010, 1, 4)[0]!), /does not follow/);
+  // locate: the same kind and bytes as get, with no object made (one reused reference).
+  const at = { bytes: new Uint8Array(0), start: 0, end: 0 };
+  for (const i of [1, 2, 65_536, 65_537, 70_000, 70_001, 70_003]) {
+    const e = a.get(i);
+    assert.is(a.locate(i, at), e.kind, `kind of ${i}`);
+    assert.equal(at.bytes.subarray(at.start, at.end), e.data, `data of ${i}`);
+  }
+  assert.throws(() => a.locate(0, at), /not held/);
+  a.dropThrough(10);
+  assert.throws(() => a.locate(10, at), /not held/);
 });
 
 test('dropped chunks and column blocks are reused without mixing up what is still held', () => {
