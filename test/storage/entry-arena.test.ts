@@ -33,6 +33,8 @@ test('push, term, get and slice give back every entry exactly, across chunks and
     assert.equal(at.bytes.subarray(at.start, at.end), e.data, `data of ${i}`);
   }
   assert.throws(() => a.locate(0, at), /not held/);
+  assert.throws(() => a.push({ index: 70_004, term: 2 ** 32, kind: 0, data: new Uint8Array(1) }), /beyond the largest a log can hold/);
+  assert.is(a.lastIndex, 70_003, 'a refused entry is not half-written');
   a.dropThrough(10);
   assert.throws(() => a.locate(10, at), /not held/);
 });
