@@ -57,7 +57,6 @@ const seqSlots = 1 << 20;
 const seqMask = seqSlots - 1;
 /** Open loop: how often the generator offers what is due. */
 const openLoopTickMs = 1;
-
 /** After a busy answer (the leader's uncommitted limit), wait this long before sending again. */
 const busyBackoffMs = 1;
 /** No leader known: try the next voter after this long. */

@@ -90,11 +90,11 @@ export function markdownReport(r: RaftBenchReport, files: { heatmaps: string[]; 
   for (const h of files.heatmaps) out.push(`![throughput heatmap](${h})`, '');
   if (r.curves.length > 0) {
     out.push('## Latency vs throughput (open loop)', '');
-    out.push('Offered at a fixed rate whatever the answers; latency counts from when each proposal was due (no coordinated omission).', '');
+    out.push('Offered at a fixed rate whatever the answers; latency counts from when each proposal was due (no coordinated omission). *CPU cores*: CPU time of the whole process per second of the point.', '');
     for (const curve of r.curves) {
       out.push(`**${curve.label}**`, '');
-      out.push('| offered/s | committed/s | p50 ms | p90 ms | p99 ms | max ms |', '|---:|---:|---:|---:|---:|---:|');
-      for (const p of curve.points) out.push(`| ${p.offeredPerSec} | ${p.opsPerSec} | ${p.p50Ms} | ${p.p90Ms} | ${p.p99Ms} | ${p.maxMs} |`);
+      out.push('| offered/s | committed/s | CPU cores | p50 ms | p90 ms | p99 ms | max ms |', '|---:|---:|---:|---:|---:|---:|---:|');
+      for (const p of curve.points) out.push(`| ${p.offeredPerSec} | ${p.opsPerSec} | ${p.cpuCores} | ${p.p50Ms} | ${p.p90Ms} | ${p.p99Ms} | ${p.maxMs} |`);
       out.push('');
     }
     if (files.curves) out.push(`![latency vs throughput](${files.curves})`, '');

@@ -125,6 +125,8 @@ export interface RaftCell {
 export interface RaftCurvePoint {
   offeredPerSec: number;
   opsPerSec: number;
+  /** CPU time of the whole process (every thread) per second over the point, warm-up included. */
+  cpuCores: number;
   p50Ms: number;
   p90Ms: number;
   p99Ms: number;
@@ -333,9 +335,13 @@ export async function measureCurve(o: RaftBenchOptions, label: string, nodes: nu
     await c.runClients({ mode: 'closed', outstanding: o.clients * o.window, ratePerSec: 0, warmupMs: 0, durationMs: o.warmupMs, totalOps: 0, drainTimeoutMs: 2_000 });
     for (const f of o.curveFractions) {
       const offeredPerSec = Math.max(10, Math.round(capacityPerSec * f));
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
       const m = merge(await c.runClients({ mode: 'open', outstanding: 0, ratePerSec: offeredPerSec, warmupMs: o.curveWarmupMs, durationMs: o.curvePointMs, totalOps: 0, drainTimeoutMs: 1_000 }));
+      const cpu = process.cpuUsage(cpu0);
+      const cpuCores = round((cpu.user + cpu.system) / 1000 / (performance.now() - t0), 2);
       const s = m.latency.summary();
-      points.push({ offeredPerSec, opsPerSec: Math.round(m.ops / (m.windowMs / 1000)), p50Ms: s.p50Ms, p90Ms: s.p90Ms, p99Ms: s.p99Ms, maxMs: s.maxMs });
+      points.push({ offeredPerSec, opsPerSec: Math.round(m.ops / (m.windowMs / 1000)), cpuCores, p50Ms: s.p50Ms, p90Ms: s.p90Ms, p99Ms: s.p99Ms, maxMs: s.maxMs });
       onPoint(`${label} curve at ${formatRate(offeredPerSec)}/s`);
       // Past saturation the backlog only grows; the remaining points would measure the queue.
       if (m.ops / (m.windowMs / 1000) < 0.9 * offeredPerSec) break;

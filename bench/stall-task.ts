@@ -1,6 +1,6 @@
-// Piscina task entry (see runtime/pool.ts): spins for the given time and reports the gaps it saw.
-import { scanGaps, type StallScan } from './stalls.ts';
+// Piscina task entry (see runtime/pool.ts): one spinner of a stall measurement (bench/stalls.ts).
+import { runStallTask, type StallScan, type StallTask } from './stalls.ts';
 
-export default function stallTask(durationMs: number): StallScan {
-  return scanGaps(durationMs);
+export default function stallTask(task: StallTask): StallScan {
+  return runStallTask(task);
 }

@@ -42,6 +42,17 @@ class CountStateMachine implements StateMachine {
   }
 }
 
+/** The KV store, handed each command as its own view (it decodes the command anyway). */
+class KvApp implements StateMachine {
+  private readonly kv = new KvStateMachine();
+  apply(index: number, bytes: Uint8Array, start: number, end: number): Uint8Array {
+    return this.kv.apply(index, bytes.subarray(start, end));
+  }
+  readLocal(key: string): Uint8Array | undefined {
+    return this.kv.readLocal(key);
+  }
+}
+
 /**
  * What the leader knows of one client actor: the next seq it expects (a frame that does not
  * start there or before is ignored: the client goes back to its last ack after a busy or a
@@ -124,8 +135,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     ...(cfg.unsafe ? { unsafe: cfg.unsafe } : {}),
   });
   const counter = cfg.app === 'count' ? new CountStateMachine() : null;
-  const kv = counter === null ? new KvStateMachine() : null;
-  const app: StateMachine = counter ?? { apply: (index, bytes, start, end) => kv!.apply(index, bytes.subarray(start, end)), readLocal: (key) => kv!.readLocal(key) };
+  const app: StateMachine = counter ?? new KvApp();
   const sessions = new Map<ActorId, ClientSession>();
   let acksDue = false;
   // Benchmark counters (read through control.benchStats).

@@ -102,10 +102,6 @@ export class Progress {
   }
 
   /**
-   * The follower rejected an append whose prevLogIndex was `rejected`; `matchHint` is the
-   * highest index the leader may assume matches. Returns false when the rejection is stale.
-   */
-  /**
    * A rejection of `rejected` that answers an append this progress has moved past: in replicate,
    * anything at or below match; in probe, anything but the answer to the outstanding probe.
    */
@@ -113,6 +109,10 @@ export class Progress {
     return this.state === ProgressState.replicate ? rejected <= this.match : this.next - 1 !== rejected;
   }
 
+  /**
+   * The follower rejected an append whose prevLogIndex was `rejected`; `matchHint` is the
+   * highest index the leader may assume matches. Returns false when the rejection is stale.
+   */
   maybeDecrTo(rejected: number, matchHint: number): boolean {
     if (this.isStaleRejection(rejected)) return false;
     if (this.state === ProgressState.replicate) {

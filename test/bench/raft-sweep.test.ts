@@ -36,7 +36,10 @@ test('a tiny sweep produces exactly the cells asked for, with sane counters', as
     assert.is(c.storage, 'memory');
   }
   assert.ok(report.curves.length >= 1 && report.curves.length <= 2);
-  for (const curve of report.curves) assert.ok(curve.points.length >= 1);
+  for (const curve of report.curves) {
+    assert.ok(curve.points.length >= 1);
+    for (const p of curve.points) assert.ok(p.cpuCores > 0 && p.cpuCores <= 64, `CPU cores of a curve point: ${p.cpuCores}`);
+  }
   const json = JSON.parse(JSON.stringify(jsonSummary(report))) as { limitMsgsPerSec: number; cells: Record<string, unknown>[] };
   assert.is(json.cells.length, 4);
   for (const key of ['nodes', 'batch', 'inflight', 'storage', 'opsPerSec', 'p50Ms', 'p99Ms', 'entriesPerAppend']) assert.ok(key in json.cells[0]!, `JSON cell lacks ${key}`);
@@ -49,9 +52,15 @@ test('the report files exist and parse: a Markdown table with a row per cell, we
     for (const f of [w.markdown, w.json, ...w.heatmaps, w.curves!]) assert.ok(existsSync(f), `${f} missing`);
     const md = readFileSync(w.markdown, 'utf8');
     assert.match(md, /Machine stalls, same run: \d+ spinners/);
-    const rows = md.split('\n').filter((l) => /^\| \d+ \| \d+ \| \d+ \|/.test(l));
+    // The cell table: from its header to the first line that is not a table row.
+    const lines = md.split('\n');
+    const headerAt = lines.findIndex((l) => l.startsWith('| nodes'));
+    assert.ok(headerAt >= 0, md);
+    const header = lines[headerAt]!;
+    const end = lines.findIndex((l, i) => i > headerAt && !l.startsWith('|'));
+    const rows = lines.slice(headerAt + 2, end);
     assert.is(rows.length, 4, md);
-    const header = md.split('\n').find((l) => l.startsWith('| nodes'))!;
+    for (const row of rows) assert.match(row, /^\| 3 \| \d+ \| \d+ \| memory \|/);
     for (const row of rows) assert.is(row.split('|').length, header.split('|').length, `row and header differ in columns: ${row}`);
     const heat = readFileSync(w.heatmaps[0]!, 'utf8');
     wellFormedXml(heat);

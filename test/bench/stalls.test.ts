@@ -2,7 +2,8 @@
 // shown and add them up right, or the floor it reports for tail latencies means nothing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { scanGaps, summarizeStalls, measureStalls } from '../../bench/stalls.ts';
+import { threadId } from 'node:worker_threads';
+import { scanGaps, summarizeStalls, measureStalls, runStallTask } from '../../bench/stalls.ts';
 
 /** A clock that advances 0.01 ms per reading, with extra jumps at given readings. */
 function scriptedClock(jumps: Map<number, number>): () => number {
@@ -32,12 +33,23 @@ test('a clock without gaps reports none', () => {
 });
 
 test('the summary averages the lost share over spinners and keeps the longest gap', () => {
-  const a = { durationMs: 1_000, longest: [8, 2], gaps: 5, gapsOver1Ms: 2, lostMs: 20 };
-  const b = { durationMs: 1_000, longest: [3], gaps: 2, gapsOver1Ms: 1, lostMs: 10 };
+  const a = { threadId: 1, durationMs: 1_000, longest: [8, 2], gaps: 5, gapsOver1Ms: 2, lostMs: 20 };
+  const b = { threadId: 2, durationMs: 1_000, longest: [3], gaps: 2, gapsOver1Ms: 1, lostMs: 10 };
   assert.equal(summarizeStalls([a, b]), { threads: 2, durationMs: 1_000, lostFraction: 0.015, gapsOver1MsPerSec: 1.5, maxGapMs: 8 });
+  assert.is(summarizeStalls([a, { ...b, threadId: 1 }]).threads, 1, 'threads counts distinct threads, not scans');
 });
 
-test('on real pool threads: one scan per thread, each about as long as asked', async () => {
+test('a spinner scans only once every other one has arrived', () => {
+  const barrier = new SharedArrayBuffer(4);
+  Atomics.store(new Int32Array(barrier), 0, 1); // one spinner already waiting elsewhere
+  const s = runStallTask({ durationMs: 5, barrier, spinners: 2, barrierTimeoutMs: 1_000 });
+  assert.is(s.threadId, threadId);
+  assert.ok(s.durationMs >= 5);
+  // Alone where two are expected (a pool of fewer threads than spinners): a clear error, no scan.
+  assert.throws(() => runStallTask({ durationMs: 5, barrier: new SharedArrayBuffer(4), spinners: 2, barrierTimeoutMs: 50 }), /only 1 of 2 spinners started within 50 ms/);
+});
+
+test('on real pool threads: the scans run at once, one per thread, each about as long as asked', async () => {
   const s = await measureStalls(150, 2);
   assert.is(s.threads, 2);
   assert.ok(s.durationMs >= 150 && s.durationMs < 1_000, `duration ${s.durationMs}`);

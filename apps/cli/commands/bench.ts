@@ -123,7 +123,7 @@ export function registerBench(program: Command): void {
       log(formatTable(report));
       const t = targetRatios(report);
       if (t.best) log(`best: batch ${t.best.batch} inflight ${t.best.inflight} ${t.best.opsPerSec} ops/s; vs batch 1/inflight 1: ${t.bestVsUnbatched ?? '-'}x; pipelining alone: ${t.pipelining ?? '-'}x`);
-      for (const c of report.curves) log(`open loop ${c.label}: ${c.points.map((p) => `${p.opsPerSec}/s p99 ${p.p99Ms} ms`).join(', ')}`);
+      for (const c of report.curves) log(`open loop ${c.label}: ${c.points.map((p) => `${p.opsPerSec}/s p99 ${p.p99Ms} ms (${p.cpuCores} cores)`).join(', ')}`);
       const dir = opts.out ?? `bench/results/${report.startedAt.slice(0, 19).replace(/:/g, '-')}`;
       const written = writeReport(report, dir, `concur ${process.argv.slice(2).join(' ')}`);
       log(`report: ${written.markdown}  (took ${report.durationSec} s)`);
