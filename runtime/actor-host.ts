@@ -148,11 +148,14 @@ function endBatch(): void {
   for (const l of outLinks) l.setDeferWakeups(false);
 }
 
+const beforeBatch = actor.beforeBatch?.bind(actor);
+
 async function mailboxLoop(): Promise<void> {
   while (!stopping) {
     beginBatch();
     let frames: number;
     try {
+      if (beforeBatch !== undefined && hasWork()) beforeBatch();
       frames = drain();
       if (frames > 0 && actor.idle) await actor.idle();
     } finally {

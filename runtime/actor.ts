@@ -63,6 +63,11 @@ export interface Actor {
    */
   receiveFrame?(from: ActorId, bytes: Uint8Array, start: number, end: number): void;
   /**
+   * Called before each batch of frames is delivered: where an actor catches up on the time that
+   * passed while it waited (or stalled), so what it receives is judged at the right time.
+   */
+  beforeBatch?(): void;
+  /**
    * Called when the mailbox has been drained (a batch boundary): where an actor flushes what it
    * batched. May return a promise (e.g. an fsync); no message is delivered until it settles.
    */

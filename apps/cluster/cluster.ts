@@ -1,15 +1,17 @@
 // A live Raft cluster in this process: one node actor per Worker under a Supervisor, plus the
 // main-thread side of the client path (route a command to the leader, retry on redirect, give up
 // at a deadline). It implements the HTTP API's ClusterBackend and knows nothing of HTTP.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, map, type Observable, type Subscription } from 'rxjs';
 import { Supervisor } from '../../runtime/supervisor.ts';
+import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
 import type { FsyncPolicy, RecoveryReport } from '../../runtime/storage/index.ts';
 import { Role, roleName, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import {
   BackendError,
+  BusyError,
   DeadlineError,
   NoLeaderError,
   NoQuorumError,
@@ -23,7 +25,9 @@ import {
   type NodeRole,
 } from '../http/backend.ts';
 import { clusterShapes, type FromNode, type StatusReport } from './protocol.ts';
-import type { NodeConfig } from './node-actor.ts';
+import type { NodeConfig } from './node-config.ts';
+import { checkSnapshotSettings, snapshotSettingsDefault, type SnapshotSettings } from './snapshot-keeper.ts';
+import type { TransferSettings } from './snapshot-transfer.ts';
 
 export interface ClusterOptions {
   nodes: number;
@@ -41,6 +45,12 @@ export interface ClusterOptions {
   metricsIntervalMs: number;
   /** Memory storage: applied entries every voter holds are dropped from memory in steps of this many (NodeConfig.compactEntries). */
   compactEntries?: number;
+  /** WAL storage: when nodes snapshot and how much log they keep behind it (NodeConfig.snapshot). */
+  snapshot?: Partial<SnapshotSettings>;
+  /** WAL storage: how snapshots stream to followers (NodeConfig.transfer). */
+  transfer?: Partial<TransferSettings>;
+  /** WAL storage: segment size (NodeConfig.walSegmentBytesMax). */
+  walSegmentBytesMax?: number;
   /** Deliberate bugs in every node's Raft core, for tests that show the checkers catch them. */
   unsafe?: RaftMutations;
 }
@@ -122,8 +132,11 @@ export class Cluster implements ClusterBackend {
     readonly options: ClusterOptions,
     readonly dataDir: string | null,
     private readonly removeDataDirAtStop: boolean,
+    private readonly dataDirLock: DirLock | null,
   ) {
-    for (const id of supervisor.ids) this.views.set(id, { id, up: true, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0 });
+    for (const id of supervisor.ids) {
+      this.views.set(id, { id, up: true, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0, firstIndex: 1, snapshotIndex: 0 });
+    }
     this.subscriptions.push(supervisor.messages$.subscribe(({ from, message }) => this.onNodeMessage(from, message as FromNode)));
     this.subscriptions.push(
       supervisor.events$.subscribe((e) => {
@@ -147,12 +160,23 @@ export class Cluster implements ClusterBackend {
     if (o.compactEntries !== undefined && !(Number.isInteger(o.compactEntries) && o.compactEntries >= 0)) {
       throw new ClusterConfigError(`compactEntries must be a whole number ≥ 0 (0: never compact), got ${o.compactEntries}`);
     }
+    try {
+      checkSnapshotSettings({ ...snapshotSettingsDefault, ...(o.snapshot ?? {}) });
+    } catch (err) {
+      throw new ClusterConfigError((err as Error).message);
+    }
     const t = timing(o);
     let dataDir = o.dataDir;
     let removeAtStop = false;
     if (o.storage === 'wal' && dataDir === null) {
       dataDir = mkdtempSync(join(tmpdir(), 'concur-'));
       removeAtStop = true;
+    }
+    // One cluster per data directory: a second one would overwrite the first one's records.
+    let lock: DirLock | null = null;
+    if (dataDir !== null) {
+      mkdirSync(dataDir, { recursive: true });
+      lock = lockDir(dataDir, 'concur cluster');
     }
     const config: NodeConfig = {
       tickMs: t.tickMs,
@@ -162,6 +186,9 @@ export class Cluster implements ClusterBackend {
       statusEveryMs: 50,
       seed: o.seed,
       ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}),
+      ...(o.snapshot ? { snapshot: o.snapshot } : {}),
+      ...(o.transfer ? { transfer: o.transfer } : {}),
+      ...(o.walSegmentBytesMax !== undefined ? { walSegmentBytesMax: o.walSegmentBytesMax } : {}),
       ...(o.unsafe ? { unsafe: o.unsafe } : {}),
     };
     try {
@@ -176,10 +203,16 @@ export class Cluster implements ClusterBackend {
         restart: { auto: o.storage === 'wal' },
       });
       // Subscribed before any node starts, so no status report is missed.
-      const cluster = new Cluster(supervisor, o, dataDir, removeAtStop);
-      await supervisor.startAll();
+      const cluster = new Cluster(supervisor, o, dataDir, removeAtStop, lock);
+      try {
+        await supervisor.startAll();
+      } catch (err) {
+        await supervisor.stop().catch(() => undefined);
+        throw err;
+      }
       return cluster;
     } catch (err) {
+      lock?.release();
       if (removeAtStop && dataDir) rmSync(dataDir, { recursive: true, force: true });
       throw err;
     }
@@ -196,6 +229,9 @@ export class Cluster implements ClusterBackend {
       commitIndex: v.commit,
       lastIndex: v.lastIndex,
       up: v.up,
+      appliedIndex: v.applied,
+      firstIndex: v.firstIndex,
+      snapshotIndex: v.snapshotIndex,
     }));
     return { leader, term: Math.max(0, ...[...this.views.values()].filter((v) => v.up).map((v) => v.term)), nodes };
   }
@@ -279,6 +315,7 @@ export class Cluster implements ClusterBackend {
     for (const req of this.requests.values()) this.finish(req, () => req.reject(new NoLeaderError('the cluster is shutting down')));
     await this.supervisor.stop();
     for (const s of this.subscriptions) s.unsubscribe();
+    this.dataDirLock?.release();
     if (this.removeDataDirAtStop && this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 
@@ -380,6 +417,15 @@ export class Cluster implements ClusterBackend {
         // Follow a hint at once; without one, wait for an election.
         if (m.leader !== 0 && m.leader !== from) this.route(req, m.leader);
         else this.retrySoon(req, 20);
+        break;
+      case 'busy':
+        // The leader refused it for now: it certainly did not take effect. Say so at once rather
+        // than queue without bound (the client may retry after Retry-After).
+        this.finish(req, () => {
+          const err = new BusyError(`the leader is busy: ${m.why}`);
+          err.definitelyNotApplied = req.mayHaveApplied <= 1;
+          req.reject(err);
+        });
         break;
       case 'dropped':
         // Replaced by another leader's entry: it did not take effect there; the session table

@@ -54,6 +54,16 @@ export interface DroppedReply {
   why: string;
 }
 
+/**
+ * Node → supervisor: the leader refused the proposal for now (too much uncommitted, or a
+ * leadership transfer): it certainly did not take effect. `why` says which.
+ */
+export interface BusyReply {
+  t: 'busy';
+  id: number;
+  why: string;
+}
+
 /** Node → supervisor: what GET /cluster shows, sent on change (rate-limited). */
 export interface StatusReport {
   t: 'status';
@@ -63,10 +73,14 @@ export interface StatusReport {
   commit: number;
   lastIndex: number;
   applied: number;
+  /** The first index the node's log still holds (entries before it are in a snapshot). */
+  firstIndex: number;
+  /** The newest snapshot the node's log is based on (0: none). */
+  snapshotIndex: number;
 }
 
 export type ToNode = ProposeRequest | ReadRequest;
-export type FromNode = AppliedReply | RedirectReply | DroppedReply | StatusReport | ReadReply;
+export type FromNode = AppliedReply | RedirectReply | DroppedReply | BusyReply | StatusReport | ReadReply;
 
 /** Key order of every record that crosses a ring, so cbor-x ships them without key names. */
 export const clusterShapes: MessageShapes = [
@@ -78,7 +92,7 @@ export const clusterShapes: MessageShapes = [
   ['t', 'id', 'index', 'result'],
   ['t', 'id', 'leader'],
   ['t', 'id', 'why'],
-  ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied'],
+  ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied', 'firstIndex', 'snapshotIndex'],
   ['t', 'id', 'mode', 'key'],
   ['t', 'id', 'value', 'index', 'applied', 'commit'],
 ];

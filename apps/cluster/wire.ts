@@ -17,11 +17,18 @@
 //                    8 seq f64: ack = every proposal up to seq is applied; redirect/busy = the
 //                    first seq the client must send again (to the hinted leader / after a pause);
 //                    held (node to node) = every voter holds the log durably up to this index
+//   snapshot chunk (7, leader to follower)
+//                    0 tag | 1 kind | 2 unused u16 | 4 headerCrc u32 | 8 leader term f64
+//                    16 index f64 | 24 snapshot term f64 | 32 file bytes f64 | 40 offset f64 | 48 bytes
+//   snapshot ack (8, follower to leader)
+//                    0 tag | 1 kind | 2 done u8 | 3 unused | 4 headerCrc u32 | 8 index f64
+//                    16 snapshot term f64 | 24 file bytes f64 | 32 have f64: the receiver holds
+//                    bytes [0, have) of that file; done = it is complete and verified
 import { rawFrameTag } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { type Entry, type EntryKind, type Message, type MessageType } from '../../protocols/raft/index.ts';
 
-export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5, held: 6 } as const;
+export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5, held: 6, snapshotChunk: 7, snapshotAck: 8 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const raftHeaderBytes = 60;
@@ -227,4 +234,69 @@ export function decodeControl(bytes: Uint8Array, start: number, end: number): { 
   if (end - start < controlFrameBytes) throw new DecodeError(end - start, 'control frame shorter than 16 bytes');
   const v = frameView(bytes);
   return { kind: bytes[start + 1]!, seq: v.getFloat64(start + 8, true), leader: v.getUint16(start + 2, true) };
+}
+
+/** Which snapshot file a transfer is about: its headerCrc tells two images at one index apart. */
+export interface SnapshotKey {
+  index: number;
+  term: number;
+  fileBytes: number;
+  headerCrc: number;
+}
+
+const snapshotChunkHeaderBytes = 48;
+const snapshotAckBytes = 40;
+
+/** A chunk of a snapshot file (a fresh frame: chunks are few and large). */
+export function encodeSnapshotChunk(key: SnapshotKey, leaderTerm: number, offset: number, data: Uint8Array): Uint8Array {
+  const b = new Uint8Array(snapshotChunkHeaderBytes + data.length);
+  const v = new DataView(b.buffer);
+  b[0] = rawFrameTag;
+  b[1] = FrameKind.snapshotChunk;
+  v.setUint32(4, key.headerCrc, true);
+  v.setFloat64(8, leaderTerm, true);
+  v.setFloat64(16, key.index, true);
+  v.setFloat64(24, key.term, true);
+  v.setFloat64(32, key.fileBytes, true);
+  v.setFloat64(40, offset, true);
+  b.set(data, snapshotChunkHeaderBytes);
+  return b;
+}
+
+/** Decodes a chunk; `data` is a view of ring memory, valid only during the receive call. */
+export function decodeSnapshotChunk(bytes: Uint8Array, start: number, end: number): { key: SnapshotKey; leaderTerm: number; offset: number; data: Uint8Array } {
+  if (end - start < snapshotChunkHeaderBytes) throw new DecodeError(end - start, 'snapshot chunk shorter than its header');
+  const v = frameView(bytes);
+  const key = { index: v.getFloat64(start + 16, true), term: v.getFloat64(start + 24, true), fileBytes: v.getFloat64(start + 32, true), headerCrc: v.getUint32(start + 4, true) };
+  const offset = v.getFloat64(start + 40, true);
+  if (!(Number.isSafeInteger(key.index) && Number.isSafeInteger(key.fileBytes) && Number.isSafeInteger(offset) && offset >= 0 && offset + (end - start - snapshotChunkHeaderBytes) <= key.fileBytes)) {
+    throw new DecodeError(end - start, `snapshot chunk with impossible fields (index ${key.index}, offset ${offset}, file ${key.fileBytes} bytes)`);
+  }
+  return { key, leaderTerm: v.getFloat64(start + 8, true), offset, data: bytes.subarray(start + snapshotChunkHeaderBytes, end) };
+}
+
+const ackScratch = new Uint8Array(snapshotAckBytes);
+const ackView = new DataView(ackScratch.buffer);
+
+/** The receiver's progress on one file (a view of a shared scratch buffer: send it at once). */
+export function encodeSnapshotAck(key: SnapshotKey, have: number, done: boolean): Uint8Array {
+  ackScratch[0] = rawFrameTag;
+  ackScratch[1] = FrameKind.snapshotAck;
+  ackScratch[2] = done ? 1 : 0;
+  ackView.setUint32(4, key.headerCrc, true);
+  ackView.setFloat64(8, key.index, true);
+  ackView.setFloat64(16, key.term, true);
+  ackView.setFloat64(24, key.fileBytes, true);
+  ackView.setFloat64(32, have, true);
+  return ackScratch;
+}
+
+export function decodeSnapshotAck(bytes: Uint8Array, start: number, end: number): { key: SnapshotKey; have: number; done: boolean } {
+  if (end - start < snapshotAckBytes) throw new DecodeError(end - start, 'snapshot ack shorter than 40 bytes');
+  const v = frameView(bytes);
+  return {
+    key: { index: v.getFloat64(start + 8, true), term: v.getFloat64(start + 16, true), fileBytes: v.getFloat64(start + 24, true), headerCrc: v.getUint32(start + 4, true) },
+    have: v.getFloat64(start + 32, true),
+    done: bytes[start + 2] === 1,
+  };
 }

@@ -34,6 +34,10 @@ export interface NodeStatus {
   lastIndex: number;
   /** false while the node is crashed; role/term/indexes are then the last known values. */
   up: boolean;
+  /** The last index the node applied, the first its log still holds, and its newest snapshot's (0: none). */
+  appliedIndex?: number;
+  firstIndex?: number;
+  snapshotIndex?: number;
 }
 
 export interface ClusterStatus {
@@ -113,6 +117,20 @@ export class NoQuorumError extends BackendError {
     readonly retryAfterMs?: number,
   ) {
     super(message, 'no-quorum');
+  }
+}
+
+/**
+ * The leader refused the command for now: too much is uncommitted (the cluster commits slower
+ * than it is written to), or leadership is moving. It did not take effect; retry after a pause.
+ */
+export class BusyError extends BackendError {
+  constructor(
+    message = 'the leader is busy; retry shortly',
+    readonly retryAfterMs?: number,
+  ) {
+    super(message, 'busy');
+    this.definitelyNotApplied = true;
   }
 }
 

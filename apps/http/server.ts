@@ -14,6 +14,7 @@ import {
 } from '../kv/commands.ts';
 import {
   BackendError,
+  BusyError,
   type ClusterBackend,
   DeadlineError,
   NoLeaderError,
@@ -213,7 +214,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
 
   function fromBackendError(err: unknown): HttpError {
     if (err instanceof HttpError) return err;
-    if (err instanceof NoLeaderError || err instanceof NoQuorumError) return new HttpError(503, err.code, err.message, { 'retry-after': retryAfter(err) });
+    if (err instanceof NoLeaderError || err instanceof NoQuorumError || err instanceof BusyError) return new HttpError(503, err.code, err.message, { 'retry-after': retryAfter(err) });
     if (err instanceof DeadlineError) return new HttpError(504, err.code, err.message);
     if (err instanceof UnknownNodeError) return new HttpError(404, err.code, err.message);
     if (err instanceof NodeStateError) return new HttpError(409, err.code, err.message);

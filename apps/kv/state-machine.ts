@@ -1,7 +1,9 @@
 // The KV store's deterministic state machine: applies committed commands in log order, keeps
-// the client session table that makes retries apply at most once, and snapshots/restores.
-// Must never read the clock, randomness, I/O or anything but its inputs: every replica must end
-// in the same state from the same log.
+// the client session table that makes retries apply at most once, and streams snapshot images
+// out and in. Must never read the clock, randomness, I/O or anything but its inputs: every
+// replica must end in the same state from the same log.
+import { createHash } from 'node:crypto';
+import type { SnapshotImage, SnapshotRestore } from '../state-machine.ts';
 import {
   type KvCommand,
   type KvLimits,
@@ -24,12 +26,15 @@ export interface KvStateMachineSettings extends KvLimits {
    * bound the table could hold sessionsMax × valueBytesMax.
    */
   sessionBytesMax: number;
+  /** Snapshot images are serialized in pieces of about this many bytes (a larger record is a piece of its own). */
+  snapshotPieceBytes: number;
 }
 
 export const kvStateMachineSettingsDefault: Readonly<KvStateMachineSettings> = Object.freeze({
   ...kvLimitsDefault,
   sessionsMax: 10_000,
   sessionBytesMax: 64 * 1024 * 1024,
+  snapshotPieceBytes: 64 * 1024,
 });
 
 /*
@@ -55,23 +60,22 @@ export const kvStateMachineSettingsDefault: Readonly<KvStateMachineSettings> = O
  * results would cost up to valueBytesMax per client.
  */
 
+// Never mutated once stored (a new seq stores a new entry): snapshot images share them.
 interface SessionEntry {
-  seq: number;
-  result: Uint8Array;
+  readonly seq: number;
+  readonly result: Uint8Array;
 }
 
 // Per-entry overhead counted against sessionBytesMax besides the result and id bytes, so a
 // flood of tiny results still has a byte cost.
 const sessionEntryOverheadBytes = 64;
 
-const snapshotFormatVersion = 1;
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }
 
 function checkSettings(s: KvStateMachineSettings): void {
-  for (const name of ['keyBytesMax', 'valueBytesMax', 'clientIdBytesMax', 'sessionsMax', 'sessionBytesMax'] as const) {
+  for (const name of ['keyBytesMax', 'valueBytesMax', 'clientIdBytesMax', 'sessionsMax', 'sessionBytesMax', 'snapshotPieceBytes'] as const) {
     const v = s[name];
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`KvStateMachine: ${name} must be a positive integer, got ${String(v)}`);
   }
@@ -219,54 +223,322 @@ export class KvStateMachine {
   }
 
   /**
-   * The whole state as bytes: same state, same bytes (keys sorted, sessions in LRU order, which
-   * is itself determined by the log). Pair it with lastAppliedIndex for log compaction.
+   * An image of the whole state as of now, serialized lazily by next() in pieces of about
+   * `pieceBytes` (one record larger than that is a piece of its own). Capturing copies the key
+   * and session lists, not the values: stored values and session entries are never mutated, so
+   * commands applied afterwards cannot change what the image yields. Until it is drained or
+   * dropped, the image keeps alive the values it captured, even ones deleted since.
    */
-  snapshot(): Uint8Array {
-    const keys = [...this.data.keys()].sort();
-    const data = keys.map((k) => [k, this.data.get(k)!]);
-    const sessions = [...this.sessions].map(([clientId, e]) => [clientId, e.seq, e.result]);
-    return kvEncode([snapshotFormatVersion, this.appliedIndex, data, sessions]);
+  snapshotImage(pieceBytes: number = this.settings.snapshotPieceBytes): SnapshotImage {
+    if (!Number.isSafeInteger(pieceBytes) || pieceBytes < 1) throw new RangeError(`KvStateMachine.snapshotImage: pieceBytes must be a positive integer, got ${String(pieceBytes)}`);
+    // Map order, not sorted: it is itself a function of the log, costs no sort, and restoring in
+    // it keeps the data and the sessions' LRU order exactly as they were.
+    return new KvImageWriter(this.appliedIndex, [...this.data.keys()], [...this.data.values()], [...this.sessions.keys()], [...this.sessions.values()], pieceBytes);
   }
 
   /**
-   * Replaces the whole state with a snapshot's. Throws KvDecodeError on a malformed snapshot and
-   * then leaves the current state untouched. Sessions beyond this machine's bounds are evicted.
+   * Starts replacing the whole state with an image fed in pieces. Records are parsed and checked
+   * as they arrive into maps on the side, swapped in only by a successful finish(): on any
+   * KvDecodeError the current state is untouched, and applying commands meanwhile is allowed
+   * (finish discards them). Sessions beyond this machine's bounds are evicted at finish.
    */
-  restore(bytes: Uint8Array): void {
-    let t: unknown;
-    try {
-      t = kvCodec.decode(bytes);
-    } catch (err) {
-      throw new KvDecodeError(`KV snapshot is not valid CBOR: ${(err as Error).message}`);
-    }
-    if (!Array.isArray(t) || t.length !== 4) throw new KvDecodeError('KV snapshot must be a 4-field array');
-    const [version, appliedIndex, data, sessions] = t as unknown[];
-    if (version !== snapshotFormatVersion) throw new KvDecodeError(`KV snapshot format ${String(version)} is not supported (expected ${snapshotFormatVersion})`);
-    if (typeof appliedIndex !== 'number' || !Number.isSafeInteger(appliedIndex) || appliedIndex < 0) throw new KvDecodeError('KV snapshot index must be a non-negative integer');
-    if (!Array.isArray(data) || !Array.isArray(sessions)) throw new KvDecodeError('KV snapshot data and sessions must be arrays');
+  restoreImage(): SnapshotRestore {
+    return new KvImageReader(this.snapshotRecordBytesMax, (image) => this.install(image));
+  }
 
-    const view = (b: Uint8Array) => (b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-    const nextData = new Map<string, Uint8Array>();
-    for (const pair of data) {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) {
-        throw new KvDecodeError('KV snapshot data entries must be [key, bytes]');
-      }
-      nextData.set(pair[0], view(pair[1]));
-    }
-    const nextSessions = new Map<string, SessionEntry>();
-    for (const s of sessions) {
-      if (!Array.isArray(s) || s.length !== 3 || typeof s[0] !== 'string' || !Number.isSafeInteger(s[1]) || !(s[2] instanceof Uint8Array)) {
-        throw new KvDecodeError('KV snapshot session entries must be [clientId, seq, result bytes]');
-      }
-      nextSessions.set(s[0], { seq: s[1] as number, result: view(s[2]) });
-    }
+  /**
+   * The largest image record this machine accepts: a key and its value, or a session whose
+   * cached result holds a value (a failed cas), plus CBOR headers. An image with larger records
+   * was written under larger limits than this cluster's, or is corrupt.
+   */
+  get snapshotRecordBytesMax(): number {
+    const s = this.settings;
+    return s.keyBytesMax + s.clientIdBytesMax + s.valueBytesMax + snapshotRecordOverheadBytes;
+  }
 
-    this.data = nextData;
-    this.sessions = nextSessions;
-    this.appliedIndex = appliedIndex;
+  /**
+   * SHA-256 (hex) of the state alone: the data sorted by key (UTF-16 code unit order), then the
+   * sessions in LRU order with their seq and cached result (which holds the index of its write).
+   * Not the applied index and not the data's insertion order, so replicas that applied the same
+   * log agree whatever their history of snapshots. Costs a sort of the keys and a pass over all.
+   */
+  digest(): string {
+    const hash = createHash('sha256');
+    hash.update(kvEncode([digestDomain, this.data.size, this.sessions.size]));
+    for (const key of [...this.data.keys()].sort()) hash.update(kvEncode([key, this.data.get(key)!]));
+    for (const [clientId, e] of this.sessions) hash.update(kvEncode([clientId, e.seq, e.result]));
+    return hash.digest('hex');
+  }
+
+  private install(image: RestoredImage): void {
+    this.data = image.data;
+    this.sessions = image.sessions;
+    this.appliedIndex = image.index;
     this.sessionBytes = 0;
     for (const [clientId, e] of this.sessions) this.sessionBytes += this.entryBytes(clientId, e);
     this.evict();
   }
+}
+
+/*
+ * Snapshot image format 2: a sequence of records, each `u32 byteLength (LE) | one CBOR item`
+ * encoded with kvCodec:
+ *   [formatVersion = 2, appliedIndex, keyCount, sessionCount]    the header, once
+ *   [key, value]                                                 keyCount times, in Map order
+ *   [clientId, seq, result]                                      sessionCount times, LRU first
+ * Length prefixes let a reader cut records out of pieces split anywhere while buffering at most
+ * one record; the counts let it tell a complete image from a truncated one.
+ */
+
+const snapshotFormatVersion = 2;
+const recordLengthBytes = 4;
+// CBOR headers of a data or session record beyond its key, client id and value bytes (array,
+// text and byte-string headers, seq, the result's tag), rounded up generously.
+const snapshotRecordOverheadBytes = 64;
+const digestDomain = 'concur-kv-state-1';
+
+class KvImageWriter implements SnapshotImage {
+  private readonly records: Generator<unknown[], void>;
+  // A record that did not fit the previous piece; a copy, since it outlives the encoder call.
+  private pending: Uint8Array | null = null;
+  private done = false;
+
+  constructor(
+    readonly index: number,
+    keys: string[],
+    values: Uint8Array[],
+    clientIds: string[],
+    entries: SessionEntry[],
+    private readonly pieceBytes: number,
+  ) {
+    this.records = imageRecords(index, keys, values, clientIds, entries);
+  }
+
+  next(): Uint8Array | null {
+    if (this.done) return null;
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      let record = this.pending;
+      this.pending = null;
+      if (record === null) {
+        const item = this.records.next();
+        if (item.done) {
+          this.done = true;
+          break;
+        }
+        record = kvEncode(item.value);
+      }
+      if (parts.length > 0 && total + recordLengthBytes + record.byteLength > this.pieceBytes) {
+        this.pending = record.slice();
+        break;
+      }
+      parts.push(record);
+      total += recordLengthBytes + record.byteLength;
+    }
+    if (parts.length === 0) return null;
+    const piece = new Uint8Array(total);
+    const view = new DataView(piece.buffer);
+    let at = 0;
+    for (const part of parts) {
+      view.setUint32(at, part.byteLength, true);
+      piece.set(part, at + recordLengthBytes);
+      at += recordLengthBytes + part.byteLength;
+    }
+    return piece;
+  }
+}
+
+function* imageRecords(index: number, keys: string[], values: Uint8Array[], clientIds: string[], entries: SessionEntry[]): Generator<unknown[], void> {
+  yield [snapshotFormatVersion, index, keys.length, clientIds.length];
+  for (let i = 0; i < keys.length; i++) yield [keys[i], values[i]];
+  for (let i = 0; i < clientIds.length; i++) yield [clientIds[i], entries[i]!.seq, entries[i]!.result];
+}
+
+interface RestoredImage {
+  index: number;
+  data: Map<string, Uint8Array>;
+  sessions: Map<string, SessionEntry>;
+}
+
+interface ImageHeader {
+  index: number;
+  keyCount: number;
+  sessionCount: number;
+}
+
+// cbor-x decodes byte strings as Buffers; the state machine hands out plain Uint8Arrays.
+function plainBytes(b: Uint8Array): Uint8Array {
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function countField(x: unknown, what: string): number {
+  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) throw new KvDecodeError(`KV snapshot ${what} must be a non-negative integer, got ${String(x)}`);
+  return x;
+}
+
+/** Parses an image as its pieces arrive; hands the result to `install` only on a clean finish. */
+class KvImageReader implements SnapshotRestore {
+  // The length prefix being read, when a piece ended inside it.
+  private readonly lengthPrefix = new Uint8Array(recordLengthBytes);
+  private lengthFill = 0;
+  // The one record being assembled, when a piece ended inside it.
+  private record: Uint8Array | null = null;
+  private recordFill = 0;
+  private header: ImageHeader | null = null;
+  private keysRead = 0;
+  private sessionsRead = 0;
+  private data = new Map<string, Uint8Array>();
+  private sessions = new Map<string, SessionEntry>();
+  private state: 'open' | 'failed' | 'finished' = 'open';
+
+  constructor(
+    private readonly recordBytesMax: number,
+    private readonly install: (image: RestoredImage) => void,
+  ) {}
+
+  write(bytes: Uint8Array): void {
+    this.checkOpen('write');
+    try {
+      this.consume(bytes);
+    } catch (err) {
+      this.fail();
+      throw err;
+    }
+  }
+
+  finish(): void {
+    this.checkOpen('finish');
+    const problem = this.incompleteness();
+    if (problem) {
+      this.fail();
+      throw new KvDecodeError(`KV snapshot is incomplete: ${problem}`);
+    }
+    this.state = 'finished';
+    this.install({ index: this.header!.index, data: this.data, sessions: this.sessions });
+  }
+
+  private checkOpen(call: string): void {
+    if (this.state !== 'open') throw new Error(`KV snapshot restore: ${call} after the restore ${this.state === 'failed' ? 'failed' : 'finished'}; start a new one`);
+  }
+
+  private fail(): void {
+    this.state = 'failed';
+    // Drop what was built so a spent restore pins no memory.
+    this.data = new Map();
+    this.sessions = new Map();
+    this.record = null;
+  }
+
+  private incompleteness(): string | null {
+    if (this.lengthFill > 0) return `it ends inside a record's length prefix (${this.lengthFill} of ${recordLengthBytes} bytes)`;
+    if (this.record) return `it ends inside a record (${this.recordFill} of ${this.record.byteLength} bytes)`;
+    const h = this.header;
+    if (!h) return 'it ends before its header';
+    if (this.keysRead < h.keyCount) return `it ends after ${this.keysRead} of ${h.keyCount} key records`;
+    if (this.sessionsRead < h.sessionCount) return `it ends after ${this.sessionsRead} of ${h.sessionCount} session records`;
+    return null;
+  }
+
+  private complete(): boolean {
+    const h = this.header;
+    return h !== null && this.keysRead === h.keyCount && this.sessionsRead === h.sessionCount;
+  }
+
+  private consume(bytes: Uint8Array): void {
+    let at = 0;
+    while (at < bytes.byteLength) {
+      if (this.record === null) {
+        if (this.lengthFill === 0 && this.complete()) throw new KvDecodeError(`KV snapshot has trailing bytes after its last record (${bytes.byteLength - at} in this write)`);
+        let length: number;
+        if (this.lengthFill === 0 && bytes.byteLength - at >= recordLengthBytes) {
+          length = readU32(bytes, at);
+          at += recordLengthBytes;
+        } else {
+          const n = Math.min(recordLengthBytes - this.lengthFill, bytes.byteLength - at);
+          this.lengthPrefix.set(bytes.subarray(at, at + n), this.lengthFill);
+          this.lengthFill += n;
+          at += n;
+          if (this.lengthFill < recordLengthBytes) return;
+          this.lengthFill = 0;
+          length = readU32(this.lengthPrefix, 0);
+        }
+        this.checkLength(length);
+        // A record whole in this piece is decoded in place: no copy, nothing buffered.
+        if (bytes.byteLength - at >= length) {
+          this.take(bytes.subarray(at, at + length));
+          at += length;
+          continue;
+        }
+        this.record = new Uint8Array(length);
+        this.recordFill = 0;
+      }
+      const n = Math.min(this.record.byteLength - this.recordFill, bytes.byteLength - at);
+      this.record.set(bytes.subarray(at, at + n), this.recordFill);
+      this.recordFill += n;
+      at += n;
+      if (this.recordFill === this.record.byteLength) {
+        const record = this.record;
+        this.record = null;
+        this.take(record);
+      }
+    }
+  }
+
+  private checkLength(length: number): void {
+    // Checked before allocating: a corrupt prefix must not make us reserve gigabytes.
+    if (length === 0) throw new KvDecodeError('KV snapshot has an empty record');
+    if (length > this.recordBytesMax) {
+      throw new KvDecodeError(
+        `KV snapshot record of ${length} bytes is over this machine's ${this.recordBytesMax}-byte limit (keyBytesMax + clientIdBytesMax + valueBytesMax + headers): the image is corrupt, not format ${snapshotFormatVersion}, or written under larger limits`,
+      );
+    }
+  }
+
+  // Decodes one record (kvCodec copies byte strings out, so nothing aliases the caller's piece)
+  // and files it by its position in the image.
+  private take(bytes: Uint8Array): void {
+    let t: unknown;
+    try {
+      t = kvCodec.decode(bytes);
+    } catch (err) {
+      throw new KvDecodeError(`KV snapshot record ${this.recordsRead()} is not valid CBOR: ${(err as Error).message}`);
+    }
+    if (!this.header) this.takeHeader(t);
+    else if (this.keysRead < this.header.keyCount) this.takeKey(t);
+    else this.takeSession(t);
+  }
+
+  private recordsRead(): number {
+    return (this.header ? 1 : 0) + this.keysRead + this.sessionsRead;
+  }
+
+  private takeHeader(t: unknown): void {
+    if (!Array.isArray(t) || t.length === 0) throw new KvDecodeError('KV snapshot header must be a CBOR array');
+    if (t[0] !== snapshotFormatVersion) throw new KvDecodeError(`KV snapshot format ${String(t[0])} is not supported (expected ${snapshotFormatVersion})`);
+    if (t.length !== 4) throw new KvDecodeError(`KV snapshot header must be [version, appliedIndex, keyCount, sessionCount], got ${t.length} fields`);
+    this.header = { index: countField(t[1], 'applied index'), keyCount: countField(t[2], 'key count'), sessionCount: countField(t[3], 'session count') };
+  }
+
+  private takeKey(t: unknown): void {
+    if (!Array.isArray(t) || t.length !== 2 || typeof t[0] !== 'string' || !(t[1] instanceof Uint8Array)) {
+      throw new KvDecodeError(`KV snapshot key record ${this.keysRead} must be [key, value bytes]`);
+    }
+    if (this.data.has(t[0])) throw new KvDecodeError(`KV snapshot holds key ${JSON.stringify(t[0])} twice`);
+    this.data.set(t[0], plainBytes(t[1]));
+    this.keysRead++;
+  }
+
+  private takeSession(t: unknown): void {
+    if (!Array.isArray(t) || t.length !== 3 || typeof t[0] !== 'string' || !Number.isSafeInteger(t[1]) || (t[1] as number) < 1 || !(t[2] instanceof Uint8Array)) {
+      throw new KvDecodeError(`KV snapshot session record ${this.sessionsRead} must be [clientId, positive seq, result bytes]`);
+    }
+    if (this.sessions.has(t[0])) throw new KvDecodeError(`KV snapshot holds client ${JSON.stringify(t[0])} twice`);
+    this.sessions.set(t[0], { seq: t[1] as number, result: plainBytes(t[2]) });
+    this.sessionsRead++;
+  }
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
 }

@@ -18,12 +18,23 @@ export interface RaftSettings {
   checkQuorum: boolean;
   /** AppendEntries in flight per follower in the replicate state. */
   inflightMax: number;
+  /**
+   * Command bytes in flight per follower: the window is also full once this many bytes are
+   * unacknowledged (a single larger append still goes alone), so big values cannot flood a
+   * follower's link however few appends carry them.
+   */
+  inflightBytesMax: number;
   /** Entries per AppendEntries. */
   batchEntriesMax: number;
   /** Command bytes per AppendEntries (a single larger entry still goes alone). */
   batchBytesMax: number;
   /** Entries the leader accepts beyond its commit index before refusing proposals. */
   uncommittedEntriesMax: number;
+  /**
+   * Command bytes the leader accepts beyond its commit index before refusing proposals (busy):
+   * what a stalled quorum can make it hold. One proposal is always accepted when none is pending.
+   */
+  uncommittedBytesMax: number;
   /** Reads the leader holds (waiting, in rounds, or before its first commit) before refusing. */
   readPendingMax: number;
   /**
@@ -54,6 +65,10 @@ export interface RaftMutations {
   leaseSurvivesTransfer?: boolean;
   /** Followers forget a leader on restart or term change and vote at once (etcd's behaviour). */
   voteAmnesia?: boolean;
+  /** Answer a heartbeat of a new term before that term is durable (the term-0 lease hole). */
+  heartbeatReplyBeforePersist?: boolean;
+  /** campaign() starts an election even while this node honours a leader's lease. */
+  campaignIgnoresLease?: boolean;
 }
 
 export interface RaftConfig extends Partial<RaftSettings> {
@@ -74,9 +89,11 @@ export const defaultRaftSettings: Readonly<RaftSettings> = Object.freeze({
   preVote: true,
   checkQuorum: true,
   inflightMax: 256,
+  inflightBytesMax: 16 << 20,
   batchEntriesMax: 64,
   batchBytesMax: 1 << 20,
   uncommittedEntriesMax: 8192,
+  uncommittedBytesMax: 64 << 20,
   readPendingMax: 4096,
   leaseDriftTicks: 2,
 });
@@ -129,9 +146,11 @@ export function resolveRaftConfig(config: RaftConfig): ResolvedRaftConfig {
   if (typeof s.preVote !== 'boolean') throw new RaftConfigError(`raft config: preVote must be a boolean, got ${String(s.preVote)}`);
   if (typeof s.checkQuorum !== 'boolean') throw new RaftConfigError(`raft config: checkQuorum must be a boolean, got ${String(s.checkQuorum)}`);
   positiveInt('inflightMax', s.inflightMax);
+  positiveInt('inflightBytesMax', s.inflightBytesMax);
   positiveInt('batchEntriesMax', s.batchEntriesMax);
   positiveInt('batchBytesMax', s.batchBytesMax);
   positiveInt('uncommittedEntriesMax', s.uncommittedEntriesMax);
+  positiveInt('uncommittedBytesMax', s.uncommittedBytesMax);
   positiveInt('readPendingMax', s.readPendingMax);
   positiveInt('leaseDriftTicks', s.leaseDriftTicks, 0);
   if (s.leaseDriftTicks >= s.electionTicks) {

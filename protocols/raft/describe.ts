@@ -27,6 +27,8 @@ export function formatMessage(m: Message): string {
       return `${head} read=${m.context}`;
     case MessageType.readIndexResp:
       return `${head} read=${m.context} index=${m.index}`;
+    case MessageType.snapshot:
+      return `${head} snapshot=${m.index}/t${m.logTerm} commit=${m.commit}`;
     default:
       return head;
   }

@@ -1,6 +1,6 @@
 // The public face of the Raft core: what hosts (simulator, worker runtime, apps) may import.
 // Internals (log, progress, read-only, quorum) stay importable for tests but are not the contract.
-export { RaftNode, type RaftStatus } from './raft.ts';
+export { RaftNode, type RaftStatus, type ProgressStatus } from './raft.ts';
 export {
   defaultRaftSettings,
   RaftConfigError,
@@ -11,7 +11,8 @@ export {
   type RandomSource,
 } from './config.ts';
 export { formatEntry, formatMessage, formatStatus } from './describe.ts';
-export { MemoryStorage, type LogStorage } from './storage.ts';
+export { MemoryStorage, noSnapshot, type LogStorage } from './storage.ts';
+export { compactionPoint, type CompactionSettings } from './compaction.ts';
 export { MajorityConfig, VoteResult } from './quorum.ts';
 export {
   campaignTransfer,
@@ -27,5 +28,6 @@ export {
   type Message,
   type ReadState,
   type Ready,
+  type SnapshotMeta,
   type SoftState,
 } from './types.ts';

@@ -1,17 +1,22 @@
-// The Raft log as the core sees it: durable entries in LogStorage followed by an unstable tail
-// not yet reported durable, plus commit/applied cursors. It must never let commit pass the last
-// index, never truncate a committed entry, and never copy entry data.
+// The Raft log as the core sees it: durable entries in LogStorage (which may start after a
+// snapshot) followed by an unstable tail not yet reported durable — possibly a snapshot from the
+// leader that replaces everything — plus commit/applied cursors. It must never let commit pass the
+// last index, never truncate a committed entry, and never copy entry data.
 import type { LogStorage } from './storage.ts';
-import type { Entry } from './types.ts';
+import type { Entry, SnapshotMeta } from './types.ts';
 
 /**
  * Entries appended but not yet acknowledged as durable. `offset` is the index of entries[0];
- * entries before `inProgress` have been handed to a Ready and are being written.
+ * entries before `inProgress` have been handed to a Ready and are being written. A snapshot
+ * received from the leader waits here too (entries then start right after it).
  */
 class Unstable {
   entries: Entry[] = [];
   offset: number;
   inProgress: number;
+  snapshot: SnapshotMeta | null = null;
+  /** The snapshot has been handed to a Ready and is being installed. */
+  snapshotInProgress = false;
 
   constructor(offset: number) {
     this.offset = offset;
@@ -24,7 +29,7 @@ class Unstable {
 
   /** Term at index, or -1 when the unstable tail does not hold it. */
   term(index: number): number {
-    if (index < this.offset) return -1;
+    if (index < this.offset) return this.snapshot !== null && index === this.snapshot.index ? this.snapshot.term : -1;
     const e = this.entries[index - this.offset];
     return e === undefined ? -1 : e.term;
   }
@@ -42,6 +47,15 @@ class Unstable {
       for (const e of ents) this.entries.push(e);
       this.inProgress = Math.min(this.inProgress, from);
     }
+  }
+
+  /** Replaces everything with a snapshot from the leader: the log continues after it. */
+  restore(s: SnapshotMeta): void {
+    this.entries = [];
+    this.offset = s.index + 1;
+    this.inProgress = this.offset;
+    this.snapshot = s;
+    this.snapshotInProgress = false;
   }
 
   /** Entries up to (index, term) are durable; ignored if that entry was since replaced. */
@@ -78,19 +92,28 @@ export class RaftLog {
   }
 
   lastIndex(): number {
-    return this.unstable.entries.length > 0 ? this.unstable.lastIndex() : this.storage.lastIndex();
+    const u = this.unstable;
+    if (u.entries.length > 0) return u.lastIndex();
+    return u.snapshot !== null ? u.snapshot.index : this.storage.lastIndex();
+  }
+
+  /** The first index whose entry this log still holds; term(firstIndex − 1) is known, nothing before. */
+  firstIndex(): number {
+    const u = this.unstable;
+    if (u.snapshot !== null) return u.snapshot.index + 1;
+    return this.storage.firstIndex?.() ?? 1;
   }
 
   lastTerm(): number {
     return this.term(this.lastIndex());
   }
 
-  /** Term of the entry at index; 0 for index 0; -1 when the log has no such entry. */
+  /** Term of the entry at index; 0 for index 0; -1 when the log has no such entry (beyond it, or compacted). */
   term(index: number): number {
     if (index === 0) return 0;
     const t = this.unstable.term(index);
     if (t !== -1) return t;
-    if (index >= this.unstable.offset) return -1;
+    if (index >= this.unstable.offset || this.unstable.snapshot !== null) return -1;
     return this.storage.term(index);
   }
 
@@ -100,7 +123,8 @@ export class RaftLog {
 
   /** The highest index such that it and everything before it is durable and still in this log. */
   persistedIndex(): number {
-    return this.unstable.offset - 1;
+    // A snapshot still being installed makes nothing of the old log part of this one.
+    return this.unstable.snapshot !== null ? 0 : this.unstable.offset - 1;
   }
 
   /** Election restriction: is a log ending at (lastIndex, lastTerm) at least as up to date as ours? */
@@ -113,6 +137,12 @@ export class RaftLog {
   slice(lo: number, hi: number): Entry[] {
     if (lo >= hi) return [];
     const u = this.unstable;
+    if (u.snapshot !== null && hi <= u.snapshot.index + 1 && lo >= (this.storage.firstIndex?.() ?? 1)) {
+      // Committed entries of a Ready handed out before a snapshot arrived: storage keeps them
+      // until the snapshot is installed, and committed entries are the same in every log.
+      return [...this.storage.entries(lo, hi)];
+    }
+    if (lo < this.firstIndex()) throw new Error(`raft log: entries from ${lo} asked, but the log holds entries from ${this.firstIndex()} on (compacted)`);
     const out: Entry[] = [];
     if (lo < u.offset) {
       const stored = this.storage.entries(lo, Math.min(hi, u.offset));
@@ -197,7 +227,7 @@ export class RaftLog {
   findConflictByTerm(index: number, term: number): [number, number] {
     // Below the first entry still held the terms are gone: stop at the last one known. Only a
     // stale answer (a delayed reject) can lead there, and the caller then discards it.
-    const floor = (this.storage.firstIndex?.() ?? 1) - 1;
+    const floor = this.firstIndex() - 1;
     for (let i = Math.max(Math.min(index, this.lastIndex()), floor); i > 0; i--) {
       const t = this.term(i);
       if (t <= term || i === floor) return [i, t];
@@ -214,7 +244,37 @@ export class RaftLog {
 
   hasUnstableToPersist(): boolean {
     const u = this.unstable;
-    return u.inProgress <= u.lastIndex();
+    return u.inProgress <= u.lastIndex() || (u.snapshot !== null && !u.snapshotInProgress);
+  }
+
+  /**
+   * Follower side of InstallSnapshot: the log becomes the snapshot (committed through its index)
+   * and whatever follows it. The caller has checked that the snapshot is newer than our commit
+   * and that our log does not already hold its last entry.
+   */
+  restore(s: SnapshotMeta): void {
+    if (s.index <= this.committed) throw new Error(`raft log: snapshot at ${s.index} is not past commit ${this.committed}`);
+    this.unstable.restore(s);
+    this.committed = s.index;
+    // The snapshot's image carries everything through its index: nothing before it is applied from the log.
+    this.applying = s.index;
+  }
+
+  /** The snapshot not yet handed to a Ready (marks it in progress), or null. */
+  takeSnapshot(): SnapshotMeta | null {
+    const u = this.unstable;
+    if (u.snapshot === null || u.snapshotInProgress) return null;
+    u.snapshotInProgress = true;
+    return u.snapshot;
+  }
+
+  /** The snapshot at `index` is installed in storage; ignored if a newer one replaced it. */
+  stableSnapTo(index: number): void {
+    const u = this.unstable;
+    if (u.snapshot === null || u.snapshot.index !== index) return;
+    u.snapshot = null;
+    u.snapshotInProgress = false;
+    if (index > this.applied) this.applied = index;
   }
 
   /** Unstable entries not yet handed to a Ready; marks them in progress. */

@@ -7,6 +7,7 @@ import { RaftLog } from './log.ts';
 import { Progress, ProgressState } from './progress.ts';
 import { MajorityConfig, VoteResult } from './quorum.ts';
 import { ReadOnly, type ReadRequest } from './read-only.ts';
+import { noSnapshot } from './storage.ts';
 import {
   campaignTransfer,
   emptyEntries,
@@ -20,6 +21,7 @@ import {
   type Message,
   type ReadState,
   type Ready,
+  type SnapshotMeta,
   type SoftState,
 } from './types.ts';
 
@@ -40,6 +42,12 @@ export interface RaftStatus {
   lastIndex: number;
   lastTerm: number;
   persistedIndex: number;
+  /** The first index the log still holds (entries before it were compacted into a snapshot). */
+  firstIndex: number;
+  /** The newest durable snapshot's index (0: none). */
+  snapshotIndex: number;
+  /** Leader: command bytes proposed in this term and not yet committed (uncommittedBytesMax bounds it). */
+  uncommittedBytes: number;
   leadTransferee: number;
   /** Ticks this node has counted since it started (the clock lease ticks are measured on). */
   tick: number;
@@ -48,7 +56,20 @@ export interface RaftStatus {
   /** The lease (leader only) holds while `tick` is below this; 0 when no lease is held. */
   leaseUntilTick: number;
   /** Per-follower replication state (leader only). */
-  progress: Map<number, { match: number; next: number; state: 'probe' | 'replicate'; inflight: number; paused: boolean }>;
+  progress: Map<number, ProgressStatus>;
+}
+
+export interface ProgressStatus {
+  match: number;
+  next: number;
+  state: 'probe' | 'replicate' | 'snapshot';
+  inflight: number;
+  inflightBytes: number;
+  paused: boolean;
+  /** Heard from within the current CheckQuorum period. */
+  recentActive: boolean;
+  /** Snapshot state: the index of the snapshot being sent. */
+  pendingSnapshot: number;
 }
 
 export class RaftNode {
@@ -81,6 +102,20 @@ export class RaftNode {
   private readonly lease: LeaderLease;
   /** Reads that reached a new leader before an entry of its term committed (thesis §6.4 step 1). */
   private pendingReads: ReadRequest[] = [];
+  /**
+   * Leader: command bytes of its own entries not yet committed, and (index, bytes) pairs from
+   * `uncommittedHead` on, oldest first, to subtract as commit passes them.
+   */
+  private uncommittedBytes = 0;
+  private uncommittedQueue: number[] = [];
+  private uncommittedHead = 0;
+  /**
+   * The term of the newest hard state the host has made durable (advance). A heartbeat reply
+   * promises that its sender is in the leader's term: it may leave only once that is durable, or
+   * a crash brings the node back at an older term, free to vote while the leader counts the
+   * reply toward its lease.
+   */
+  private durableTerm: number;
 
   private msgs: Message[] = [];
   private msgsAfterPersist: Message[] = [];
@@ -97,6 +132,7 @@ export class RaftNode {
     this.log = new RaftLog(this.cfg.storage, hs.commit, Math.min(this.cfg.applied, hs.commit));
     this.term = hs.term;
     this.vote = hs.vote;
+    this.durableTerm = hs.term;
     this.readOnly = new ReadOnly(this.cfg.readPendingMax);
     this.lease = new LeaderLease(
       this.id,
@@ -130,9 +166,12 @@ export class RaftNode {
         progress.set(id, {
           match: pr.match,
           next: pr.next,
-          state: pr.state === ProgressState.probe ? 'probe' : 'replicate',
+          state: pr.state === ProgressState.probe ? 'probe' : pr.state === ProgressState.replicate ? 'replicate' : 'snapshot',
           inflight: pr.inflights.length,
-          paused: pr.paused,
+          inflightBytes: pr.inflights.bytes,
+          paused: pr.isPaused(),
+          recentActive: pr.recentActive,
+          pendingSnapshot: pr.pendingSnapshot,
         });
       }
     }
@@ -147,6 +186,9 @@ export class RaftNode {
       lastIndex: this.log.lastIndex(),
       lastTerm: this.log.lastTerm(),
       persistedIndex: this.log.persistedIndex(),
+      firstIndex: this.log.firstIndex(),
+      snapshotIndex: (this.cfg.storage.snapshot?.() ?? noSnapshot).index,
+      uncommittedBytes: this.role === Role.leader ? this.uncommittedBytes : 0,
       leadTransferee: this.leadTransferee,
       tick: this.ticks,
       leaseValid: this.leaseValid(),
@@ -175,15 +217,20 @@ export class RaftNode {
     return this.log.lastIndex();
   }
 
-  /** The entry at index (durable or unstable), or undefined. */
+  /** The entry at index (durable or unstable), or undefined (beyond the log, or compacted away). */
   entryAt(index: number): Entry | undefined {
-    if (index < 1 || index > this.log.lastIndex()) return undefined;
+    if (index < this.log.firstIndex() || index > this.log.lastIndex()) return undefined;
     return this.log.slice(index, index + 1)[0];
   }
 
-  /** Entries [lo, hi) of this node's log (durable and unstable), for inspection. */
+  /** Entries [lo, hi) of this node's log (durable and unstable) that it still holds, for inspection. */
   entries(lo: number, hi: number): Entry[] {
-    return this.log.slice(Math.max(1, lo), Math.min(hi, this.log.lastIndex() + 1));
+    return this.log.slice(Math.max(this.log.firstIndex(), lo), Math.min(hi, this.log.lastIndex() + 1));
+  }
+
+  /** The first index this node's log still holds. */
+  get firstIndex(): number {
+    return this.log.firstIndex();
   }
 
   // ---------------------------------------------------------------- inputs
@@ -195,9 +242,17 @@ export class RaftNode {
     else this.tickElection();
   }
 
-  /** Starts an election now (as if the election timeout fired). No-op on a leader. */
-  campaign(): void {
+  /**
+   * Starts an election now (as if the election timeout fired). Refused (false) on a leader and,
+   * with CheckQuorum, while this node heard from a leader within the election timeout: its
+   * replies may be part of that leader's lease, and a vote for itself would let a second leader
+   * exist while the first still serves lease reads. Use transferLeadership to move leadership.
+   */
+  campaign(): boolean {
+    if (this.role === Role.leader) return false;
+    if (this.heardFromLeaderRecently() && this.cfg.unsafe.campaignIgnoresLease !== true) return false;
     this.hup();
+    return true;
   }
 
   /**
@@ -210,9 +265,28 @@ export class RaftNode {
     if (this.role !== Role.leader || this.leadTransferee !== NONE) return 0;
     const last = this.log.lastIndex();
     if (last - this.log.committed >= this.cfg.uncommittedEntriesMax) return 0;
+    const bytes = data.byteLength;
+    // One proposal always fits when none is pending, so a value larger than the limit can still commit.
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + bytes > this.cfg.uncommittedBytesMax) return 0;
     const e: Entry = { index: last + 1, term: this.term, kind, data };
     this.log.appendNext(e);
+    this.uncommittedBytes += bytes;
+    this.uncommittedQueue.push(e.index, bytes);
     return e.index;
+  }
+
+  /**
+   * The host finished sending the snapshot to follower `to` (ok), or gave up on it (the follower
+   * did not take it in time). Either way the follower is probed again: after an ok, once it acks;
+   * after a failure, at the next heartbeat reply, which sends a fresh snapshot if it still needs one.
+   */
+  reportSnapshot(to: number, ok: boolean): void {
+    if (this.role !== Role.leader) return;
+    const pr = this.progress.get(to);
+    if (pr === undefined || pr.state !== ProgressState.snapshot) return;
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+    pr.paused = true;
   }
 
   /**
@@ -305,13 +379,13 @@ export class RaftNode {
         // Never change term because of a PreVote.
       } else if (m.type === MessageType.preVoteResp && !m.reject) {
         // The term is bumped when the pre-vote wins, not per response.
-      } else if (m.type === MessageType.app || m.type === MessageType.heartbeat) {
+      } else if (m.type === MessageType.app || m.type === MessageType.heartbeat || m.type === MessageType.snapshot) {
         this.becomeFollower(m.term, m.from);
       } else {
         this.becomeFollower(m.term, NONE);
       }
     } else if (m.term < this.term) {
-      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === MessageType.app || m.type === MessageType.heartbeat)) {
+      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === MessageType.app || m.type === MessageType.heartbeat || m.type === MessageType.snapshot)) {
         // A stale leader cut off by a partition would otherwise never learn the new term
         // (with PreVote nobody bumps terms to tell it): answer so it steps down.
         this.send(message(MessageType.appResp, this.id, m.from, this.term));
@@ -372,6 +446,7 @@ export class RaftNode {
       hardState = this.hardState;
       this.prevHard = hardState;
     }
+    const snapshot = this.log.takeSnapshot();
     const entries = this.log.takeUnstable();
     const { from: committedFrom, to: committedTo } = this.log.takeCommitted();
     const log = this.log;
@@ -379,6 +454,7 @@ export class RaftNode {
     const rd: Ready = {
       softState,
       hardState,
+      snapshot,
       entries,
       committedFrom,
       committedTo,
@@ -389,7 +465,7 @@ export class RaftNode {
       messages: this.msgs,
       messagesAfterPersist: this.msgsAfterPersist,
       readStates: this.readStates,
-      mustSync: voteChanged || entries.length > 0,
+      mustSync: voteChanged || entries.length > 0 || snapshot !== null,
     };
     this.msgs = [];
     this.msgsAfterPersist = [];
@@ -406,6 +482,15 @@ export class RaftNode {
   advance(rd: Ready): void {
     if (!this.readyOutstanding) throw new Error(`raft ${this.id}: advance() without an outstanding ready()`);
     this.readyOutstanding = false;
+    if (rd.snapshot !== null) {
+      const s = rd.snapshot;
+      // A host that acks a snapshot it did not install would leave a hole where its log was.
+      if (this.cfg.storage.term(s.index) !== s.term || (this.cfg.storage.firstIndex?.() ?? 1) > s.index + 1) {
+        throw new Error(`raft ${this.id}: advance() but storage does not start at snapshot ${s.index} (term ${s.term}) of this Ready — install rd.snapshot first`);
+      }
+      this.log.stableSnapTo(s.index);
+    }
+    if (rd.hardState !== null) this.durableTerm = rd.hardState.term;
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1]!;
       // A host that advances without writing would silently lose entries it acked.
@@ -438,6 +523,9 @@ export class RaftNode {
     this.readOnly.reset();
     this.lease.reset();
     this.pendingReads = [];
+    this.uncommittedBytes = 0;
+    this.uncommittedQueue = [];
+    this.uncommittedHead = 0;
   }
 
   private becomeFollower(term: number, lead: number): void {
@@ -465,7 +553,7 @@ export class RaftNode {
     this.lead = this.id;
     const next = this.log.lastIndex() + 1;
     for (const id of this.voters.voters) {
-      const pr = new Progress(next, this.cfg.inflightMax);
+      const pr = new Progress(next, this.cfg.inflightMax, this.cfg.inflightBytesMax);
       if (id === this.id) {
         // Only what is already durable counts; the no-op below counts after advance().
         pr.match = this.log.persistedIndex();
@@ -620,7 +708,13 @@ export class RaftNode {
     const wasPaused = pr.isPaused();
     if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressState.probe))) return;
     if (pr.state === ProgressState.probe) pr.becomeReplicate();
-    else pr.freeTo(m.index);
+    else if (pr.state === ProgressState.snapshot) {
+      // The follower holds the snapshot (or caught up otherwise): stream from the log again,
+      // if the log still holds what follows what it has.
+      if (pr.match + 1 < this.log.firstIndex()) return;
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else pr.freeTo(m.index);
     if (this.maybeCommit()) this.bcastAppend();
     else if (wasPaused) this.sendAppend(m.from);
     this.fillWindow(m.from);
@@ -639,6 +733,11 @@ export class RaftNode {
         this.becomeFollower(m.term, m.from);
         this.heardFromLeader();
         this.handleHeartbeat(m);
+        break;
+      case MessageType.snapshot:
+        this.becomeFollower(m.term, m.from);
+        this.heardFromLeader();
+        this.handleSnapshot(m);
         break;
       case MessageType.voteResp:
       case MessageType.preVoteResp: {
@@ -674,6 +773,12 @@ export class RaftNode {
         this.heardFromLeader();
         this.handleHeartbeat(m);
         break;
+      case MessageType.snapshot:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.heardFromLeader();
+        this.handleSnapshot(m);
+        break;
       case MessageType.timeoutNow:
         this.campaign0(CampaignKind.transfer);
         break;
@@ -707,6 +812,31 @@ export class RaftNode {
     );
   }
 
+  /**
+   * InstallSnapshot. The ack goes out after the Ready that installs the snapshot (an appResp
+   * waits for persistence); a snapshot this node already covers is acked with its commit index.
+   */
+  private handleSnapshot(m: Message): void {
+    const s: SnapshotMeta = { index: m.index, term: m.logTerm, voters: this.cfg.voters };
+    if (this.restoreSnapshot(s)) {
+      this.send(message(MessageType.appResp, this.id, m.from, this.term, { index: this.log.lastIndex() }));
+    } else {
+      this.send(message(MessageType.appResp, this.id, m.from, this.term, { index: this.log.committed }));
+    }
+  }
+
+  /** Replaces the log with the snapshot unless it is old news; returns whether it did. */
+  private restoreSnapshot(s: SnapshotMeta): boolean {
+    if (s.index <= this.log.committed) return false;
+    if (this.log.matchTerm(s.index, s.term)) {
+      // Our log already holds its last entry, so everything before it matches: keep the log.
+      this.log.commitTo(s.index);
+      return false;
+    }
+    this.log.restore(s);
+    return true;
+  }
+
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit);
     this.send(message(MessageType.heartbeatResp, this.id, m.from, this.term, { context: m.context, index: m.index }));
@@ -720,12 +850,33 @@ export class RaftNode {
     if (mci <= this.log.committed) return false;
     if (this.log.term(mci) !== this.term && this.cfg.unsafe.commitPreviousTermByCount !== true) return false;
     this.log.commitTo(mci);
+    this.releaseUncommitted(mci);
     if (this.pendingReads.length > 0 && this.committedEntryInCurrentTerm()) {
       const released = this.pendingReads;
       this.pendingReads = [];
       for (const r of released) this.admitRead(r);
     }
     return true;
+  }
+
+  /** Commit passed `index`: its entries no longer count against uncommittedBytesMax. */
+  private releaseUncommitted(index: number): void {
+    const q = this.uncommittedQueue;
+    let h = this.uncommittedHead;
+    while (h < q.length && q[h]! <= index) {
+      this.uncommittedBytes -= q[h + 1]!;
+      h += 2;
+    }
+    if (h === q.length) {
+      q.length = 0;
+      h = 0;
+    } else if (h >= 4096 && h * 2 >= q.length) {
+      // Under steady load the queue never empties: drop its consumed front now and then.
+      q.copyWithin(0, h);
+      q.length -= h;
+      h = 0;
+    }
+    this.uncommittedHead = h;
   }
 
   private committedEntryInCurrentTerm(): boolean {
@@ -736,6 +887,7 @@ export class RaftNode {
     const pr = this.progress.get(to)!;
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
+    if (pr.next < this.log.firstIndex()) return this.maybeSendSnapshot(to, pr);
     const prevTerm = this.log.term(prevIndex);
     if (prevTerm < 0) throw new Error(`raft ${this.id}: no term for prevIndex ${prevIndex} (follower ${to}, last ${this.log.lastIndex()})`);
     let entries: readonly Entry[] = emptyEntries;
@@ -748,7 +900,25 @@ export class RaftNode {
     this.send(
       message(MessageType.app, this.id, to, this.term, { index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed }),
     );
-    pr.sentEntries(entries.length, entries.length > 0 ? entries[entries.length - 1]!.index : prevIndex);
+    let bytes = 0;
+    for (let i = 0; i < entries.length; i++) bytes += entries[i]!.data.byteLength;
+    pr.sentEntries(entries.length, entries.length > 0 ? entries[entries.length - 1]!.index : prevIndex, bytes);
+    return true;
+  }
+
+  /**
+   * The follower needs entries compacted away: offer the newest snapshot (the host streams its
+   * image). Not to a follower not heard from lately: it is likely down, and the next heartbeat
+   * reply brings us back here.
+   */
+  private maybeSendSnapshot(to: number, pr: Progress): boolean {
+    if (!pr.recentActive) return false;
+    const snap = this.cfg.storage.snapshot?.() ?? noSnapshot;
+    if (snap.index === 0 || snap.index + 1 < this.log.firstIndex()) {
+      throw new Error(`raft ${this.id}: follower ${to} needs entries from ${pr.next}, but the log starts at ${this.log.firstIndex()} and no snapshot covers the gap (newest: ${snap.index})`);
+    }
+    pr.becomeSnapshot(snap.index);
+    this.send(message(MessageType.snapshot, this.id, to, this.term, { index: snap.index, logTerm: snap.term, commit: this.log.committed }));
     return true;
   }
 
@@ -828,8 +998,15 @@ export class RaftNode {
 
   private send(m: Message): void {
     // Vote requests carry our own vote, grants and append acks promise durable state: they
-    // may leave only after the Ready that made it durable. Everything else may go at once.
-    if (m.type === MessageType.appResp || m.type === MessageType.vote || m.type === MessageType.voteResp) {
+    // may leave only after the Ready that made it durable. So does a heartbeat reply in a term
+    // not yet durable (see durableTerm). Everything else may go at once.
+    const t = m.type;
+    if (
+      t === MessageType.appResp ||
+      t === MessageType.vote ||
+      t === MessageType.voteResp ||
+      (t === MessageType.heartbeatResp && this.term !== this.durableTerm && this.cfg.unsafe.heartbeatReplyBeforePersist !== true)
+    ) {
       this.msgsAfterPersist.push(m);
     } else {
       this.msgs.push(m);

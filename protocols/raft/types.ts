@@ -73,6 +73,12 @@ export const MessageType = {
   readIndex: 10,
   /** index = the read index the follower may serve at once applied; context = request id. */
   readIndexResp: 11,
+  /**
+   * InstallSnapshot: index/logTerm = the snapshot's last included index and term, commit = the
+   * leader's commit. Only the metadata: the image travels beside it (the host's business), and a
+   * follower's host steps this message once it holds the whole image.
+   */
+  snapshot: 12,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 export const messageTypeName: Record<number, string> = Object.fromEntries(
@@ -100,6 +106,16 @@ export interface Message {
   context: number;
 }
 
+/**
+ * What a snapshot covers: the state after applying every entry through `index` (of `term`), and
+ * the configuration then. The image itself is the host's; the core only ever sees this.
+ */
+export interface SnapshotMeta {
+  readonly index: number;
+  readonly term: number;
+  readonly voters: readonly number[];
+}
+
 /** A read that may be served once the local state machine has applied `index`. */
 export interface ReadState {
   readonly index: number;
@@ -110,8 +126,9 @@ export interface ReadState {
 /**
  * One batch of work for the host. Process it in this order:
  *  1. send `messages` (may go before anything is durable: leader appends and heartbeats);
- *  2. make `entries` (append; an entry at index i replaces the stored suffix from i) and
- *     `hardState` durable — fsync when `mustSync`;
+ *  2. install `snapshot` if there is one (restore the state machine from its image and make it
+ *     the log's durable base: every stored entry goes), then make `entries` (append; an entry at
+ *     index i replaces the stored suffix from i) and `hardState` durable — fsync when `mustSync`;
  *  3. send `messagesAfterPersist` (votes, vote requests, append acks: they promise durability);
  *  4. apply entries `committedFrom`..`committedTo` in order (as `committedEntries`, or read from
  *     the storage the host wrote them to); serve `readStates` once applied >= their index;
@@ -121,6 +138,8 @@ export interface ReadState {
 export interface Ready {
   readonly softState: SoftState | null;
   readonly hardState: HardState | null;
+  /** A snapshot from the leader that replaces this node's log and state (see step 2), or null. */
+  readonly snapshot: SnapshotMeta | null;
   readonly entries: readonly Entry[];
   /** Committed entries to apply: indexes committedFrom..committedTo (none when to < from). */
   readonly committedFrom: number;
@@ -133,7 +152,7 @@ export interface Ready {
   readonly messages: Message[];
   readonly messagesAfterPersist: Message[];
   readonly readStates: ReadState[];
-  /** True when hardState.term/vote changed or entries must be written: an fsync is owed. */
+  /** True when hardState.term/vote changed, entries must be written or a snapshot installed: an fsync is owed. */
   readonly mustSync: boolean;
 }
 

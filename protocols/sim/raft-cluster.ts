@@ -1,21 +1,27 @@
 // Raft plugged into the simulator: each node is a RaftNode over a MemoryStorage that survives
 // crashes, driven through the Ready contract with disk writes that take virtual time (so a crash
-// loses what was not yet durable, and a leader replicates before its own write completes).
+// loses what was not yet durable, and a leader replicates before its own write completes). Nodes
+// snapshot their state machine (a digest of what they applied) at seed-chosen intervals, cut
+// their logs, and ship snapshots to followers that need what was cut.
 import { createRng, type Rng } from '../../runtime/rng.ts';
 import {
+  compactionPoint,
   EntryKind,
   formatMessage,
   MemoryStorage,
+  MessageType,
   RaftNode,
   Role,
   roleName,
+  type CompactionSettings,
   type Message,
   type RaftMutations,
   type RaftSettings,
   type Ready,
+  type SnapshotMeta,
 } from '../raft/index.ts';
 import type { ClusterOptions, SimCluster, SimEnv, SimProtocol } from './protocol.ts';
-import { createRaftCheckers, raftInvariants, type RaftObservation } from './raft-invariants.ts';
+import { applyDigest, createRaftCheckers, raftInvariants, type RaftObservation } from './raft-invariants.ts';
 
 /** Deliberately broken variants for the mutation check. */
 export const raftMutations: Record<string, RaftMutations> = {
@@ -31,10 +37,36 @@ export const raftMutations: Record<string, RaftMutations> = {
   'lease-ignores-acks': { leaseIgnoresAcks: true },
   /** Lease of 2*electionTicks: outlives the followers' refusal to vote. */
   'lease-too-long': { leaseTooLong: true },
+  /** A heartbeat reply leaves before the term it is in is durable (the term-0 lease hole). */
+  'heartbeat-reply-before-persist': { heartbeatReplyBeforePersist: true },
+  'vote-amnesia': { voteAmnesia: true },
+  'lease-survives-transfer': { leaseSurvivesTransfer: true },
 };
+
+/** Deliberately broken hosts: the core is right, what the host does around snapshots is not. */
+export const hostMutations = {
+  /** The image is labelled with the last applied index but holds the state from one entry before. */
+  'snapshot-misses-last-apply': 'snapshot-misses-last-apply',
+  /** The log is cut through everything applied, past the snapshot that covers it. */
+  'compact-past-snapshot': 'compact-past-snapshot',
+} as const;
+type HostMutation = keyof typeof hostMutations;
 
 /** How often a read that reaches a leader is tried on its lease first (CheckQuorum seeds). */
 const leaseReadChance = 0.7;
+
+/** A snapshot's image in the simulator: the state machine is the digest of what was applied. */
+interface SimImage {
+  readonly meta: SnapshotMeta;
+  readonly digest: number;
+}
+
+/** How a seed snapshots: every `everyEntries` applied entries (0: never), keeping a margin. */
+interface SnapshotPolicy extends CompactionSettings {
+  everyEntries: number;
+  /** A leader gives up on a transfer the follower has not acked in this long. */
+  transferTimeoutMs: number;
+}
 
 interface Host {
   readonly id: number;
@@ -44,6 +76,16 @@ interface Host {
   /** The Ready whose disk write is in flight, if any. */
   writing: Ready | null;
   applied: number;
+  /** The state machine: a rolling digest of every entry applied (or restored from a snapshot). */
+  digest: number;
+  /** The digest before the last entry applied (for the snapshot-misses-last-apply mutation). */
+  digestBefore: number;
+  /** The durable snapshot (with storage: survives a crash). */
+  image: SimImage | null;
+  /** A snapshot is being written (lost by a crash before it completes). */
+  snapshotting: boolean;
+  /** Images that arrived with snapshot messages, by index (volatile). */
+  received: Map<number, SimImage>;
   lastRole: number;
   lastTerm: number;
 }
@@ -53,14 +95,19 @@ type Env = SimEnv<Message, RaftObservation>;
 class RaftSimCluster implements SimCluster<Message> {
   private readonly hosts = new Map<number, Host>();
   private readonly mutation: RaftMutations | undefined;
+  private readonly hostBug: HostMutation | undefined;
   private topCommit = 0;
   private topTerm = 0;
 
   private readonly settings: Partial<RaftSettings>;
+  private readonly snapshots: SnapshotPolicy;
+  /** The image travelling with each snapshot message (duplicates share the message object). */
+  private readonly images = new WeakMap<Message, { image: SimImage; senderIncarnation: number }>();
   /** Chooses the read path; its own stream so read choices never shift other draws. */
   private readonly readRng: Rng;
   /** Reads started per path: lease (served at once), index (on the leader), follower. */
   private readonly readPaths = { lease: 0, leaseRefused: 0, index: 0, follower: 0 };
+  private readonly snapshotCounts = { snapshotsTaken: 0, snapshotsSent: 0, snapshotsInstalled: 0, snapshotTransfersFailed: 0 };
 
   constructor(
     readonly nodeIds: readonly number[],
@@ -80,16 +127,42 @@ class RaftSimCluster implements SimCluster<Message> {
       batchBytesMax: r.chance(0.3) ? 40 : 1 << 20,
       // 1 is the least that covers the sub-tick phase skew between simulated nodes' ticks.
       leaseDriftTicks: r.chance(0.5) ? 1 : 2,
+      inflightBytesMax: r.chance(0.2) ? 30 : 16 << 20,
+      uncommittedBytesMax: r.chance(0.2) ? 200 : 64 << 20,
       ...fixed,
     };
+    // Drawn after the settings above, so adding these left every earlier seed's settings as they were.
+    this.snapshots = {
+      everyEntries: r.chance(0.25) ? 0 : [2, 5, 20][r.int(0, 3)]!,
+      catchUpEntries: [0, 1, 4][r.int(0, 3)]!,
+      retainEntriesMax: [0, 8, 40][r.int(0, 3)]!,
+      transferTimeoutMs: r.int(30, 400),
+    };
     this.readRng = createRng(env.nodeSeed(0, 1));
-    if (env.tracing) env.trace(`   raft settings: ${JSON.stringify(this.settings)}`);
+    if (env.tracing) env.trace(`   raft settings: ${JSON.stringify(this.settings)}; snapshots: ${JSON.stringify(this.snapshots)}`);
     if (options.mutation !== undefined) {
       this.mutation = raftMutations[options.mutation];
-      if (this.mutation === undefined) throw new RangeError(`unknown raft mutation "${options.mutation}" (known: ${Object.keys(raftMutations).join(', ')})`);
+      this.hostBug = options.mutation in hostMutations ? (options.mutation as HostMutation) : undefined;
+      if (this.mutation === undefined && this.hostBug === undefined) {
+        throw new RangeError(`unknown raft mutation "${options.mutation}" (known: ${[...Object.keys(raftMutations), ...Object.keys(hostMutations)].join(', ')})`);
+      }
     }
     for (const id of nodeIds) {
-      const host: Host = { id, raft: null, storage: new MemoryStorage(), incarnation: 0, writing: null, applied: 0, lastRole: -1, lastTerm: 0 };
+      const host: Host = {
+        id,
+        raft: null,
+        storage: new MemoryStorage(),
+        incarnation: 0,
+        writing: null,
+        applied: 0,
+        digest: 0,
+        digestBefore: 0,
+        image: null,
+        snapshotting: false,
+        received: new Map(),
+        lastRole: -1,
+        lastTerm: 0,
+      };
       this.hosts.set(id, host);
       this.start(host);
     }
@@ -97,18 +170,22 @@ class RaftSimCluster implements SimCluster<Message> {
 
   private start(h: Host): void {
     h.incarnation++;
+    // The state machine comes back from the durable snapshot, if any; the log replays after it.
+    const from = h.image?.meta.index ?? 0;
     h.raft = new RaftNode({
       ...this.settings,
       id: h.id,
       voters: this.nodeIds,
       storage: h.storage,
       rng: createRng(this.env.nodeSeed(h.id, h.incarnation)),
-      // The simulated state machine lives in memory and is rebuilt from the log.
-      applied: 0,
+      applied: from,
       unsafe: this.mutation,
     });
     h.writing = null;
-    h.applied = 0;
+    h.applied = from;
+    h.digest = h.image?.digest ?? 0;
+    h.snapshotting = false;
+    h.received.clear();
     h.lastRole = Role.follower;
     h.lastTerm = h.raft.currentTerm;
   }
@@ -136,8 +213,48 @@ class RaftSimCluster implements SimCluster<Message> {
   deliver(msg: Message): void {
     const h = this.host(msg.to);
     if (h.raft === null) return;
+    if (msg.type === MessageType.snapshot) this.receiveImage(h, msg);
     h.raft.step(msg);
     this.afterInput(h);
+  }
+
+  /**
+   * The image arrived with its message: the follower keeps it for the Ready that installs it, and
+   * the sender's host learns that the transfer completed (a moment later, as a stream's last ack).
+   */
+  private receiveImage(h: Host, msg: Message): void {
+    const sent = this.images.get(msg);
+    if (sent === undefined) throw new Error(`snapshot message ${formatMessage(msg)} carries no image`);
+    h.received.set(msg.index, sent.image);
+    const sender = this.host(msg.from);
+    this.env.after(this.env.diskDelayMs(), this.env.tracing ? `n${msg.from} hears transfer to n${msg.to} done` : '', () => {
+      if (sender.raft === null || sender.incarnation !== sent.senderIncarnation) return;
+      sender.raft.reportSnapshot(msg.to, true);
+      this.afterInput(sender);
+    });
+  }
+
+  /** A leader sends a snapshot: its image goes along; a transfer not acked in time is given up. */
+  private sendSnapshot(h: Host, m: Message): void {
+    const image = h.image;
+    if (image === null || image.meta.index < m.index) throw new Error(`n${h.id} offers snapshot ${m.index} but holds ${image?.meta.index ?? 'none'}`);
+    // A newer snapshot may have become durable since the core asked: send that one (any
+    // snapshot of committed state at or past the one asked for will do).
+    m.index = image.meta.index;
+    m.logTerm = image.meta.term;
+    this.images.set(m, { image, senderIncarnation: h.incarnation });
+    this.snapshotCounts.snapshotsSent++;
+    const inc = h.incarnation;
+    this.env.after(this.snapshots.transferTimeoutMs, this.env.tracing ? `~n${h.id} snapshot transfer to n${m.to} deadline` : '', () => {
+      const raft = h.raft;
+      if (raft === null || h.incarnation !== inc || raft.currentRole !== Role.leader) return;
+      const pr = raft.status().progress.get(m.to);
+      if (pr === undefined || pr.state !== 'snapshot' || pr.pendingSnapshot !== m.index) return;
+      this.snapshotCounts.snapshotTransfersFailed++;
+      if (this.env.tracing) this.env.trace(`   n${h.id}: transfer of snapshot ${m.index} to n${m.to} timed out`);
+      raft.reportSnapshot(m.to, false);
+      this.afterInput(h);
+    });
   }
 
   propose(node: number, command: Uint8Array): boolean {
@@ -209,7 +326,15 @@ class RaftSimCluster implements SimCluster<Message> {
     if (h.raft !== null) return;
     this.start(h);
     const raft = h.raft!;
-    this.env.observe({ kind: 'restart', node, raft, durable: h.storage.entries(1, h.storage.lastIndex() + 1) });
+    const first = h.storage.firstIndex();
+    this.env.observe({
+      kind: 'restart',
+      node,
+      raft,
+      durable: h.storage.entries(first, h.storage.lastIndex() + 1),
+      base: { index: first - 1, term: h.storage.term(first - 1) },
+      applied: h.applied,
+    });
     if (this.env.tracing) this.env.trace(`   n${node} restarted from disk: ${this.describe(h)}`);
     this.afterInput(h);
   }
@@ -235,8 +360,11 @@ class RaftSimCluster implements SimCluster<Message> {
       const rd = raft.ready();
       h.writing = rd;
       this.env.observe({ kind: 'ready', node: h.id, raft, ready: rd });
-      for (const m of rd.messages) this.env.send(m);
-      const needsDisk = rd.entries.length > 0 || rd.hardState !== null;
+      for (const m of rd.messages) {
+        if (m.type === MessageType.snapshot) this.sendSnapshot(h, m);
+        this.env.send(m);
+      }
+      const needsDisk = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
       const delay = needsDisk ? this.env.diskDelayMs() : 0;
       if (delay > 0) {
         const inc = h.incarnation;
@@ -256,17 +384,62 @@ class RaftSimCluster implements SimCluster<Message> {
   /** The write is durable: send what waited for it, apply, serve reads, advance. */
   private complete(h: Host, rd: Ready): void {
     const raft = h.raft!;
+    if (rd.snapshot !== null) this.install(h, rd.snapshot);
     h.storage.append(rd.entries);
     if (rd.hardState !== null) h.storage.setHardState(rd.hardState);
     for (const m of rd.messagesAfterPersist) this.env.send(m);
     for (const e of rd.committedEntries) {
       h.applied = e.index;
+      h.digestBefore = h.digest;
+      h.digest = applyDigest(h.digest, e);
       this.env.observe({ kind: 'apply', node: h.id, entry: e });
       if (e.kind === EntryKind.normal) this.env.applied(h.id, e.index, e.data);
     }
     for (const rs of rd.readStates) this.env.observe({ kind: 'read-state', node: h.id, requestId: rs.context, index: rs.index });
     h.writing = null;
     raft.advance(rd);
+    this.maybeSnapshot(h);
+  }
+
+  /** A snapshot from the leader replaces the state machine and the log (durably, with this write). */
+  private install(h: Host, meta: SnapshotMeta): void {
+    const image = h.received.get(meta.index);
+    if (image === undefined || image.meta.term !== meta.term) throw new Error(`n${h.id} must install snapshot ${meta.index}/t${meta.term} but received no such image`);
+    h.storage.installSnapshot(meta);
+    h.image = image;
+    h.digest = image.digest;
+    h.applied = meta.index;
+    for (const i of h.received.keys()) if (i <= meta.index) h.received.delete(i);
+    this.snapshotCounts.snapshotsInstalled++;
+    this.env.observe({ kind: 'snapshot-installed', node: h.id, index: meta.index, term: meta.term, digest: image.digest });
+    if (this.env.tracing) this.env.trace(`   n${h.id} installed snapshot ${meta.index}/t${meta.term}`);
+  }
+
+  /**
+   * Every `everyEntries` applied entries: capture the state now, make it durable after a disk
+   * write (a crash before then loses it), then cut the log behind it, keeping the margin.
+   */
+  private maybeSnapshot(h: Host): void {
+    const every = this.snapshots.everyEntries;
+    if (every === 0 || h.snapshotting || h.applied - (h.image?.meta.index ?? 0) < every) return;
+    const digest = this.hostBug === 'snapshot-misses-last-apply' ? h.digestBefore : h.digest;
+    const image: SimImage = { meta: { index: h.applied, term: h.storage.term(h.applied), voters: this.nodeIds }, digest };
+    if (image.meta.term < 0) throw new Error(`n${h.id} applied ${h.applied} but its storage has no term for it`);
+    h.snapshotting = true;
+    this.env.observe({ kind: 'snapshot-taken', node: h.id, index: image.meta.index, digest: image.digest });
+    const inc = h.incarnation;
+    this.env.after(this.env.diskDelayMs() + 1, this.env.tracing ? `n${h.id} snapshot ${image.meta.index} written` : '', () => {
+      if (h.raft === null || h.incarnation !== inc) return;
+      h.snapshotting = false;
+      // A snapshot installed from the leader meanwhile may be newer: keep that one.
+      if (h.image !== null && h.image.meta.index >= image.meta.index) return;
+      h.storage.setSnapshot(image.meta);
+      h.image = image;
+      this.snapshotCounts.snapshotsTaken++;
+      const through = this.hostBug === 'compact-past-snapshot' ? h.applied : compactionPoint(image.meta.index, h.raft.status(), this.snapshots);
+      if (through >= h.storage.firstIndex()) h.storage.compact(through);
+      if (this.env.tracing) this.env.trace(`   n${h.id} snapshot at ${image.meta.index} durable; log from ${h.storage.firstIndex()}`);
+    });
   }
 
   leader(): number {
@@ -298,7 +471,7 @@ class RaftSimCluster implements SimCluster<Message> {
   }
 
   stats(): Record<string, number> {
-    return { ...this.readPaths };
+    return { ...this.readPaths, ...this.snapshotCounts };
   }
 
   maxTerm(): number {
@@ -313,7 +486,7 @@ class RaftSimCluster implements SimCluster<Message> {
     const r = h.raft;
     if (r === null) return `n${h.id} down (disk: ${h.storage.lastIndex()} entries, term ${h.storage.initialState().term})`;
     const s = r.status();
-    return `n${h.id} ${roleName[s.role]} t${s.term} vote=${s.vote} lead=${s.leader} last=${s.lastIndex}/t${s.lastTerm} durable=${s.persistedIndex} commit=${s.commit} applied=${h.applied}`;
+    return `n${h.id} ${roleName[s.role]} t${s.term} vote=${s.vote} lead=${s.leader} first=${s.firstIndex} last=${s.lastIndex}/t${s.lastTerm} durable=${s.persistedIndex} commit=${s.commit} applied=${h.applied} snapshot=${s.snapshotIndex}`;
   }
 
   describeNodes(): string[] {
@@ -326,7 +499,7 @@ export function raftSimProtocol(settings: Partial<RaftSettings> = {}): SimProtoc
   return {
     name: 'raft',
     invariants: raftInvariants,
-    mutations: Object.keys(raftMutations),
+    mutations: [...Object.keys(raftMutations), ...Object.keys(hostMutations)],
     createCluster: (nodeIds, env, options) => new RaftSimCluster(nodeIds, env, settings, options),
     createCheckers: () => createRaftCheckers(),
   };

@@ -1,6 +1,7 @@
 // The Raft safety properties (Raft paper Figure 3) as checkers over what the simulator observes
-// after every step, plus ReadIndex linearity. Each keeps incremental state so a check is O(1)
-// per step (O(log) per election); none of them changes a node or trusts a node's own claims.
+// after every step, plus ReadIndex linearity and snapshot faithfulness (a snapshot equals the
+// replay of the committed log it covers). Each keeps incremental state so a check is O(1) per
+// step (O(log) per election); none of them changes a node or trusts a node's own claims.
 import type { Entry, Ready } from '../raft/index.ts';
 import { Role, type RaftNode } from '../raft/index.ts';
 import type { Checker } from './protocol.ts';
@@ -12,8 +13,15 @@ export type RaftObservation =
   | { kind: 'ready'; node: number; raft: RaftNode; ready: Ready }
   | { kind: 'apply'; node: number; entry: Entry }
   | { kind: 'crash'; node: number }
-  /** A node started again from durable storage, whose log is `durable`. */
-  | { kind: 'restart'; node: number; raft: RaftNode; durable: readonly Entry[] }
+  /**
+   * A node started again from durable storage, whose log is `durable`, following the entry
+   * `base` (index 0 when the log starts at 1); its state machine came back at `applied`.
+   */
+  | { kind: 'restart'; node: number; raft: RaftNode; durable: readonly Entry[]; base: { index: number; term: number }; applied: number }
+  /** A node captured its state machine (`digest`) at applied index `index`. */
+  | { kind: 'snapshot-taken'; node: number; index: number; digest: number }
+  /** A node replaced its state machine and log with a snapshot from the leader. */
+  | { kind: 'snapshot-installed'; node: number; index: number; term: number; digest: number }
   | { kind: 'read-request'; node: number; requestId: number }
   | { kind: 'read-state'; node: number; requestId: number; index: number };
 
@@ -61,7 +69,8 @@ export class LeaderAppendOnly implements Checker<RaftObservation> {
     const rec = this.last.get(o.node);
     // Entries are immutable objects: if the one we saw at the end of the log is no longer the
     // object at that index, the leader truncated or replaced its log.
-    if (rec !== undefined && rec.term === term && rec.index > 0) {
+    // An entry compacted away was committed and applied: compaction is not a rewrite.
+    if (rec !== undefined && rec.term === term && rec.index > 0 && rec.index >= raft.firstIndex) {
       const now = raft.entryAt(rec.index);
       if (now !== rec.entry) {
         return `leader n${o.node} (term ${term}) had entry ${rec.index} (term ${rec.entry?.term}) and now has ${now === undefined ? 'nothing' : `an entry of term ${now.term}`} there`;
@@ -105,13 +114,32 @@ export class LogMatching implements Checker<RaftObservation> {
 
   observe(o: RaftObservation): string | null {
     if (o.kind === 'restart') {
-      const m = this.mirror(o.node);
-      m.entries.length = 0;
-      m.hashes.length = 0;
-      return this.append(o.node, o.durable);
+      const err = this.rebase(o.node, o.base.index, o.base.term);
+      return err ?? this.append(o.node, o.durable);
     }
-    if (o.kind !== 'ready' || o.ready.entries.length === 0) return null;
-    return this.append(o.node, o.ready.entries);
+    if (o.kind !== 'ready') return null;
+    // Like entries, a snapshot from the leader shapes the log from the Ready that hands it out.
+    const snap = o.ready.snapshot;
+    if (snap !== null) {
+      const err = this.rebase(o.node, snap.index, snap.term);
+      if (err !== null) return err;
+    }
+    return o.ready.entries.length === 0 ? null : this.append(o.node, o.ready.entries);
+  }
+
+  /** The node's log now starts after (index, term): its prefix is the one the law knows for it. */
+  private rebase(node: number, index: number, term: number): string | null {
+    const m = this.mirror(node);
+    m.entries.length = 0;
+    m.hashes.length = 0;
+    if (index === 0) return null;
+    const seen = this.law.get(index * 1048576 + term);
+    if (seen === undefined) return `n${node}'s log starts after entry ${index} of term ${term}, which no node ever logged`;
+    m.entries.length = index;
+    m.hashes.length = index;
+    m.entries[index - 1] = { index, term, kind: 0, data: new Uint8Array(0) };
+    m.hashes[index - 1] = seen.hash;
+    return null;
   }
 
   private append(node: number, ents: readonly Entry[]): string | null {
@@ -197,6 +225,10 @@ export class LeaderCompleteness implements Checker<RaftObservation> {
       this.ledger.reset(o.node, o.raft.commitIndex);
       return null;
     }
+    if (o.kind === 'snapshot-installed') {
+      this.ledger.reset(o.node, o.index);
+      return null;
+    }
     if (o.kind !== 'step') return null;
     const raft = o.raft;
     const res = this.ledger.update(o.node, raft);
@@ -204,7 +236,8 @@ export class LeaderCompleteness implements Checker<RaftObservation> {
     for (const index of res.fresh) {
       const term = this.ledger.terms[index]!;
       for (const [id, l] of this.leaders) {
-        if (l.term > term && l.raft.entryAt(index) !== this.ledger.entries[index]) {
+        // Below its first index a leader holds a snapshot, which StateMachineSafety checks.
+        if (l.term > term && index >= l.raft.firstIndex && l.raft.entryAt(index) !== this.ledger.entries[index]) {
           return `index ${index} committed in term ${term} is missing from n${id}, leader of term ${l.term}`;
         }
       }
@@ -218,9 +251,8 @@ export class LeaderCompleteness implements Checker<RaftObservation> {
     if (known !== undefined && known.term === term) return null;
     this.leaders.set(o.node, { term, raft });
     const committed = this.ledger.entries;
-    const log = raft.entries(1, committed.length);
-    for (let i = 1; i < committed.length; i++) {
-      if (this.ledger.terms[i]! < term && log[i - 1] !== committed[i]) {
+    for (let i = Math.max(1, raft.firstIndex); i < committed.length; i++) {
+      if (committed[i] !== undefined && this.ledger.terms[i]! < term && raft.entryAt(i) !== committed[i]) {
         return `n${o.node} became leader of term ${term} without index ${i}, committed in term ${this.ledger.terms[i]}`;
       }
     }
@@ -228,13 +260,19 @@ export class LeaderCompleteness implements Checker<RaftObservation> {
   }
 }
 
-/** No two nodes apply different entries at one index; each node applies in order; commits agree. */
+/**
+ * No two nodes apply different entries at one index; each node applies in order; commits agree;
+ * and a snapshot (taken or installed) equals the replay of the entries it covers, so state
+ * stays right across snapshot boundaries.
+ */
 export class StateMachineSafety implements Checker<RaftObservation> {
   readonly name = 'state-machine-safety';
   private readonly ledger = new CommitLedger();
   private readonly applied: (Entry | undefined)[] = [];
   private readonly appliedBy = new Map<number, number>();
   private readonly appliedIndex = new Map<number, number>();
+  /** prefixDigest[i]: the digest after applying applied[1..i]; known up to its length − 1. */
+  private readonly prefixDigest: number[] = [0];
 
   observe(o: RaftObservation): string | null {
     switch (o.kind) {
@@ -247,8 +285,14 @@ export class StateMachineSafety implements Checker<RaftObservation> {
         return null;
       case 'restart':
         this.ledger.reset(o.node, o.raft.commitIndex);
-        this.appliedIndex.set(o.node, 0);
+        this.appliedIndex.set(o.node, o.applied);
         return null;
+      case 'snapshot-taken':
+        return this.checkImage(o.node, o.index, o.digest, 'took');
+      case 'snapshot-installed':
+        this.ledger.reset(o.node, o.index);
+        this.appliedIndex.set(o.node, o.index);
+        return this.checkImage(o.node, o.index, o.digest, 'installed');
       case 'apply': {
         const e = o.entry;
         const expected = (this.appliedIndex.get(o.node) ?? 0) + 1;
@@ -267,6 +311,26 @@ export class StateMachineSafety implements Checker<RaftObservation> {
         return null;
     }
   }
+
+  /** A snapshot at `index` must hold exactly the state of applying entries 1..index. */
+  private checkImage(node: number, index: number, digest: number, verb: string): string | null {
+    const p = this.prefixDigest;
+    while (p.length <= index && this.applied[p.length] !== undefined) p.push(applyDigest(p[p.length - 1]!, this.applied[p.length]!));
+    if (p.length <= index) return `n${node} ${verb} a snapshot at ${index}, but no node ever applied index ${p.length}`;
+    if (p[index] !== digest) return `n${node} ${verb} a snapshot at ${index} whose state differs from applying entries 1..${index}`;
+    return null;
+  }
+}
+
+/** The simulated state machine: a digest folded over every applied entry (index, term, kind, bytes). */
+export function applyDigest(digest: number, e: Entry): number {
+  let h = mix(digest, e.index);
+  h = mix(h, e.term * 8 + e.kind);
+  for (let i = 0; i < e.data.length; i += 4) {
+    const d = e.data;
+    h = mix(h, (d[i]! | ((d[i + 1] ?? 0) << 8) | ((d[i + 2] ?? 0) << 16) | ((d[i + 3] ?? 0) << 24)) >>> 0);
+  }
+  return h;
 }
 
 /**

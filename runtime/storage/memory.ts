@@ -1,8 +1,9 @@
-// An in-memory store with the WAL's semantics (truncate on conflict, gap refusal, sync policy),
-// for benchmarks, tests and the simulator. A MemoryDisk stands in for the directory: writes reach
-// it on sync() (or every call under `always`), so dropping a store without close() loses exactly
-// the unsynced writes, as a crash would. Synced entries live in an EntryArena (columns, not
-// objects: the GC never sees them). It must never inspect entry data.
+// An in-memory store with the WAL's semantics (truncate on conflict, gap refusal, sync policy,
+// compaction with its term, reset to a snapshot point), for benchmarks, tests and the simulator.
+// A MemoryDisk stands in for the directory: writes reach it on sync() (or every call under
+// `always`), so dropping a store without close() loses exactly the unsynced writes, as a crash
+// would. Synced entries live in an EntryArena (columns, not objects: the GC never sees them).
+// It must never inspect entry data.
 import {
   StorageError,
   checkAppendAt,
@@ -14,19 +15,24 @@ import {
   fsyncPolicyDefault,
   parseFsyncPolicy,
   checkCompactIndex,
+  checkCompactTerm,
+  checkPointTerm,
+  checkResetPoint,
+  TermRuns,
 } from './rules.ts';
 import { EntryArena } from './entry-arena.ts';
 import type { FsyncPolicy, HardState, LogEntry, MemoryDisk, MemoryOptions, Recovered, Storage, StorageStats } from './types.ts';
 
 export function createMemoryDisk(): MemoryDisk {
-  return { kind: 'memory-disk', hardState: emptyHardState(), log: new EntryArena(1), compactedIndex: 0 };
+  return { kind: 'memory-disk', hardState: emptyHardState(), log: new EntryArena(1), compactedIndex: 0, compactedTerm: 0 };
 }
 
 type Op =
   | { t: 'entries'; entries: readonly LogEntry[] }
   | { t: 'truncate'; from: number }
   | { t: 'hard'; hs: HardState }
-  | { t: 'compact'; upTo: number };
+  | { t: 'compact'; upTo: number; term: number }
+  | { t: 'reset'; index: number; term: number };
 
 /** What reaches the disk on sync: the entries' data are copied into its arena here. */
 function applyToDisk(disk: MemoryDisk, op: Op): void {
@@ -43,7 +49,16 @@ function applyToDisk(disk: MemoryDisk, op: Op): void {
     case 'compact':
       // Dropping compacted entries is the memory analogue of deleting segments.
       disk.log.dropThrough(op.upTo);
-      disk.compactedIndex = Math.max(disk.compactedIndex, op.upTo);
+      if (op.upTo > disk.compactedIndex) {
+        disk.compactedIndex = op.upTo;
+        disk.compactedTerm = op.term;
+      }
+      break;
+    case 'reset':
+      // A fresh arena rather than dropping in place: the old log may end above or below index.
+      disk.log = new EntryArena(op.index + 1);
+      disk.compactedIndex = op.index;
+      disk.compactedTerm = op.term;
       break;
   }
 }
@@ -70,8 +85,9 @@ export function openMemory(options: MemoryOptions = {}): MemoryStorage {
 export class MemoryStorage implements Storage {
   readonly policy: FsyncPolicy;
   private readonly disk: MemoryDisk;
-  /** The store as its caller sees it, unsynced writes included: positions only, no entries. */
-  private readonly view: { hardState: HardState; lastIndex: number; compactedIndex: number };
+  /** The store as its caller sees it, unsynced writes included: positions and terms, no entries. */
+  private readonly view: { hardState: HardState; lastIndex: number; compactedIndex: number; compactedTerm: number };
+  private readonly terms: TermRuns;
   private pending: Op[] = [];
   private recovered: Recovered | null;
   private closed = false;
@@ -85,12 +101,17 @@ export class MemoryStorage implements Storage {
     this.disk = disk;
     this.policy = policy;
     const lastIndex = disk.log.lastIndex;
-    this.view = { hardState: disk.hardState, lastIndex, compactedIndex: disk.compactedIndex };
+    this.view = { hardState: disk.hardState, lastIndex, compactedIndex: disk.compactedIndex, compactedTerm: disk.compactedTerm };
     const entries = disk.log.slice(disk.log.firstIndex, lastIndex + 1);
+    this.terms = new TermRuns(disk.log.firstIndex);
+    this.terms.append(entries);
     const hs = disk.hardState;
+    const point = disk.compactedIndex > 0 ? `, compacted through ${disk.compactedIndex} (term ${disk.compactedTerm})` : '';
     this.recovered = {
       hardState: copyHardState(hs),
       entries,
+      compactedIndex: disk.compactedIndex,
+      compactedTerm: disk.compactedTerm,
       report: {
         source: 'memory',
         segmentsRead: 0,
@@ -98,7 +119,7 @@ export class MemoryStorage implements Storage {
         bytesReplayed: 0,
         entriesRecovered: entries.length,
         dropped: null,
-        summary: `memory store: ${entries.length} entries (last index ${lastIndex}), term ${hs.term}, vote ${hs.vote}, commit ${hs.commit}; clean`,
+        summary: `memory store: ${entries.length} entries (last index ${lastIndex}${point}), term ${hs.term}, vote ${hs.vote}, commit ${hs.commit}; clean`,
       },
     };
   }
@@ -108,6 +129,9 @@ export class MemoryStorage implements Storage {
   }
   get firstIndex(): number {
     return this.view.compactedIndex + 1;
+  }
+  get compactedTerm(): number {
+    return this.view.compactedTerm;
   }
   get hardState(): HardState {
     return this.view.hardState;
@@ -135,6 +159,7 @@ export class MemoryStorage implements Storage {
     // The caller may reuse its array; the entry objects and their data are kept as given.
     if (first <= this.lastIndex) this.write({ t: 'truncate', from: first });
     this.write({ t: 'entries', entries: entries.slice() });
+    this.terms.append(entries);
     this.afterWriteCall();
   }
 
@@ -150,12 +175,25 @@ export class MemoryStorage implements Storage {
     this.flush();
   }
 
-  compact(upToIndex: number): void {
+  compact(upToIndex: number, term: number): void {
     this.usable();
     checkCompactIndex(upToIndex, this.lastIndex);
-    if (upToIndex <= this.view.compactedIndex) return;
-    this.write({ t: 'compact', upTo: upToIndex });
+    checkPointTerm(`compact(${upToIndex})`, term);
+    const v = this.view;
+    if (upToIndex === v.compactedIndex) checkCompactTerm(upToIndex, term, v.compactedTerm);
+    if (upToIndex <= v.compactedIndex) return;
+    checkCompactTerm(upToIndex, term, this.terms.termAt(upToIndex));
+    this.write({ t: 'compact', upTo: upToIndex, term });
+    this.terms.dropThrough(upToIndex);
     this.flush();
+  }
+
+  resetTo(index: number, term: number): void {
+    this.usable();
+    checkResetPoint(index, term, this.view.compactedIndex, this.view.compactedTerm);
+    this.write({ t: 'reset', index, term });
+    this.terms.reset(index + 1);
+    this.afterWriteCall();
   }
 
   close(): void {
@@ -183,7 +221,14 @@ export class MemoryStorage implements Storage {
         v.hardState = op.hs;
         break;
       case 'compact':
-        v.compactedIndex = Math.max(v.compactedIndex, op.upTo);
+        if (op.upTo > v.compactedIndex) {
+          v.compactedIndex = op.upTo;
+          v.compactedTerm = op.term;
+        }
+        break;
+      case 'reset':
+        v.lastIndex = v.compactedIndex = op.index;
+        v.compactedTerm = op.term;
         break;
     }
     this.pending.push(op);

@@ -1,5 +1,6 @@
 // Input checks and the error type shared by every store, so the WAL and the memory store refuse
-// exactly the same things with the same words. Pure: no I/O, and never mutates what it checks.
+// exactly the same things with the same words, plus TermRuns, the little index of terms both use
+// to check a compaction term. Pure: no I/O, and never mutates what it checks.
 import type { FsyncPolicy, HardState, LogEntry } from './types.ts';
 import { fsyncPolicies } from './types.ts';
 
@@ -17,7 +18,8 @@ export type StorageErrorCode =
   | 'TOO_LARGE'
   | 'CLOSED'
   | 'FAILED'
-  | 'ALREADY_LOADED';
+  | 'ALREADY_LOADED'
+  | 'CORRUPT';
 
 export class StorageError extends Error {
   readonly code: StorageErrorCode;
@@ -140,10 +142,127 @@ export const emptyHardState = (): HardState => ({ term: 0, vote: 0, commit: 0 })
 
 /** compact(upTo) must name an index the log holds (or held): refused with the fix otherwise. */
 export function checkCompactIndex(upToIndex: number, lastIndex: number): void {
-  if (!Number.isInteger(upToIndex) || upToIndex < 0) {
+  if (!isCount(upToIndex, 0)) {
     throw new StorageError('BAD_ENTRY', `compact expects an index ≥ 0, got ${JSON.stringify(upToIndex)}`);
   }
   if (upToIndex > lastIndex) {
     throw new StorageError('BAD_ENTRY', `compact(${upToIndex}) goes past the last index ${lastIndex}; compact only what the log holds`);
+  }
+}
+
+/** The term given with a compaction or reset point: stored as a u64 like every term. */
+export function checkPointTerm(call: string, term: number): void {
+  if (!isCount(term, 0)) {
+    throw new StorageError('BAD_ENTRY', `${call}: term must be a non-negative safe integer, got ${JSON.stringify(term)}`);
+  }
+}
+
+/**
+ * compact(index, term) must name the term the log holds at index (-1 for `heldTerm`: not held,
+ * nothing to check). A mismatch is a caller bug that would put a wrong term at the boundary, where
+ * the next append's consistency check reads it.
+ */
+export function checkCompactTerm(index: number, term: number, heldTerm: number): void {
+  if (heldTerm >= 0 && heldTerm !== term) {
+    throw new StorageError(
+      'BAD_ENTRY',
+      `compact(${index}, ${term}): the entry at index ${index} has term ${heldTerm}, not ${term}; ` +
+        `pass the term of the entry at the compaction point (the one the snapshot was taken at)`,
+    );
+  }
+}
+
+/** resetTo(index, term) installs a snapshot point: never below what is already compacted. */
+export function checkResetPoint(index: number, term: number, compactedIndex: number, compactedTerm: number): void {
+  if (!isCount(index, 0)) {
+    throw new StorageError('BAD_ENTRY', `resetTo expects an index ≥ 0, got ${JSON.stringify(index)}`);
+  }
+  checkPointTerm(`resetTo(${index})`, term);
+  if (index < compactedIndex) {
+    throw new StorageError(
+      'COMPACTED',
+      `resetTo(${index}) goes below the compaction point ${compactedIndex}: this store already holds a newer ` +
+        `snapshot point, so the older snapshot is stale — ignore it`,
+    );
+  }
+  if (index === compactedIndex && compactedTerm >= 0 && term !== compactedTerm) {
+    throw new StorageError(
+      'BAD_ENTRY',
+      `resetTo(${index}, ${term}): the compaction point ${index} has term ${compactedTerm}, not ${term}; ` +
+        `a committed index has one term — the snapshot's metadata is wrong`,
+    );
+  }
+}
+
+/**
+ * The term of every index a store holds, one run per term change, so compact(index, term) can be
+ * checked against the entry it names without keeping entries (the WAL hands them over at load and
+ * the memory store may keep none). A log changes term rarely, so this stays a handful of numbers.
+ */
+export class TermRuns {
+  /** Run k covers [froms[k], froms[k + 1]) (the last one up to `next`) in term terms[k]. */
+  private froms: number[] = [];
+  private terms: number[] = [];
+  /** The first index held; the index the next entry takes. */
+  private first: number;
+  private next: number;
+
+  constructor(firstIndex = 1) {
+    this.first = firstIndex;
+    this.next = firstIndex;
+  }
+
+  /** The term of the entry at `index`, or -1 when it is not held. */
+  termAt(index: number): number {
+    if (index < this.first || index >= this.next) return -1;
+    let lo = 0;
+    let hi = this.froms.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.froms[mid]! <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.terms[lo]!;
+  }
+
+  /** Records a checked, contiguous batch; like an append, it first drops what it overwrites. */
+  append(entries: readonly LogEntry[]): void {
+    if (entries.length === 0) return;
+    this.truncateFrom(entries[0]!.index);
+    for (const e of entries) {
+      if (this.terms.length === 0 || this.terms[this.terms.length - 1] !== e.term) {
+        this.froms.push(e.index);
+        this.terms.push(e.term);
+      }
+    }
+    this.next = entries[entries.length - 1]!.index + 1;
+  }
+
+  truncateFrom(index: number): void {
+    while (this.froms.length > 0 && this.froms[this.froms.length - 1]! >= index) {
+      this.froms.pop();
+      this.terms.pop();
+    }
+    this.next = Math.max(this.first, Math.min(this.next, index));
+  }
+
+  /** Forgets the terms of every index up to and including `index` (a compaction). */
+  dropThrough(index: number): void {
+    if (index < this.first) return;
+    if (index >= this.next - 1) return this.reset(index + 1);
+    this.first = index + 1;
+    // A run that ends at or before the new first index is no longer needed.
+    while (this.froms.length > 1 && this.froms[1]! <= this.first) {
+      this.froms.shift();
+      this.terms.shift();
+    }
+  }
+
+  /** Holds nothing; the next entry takes `nextIndex` (a reset to a snapshot point). */
+  reset(nextIndex: number): void {
+    this.froms = [];
+    this.terms = [];
+    this.first = nextIndex;
+    this.next = nextIndex;
   }
 }

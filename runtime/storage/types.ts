@@ -30,12 +30,17 @@ export interface LogEntry {
   data: Uint8Array;
 }
 
-/** Why recovery stopped before the end of the bytes on disk. */
+/**
+ * Why recovery cut bytes off the end of the log. Only a torn tail is ever cut: damage followed by
+ * a record that still passes its checksum, or a record that passes its checksum but makes no
+ * sense, makes recovery refuse to open (StorageError 'CORRUPT') and change nothing, because cutting
+ * there would silently drop votes and acknowledged entries.
+ */
 export type DropReason =
-  | 'torn' // the last record is incomplete: a write was cut short by a crash
-  | 'corrupt' // a complete record whose checksum does not match: media or external damage
-  | 'invalid' // checksum fine but the record makes no sense (unknown type, gap in indices)
-  | 'bad-header'; // a segment whose header is cut short or fails its checksum
+  | 'torn' // the last record is incomplete (or zero-filled): a write was cut short by a crash
+  | 'corrupt' // the very last record fails its checksum and nothing valid follows it
+  | 'invalid' // never in a report: a record that passes its checksum but makes no sense is refused
+  | 'bad-header'; // the last segment's header fails its checksum and nothing valid follows it
 
 export interface DroppedTail {
   reason: DropReason;
@@ -47,10 +52,10 @@ export interface DroppedTail {
   offset: number;
   /** Every byte discarded: the rest of `segment` plus all later segments. */
   bytes: number;
-  /** The bad record plus the records after it that still parse (best effort). A count above 1
-   * after a `corrupt` record means valid data followed the damage: not a torn write. */
+  /** Records discarded: the one incomplete or damaged record. A cut never discards a record that
+   * passed its checksum (recovery refuses to open instead), so this is 1. */
   records: number;
-  /** Later segments deleted because they followed the damage. */
+  /** Later segments deleted with the tail: they held no valid record (empty or torn at creation). */
   segmentsRemoved: string[];
 }
 
@@ -69,8 +74,13 @@ export interface RecoveryReport {
 
 export interface Recovered {
   hardState: HardState;
-  /** Contiguous, ascending by index; may start above 1 after compaction. */
+  /** Contiguous, ascending by index; starts at compactedIndex + 1. */
   entries: LogEntry[];
+  /** The compaction point: entries up to it are gone (a snapshot covers them); 0 when none. */
+  compactedIndex: number;
+  /** Term of the entry at compactedIndex: 0 when compactedIndex is 0, -1 when unknown (a WAL
+   * written by format v1 compacted without recording the term). */
+  compactedTerm: number;
   report: RecoveryReport;
 }
 
@@ -100,17 +110,27 @@ export interface Storage {
   setHardState(hardState: HardState): void;
   /** Makes every earlier append/setHardState durable per the fsync policy. */
   sync(): void;
-  /** Entries ≤ upToIndex are no longer needed (a snapshot covers them). Files holding only such
-   * entries may be deleted; later appends at or below upToIndex are refused. A compaction that
-   * moves the point syncs everything written before it (the point must be durable before files
-   * go); one at or below the current point does nothing. */
-  compact(upToIndex: number): void;
+  /** Entries ≤ upToIndex are no longer needed (a snapshot covers them); `term` is the term of the
+   * entry at upToIndex (0 when upToIndex is 0), refused when the store holds that entry with
+   * another term. Files holding only such entries may be deleted; later appends at or below
+   * upToIndex are refused. A compaction that moves the point syncs everything written before it
+   * (the point must be durable before files go); one at or below the current point does nothing. */
+  compact(upToIndex: number, term: number): void;
+  /** Replaces the whole log by an empty one compacted through (index, term), as installing a
+   * snapshot does: lastIndex becomes index and the next append must start at index + 1. index may
+   * be above, at or below lastIndex but not below the compaction point ('COMPACTED'). Durable at
+   * the next sync() (at once under `always`); the files of the old log go once it is durable.
+   * Hard state is unchanged. */
+  resetTo(index: number, term: number): void;
   /** Writes what is buffered, makes it durable unless the policy is `never`, releases files. */
   close(): void;
   /** Index of the last entry, or of the compaction point when the log is empty (0 when new). */
   readonly lastIndex: number;
   /** Index the next append may not go below: compaction point + 1 (1 when new). */
   readonly firstIndex: number;
+  /** Term of the entry at the compaction point: 0 when nothing was compacted, -1 when unknown (a
+   * v1 WAL compacted without recording it) until the next compact or resetTo moves the point. */
+  readonly compactedTerm: number;
   /** Latest hard state given to setHardState (durable or not). */
   readonly hardState: HardState;
   stats(): StorageStats;
@@ -148,6 +168,8 @@ export interface MemoryDisk {
   /** The synced log; its firstIndex is where it starts (after compaction: compactedIndex + 1). */
   log: EntryArena;
   compactedIndex: number;
+  /** Term of the entry at compactedIndex (0 when nothing was compacted). */
+  compactedTerm: number;
 }
 
 export type StorageOptions = ({ kind: 'wal' } & WalOptions) | ({ kind: 'memory' } & MemoryOptions);

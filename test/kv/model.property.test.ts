@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { type KvCommand, type KvResult, decodeResult, encodeCommand } from '../../apps/kv/commands.ts';
 import { KvStateMachine } from '../../apps/kv/state-machine.ts';
+import type { SnapshotImage } from '../../apps/state-machine.ts';
 
 // The model: a Map for data and, per client, the last seq and its result. Written the obvious
 // way, independently of the state machine, so they can only agree if both are right.
@@ -71,19 +72,45 @@ test('the state machine agrees with a Map model on every result and the final da
   );
 });
 
-test('snapshot at any point, restore elsewhere: both continue identically', () => {
+function imageBytes(image: SnapshotImage): Uint8Array {
+  const pieces: Uint8Array[] = [];
+  for (let p = image.next(); p; p = image.next()) pieces.push(p);
+  return new Uint8Array(Buffer.concat(pieces));
+}
+
+test('snapshot at any point, restore elsewhere in pieces of any size: both continue identically', () => {
   fc.assert(
-    fc.property(fc.array(command, { maxLength: 40 }), fc.array(command, { maxLength: 20 }), (before, after) => {
-      const a = new KvStateMachine({ sessionsMax: 1 });
-      before.forEach((c, i) => a.apply(i + 1, encodeCommand(c)));
-      const b = new KvStateMachine({ sessionsMax: 1 });
-      b.restore(a.snapshot());
-      after.forEach((c, i) => {
-        const index = before.length + i + 1;
-        assert.equal(b.apply(index, encodeCommand(c)), a.apply(index, encodeCommand(c)));
-      });
-      assert.equal(b.snapshot(), a.snapshot());
-    }),
+    fc.property(
+      fc.array(command, { maxLength: 40 }),
+      fc.array(command, { maxLength: 20 }),
+      fc.integer({ min: 1, max: 64 }),
+      fc.array(fc.integer({ min: 1, max: 48 }), { minLength: 1, maxLength: 8 }),
+      (before, after, imagePieceBytes, writeSizes) => {
+        const a = new KvStateMachine({ sessionsMax: 1 });
+        before.forEach((c, i) => a.apply(i + 1, encodeCommand(c)));
+        // Stream the image straight into the restore, re-cut into pieces of the drawn sizes.
+        const image = a.snapshotImage(imagePieceBytes);
+        const b = new KvStateMachine({ sessionsMax: 1 });
+        const restore = b.restoreImage();
+        let cut = 0;
+        for (let piece = image.next(); piece; piece = image.next()) {
+          for (let at = 0; at < piece.byteLength; cut++) {
+            const n = writeSizes[cut % writeSizes.length]!;
+            restore.write(piece.subarray(at, at + n));
+            at += n;
+          }
+        }
+        restore.finish();
+        assert.is(b.lastAppliedIndex, a.lastAppliedIndex);
+        assert.is(b.digest(), a.digest());
+        after.forEach((c, i) => {
+          const index = before.length + i + 1;
+          assert.equal(b.apply(index, encodeCommand(c)), a.apply(index, encodeCommand(c)));
+        });
+        assert.equal(imageBytes(b.snapshotImage()), imageBytes(a.snapshotImage()));
+        assert.is(b.digest(), a.digest());
+      },
+    ),
     { numRuns: 300 },
   );
 });

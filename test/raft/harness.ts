@@ -21,6 +21,8 @@ export interface TestNode {
   raft: RaftNode | null;
   storage: MemoryStorage;
   applied: Entry[];
+  /** The last index applied, from entries or an installed snapshot. */
+  appliedIndex: number;
   readStates: ReadState[];
   incarnation: number;
 }
@@ -48,7 +50,7 @@ export class TestCluster {
       const terms = logs[id] ?? [];
       const entries: Entry[] = terms.map((term, i) => ({ index: i + 1, term, kind: EntryKind.normal, data: new TextEncoder().encode(`e${i + 1}t${term}`) }));
       const term = Math.max(initialTerm, terms.length > 0 ? terms[terms.length - 1]! : 0);
-      const node: TestNode = { id, raft: null, storage: new MemoryStorage({ term, vote: 0, commit: 0 }, entries), applied: [], readStates: [], incarnation: 0 };
+      const node: TestNode = { id, raft: null, storage: new MemoryStorage({ term, vote: 0, commit: 0 }, entries), applied: [], appliedIndex: 0, readStates: [], incarnation: 0 };
       this.nodes.set(id, node);
       this.start(node);
     }
@@ -57,7 +59,10 @@ export class TestCluster {
   private start(node: TestNode): void {
     node.incarnation++;
     node.applied = [];
-    node.raft = new RaftNode({ ...this.settings, id: node.id, voters: this.ids, storage: node.storage, rng: createRng(node.id * 1000 + node.incarnation), unsafe: this.unsafe });
+    // The state machine comes back from the snapshot, if any; the log replays after it.
+    const snap = node.storage.snapshot();
+    node.appliedIndex = snap.index;
+    node.raft = new RaftNode({ ...this.settings, id: node.id, voters: this.ids, storage: node.storage, rng: createRng(node.id * 1000 + node.incarnation), unsafe: this.unsafe, applied: snap.index });
   }
 
   node(id: number): TestNode {
@@ -90,10 +95,18 @@ export class TestCluster {
     while (raft.hasReady()) {
       const rd = raft.ready();
       for (const m of rd.messages) this.inflight.push(m);
+      if (rd.snapshot !== null) {
+        node.storage.installSnapshot(rd.snapshot);
+        node.appliedIndex = rd.snapshot.index;
+        this.note(`${id}: installed snapshot ${rd.snapshot.index}/t${rd.snapshot.term}`);
+      }
       node.storage.append(rd.entries);
       if (rd.hardState !== null) node.storage.setHardState(rd.hardState);
       for (const m of rd.messagesAfterPersist) this.inflight.push(m);
-      for (const e of rd.committedEntries) node.applied.push(e);
+      for (const e of rd.committedEntries) {
+        node.applied.push(e);
+        node.appliedIndex = e.index;
+      }
       for (const rs of rd.readStates) {
         node.readStates.push(rs);
         this.note(`${id}: read ${rs.context} may be served at index ${rs.index}`);
@@ -170,6 +183,34 @@ export class TestCluster {
     }
   }
 
+  /**
+   * Takes node `id`'s next Ready, sends what may leave before persisting (rd.messages), then
+   * crashes before anything is written: what a killed process does between send and fsync.
+   */
+  crashBeforePersist(id: number): void {
+    const raft = this.raft(id);
+    if (raft.hasReady()) {
+      const rd = raft.ready();
+      for (const m of rd.messages) this.inflight.push(m);
+      this.note(`${id}: sent ${rd.messages.length} message(s), then crashed before writing ${rd.hardState ? `hard state t${rd.hardState.term}` : 'nothing'}${rd.messagesAfterPersist.length > 0 ? ` (${rd.messagesAfterPersist.length} waiting for it lost)` : ''}`);
+    }
+    this.crash(id);
+  }
+
+  /**
+   * Node `id` snapshots its state machine at what it has applied and drops its log through
+   * `through` (at most the snapshot's index).
+   */
+  snapshotAndCompact(id: number, through: number): string {
+    const node = this.node(id);
+    const raft = this.raft(id);
+    const index = node.appliedIndex;
+    if (through > index) throw new Error(`node ${id} has applied ${index}: it cannot compact through ${through}`);
+    node.storage.setSnapshot({ index, term: node.storage.term(index), voters: this.ids });
+    node.storage.compact(through);
+    return `${id}: snapshot at ${index}/t${node.storage.term(index) >= 0 ? node.storage.term(index) : raft.status().lastTerm}, log from ${node.storage.firstIndex()}`;
+  }
+
   crash(id: number): void {
     const node = this.node(id);
     node.raft = null;
@@ -188,13 +229,14 @@ export class TestCluster {
     return this.ids.map((id) => {
       const n = this.node(id);
       if (n.raft === null) return `${id}: down`;
-      return formatStatus(n.raft.status(), n.applied.length > 0 ? n.applied[n.applied.length - 1]!.index : 0);
+      return formatStatus(n.raft.status(), n.appliedIndex);
     });
   }
 
   logLine(id: number): string {
     const r = this.raft(id);
-    return `${id}: ${r.entries(1, r.lastIndex + 1).map(formatEntry).join(', ') || '(empty)'}`;
+    const compacted = r.firstIndex > 1 ? `(compacted through ${r.firstIndex - 1}) ` : '';
+    return `${id}: ${compacted}${r.entries(1, r.lastIndex + 1).map(formatEntry).join(', ') || '(empty)'}`;
   }
 
   leader(): number {
@@ -208,4 +250,14 @@ export class TestCluster {
     }
     return best;
   }
+}
+
+/** A leader (node 1) elected in a 3-node cluster, everything settled and the transcript taken. */
+export function electedCluster(settings: Partial<RaftSettings> = {}): TestCluster {
+  const c = new TestCluster(3, { preVote: false, ...settings });
+  c.raft(1).campaign();
+  c.stabilize();
+  c.takeTranscript();
+  if (c.raft(1).currentRole !== 3) throw new Error('node 1 did not become leader');
+  return c;
 }

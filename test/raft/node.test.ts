@@ -2,19 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRng } from '../../runtime/rng.ts';
 import { MemoryStorage, MessageType, RaftNode, Role, type Message, type Ready } from '../../protocols/raft/index.ts';
-import { TestCluster } from './harness.ts';
+import { electedCluster, TestCluster } from './harness.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-/** A leader elected in a 3-node cluster, everything settled. */
-function electedCluster(settings = {}): TestCluster {
-  const c = new TestCluster(3, { preVote: false, ...settings });
-  c.raft(1).campaign();
-  c.stabilize();
-  c.takeTranscript();
-  assert.is(c.raft(1).currentRole, Role.leader);
-  return c;
-}
 
 test('durability contract: acks and votes wait for persistence, a leader\'s appends do not', () => {
   const c = new TestCluster(3, { preVote: false });

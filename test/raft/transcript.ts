@@ -80,8 +80,8 @@ class Interpreter {
         return [];
       }
       case 'campaign':
-        this.cluster.raft(num(0)).campaign();
-        return [];
+        // Silent when it starts an election; refused while the node honours a leader's lease.
+        return this.cluster.raft(num(0)).campaign() ? [] : ['refused'];
       case 'tick': {
         const count = args[1] === undefined ? 1 : num(1);
         this.cluster.tick(num(0), count);
@@ -153,6 +153,14 @@ class Interpreter {
       case 'crash':
         this.cluster.crash(num(0));
         return [];
+      case 'compact':
+        return [this.cluster.snapshotAndCompact(num(0), num(1))];
+      case 'report-snapshot':
+        this.cluster.raft(num(0)).reportSnapshot(num(1), args[2] === 'ok');
+        return [];
+      case 'crash-before-persist':
+        this.cluster.crashBeforePersist(num(0));
+        return this.cluster.takeTranscript();
       case 'restart':
         this.cluster.restart(num(0));
         return [];
@@ -171,7 +179,9 @@ class Interpreter {
       }
       case 'progress': {
         const st = this.cluster.raft(num(0)).status();
-        return [...st.progress].map(([id, p]) => `${id}: ${p.state} match=${p.match} next=${p.next} inflight=${p.inflight}${p.paused ? ' paused' : ''}`);
+        return [...st.progress].map(
+          ([id, p]) => `${id}: ${p.state} match=${p.match} next=${p.next} inflight=${p.inflight}${p.pendingSnapshot > 0 ? ` snapshot=${p.pendingSnapshot}` : ''}${p.paused ? ' paused' : ''}`,
+        );
       }
       default:
         throw new Error(`unknown command "${cmd}"`);

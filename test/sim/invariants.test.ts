@@ -10,12 +10,13 @@ function stub(role: number, term: number, log: Entry[], commit = 0): RaftNode {
     currentTerm: term,
     commitIndex: commit,
     lastIndex: log.length,
+    firstIndex: 1,
     entryAt: (i: number) => log[i - 1],
     entries: (lo: number, hi: number) => log.slice(lo - 1, hi - 1),
   } as unknown as RaftNode;
 }
 const e = (index: number, term: number): Entry => ({ index, term, kind: EntryKind.normal, data: new Uint8Array([index, term]) });
-const ready = (entries: Entry[]): Ready => ({ entries }) as unknown as Ready;
+const ready = (entries: Entry[]): Ready => ({ entries, snapshot: null }) as unknown as Ready;
 
 test('election safety: a second leader in a term is a violation', () => {
   const c = new ElectionSafety();

@@ -42,6 +42,9 @@ const mutations: [string, number, number, RegExp][] = [
   // Caught at seed 971 today: since restarted nodes wait an election timeout before voting (lease
   // safety), the quick post-crash elections Figure 8 needs are rarer than they were.
   ['commit-previous-term', 3, 1200, /leader-completeness|state-machine-safety/],
+  // Host bugs around snapshots, caught at seed 1 today.
+  ['snapshot-misses-last-apply', 5, 20, /state-machine-safety/],
+  ['compact-past-snapshot', 5, 20, /assertion|state-machine-safety|log-matching/],
 ];
 for (const [mutation, nodes, seedsMax, invariant] of mutations) {
   test(`mutation "${mutation}" is caught within ${seedsMax} seeds (${nodes} nodes)`, () => {
@@ -65,6 +68,15 @@ test('clients use every read path: lease reads on leaders, ReadIndex on leaders 
   const off = runSeeds(raftSimProtocol({ checkQuorum: false }), { seeds: 5, nodes: 3 });
   assert.is(off.failed, null);
   assert.is(off.stats.lease, 0);
+});
+
+test('snapshots: nodes snapshot, cut their logs, ship snapshots to laggards and install them, under faults', () => {
+  const s = runSeeds(raft, { seeds: 30, nodes: 5 });
+  assert.is(s.failed, null);
+  const { snapshotsTaken, snapshotsSent, snapshotsInstalled, snapshotTransfersFailed } = s.stats;
+  assert.ok(snapshotsTaken! > 100, `snapshots taken (${JSON.stringify(s.stats)})`);
+  assert.ok(snapshotsSent! > 10 && snapshotsInstalled! > 10, 'followers caught up by snapshot');
+  assert.ok(snapshotTransfersFailed! > 0, 'some transfers were lost and given up (then retried)');
 });
 
 test('control: removing only the election no-op breaks no safety property (only liveness)', () => {

@@ -181,10 +181,10 @@ export function behaviourSuite(name: string, newPlace: () => Place): ReturnType<
     s.load();
     s.append(makeEntries(1, 10, 1));
     s.setHardState({ term: 1, vote: 3, commit: 10 });
-    s.compact(4);
+    s.compact(4, 1);
     assert.is(s.firstIndex, 5);
     throwsCode(() => s.append(makeEntries(3, 1, 2)), 'COMPACTED', /compacted up to index 4/);
-    throwsCode(() => s.compact(11), 'BAD_ENTRY', /past the last index 10/);
+    throwsCode(() => s.compact(11, 1), 'BAD_ENTRY', /past the last index 10/);
     s.append(makeEntries(9, 1, 2)); // above the compaction point a conflict still truncates
     s.close();
     const again = place.open();
@@ -194,6 +194,136 @@ export function behaviourSuite(name: string, newPlace: () => Place): ReturnType<
     assert.is(again.lastIndex, 9);
     assert.equal(r.hardState, { term: 1, vote: 3, commit: 10 });
     again.close();
+  });
+
+  t('compaction records the term at its point, and reopen hands both back', () => {
+    const place = newPlace();
+    const s = place.open();
+    const fresh = s.load();
+    assert.is(fresh.compactedIndex, 0);
+    assert.is(fresh.compactedTerm, 0);
+    assert.is(s.compactedTerm, 0);
+    s.append([...makeEntries(1, 5, 1), ...makeEntries(6, 5, 2)]);
+    s.compact(7, 2);
+    assert.is(s.compactedTerm, 2);
+    s.compact(3, 1); // below the point: nothing to do
+    assert.is(s.firstIndex, 8);
+    assert.is(s.compactedTerm, 2);
+    s.close();
+    const again = place.open();
+    const r = again.load();
+    assert.is(r.compactedIndex, 7);
+    assert.is(r.compactedTerm, 2);
+    assert.is(again.compactedTerm, 2);
+    assert.equal(plain(r.entries), plain(makeEntries(8, 3, 2)));
+    again.close();
+  });
+
+  t('a compaction term that is malformed or not the entry\'s term is refused, and nothing changes', () => {
+    const s = newPlace().open();
+    s.load();
+    s.append([...makeEntries(1, 5, 1), ...makeEntries(6, 5, 2)]);
+    throwsCode(() => s.compact(7, 1), 'BAD_ENTRY', /compact\(7, 1\): the entry at index 7 has term 2, not 1; pass the term of the entry/);
+    throwsCode(() => s.compact(3, -1), 'BAD_ENTRY', /compact\(3\): term must be a non-negative safe integer, got -1/);
+    throwsCode(() => s.compact(3, 1.5), 'BAD_ENTRY', /term must be/);
+    throwsCode(() => s.compact(0, 4), 'BAD_ENTRY', /index 0 has term 0, not 4/);
+    assert.is(s.firstIndex, 1);
+    assert.is(s.compactedTerm, 0);
+    s.compact(5, 1);
+    throwsCode(() => s.compact(5, 2), 'BAD_ENTRY', /index 5 has term 1, not 2/);
+    s.append(makeEntries(8, 2, 3)); // a truncated suffix takes its terms with it
+    throwsCode(() => s.compact(8, 2), 'BAD_ENTRY', /index 8 has term 3, not 2/);
+    s.compact(8, 3);
+    assert.is(s.compactedTerm, 3);
+    s.close();
+  });
+
+  t('resetTo above, at and below the last index empties the log at that point; appends go on after it', () => {
+    for (const [point, term] of [[20, 3], [10, 1], [6, 4]] as const) {
+      const place = newPlace();
+      const s = place.open();
+      s.load();
+      s.append(makeEntries(1, 10, 1));
+      s.setHardState({ term: 2, vote: 1, commit: 4 });
+      s.compact(2, 1);
+      s.resetTo(point, term);
+      const where = `resetTo(${point}, ${term})`;
+      assert.is(s.lastIndex, point, where);
+      assert.is(s.firstIndex, point + 1, where);
+      assert.is(s.compactedTerm, term, where);
+      assert.equal(s.hardState, { term: 2, vote: 1, commit: 4 }, `${where}: hard state is unchanged`);
+      throwsCode(() => s.append(makeEntries(point, 1, term)), 'COMPACTED', new RegExp(`compacted up to index ${point}`));
+      throwsCode(() => s.append(makeEntries(point + 2, 1, term)), 'GAP', new RegExp(`ends at index ${point} `));
+      s.append(makeEntries(point + 1, 3, 5));
+      assert.is(s.lastIndex, point + 3, where);
+      s.close();
+      const again = place.open();
+      const r = again.load();
+      assert.equal(plain(r.entries), plain(makeEntries(point + 1, 3, 5)), where);
+      assert.is(r.compactedIndex, point, where);
+      assert.is(r.compactedTerm, term, where);
+      assert.equal(r.hardState, { term: 2, vote: 1, commit: 4 }, where);
+      assert.is(again.firstIndex, point + 1, where);
+      again.close();
+    }
+  });
+
+  t('resetTo is durable only once synced: a crash before sync recovers the old log', () => {
+    const place = newPlace();
+    const s = place.open({ fsync: 'batch' });
+    s.load();
+    s.append(makeEntries(1, 5, 1));
+    s.setHardState({ term: 1, vote: 2, commit: 3 });
+    s.sync();
+    s.resetTo(40, 3);
+    s.crash();
+    const old = place.open({ fsync: 'batch' });
+    const r = old.load();
+    assert.equal(plain(r.entries), plain(makeEntries(1, 5, 1)));
+    assert.is(r.compactedIndex, 0);
+    old.resetTo(40, 3);
+    old.sync();
+    old.crash();
+    const reset = place.open();
+    const r2 = reset.load();
+    assert.equal(r2.entries, []);
+    assert.is(r2.compactedIndex, 40);
+    assert.is(r2.compactedTerm, 3);
+    assert.is(reset.lastIndex, 40);
+    assert.is(reset.firstIndex, 41);
+    assert.equal(r2.hardState, { term: 1, vote: 2, commit: 3 });
+    reset.close();
+  });
+
+  t('always policy: resetTo is durable at once', () => {
+    const place = newPlace();
+    const s = place.open({ fsync: 'always' });
+    s.load();
+    s.append(makeEntries(1, 5, 1));
+    s.resetTo(3, 1);
+    s.crash();
+    const again = place.open();
+    const r = again.load();
+    assert.equal(r.entries, []);
+    assert.is(again.lastIndex, 3);
+    assert.is(r.compactedTerm, 1);
+    again.close();
+  });
+
+  t('resetTo below the compaction point is refused as stale; a malformed point is refused', () => {
+    const s = newPlace().open();
+    s.load();
+    s.append(makeEntries(1, 10, 2));
+    s.compact(6, 2);
+    throwsCode(() => s.resetTo(5, 2), 'COMPACTED', /resetTo\(5\) goes below the compaction point 6.*stale/);
+    throwsCode(() => s.resetTo(6, 3), 'BAD_ENTRY', /compaction point 6 has term 2, not 3/);
+    throwsCode(() => s.resetTo(-1, 0), 'BAD_ENTRY', /resetTo expects an index ≥ 0/);
+    throwsCode(() => s.resetTo(8, -2), 'BAD_ENTRY', /resetTo\(8\): term must be/);
+    assert.is(s.lastIndex, 10);
+    assert.is(s.firstIndex, 7);
+    s.resetTo(6, 2); // at the compaction point: drops the entries after it
+    assert.is(s.lastIndex, 6);
+    s.close();
   });
 
   t('load hands the log over once; a closed store refuses work', () => {

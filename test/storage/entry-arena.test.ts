@@ -8,7 +8,7 @@ import { EntryArena } from '../../runtime/storage/entry-arena.ts';
 import { openMemory, createMemoryDisk } from '../../runtime/storage/memory.ts';
 import { StorageError } from '../../runtime/storage/rules.ts';
 import type { LogEntry } from '../../runtime/storage/types.ts';
-import { makeEntries, plain } from './helpers.ts';
+import { makeEntries, plain, throwsCode } from './helpers.ts';
 
 test('push, term, get and slice give back every entry exactly, across chunks and blocks', () => {
   const a = new EntryArena(1, 256);
@@ -133,8 +133,10 @@ test('memory store with keepEntries: false tracks positions and hard state, keep
   s.sync();
   assert.is(s.lastIndex, 9);
   assert.is(s.hardState.term, 2);
-  s.compact(4);
+  throwsCode(() => s.compact(4, 2), 'BAD_ENTRY', /index 4 has term 1, not 2/); // terms are kept without the entries
+  s.compact(4, 1);
   assert.is(s.firstIndex, 5);
+  assert.is(s.compactedTerm, 1);
   assert.throws(
     () => openMemory({ keepEntries: false, disk: createMemoryDisk() }),
     (e: unknown) => e instanceof StorageError && e.code === 'BAD_OPTION' && /cannot be combined with disk/.test(e.message),

@@ -1,5 +1,6 @@
 // Property test: random sequences of append (with conflicts and gaps), setHardState, sync,
-// compact, clean reopen and crash-reopen, run against both stores and compared to a plain model.
+// compact, resetTo, clean reopen and crash-reopen, run against both stores and compared to a plain
+// model.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,6 +20,7 @@ type Op =
   | { t: 'hard'; hs: HardState }
   | { t: 'sync' }
   | { t: 'compact'; fraction: number }
+  | { t: 'reset'; ahead: number; term: number }
   | { t: 'reopen' }
   | { t: 'crash' };
 
@@ -37,16 +39,21 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 3, arbitrary: fc.constant({ t: 'sync' as const }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('compact' as const), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+  // ahead is relative to the compaction point, so a reset lands below, at and above lastIndex.
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('reset' as const), ahead: fc.nat(12), term: fc.integer({ min: 1, max: 9 }) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'reopen' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'crash' as const }) },
 );
 
 interface ModelState {
-  log: LogEntry[]; // log[i].index === i + 1; compaction only moves `compacted`
+  /** log[i].index === i + 1; compaction only moves `compacted`; a reset pads up to its point with
+   * entries whose only meaningful field is the term at the point. */
+  log: LogEntry[];
   compacted: number;
   hs: HardState;
 }
 const cloneState = (m: ModelState): ModelState => ({ log: m.log.slice(), compacted: m.compacted, hs: m.hs });
+const termAt = (m: ModelState, index: number): number => (index === 0 ? 0 : m.log[index - 1]!.term);
 
 function hsView(hs: HardState): unknown {
   return { term: hs.term, vote: hs.vote, commit: hs.commit, extra: hs.extra && hs.extra.length > 0 ? Array.from(hs.extra) : undefined };
@@ -62,6 +69,8 @@ function runAgainstModel(open: () => Crashable, policy: FsyncPolicy, ops: Op[]):
     s = open();
     const r = s.load();
     assert.equal(plain(r.entries), plain(now.log.slice(now.compacted)));
+    assert.is(r.compactedIndex, now.compacted);
+    assert.is(r.compactedTerm, termAt(now, now.compacted));
     assert.equal(hsView(r.hardState), hsView(now.hs));
     assert.is(r.report.dropped, null);
   };
@@ -98,11 +107,26 @@ function runAgainstModel(open: () => Crashable, policy: FsyncPolicy, ops: Op[]):
         break;
       case 'compact': {
         const upTo = now.compacted + Math.floor(op.fraction * (last - now.compacted));
-        s.compact(upTo);
+        s.compact(upTo, termAt(now, upTo));
         if (upTo > now.compacted) {
           now.compacted = upTo;
           durable = cloneState(now); // a real compaction syncs what came before it
         }
+        break;
+      }
+      case 'reset': {
+        const point = now.compacted + op.ahead;
+        if (point === now.compacted && op.term !== termAt(now, point)) {
+          // The compaction point's term is fixed: a snapshot there with another term is a bug.
+          assert.throws(() => s.resetTo(point, op.term), (e: unknown) => e instanceof StorageError && e.code === 'BAD_ENTRY');
+          break;
+        }
+        s.resetTo(point, op.term);
+        const padding = makeEntries(1, point, 0, 0).slice(now.log.length);
+        now.log = [...now.log, ...padding].slice(0, point);
+        if (point > 0) now.log[point - 1] = { ...now.log[point - 1]!, term: op.term };
+        now.compacted = point;
+        wrote();
         break;
       }
       case 'reopen':
@@ -118,6 +142,7 @@ function runAgainstModel(open: () => Crashable, policy: FsyncPolicy, ops: Op[]):
     }
     assert.is(s.lastIndex, now.log.length);
     assert.is(s.firstIndex, now.compacted + 1);
+    assert.is(s.compactedTerm, termAt(now, now.compacted));
   }
   s.close();
   reopenAndCompare();

@@ -1,0 +1,42 @@
+// What a node actor is configured with (the supervisor hands it to every node worker), and the
+// state machines a node can run. Settings only: no behaviour, nothing that cannot be cloned.
+import type { FsyncPolicy } from '../../runtime/storage/index.ts';
+import type { RaftMutations, RaftSettings } from '../../protocols/raft/index.ts';
+import type { SnapshotSettings } from './snapshot-keeper.ts';
+import type { TransferSettings } from './snapshot-transfer.ts';
+
+/** The state machines a node can run: the KV store, or a counter of commands for benchmarks. */
+export const nodeApps = ['kv', 'count'] as const;
+export type NodeApp = (typeof nodeApps)[number];
+
+export interface NodeConfig {
+  /** Length of one Raft tick in milliseconds; election and heartbeat settings are in ticks. */
+  tickMs: number;
+  raft: Partial<RaftSettings>;
+  storage: 'wal' | 'memory';
+  fsync: FsyncPolicy;
+  /** Status reports to the supervisor are sent at most this often (role changes go at once). */
+  statusEveryMs: number;
+  seed: number;
+  /** The state machine: the KV store (default) or `count` for benchmarks. */
+  app?: NodeApp;
+  /**
+   * The voting members. Default: this node and every peer. Set it when other actors (client
+   * actors) share the supervisor: any actor that is not a voter is treated as a client.
+   */
+  voters?: number[];
+  /**
+   * Memory storage only: once this many applied entries are held by every voter, they are dropped
+   * from memory (default compactEntriesDefault; 0: never). A node that can never restart has no
+   * other use for them, and a log that only grows costs page faults and, in the end, the heap.
+   */
+  compactEntries?: number;
+  /** WAL storage: segment files are sealed past this size (WalOptions.segmentBytesMax); compaction deletes whole segments. */
+  walSegmentBytesMax?: number;
+  /** WAL storage: when to snapshot and how much log to keep behind a snapshot. */
+  snapshot?: Partial<SnapshotSettings>;
+  /** WAL storage: how snapshots stream to followers. */
+  transfer?: Partial<TransferSettings>;
+  /** Deliberate bugs, for tests that show the checkers catch them. Never set otherwise. */
+  unsafe?: RaftMutations;
+}

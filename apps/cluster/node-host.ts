@@ -1,0 +1,641 @@
+// The node host: one Raft node's Ready loop (send, install, write, sync, then acks; apply; reads),
+// its clients, its snapshots and log compaction. It talks to the world only through NodeIO
+// (clock, frames to peers, replies to the supervisor, events), so the same code can run on a
+// worker or under a simulator. It must never send an ack or vote before the state it promises is
+// synced, and never serve a read before it has applied the read's index.
+import type { ActorEvent, ActorId } from '../../runtime/actor.ts';
+import { supervisorId } from '../../runtime/actor.ts';
+import { DecodeError } from '../../runtime/codec.ts';
+import { createRng, mixSeed } from '../../runtime/rng.ts';
+import type { Recovered, Storage } from '../../runtime/storage/index.ts';
+import type { SnapshotInfo } from '../../runtime/storage/snapshot-store.ts';
+import {
+  compactionPoint,
+  defaultRaftSettings,
+  EntryKind,
+  message,
+  MessageType,
+  RaftNode,
+  Role,
+  roleName,
+  type Message,
+  type Ready,
+  type SnapshotMeta,
+  type SoftState,
+} from '../../protocols/raft/index.ts';
+import { CountStateMachine } from '../count/state-machine.ts';
+import type { StateMachine } from '../state-machine.ts';
+import { ClientSessions } from './client-sessions.ts';
+import { DurableLog } from './log-store.ts';
+import type { FromNode, ReadRequest, ToNode } from './protocol.ts';
+import { restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
+import { SnapshotIntake, SnapshotSenders, transferDefaults, type TransferSettings } from './snapshot-transfer.ts';
+import {
+  decodeControl,
+  decodeRaft,
+  decodeSnapshotAck,
+  decodeSnapshotChunk,
+  encodeControl,
+  encodeRaft,
+  frameKind,
+  FrameKind,
+} from './wire.ts';
+import type { NodeConfig } from './node-config.ts';
+
+/** What the node host needs of the world. */
+export interface NodeIO {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /** Sends an encoded frame to a peer node or a client actor (`sendEncoded`). */
+  sendFrame(to: ActorId, frame: Uint8Array): void;
+  /** Sends a message to the supervisor (answers to client requests, status). */
+  reply(m: FromNode): void;
+  emit(event: ActorEvent): void;
+}
+
+export interface NodeHostInit {
+  self: ActorId;
+  peers: readonly ActorId[];
+  incarnation: number;
+  config: NodeConfig;
+  io: NodeIO;
+  store: Storage;
+  recovered: Recovered;
+  app: StateMachine;
+  /** The node's snapshots (WAL storage); null for memory storage, whose nodes never snapshot. */
+  snapshots: SnapshotKeeper | null;
+  /** The snapshot `app` was restored from at start (from `snapshots.load`), or null. */
+  startedFrom: SnapshotInfo | null;
+}
+
+/** Entries per in-memory compaction step for memory storage: one column block of the EntryArena. */
+export const compactEntriesDefault = 1 << 16;
+/** While a voter lags, how often the leader looks again at what every voter holds. */
+const compactRecheckMs = 100;
+/** After a failed snapshot write, the next try waits this long. */
+const snapshotRetryMs = 1_000;
+const statusRefreshMs = 1_000;
+const noResult = new Uint8Array(0);
+
+interface PendingRead {
+  id: number;
+  key: string;
+  /** The read index once the core has confirmed it; -1 until then. */
+  index: number;
+}
+
+interface PendingProposal {
+  id: number;
+  term: number;
+}
+
+export class NodeHost {
+  readonly self: ActorId;
+  readonly raft: RaftNode;
+  readonly log: DurableLog;
+  readonly voters: readonly ActorId[];
+  private readonly isVoter: Set<ActorId>;
+  private readonly cfg: NodeConfig;
+  private readonly io: NodeIO;
+  private app: StateMachine;
+  private readonly sessions: ClientSessions;
+  private readonly snapshotSettings: SnapshotSettings;
+  private readonly keeper: SnapshotKeeper | null;
+  private readonly senders: SnapshotSenders | null;
+  private readonly intake: SnapshotIntake | null;
+  /** A snapshot received whole and handed to the core, until a Ready installs it. */
+  private received: SnapshotInfo | null = null;
+
+  private readonly pending = new Map<number, PendingProposal>();
+  private readonly reads = new Map<number, PendingRead>();
+  /** Reads whose index is known, waiting until the state machine has applied that far. */
+  private readsWaiting: PendingRead[] = [];
+  /** The last index applied to the state machine (from entries, or a snapshot). */
+  applied: number;
+  /** Command bytes applied since the last snapshot was taken (its byte trigger). */
+  private bytesSinceSnapshot = 0;
+  private snapshotNotBeforeMs = 0;
+  /** Memory storage: applied entries every voter holds are dropped in steps of this many (0: never). */
+  private readonly compactEntries: number;
+  /** The highest index every voter is known to hold durably (from our progress as leader, or a leader's held frame). */
+  private heldByAll = 0;
+  private heldCheckedAt = 0;
+  private heldBehind = false;
+  private lastCompactCheckMs = 0;
+
+  // Benchmark counters (read through benchStats).
+  appendsSent = 0;
+  entriesSent = 0;
+
+  private lastStatus = '';
+  private lastStatusAt = Number.NEGATIVE_INFINITY;
+  private lastTickAt: number;
+  private stopped = false;
+
+  constructor(init: NodeHostInit) {
+    const { config: cfg, io } = init;
+    this.cfg = cfg;
+    this.io = io;
+    this.self = init.self;
+    this.app = init.app;
+    this.keeper = init.snapshots;
+    this.snapshotSettings = { ...snapshotSettingsDefault, ...(cfg.snapshot ?? {}) };
+    this.compactEntries = cfg.storage === 'memory' ? (cfg.compactEntries ?? compactEntriesDefault) : 0;
+    const startedFrom = init.startedFrom;
+    const voters = (cfg.voters ?? [init.self, ...init.peers]).slice().sort((a, b) => a - b);
+    this.voters = voters;
+    this.isVoter = new Set(voters);
+    const snapMeta: SnapshotMeta | null = startedFrom === null ? null : { index: startedFrom.index, term: startedFrom.term, voters: startedFrom.voters };
+    this.log = new DurableLog(init.store, init.recovered, snapMeta, this.compactEntries > 0);
+    this.applied = startedFrom?.index ?? 0;
+    this.raft = new RaftNode({
+      ...cfg.raft,
+      id: init.self,
+      voters,
+      storage: this.log,
+      rng: createRng(mixSeed(cfg.seed, init.self, init.incarnation)),
+      applied: this.applied,
+      ...(cfg.unsafe ? { unsafe: cfg.unsafe } : {}),
+    });
+    this.sessions = new ClientSessions(this.raft, io, (i) => this.log.term(i));
+    if (this.keeper !== null) {
+      const transfer: TransferSettings = { ...transferDefaults, ...(cfg.transfer ?? {}) };
+      this.senders = new SnapshotSenders(this.keeper.store, transfer, io, (to, ok) => this.raft.reportSnapshot(to, ok));
+      this.intake = new SnapshotIntake(this.keeper.store, io, (from, term, info) => this.onSnapshotReceived(from, term, info));
+    } else {
+      this.senders = null;
+      this.intake = null;
+    }
+    this.lastTickAt = io.now();
+  }
+
+  // ---- inputs --------------------------------------------------------------------------------
+
+  /** A frame from a peer node or a client actor (ring memory, valid during the call). */
+  onFrame(from: ActorId, bytes: Uint8Array, start: number, end: number): void {
+    const kind = frameKind(bytes, start, end);
+    const voter = this.isVoter.has(from);
+    if (kind === FrameKind.raft) {
+      if (voter) this.raft.step(decodeRaft(bytes, start, end));
+    } else if (kind === FrameKind.held && voter) {
+      // True whoever sent it and whenever it arrives: what every voter holds it keeps.
+      this.heldByAll = Math.max(this.heldByAll, decodeControl(bytes, start, end).seq);
+    } else if (kind === FrameKind.snapshotChunk && voter && this.intake !== null) {
+      const c = decodeSnapshotChunk(bytes, start, end);
+      // A chunk from a leader of an older term is stale: its core would ignore the snapshot anyway.
+      if (c.leaderTerm >= this.raft.currentTerm) this.intake.onChunk(from, c.key, c.leaderTerm, c.offset, c.data);
+    } else if (kind === FrameKind.snapshotAck && voter && this.senders !== null) {
+      const a = decodeSnapshotAck(bytes, start, end);
+      this.senders.onAck(from, a.key, a.have, a.done);
+    } else if (kind === FrameKind.propose && !voter && from !== supervisorId) {
+      this.sessions.onProposeFrame(this.self, from, bytes, start, end);
+    } else {
+      throw new DecodeError(end - start, `node ${this.self}: unexpected frame kind ${kind} from actor ${from}`);
+    }
+  }
+
+  /** A codec message from a peer (Raft messages travel as frames; only tests send these). */
+  onMessage(from: ActorId, m: Message): void {
+    if (!this.isVoter.has(from)) throw new Error(`node ${this.self}: actor ${from} is not a voter and sent a codec message; client actors send propose frames`);
+    this.raft.step(m);
+  }
+
+  /** A request from the supervisor: a proposal or a read. */
+  onClientRequest(m: ToNode): void {
+    if (m.t === 'read') {
+      this.onRead(m);
+      return;
+    }
+    if (m.t !== 'propose') throw new Error(`node ${this.self}: unknown request ${JSON.stringify((m as { t: unknown }).t)} from the supervisor`);
+    const index = this.raft.propose(m.data);
+    if (index === 0) {
+      const lead = this.raft.leaderId;
+      if (this.raft.currentRole === Role.leader) this.io.reply({ t: 'busy', id: m.id, why: this.busyReason() });
+      else this.io.reply({ t: 'redirect', id: m.id, leader: lead === this.self ? 0 : lead });
+      return;
+    }
+    this.pending.set(index, { id: m.id, term: this.raft.currentTerm });
+  }
+
+  private busyReason(): string {
+    const st = this.raft.status();
+    if (st.leadTransferee !== 0) return `leadership is moving to node ${st.leadTransferee}; retry in a moment`;
+    const s = { ...defaultRaftSettings, ...this.cfg.raft };
+    return (
+      `the leader holds ${st.lastIndex - st.commit} uncommitted entries (${st.uncommittedBytes} bytes of commands), ` +
+      `at its limit (${s.uncommittedEntriesMax} entries, ${s.uncommittedBytesMax} bytes): writes arrive faster than the cluster commits them; retry shortly`
+    );
+  }
+
+  /** Before each drained batch of frames: the core first sees the time that passed (a stall, a long fsync). */
+  beforeBatch(): void {
+    this.catchUpTicks();
+  }
+
+  /** The tick timer fired. */
+  tick(): void {
+    if (this.stopped) return;
+    this.catchUpTicks();
+    this.senders?.tick();
+    this.process();
+  }
+
+  /** Drains every Ready: the one place where the durability order is kept. */
+  process(): void {
+    if (this.stopped) return;
+    this.catchUpTicks();
+    this.raft.flush();
+    while (this.raft.hasReady()) {
+      const rd = this.raft.ready();
+      // Leader appends and heartbeats go first: followers write in parallel with our own disk.
+      this.sendAll(rd.messages);
+      if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
+      this.log.write(rd.entries, rd.hardState);
+      if (rd.mustSync) this.log.sync();
+      this.sendAll(rd.messagesAfterPersist);
+      this.apply(rd);
+      if (this.sessions.size > 0) this.sessions.advanceAcks(this.self, this.applied);
+      this.collectReadStates(rd);
+      this.serveReads();
+      if (rd.softState) this.onRoleChange(rd.softState);
+      this.raft.advance(rd);
+    }
+    if (this.received !== null) this.discardReceived();
+    // After advanceAcks, which looks up the terms of what was just applied.
+    this.maybeCompact();
+    this.maybeSnapshot(false);
+    this.sessions.sendAcks();
+    this.reportStatus(false);
+  }
+
+  // Ticks follow the monotonic clock, not the count of timer callbacks: after a pause (a stalled
+  // thread, a long fsync) the core first sees all the time that passed. A lease must never
+  // outlive real time because the node that holds it was not running.
+  private catchUpTicks(): void {
+    const due = Math.floor((this.io.now() - this.lastTickAt) / this.cfg.tickMs);
+    if (due <= 0) return;
+    this.lastTickAt += due * this.cfg.tickMs;
+    for (let i = 0; i < due; i++) this.raft.tick();
+  }
+
+  // ---- the Ready loop's pieces --------------------------------------------------------------
+
+  private sendAll(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      if (m.type === MessageType.snapshot) {
+        this.offerSnapshot(m);
+        continue;
+      }
+      if (m.type === MessageType.app && m.entries.length > 0) {
+        this.appendsSent++;
+        this.entriesSent += m.entries.length;
+      }
+      this.io.sendFrame(m.to, encodeRaft(m));
+    }
+  }
+
+  /** The core offers a follower a snapshot: stream the newest one (at or past what it asked for). */
+  private offerSnapshot(m: Message): void {
+    const current = this.keeper?.current ?? null;
+    if (current === null || this.senders === null || current.index < m.index) {
+      throw new Error(`node ${this.self}: the core offers snapshot ${m.index} to node ${m.to}, but the newest snapshot file is ${current?.index ?? 'none'}`);
+    }
+    this.senders.start(m.to, m.term, current);
+  }
+
+  /** A whole snapshot file arrived and verified: hand its metadata to the core, as the leader's message. */
+  private onSnapshotReceived(from: ActorId, leaderTerm: number, info: SnapshotInfo): void {
+    if (this.received !== null && this.received.name !== info.name) this.keeper!.store.remove(this.received.name);
+    this.received = info;
+    this.raft.step(message(MessageType.snapshot, from, this.self, leaderTerm, { index: info.index, logTerm: info.term }));
+  }
+
+  /** The core did not take the snapshot it was handed (old news, or a stale leader): drop the file. */
+  private discardReceived(): void {
+    const r = this.received!;
+    this.received = null;
+    if (this.keeper!.current?.name !== r.name) this.keeper!.store.remove(r.name);
+  }
+
+  /**
+   * A snapshot from the leader replaces the state machine and the log. The state machine is
+   * restored from the received file before the log reset is written: the sync that follows makes
+   * both durable before the ack leaves.
+   */
+  private installSnapshot(meta: SnapshotMeta): void {
+    const info = this.received;
+    if (info === null || info.index !== meta.index || info.term !== meta.term || this.keeper === null) {
+      throw new Error(`node ${this.self}: the core installs snapshot ${meta.index}/t${meta.term}, but the file received is ${info === null ? 'none' : `${info.index}/t${info.term}`}`);
+    }
+    restoreFromFile(this.app, this.keeper.store, info);
+    this.log.installSnapshot(meta);
+    this.keeper.adopt(info);
+    this.received = null;
+    this.applied = meta.index;
+    this.bytesSinceSnapshot = 0;
+    // Proposals this node took as leader may or may not be in the snapshot: resubmitting is safe
+    // (the state machine's session table applies a command once), so they go back as dropped.
+    for (const [index, p] of this.pending) {
+      if (index > meta.index) continue;
+      this.pending.delete(index);
+      this.io.reply({ t: 'dropped', id: p.id, why: `a snapshot from the leader replaced the log through ${meta.index}` });
+    }
+    this.sessions.forgetThrough(this.self, meta.index);
+    this.io.emit({ type: 'snapshot-installed', index: meta.index, term: meta.term, bytes: info.fileBytes });
+  }
+
+  /** Where the entry being applied lies in the log's memory (reused: apply makes no object per entry). */
+  private readonly at = { bytes: noResult, start: 0, end: 0 };
+
+  private apply(rd: Ready): void {
+    const at = this.at;
+    // Read from the log, which holds every committed entry once rd.entries are written.
+    for (let index = rd.committedFrom; index <= rd.committedTo; index++) {
+      let result: Uint8Array | null = null;
+      if (this.log.locate(index, at) === EntryKind.normal) {
+        result = this.app.apply(index, at.bytes, at.start, at.end);
+        this.bytesSinceSnapshot += at.end - at.start;
+      }
+      this.applied = index;
+      if (this.pending.size === 0) continue; // client actors are acked per frame, not per entry
+      const p = this.pending.get(index);
+      if (p === undefined) continue;
+      this.pending.delete(index);
+      const term = this.log.term(index);
+      if (p.term !== term) this.io.reply({ t: 'dropped', id: p.id, why: `entry ${index} was replaced by a newer leader's entry (term ${term})` });
+      else this.io.reply({ t: 'applied', id: p.id, index, result: result ?? noResult });
+    }
+  }
+
+  private onRoleChange(soft: SoftState): void {
+    // Reads not yet confirmed may vanish with the old role: tell the supervisor to retry.
+    for (const r of this.reads.values()) if (r.index < 0) this.redirectRead(r.id);
+    if (soft.role !== Role.leader) {
+      this.senders?.stopAll();
+      if (this.sessions.size > 0) {
+        this.sessions.sendAcks();
+        this.sessions.redirectAll(this.self);
+      }
+    }
+    this.io.emit({ type: 'role', role: roleName[soft.role], term: soft.term, leader: soft.leader });
+    this.reportStatus(true);
+  }
+
+  // ---- snapshots and compaction --------------------------------------------------------------
+
+  /**
+   * Takes a snapshot when enough was applied since the last (or when forced): the image is
+   * captured now and written in the background; the log is cut once it is durable.
+   */
+  private maybeSnapshot(force: boolean): boolean {
+    const keeper = this.keeper;
+    if (keeper === null || keeper.writing || this.stopped) return false;
+    const s = this.snapshotSettings;
+    const since = this.applied - (keeper.current?.index ?? 0);
+    if (since <= 0) return false;
+    if (!force) {
+      const due = (s.entries > 0 && since >= s.entries) || (s.bytes > 0 && this.bytesSinceSnapshot >= s.bytes);
+      if (!due || this.io.now() < this.snapshotNotBeforeMs) return false;
+    }
+    const meta = { index: this.applied, term: this.log.term(this.applied), voters: [...this.voters] };
+    const image = this.app.snapshot();
+    if (image.index !== this.applied) throw new Error(`node ${this.self}: the state machine's image is at ${image.index}, but the node applied ${this.applied}`);
+    this.bytesSinceSnapshot = 0;
+    keeper.write(
+      image,
+      meta,
+      () => this.io.now(),
+      (info) => this.onSnapshotDurable(info),
+      (err) => {
+        this.snapshotNotBeforeMs = this.io.now() + snapshotRetryMs;
+        this.io.emit({ type: 'snapshot-failed', index: meta.index, error: err.message });
+      },
+    );
+    return true;
+  }
+
+  private onSnapshotDurable(info: SnapshotInfo): void {
+    const keeper = this.keeper!;
+    if (this.stopped || (keeper.current !== null && keeper.current.index >= info.index)) {
+      // A snapshot installed from the leader meanwhile covers more: this one is of no use.
+      if (keeper.current?.name !== info.name) keeper.store.remove(info.name);
+      return;
+    }
+    this.log.setSnapshot({ index: info.index, term: info.term, voters: info.voters });
+    keeper.adopt(info);
+    this.compactLog();
+    this.io.emit({ type: 'snapshot', index: info.index, bytes: info.fileBytes, ms: Math.round(keeper.lastDurationMs) });
+  }
+
+  /**
+   * Cuts the log behind the newest snapshot, keeping the catch-up margin (and, on a leader, what
+   * its slowest live follower needs). The store keeps a little more: everything after the
+   * previous snapshot, so a damaged newest snapshot can fall back to it at restart.
+   */
+  private compactLog(): void {
+    const keeper = this.keeper;
+    if (keeper === null || keeper.current === null) return;
+    this.lastCompactCheckMs = this.io.now();
+    // Never back: a follower that slowed down after the cut gets a snapshot.
+    const memoryThrough = Math.max(compactionPoint(keeper.current.index, this.raft.status(), this.snapshotSettings), this.log.firstIndex() - 1);
+    const prev = keeper.previous;
+    const disk = prev !== null && prev.index < memoryThrough ? { index: prev.index, term: prev.term } : null;
+    this.log.compactThrough(memoryThrough, disk ?? memoryThrough);
+  }
+
+  private maybeCompact(): void {
+    if (this.compactEntries > 0) this.compactHeld();
+    else if (this.keeper?.current != null && this.raft.currentRole === Role.leader && this.io.now() - this.lastCompactCheckMs >= compactRecheckMs) {
+      // A leader held back by a slow follower looks again now and then.
+      this.compactLog();
+    }
+  }
+
+  /**
+   * Memory storage: drop what every voter holds and this node applied. A node that can never
+   * restart never needs such entries again, nor does any peer (each holds them durably and can
+   * only lose them by a restart, which memory storage refuses). A crashed voter holds the point
+   * back until the cluster is restarted: the log then grows as before, which is safe.
+   */
+  private compactHeld(): void {
+    const now = this.io.now();
+    // Not per batch (status() is not free): once per step of new entries, or now and then while
+    // a voter lags behind, so that the point moves on once it has caught up.
+    if (this.raft.currentRole === Role.leader && (this.applied - this.heldCheckedAt >= this.compactEntries || (this.heldBehind && now - this.lastCompactCheckMs >= compactRecheckMs))) {
+      this.heldCheckedAt = this.applied;
+      this.lastCompactCheckMs = now;
+      let min = Infinity;
+      for (const pr of this.raft.status().progress.values()) min = Math.min(min, pr.match);
+      this.heldBehind = min < this.applied;
+      if (Number.isFinite(min) && min > this.heldByAll) {
+        this.heldByAll = min;
+        for (const v of this.voters) if (v !== this.self) this.io.sendFrame(v, encodeControl(FrameKind.held, this.heldByAll));
+      }
+    }
+    const upTo = Math.min(this.heldByAll, this.applied);
+    if (upTo - (this.log.firstIndex() - 1) >= this.compactEntries) this.log.compactThrough(upTo);
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  private collectReadStates(rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(rs.context);
+      if (r && r.index < 0) {
+        r.index = rs.index;
+        this.readsWaiting.push(r);
+      }
+    }
+  }
+
+  private serveRead(id: number, key: string, index: number): void {
+    this.reads.delete(id);
+    this.io.reply({ t: 'read-ok', id, value: this.app.readLocal(key) ?? null, index, applied: this.applied, commit: this.raft.commitIndex });
+  }
+
+  private serveReads(): void {
+    if (this.readsWaiting.length === 0) return;
+    const still: PendingRead[] = [];
+    for (const r of this.readsWaiting) {
+      if (r.index <= this.applied) this.serveRead(r.id, r.key, r.index);
+      else still.push(r);
+    }
+    this.readsWaiting = still;
+  }
+
+  private redirectRead(id: number): void {
+    this.reads.delete(id);
+    const lead = this.raft.leaderId;
+    this.io.reply({ t: 'redirect', id, leader: lead === this.self ? 0 : lead });
+  }
+
+  private onRead(m: ReadRequest): void {
+    if (m.mode === 'stale') {
+      this.serveRead(m.id, m.key, this.applied);
+      return;
+    }
+    const isLeader = this.raft.currentRole === Role.leader;
+    if ((m.mode === 'index' || m.mode === 'lease') && !isLeader) {
+      this.redirectRead(m.id);
+      return;
+    }
+    this.reads.set(m.id, { id: m.id, key: m.key, index: -1 });
+    // A lapsed lease falls back to a ReadIndex round: slower, still linearizable.
+    this.catchUpTicks();
+    const started = (m.mode === 'lease' && this.raft.leaseRead(m.id)) || this.raft.readIndex(m.id);
+    if (!started) this.redirectRead(m.id);
+  }
+
+  // ---- status and control ---------------------------------------------------------------------
+
+  private reportStatus(force: boolean): void {
+    const now = this.io.now();
+    // Checked before building the status: this runs after every drained batch.
+    if (!force && now - this.lastStatusAt < this.cfg.statusEveryMs) return;
+    const st = this.raft.status();
+    const key = `${st.role}:${st.term}:${st.leader}:${st.commit}:${st.lastIndex}:${st.firstIndex}:${st.snapshotIndex}`;
+    // Unchanged status is still repeated now and then, so a supervisor that missed a report
+    // (it restarted its view, or the frame was dropped) converges.
+    if (key === this.lastStatus && now - this.lastStatusAt < statusRefreshMs) return;
+    this.lastStatus = key;
+    this.lastStatusAt = now;
+    this.io.reply({
+      t: 'status',
+      role: st.role,
+      term: st.term,
+      leader: st.leader,
+      commit: st.commit,
+      lastIndex: st.lastIndex,
+      applied: this.applied,
+      firstIndex: st.firstIndex,
+      snapshotIndex: st.snapshotIndex,
+    });
+  }
+
+  /** What `status` answers: the core's view plus the host's (pending work, log in memory, snapshots). */
+  status(): Record<string, unknown> {
+    const st = this.raft.status();
+    const k = this.keeper;
+    return {
+      ...st,
+      roleName: roleName[st.role],
+      progress: Object.fromEntries(st.progress),
+      applied: this.applied,
+      pending: this.pending.size,
+      reads: this.reads.size,
+      logEntriesInMemory: this.log.length,
+      snapshot:
+        k === null
+          ? null
+          : {
+              index: k.current?.index ?? 0,
+              fileBytes: k.current?.fileBytes ?? 0,
+              previousIndex: k.previous?.index ?? 0,
+              writing: k.writing,
+              taken: k.taken,
+              failures: k.failures,
+              lastError: k.lastError,
+              sending: this.senders?.status() ?? [],
+              receiving: this.intake?.status() ?? null,
+              transfersCompleted: this.senders?.completed ?? 0,
+              transfersFailed: this.senders?.failed ?? 0,
+              bytesSent: this.senders?.bytesSent ?? 0,
+              bytesReceived: this.intake?.bytesReceived ?? 0,
+            },
+    };
+  }
+
+  /** Starts an election now, unless it would break a lease (see RaftNode.campaign). */
+  campaign(): { started: boolean; why?: string } {
+    const started = this.raft.campaign();
+    this.process();
+    if (started) return { started };
+    return {
+      started,
+      why:
+        this.raft.currentRole === Role.leader
+          ? 'this node already leads'
+          : 'this node heard from a leader within the election timeout and may be part of its read lease; transfer leadership instead, or retry once it has lost the leader',
+    };
+  }
+
+  transferLeadership(to: number): boolean {
+    const ok = this.raft.transferLeadership(to);
+    this.process();
+    return ok;
+  }
+
+  /** Takes a snapshot now (if anything was applied since the last); resolves once it is durable. */
+  async snapshotNow(): Promise<{ index: number; started: boolean }> {
+    if (this.keeper === null) throw new Error(`node ${this.self} keeps no snapshots (memory storage)`);
+    await this.keeper.settle();
+    const started = this.maybeSnapshot(true);
+    await this.keeper.settle();
+    return { index: this.keeper.current?.index ?? 0, started };
+  }
+
+  readLocal(key: string): Uint8Array | undefined {
+    return this.app.readLocal(key);
+  }
+
+  get proposalsAccepted(): number {
+    return this.sessions.proposalsAccepted;
+  }
+
+  /** Commands the `count` state machine applied (null for other apps): what a benchmark checks. */
+  get appliedCommands(): number | null {
+    return this.app instanceof CountStateMachine ? this.app.commands : null;
+  }
+
+  /** The state machine's digest and the index it reflects (to compare replicas). */
+  digest(): { applied: number; digest: string } {
+    return { applied: this.applied, digest: this.app.digest() };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.senders?.stopAll();
+    await this.keeper?.settle();
+    this.log.close();
+  }
+}

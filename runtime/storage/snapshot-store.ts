@@ -1,0 +1,879 @@
+// A node's snapshot files: images of the app's state machine at a log index, written in pieces,
+// verified, pruned, read back in pieces, and received from a leader chunk by chunk (resumable).
+// It must never touch a file whose name is not one of its own patterns (the WAL shares the
+// directory), never hand out image bytes from a file that failed its checks, and never decode them.
+//
+// File `snap-<index, 16 digits>-<term, 10 digits>.snap`, little-endian:
+//   header (64 B): magic "CONCURSN" | version u32 | flags u32 | index u64 | term u64 |
+//                  dataBytes u64 | dataCrc u32 | metaBytes u32 | reserved (12 B) | headerCrc u32
+//   meta block:    voter count u32 | count × voter id u32
+//   data:          the app image (dataBytes)
+// headerCrc covers header bytes 0..59 and then the meta block; since it covers dataCrc it
+// identifies the whole content, which is what a resumed transfer checks it is still receiving.
+// u64 fields hold safe integers (< 2^53), stored as two u32 halves.
+//
+// Other names in the directory:
+//   `<snapshot name>.tmp`                                   a write in progress (deleted at open)
+//   `snap-<index16>-<term10>-<fileBytes>-<headerCrc hex8>.recv`  a transfer being received
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crc32 } from './crc32.ts';
+import { StorageError } from './rules.ts';
+
+export interface SnapshotMeta {
+  index: number;
+  term: number;
+  voters: number[];
+}
+
+export interface SnapshotInfo extends SnapshotMeta {
+  /** File name inside the directory. */
+  name: string;
+  /** Whole file size. */
+  fileBytes: number;
+  dataBytes: number;
+  /** Identifies the content (for resuming transfers). */
+  headerCrc: number;
+}
+
+export const snapshotFormatVersion = 1;
+
+const magic = Buffer.from('CONCURSN', 'ascii');
+const headerBytes = 64;
+const at = { magic: 0, version: 8, flags: 12, index: 16, term: 24, dataBytes: 32, dataCrc: 40, metaBytes: 44, headerCrc: 60 };
+/** The file name has 10 digits for the term, and terms are u32 everywhere else in concur. */
+const termMax = 0xffff_ffff;
+const voterIdMax = 0xffff_ffff;
+/** Bounds the meta block, so a damaged metaBytes never makes a reader allocate gigabytes. */
+const votersMax = 4096;
+const metaBytesMax = 4 + 4 * votersMax;
+const pieceBytesDefault = 1024 * 1024;
+/** Bounds one openData() piece and one readRaw() answer: both are allocated whole. */
+const pieceBytesMax = 64 * 1024 * 1024;
+const rawBytesMax = 64 * 1024 * 1024;
+/** verify() streams the image through a buffer of this size rather than reading it whole. */
+const verifyPieceBytes = 1024 * 1024;
+
+const snapPattern = /^snap-(\d{16})-(\d{10})\.snap$/;
+const tmpPattern = /^snap-\d{16}-\d{10}\.snap\.tmp$/;
+const recvPattern = /^snap-(\d{16})-(\d{10})-(\d{1,16})-([0-9a-f]{8})\.recv$/;
+
+// ---------------------------------------------------------------------------------------------
+// Names and argument checks
+
+export function snapshotFileName(index: number, term: number): string {
+  checkIndexTerm(index, term, 'snapshotFileName');
+  return `snap-${String(index).padStart(16, '0')}-${String(term).padStart(10, '0')}.snap`;
+}
+
+function partialFileName(index: number, term: number, fileBytes: number, headerCrc: number): string {
+  return `${snapshotFileName(index, term).slice(0, -'.snap'.length)}-${fileBytes}-${hex(headerCrc)}.recv`;
+}
+
+function parseSnapName(name: string): { index: number; term: number } | null {
+  const m = snapPattern.exec(name);
+  if (!m) return null;
+  const index = Number(m[1]);
+  const term = Number(m[2]);
+  return Number.isSafeInteger(index) && term <= termMax ? { index, term } : null;
+}
+
+/** Refuses anything but our own snapshot names, which also keeps paths inside the directory. */
+function checkSnapName(name: unknown, where: string): { index: number; term: number } {
+  const parsed = typeof name === 'string' ? parseSnapName(name) : null;
+  if (!parsed) {
+    throw new StorageError(
+      'BAD_OPTION',
+      `${where}: ${JSON.stringify(name)} is not a snapshot file name; expected snap-<index, 16 digits>-<term, 10 digits>.snap as list() returns`,
+    );
+  }
+  return parsed;
+}
+
+function checkIndexTerm(index: unknown, term: unknown, where: string): void {
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
+    throw new StorageError('BAD_OPTION', `${where}: index must be a safe integer ≥ 0, got ${JSON.stringify(index)}`);
+  }
+  if (typeof term !== 'number' || !Number.isInteger(term) || term < 0 || term > termMax) {
+    throw new StorageError('BAD_OPTION', `${where}: term must be an integer from 0 to ${termMax}, got ${JSON.stringify(term)}`);
+  }
+}
+
+function checkMeta(meta: SnapshotMeta): SnapshotMeta {
+  if (meta === null || typeof meta !== 'object') {
+    throw new StorageError('BAD_OPTION', 'createWriter expects { index, term, voters }');
+  }
+  checkIndexTerm(meta.index, meta.term, 'createWriter');
+  const { voters } = meta;
+  if (!Array.isArray(voters) || voters.length > votersMax) {
+    throw new StorageError('BAD_OPTION', `createWriter: voters must be an array of at most ${votersMax} node ids`);
+  }
+  for (const id of voters) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > voterIdMax) {
+      throw new StorageError('BAD_OPTION', `createWriter: voter ids must be integers from 0 to ${voterIdMax}, got ${JSON.stringify(id)}`);
+    }
+  }
+  if (new Set(voters).size !== voters.length) {
+    throw new StorageError('BAD_OPTION', `createWriter: voters lists a node twice: ${JSON.stringify(voters)}`);
+  }
+  return { index: meta.index, term: meta.term, voters: [...voters] };
+}
+
+function checkCount(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new StorageError('BAD_OPTION', `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+const hex = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+
+// ---------------------------------------------------------------------------------------------
+// Header encoding and checks
+
+interface Header {
+  index: number;
+  term: number;
+  voters: number[];
+  dataBytes: number;
+  dataCrc: number;
+  metaBytes: number;
+  headerCrc: number;
+}
+
+function putU64(b: Buffer, offset: number, n: number): void {
+  b.writeUInt32LE(n % 2 ** 32, offset);
+  b.writeUInt32LE(Math.floor(n / 2 ** 32), offset + 4);
+}
+
+/** null when the value is past 2^53 (only damage or a foreign writer produces that). */
+function getU64(b: Buffer, offset: number): number | null {
+  const hi = b.readUInt32LE(offset + 4);
+  return hi > 0x1f_ffff ? null : hi * 2 ** 32 + b.readUInt32LE(offset);
+}
+
+/** Header and meta block, ready to write at offset 0; returns them with the headerCrc. */
+function encodeHead(meta: SnapshotMeta, dataBytes: number, dataCrc: number): { head: Buffer; headerCrc: number } {
+  const metaBytes = 4 + 4 * meta.voters.length;
+  const head = Buffer.alloc(headerBytes + metaBytes);
+  magic.copy(head, at.magic);
+  head.writeUInt32LE(snapshotFormatVersion, at.version);
+  putU64(head, at.index, meta.index);
+  putU64(head, at.term, meta.term);
+  putU64(head, at.dataBytes, dataBytes);
+  head.writeUInt32LE(dataCrc >>> 0, at.dataCrc);
+  head.writeUInt32LE(metaBytes, at.metaBytes);
+  head.writeUInt32LE(meta.voters.length, headerBytes);
+  meta.voters.forEach((id, i) => head.writeUInt32LE(id, headerBytes + 4 + 4 * i));
+  const headerCrc = crc32(head.subarray(headerBytes), crc32(head.subarray(0, at.headerCrc)));
+  head.writeUInt32LE(headerCrc, at.headerCrc);
+  return { head, headerCrc };
+}
+
+type Inspected = { ok: true; header: Header } | { ok: false; detail: string };
+
+/** Reads and checks the header and meta block of an open file; with `wholeFile` also the size
+ * and the image checksum. Damage is an answer ({ ok: false }); only I/O errors throw. */
+function inspect(fd: number, file: string, fileBytes: number, wholeFile: boolean): Inspected {
+  const bad = (detail: string): Inspected => ({ ok: false, detail });
+  if (fileBytes < headerBytes) return bad(`truncated: ${fileBytes} bytes, shorter than the ${headerBytes}-byte header`);
+  const head = Buffer.alloc(headerBytes);
+  readAt(fd, head, 0, file);
+  if (!head.subarray(0, magic.length).equals(magic)) {
+    return bad(`not a concur snapshot: the file does not start with "${magic.toString('ascii')}"`);
+  }
+  const version = head.readUInt32LE(at.version);
+  if (version > snapshotFormatVersion) {
+    return bad(`written by snapshot format version ${version}; this build reads version ${snapshotFormatVersion} — run a newer concur`);
+  }
+  if (version !== snapshotFormatVersion) return bad(`unknown snapshot format version ${version}`);
+  const metaBytes = head.readUInt32LE(at.metaBytes);
+  if (metaBytes < 4 || metaBytes > metaBytesMax || metaBytes % 4 !== 0) {
+    return bad(`damaged header: meta block size ${metaBytes} is not 4 + 4 × voters (at most ${votersMax} voters)`);
+  }
+  if (headerBytes + metaBytes > fileBytes) {
+    return bad(`truncated: ${fileBytes} bytes, but the header says a ${metaBytes}-byte meta block follows it`);
+  }
+  const metaBlock = Buffer.alloc(metaBytes);
+  readAt(fd, metaBlock, headerBytes, file);
+  const stored = head.readUInt32LE(at.headerCrc);
+  const computed = crc32(metaBlock, crc32(head.subarray(0, at.headerCrc)));
+  if (stored !== computed) {
+    return bad(`header checksum mismatch (stored ${hex(stored)}, computed ${hex(computed)}): the header or the meta block is damaged`);
+  }
+  // Past the checksum, odd values mean a buggy writer rather than a flipped bit.
+  const index = getU64(head, at.index);
+  const term = getU64(head, at.term);
+  const dataBytes = getU64(head, at.dataBytes);
+  if (index === null || term === null || term > termMax || dataBytes === null) {
+    return bad('damaged header: index, term or dataBytes out of range');
+  }
+  if (head.readUInt32LE(at.flags) !== 0) return bad(`unknown header flags ${hex(head.readUInt32LE(at.flags))}`);
+  const count = metaBlock.readUInt32LE(0);
+  if (4 + 4 * count !== metaBytes) return bad(`damaged meta block: ${count} voters do not fill ${metaBytes} bytes`);
+  const voters: number[] = [];
+  for (let i = 0; i < count; i++) voters.push(metaBlock.readUInt32LE(4 + 4 * i));
+  const header: Header = { index, term, voters, dataBytes, dataCrc: head.readUInt32LE(at.dataCrc), metaBytes, headerCrc: stored };
+  if (!wholeFile) return { ok: true, header };
+
+  const expectBytes = headerBytes + metaBytes + dataBytes;
+  if (fileBytes < expectBytes) return bad(`truncated: ${fileBytes} bytes, the header says ${expectBytes}`);
+  if (fileBytes > expectBytes) return bad(`${fileBytes - expectBytes} bytes longer than the header says (${expectBytes})`);
+  const piece = Buffer.allocUnsafe(Math.min(verifyPieceBytes, Math.max(1, dataBytes)));
+  let crc = 0;
+  for (let done = 0; done < dataBytes; ) {
+    const len = Math.min(piece.length, dataBytes - done);
+    readAt(fd, piece.subarray(0, len), headerBytes + metaBytes + done, file);
+    crc = crc32(piece.subarray(0, len), crc);
+    done += len;
+  }
+  if (crc !== header.dataCrc) {
+    return bad(`data checksum mismatch (stored ${hex(header.dataCrc)}, computed ${hex(crc)}): the image is damaged`);
+  }
+  return { ok: true, header };
+}
+
+function infoOf(name: string, fileBytes: number, h: Header): SnapshotInfo {
+  return { name, index: h.index, term: h.term, voters: h.voters, fileBytes, dataBytes: h.dataBytes, headerCrc: h.headerCrc };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synchronous file helpers: every fs error leaves here as StorageError 'FAILED' naming the file
+
+function failed(op: string, file: string, e: unknown): StorageError {
+  if (e instanceof StorageError) return e;
+  const why = e instanceof Error ? e.message : String(e);
+  return new StorageError('FAILED', `snapshot store: ${op} ${file} failed: ${why}`, { cause: e });
+}
+
+const isMissing = (e: unknown): boolean =>
+  (e as NodeJS.ErrnoException | null)?.code === 'ENOENT' ||
+  ((e as { cause?: NodeJS.ErrnoException } | null)?.cause?.code === 'ENOENT');
+
+function io<T>(op: string, file: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw failed(op, file, e);
+  }
+}
+
+/** Fills `buf` from `position`; a short file is an error here because callers checked the size first. */
+function readAt(fd: number, buf: Uint8Array, position: number, file: string): void {
+  let done = 0;
+  while (done < buf.length) {
+    const n = io('read', file, () => fs.readSync(fd, buf, done, buf.length - done, position + done));
+    if (n === 0) throw new StorageError('FAILED', `snapshot store: read ${file} failed: the file ended at ${position + done} bytes while being read`);
+    done += n;
+  }
+}
+
+function writeAt(fd: number, buf: Uint8Array, position: number, file: string): void {
+  let done = 0;
+  while (done < buf.length) done += io('write', file, () => fs.writeSync(fd, buf, done, buf.length - done, position + done));
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Closing only frees the descriptor here; the data was already synced or is being thrown away.
+  }
+}
+
+function unlinkIfPresent(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (e) {
+    if (!isMissing(e)) throw failed('delete', file, e);
+  }
+}
+
+/** A rename or unlink survives a crash only once the directory itself is synced. */
+function fsyncDir(dir: string): void {
+  const fd = io('open directory', dir, () => fs.openSync(dir, 'r'));
+  try {
+    io('fsync directory', dir, () => fs.fsyncSync(fd));
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+function withFile<T>(file: string, flags: string, f: (fd: number) => T): T {
+  const fd = io('open', file, () => fs.openSync(file, flags));
+  try {
+    return f(fd);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer: streams an image to `<name>.tmp` with async I/O, then header, fsync, rename, fsync dir
+
+export interface SnapshotWriter {
+  readonly meta: SnapshotMeta;
+  /** Appends image bytes (the caller may reuse nothing it passed until the promise settles). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Writes the header, fsyncs the file, renames it into place, fsyncs the directory. */
+  commit(): Promise<SnapshotInfo>;
+  /** Closes and deletes the temporary file (safe to call after a failure, or twice). */
+  abort(): Promise<void>;
+}
+
+class FileSnapshotWriter implements SnapshotWriter {
+  readonly meta: SnapshotMeta;
+  private readonly name: string;
+  private readonly tmp: string;
+  private readonly handle: Promise<fs.promises.FileHandle>;
+  private state: 'open' | 'committing' | 'committed' | 'commit failed' | 'aborted' = 'open';
+  private dataBytes = 0;
+  private dataCrc = 0;
+  private pending = 0;
+  /** Settles (never rejects) when every write issued so far has settled. */
+  private drained: Promise<void> = Promise.resolve();
+  private failure: StorageError | null = null;
+  private committing: Promise<SnapshotInfo> | null = null;
+  private aborting: Promise<void> | null = null;
+  private handleClosed = false;
+
+  constructor(
+    private readonly dir: string,
+    meta: SnapshotMeta,
+    private readonly release: () => void,
+  ) {
+    this.meta = meta;
+    this.name = snapshotFileName(meta.index, meta.term);
+    this.tmp = path.join(dir, `${this.name}.tmp`);
+    // 'w' truncates a stale temp file of the same name left by a writer that was never aborted.
+    this.handle = fs.promises.open(this.tmp, 'w').catch((e: unknown) => {
+      throw this.fail('create', e);
+    });
+    // Handled here so a failed open is reported by write/commit, not as an unhandled rejection.
+    this.handle.catch(() => {});
+  }
+
+  private fail(op: string, e: unknown): StorageError {
+    this.failure ??= failed(op, this.tmp, e);
+    return this.failure;
+  }
+
+  private refuseUnlessOpen(call: string): StorageError | null {
+    if (this.state !== 'open') {
+      const after = this.state === 'aborted' ? 'abort()' : this.state === 'commit failed' ? 'a failed commit()' : 'commit()';
+      return new StorageError('CLOSED', `snapshot writer ${this.name}: ${call} after ${after}; create a new writer`);
+    }
+    if (this.failure) {
+      return new StorageError('FAILED', `snapshot writer ${this.name} failed earlier (${this.failure.message}); abort() it and write the snapshot again`, {
+        cause: this.failure,
+      });
+    }
+    return null;
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    const refused = this.refuseUnlessOpen('write()');
+    if (refused) return Promise.reject(refused);
+    if (!(bytes instanceof Uint8Array)) {
+      return Promise.reject(new StorageError('BAD_OPTION', `snapshot writer ${this.name}: write() expects a Uint8Array of image bytes`));
+    }
+    // Position and checksum are taken now, in call order, so concurrent writes land in order.
+    const position = headerBytes + 4 + 4 * this.meta.voters.length + this.dataBytes;
+    this.dataBytes += bytes.length;
+    this.dataCrc = crc32(bytes, this.dataCrc);
+    this.pending++;
+    const done = this.writeAt(bytes, position).finally(() => this.pending--);
+    const before = this.drained;
+    this.drained = Promise.all([before, done.catch(() => {})]).then(() => {});
+    return done;
+  }
+
+  private async writeAt(bytes: Uint8Array, position: number): Promise<void> {
+    const h = await this.handle;
+    try {
+      for (let off = 0; off < bytes.length; ) {
+        const { bytesWritten } = await h.write(bytes, off, bytes.length - off, position + off);
+        off += bytesWritten;
+      }
+    } catch (e) {
+      throw this.fail('write', e);
+    }
+  }
+
+  commit(): Promise<SnapshotInfo> {
+    const refused = this.refuseUnlessOpen('commit()');
+    if (refused) return Promise.reject(refused);
+    if (this.pending > 0) {
+      return Promise.reject(
+        new StorageError('BAD_OPTION', `snapshot writer ${this.name}: commit() called with ${this.pending} write() call(s) still pending; await every write() first`),
+      );
+    }
+    this.state = 'committing';
+    this.committing = this.finish();
+    return this.committing;
+  }
+
+  private async finish(): Promise<SnapshotInfo> {
+    const { head, headerCrc } = encodeHead(this.meta, this.dataBytes, this.dataCrc);
+    const final = path.join(this.dir, this.name);
+    try {
+      const h = await this.handle;
+      let op = 'write header of';
+      try {
+        for (let off = 0; off < head.length; ) off += (await h.write(head, off, head.length - off, off)).bytesWritten;
+        op = 'fsync';
+        await h.sync();
+        op = 'close';
+        this.handleClosed = true;
+        await h.close();
+        op = `rename to ${this.name}`;
+        await fs.promises.rename(this.tmp, final);
+      } catch (e) {
+        throw this.fail(op, e);
+      }
+    } catch (e) {
+      this.state = 'commit failed';
+      await this.cleanUp();
+      this.release();
+      throw e;
+    }
+    this.state = 'committed';
+    this.release();
+    // The file is complete and in place; a failed directory fsync only leaves its name not yet durable.
+    try {
+      const d = await fs.promises.open(this.dir, 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    } catch (e) {
+      throw failed('fsync directory', this.dir, e);
+    }
+    const fileBytes = head.length + this.dataBytes;
+    return { ...this.meta, voters: [...this.meta.voters], name: this.name, fileBytes, dataBytes: this.dataBytes, headerCrc };
+  }
+
+  /** Closes the handle and deletes the temp file; errors are swallowed because the caller is
+   * already on a failure path or throwing the file away. */
+  private async cleanUp(): Promise<void> {
+    await this.drained;
+    if (!this.handleClosed) {
+      this.handleClosed = true;
+      try {
+        await (await this.handle).close();
+      } catch {
+        // The open failed or the descriptor is already gone: nothing left to close.
+      }
+    }
+    try {
+      await fs.promises.unlink(this.tmp);
+    } catch {
+      // Missing already, or undeletable: open() removes leftover temp files next time.
+    }
+  }
+
+  abort(): Promise<void> {
+    this.aborting ??= (async () => {
+      // A commit in flight decides: once it succeeded the snapshot stays, abort does nothing.
+      if (this.committing) await this.committing.catch(() => {});
+      if (this.state !== 'open') return;
+      this.state = 'aborted';
+      await this.cleanUp();
+      this.release();
+    })();
+    return this.aborting;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiver: the leader's file bytes, written in order into a partial file that survives restarts
+
+export interface SnapshotReceiver {
+  /** Bytes [0, have) of the expected file are already on disk (after a restart, from the partial file). */
+  readonly have: number;
+  /** Writes bytes at `offset` if offset === have (synchronously, no fsync); ignores anything else. Returns the new `have`. */
+  write(offset: number, bytes: Uint8Array): number;
+  /** When have === fileBytes: fsync, verify (the header must match `expect`), rename to the final
+   * snapshot name, fsync the directory; returns its info. Throws StorageError 'BAD_FORMAT' (and
+   * deletes the partial file) when the bytes do not verify. */
+  complete(): SnapshotInfo;
+  /** Deletes the partial file. */
+  discard(): void;
+}
+
+interface Expect {
+  index: number;
+  term: number;
+  fileBytes: number;
+  headerCrc: number;
+}
+
+class FileSnapshotReceiver implements SnapshotReceiver {
+  private haveBytes: number;
+  private fd: number;
+  private state: 'receiving' | 'done' | 'superseded';
+  private readonly partial: string;
+  private readonly name: string;
+
+  constructor(
+    private readonly dir: string,
+    private readonly expect: Expect,
+    private readonly installed: SnapshotInfo | null,
+    private readonly onDone: (r: FileSnapshotReceiver) => void,
+  ) {
+    this.name = snapshotFileName(expect.index, expect.term);
+    this.partial = path.join(dir, partialFileName(expect.index, expect.term, expect.fileBytes, expect.headerCrc));
+    if (installed) {
+      this.fd = -1;
+      this.haveBytes = expect.fileBytes;
+      this.state = 'receiving';
+      return;
+    }
+    this.fd = io('open', this.partial, () => fs.openSync(this.partial, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644));
+    try {
+      const size = io('stat', this.partial, () => fs.fstatSync(this.fd).size);
+      if (size > expect.fileBytes) io('truncate', this.partial, () => fs.ftruncateSync(this.fd, expect.fileBytes));
+      this.haveBytes = Math.min(size, expect.fileBytes);
+    } catch (e) {
+      closeQuietly(this.fd);
+      throw e;
+    }
+    this.state = 'receiving';
+  }
+
+  get have(): number {
+    return this.haveBytes;
+  }
+
+  private refuseUnlessReceiving(call: string): void {
+    if (this.state === 'superseded') {
+      throw new StorageError('CLOSED', `snapshot receiver for ${this.name}: ${call} after a newer receive() replaced it; use the newer receiver`);
+    }
+    if (this.state === 'done') {
+      throw new StorageError('CLOSED', `snapshot receiver for ${this.name}: ${call} after complete() or discard(); call receive() again`);
+    }
+  }
+
+  write(offset: number, bytes: Uint8Array): number {
+    this.refuseUnlessReceiving('write()');
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || !(bytes instanceof Uint8Array)) {
+      throw new StorageError('BAD_OPTION', `snapshot receiver for ${this.name}: write(offset, bytes) expects an integer offset ≥ 0 and a Uint8Array`);
+    }
+    // Duplicates and chunks from before a restart arrive routinely; the sender resends from `have`.
+    if (offset !== this.have || this.fd < 0) return this.have;
+    if (offset + bytes.length > this.expect.fileBytes) {
+      throw new StorageError(
+        'BAD_OPTION',
+        `snapshot receiver for ${this.name}: chunk [${offset}, ${offset + bytes.length}) goes past the expected file size ${this.expect.fileBytes}; the sender and the expect given to receive() disagree`,
+      );
+    }
+    writeAt(this.fd, bytes, offset, this.partial);
+    this.haveBytes += bytes.length;
+    return this.haveBytes;
+  }
+
+  complete(): SnapshotInfo {
+    this.refuseUnlessReceiving('complete()');
+    if (this.installed) {
+      this.finish();
+      return this.installed;
+    }
+    if (this.have !== this.expect.fileBytes) {
+      throw new StorageError('BAD_OPTION', `snapshot receiver for ${this.name}: complete() needs all ${this.expect.fileBytes} bytes, have ${this.have}`);
+    }
+    let result: Inspected;
+    try {
+      io('fsync', this.partial, () => fs.fsyncSync(this.fd));
+      result = inspect(this.fd, this.partial, this.have, true);
+    } catch (e) {
+      this.finish();
+      throw e;
+    }
+    this.finish();
+    const detail = result.ok ? this.mismatch(result.header) : result.detail;
+    if (!result.ok || detail !== null) {
+      unlinkIfPresent(this.partial);
+      throw new StorageError('BAD_FORMAT', `received snapshot ${this.name} does not verify (${detail}); the partial file was deleted, receive it again`);
+    }
+    const final = path.join(this.dir, this.name);
+    io(`rename to ${this.name}`, this.partial, () => fs.renameSync(this.partial, final));
+    fsyncDir(this.dir);
+    return infoOf(this.name, this.have, result.header);
+  }
+
+  /** What differs between the received header and what receive() was told to expect. */
+  private mismatch(h: Header): string | null {
+    const e = this.expect;
+    if (h.index !== e.index || h.term !== e.term) return `it holds index ${h.index} term ${h.term}, expected index ${e.index} term ${e.term}`;
+    if (h.headerCrc !== e.headerCrc) return `its headerCrc is ${hex(h.headerCrc)}, expected ${hex(e.headerCrc)}`;
+    return null;
+  }
+
+  discard(): void {
+    if (this.state === 'done') return;
+    const wasReceiving = this.state === 'receiving';
+    this.finish();
+    // A superseded receiver's partial may be the newer receiver's file; an installed one has none.
+    if (wasReceiving && !this.installed) unlinkIfPresent(this.partial);
+  }
+
+  private finish(): void {
+    if (this.fd >= 0) closeQuietly(this.fd);
+    this.fd = -1;
+    if (this.state === 'receiving') this.onDone(this);
+    this.state = 'done';
+  }
+
+  /** Called by the store when a newer receive() takes over; keeps the file, drops the descriptor. */
+  supersede(): void {
+    if (this.fd >= 0) closeQuietly(this.fd);
+    this.fd = -1;
+    this.state = 'superseded';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+export class SnapshotStore {
+  readonly dir: string;
+  /** Names with a writer still open: two writers on one temp file would interleave their bytes. */
+  private readonly writing = new Set<string>();
+  private receiver: FileSnapshotReceiver | null = null;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Opens (creating if missing) the directory; deletes leftover `*.snap.tmp` files (an interrupted write). */
+  static open(dir: string): SnapshotStore {
+    if (typeof dir !== 'string' || dir === '') {
+      throw new StorageError('BAD_OPTION', `SnapshotStore.open expects a directory path, got ${JSON.stringify(dir)}`);
+    }
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(dir);
+    } catch (e) {
+      if (!isMissing(e)) throw failed('stat', dir, e);
+    }
+    if (st && !st.isDirectory()) {
+      throw new StorageError('NOT_A_DIRECTORY', `snapshot path ${dir} exists but is not a directory; pass a directory path (it is created if missing)`);
+    }
+    if (!st) io('create directory', dir, () => fs.mkdirSync(dir, { recursive: true }));
+    const store = new SnapshotStore(dir);
+    for (const name of store.names()) if (tmpPattern.test(name)) unlinkIfPresent(path.join(dir, name));
+    return store;
+  }
+
+  private names(): string[] {
+    return io('list directory', this.dir, () => fs.readdirSync(this.dir));
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  /** Complete snapshot files, newest first (by index, then term). Reads headers only; a file whose header
+   *  is unreadable is still listed with what the name says, so verify() can report it. Never throws for damage. */
+  list(): SnapshotInfo[] {
+    const out: SnapshotInfo[] = [];
+    for (const name of this.names()) {
+      const parsed = parseSnapName(name);
+      if (parsed) out.push(this.headerInfo(name, parsed));
+    }
+    return out.sort((a, b) => b.index - a.index || b.term - a.term);
+  }
+
+  private headerInfo(name: string, parsed: { index: number; term: number }): SnapshotInfo {
+    const fromName: SnapshotInfo = { name, ...parsed, voters: [], fileBytes: 0, dataBytes: 0, headerCrc: 0 };
+    try {
+      return withFile(this.file(name), 'r', (fd) => {
+        fromName.fileBytes = fs.fstatSync(fd).size;
+        const r = inspect(fd, name, fromName.fileBytes, false);
+        const h = r.ok ? r.header : null;
+        return h && h.index === parsed.index && h.term === parsed.term ? infoOf(name, fromName.fileBytes, h) : fromName;
+      });
+    } catch {
+      // Unreadable now (permissions, a race with remove): listed by name; verify() says why.
+      return fromName;
+    }
+  }
+
+  /** Reads the whole file and checks magic, version, both CRCs and sizes. A missing file is not ok
+   * (detail says so); other I/O errors throw StorageError 'FAILED'. */
+  verify(name: string): { ok: true; info: SnapshotInfo } | { ok: false; detail: string } {
+    const parsed = checkSnapName(name, 'verify');
+    const file = this.file(name);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (e) {
+      if (isMissing(e)) return { ok: false, detail: `missing: no file ${name} in ${this.dir}` };
+      throw failed('open', file, e);
+    }
+    try {
+      const fileBytes = io('stat', file, () => fs.fstatSync(fd).size);
+      const r = inspect(fd, file, fileBytes, true);
+      if (!r.ok) return r;
+      const h = r.header;
+      if (h.index !== parsed.index || h.term !== parsed.term) {
+        return { ok: false, detail: `the header holds index ${h.index} term ${h.term} but the name says index ${parsed.index} term ${parsed.term}` };
+      }
+      return { ok: true, info: infoOf(name, fileBytes, h) };
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
+  /** Starts writing a snapshot: data is streamed to `<name>.tmp` with async file I/O (fs.promises), so the
+   *  caller's thread keeps working while the image is written. */
+  createWriter(meta: SnapshotMeta): SnapshotWriter {
+    const checked = checkMeta(meta);
+    const name = snapshotFileName(checked.index, checked.term);
+    if (this.writing.has(name)) {
+      throw new StorageError('BAD_OPTION', `a writer for ${name} is still open; commit() or abort() it before creating another`);
+    }
+    this.writing.add(name);
+    return new FileSnapshotWriter(this.dir, checked, () => this.writing.delete(name));
+  }
+
+  /** Reads the app image of a snapshot piece by piece (synchronous reads of `pieceBytes`, default
+   * 1 MiB). Each piece is a fresh array the caller may keep. The image checksum is checked as it
+   * is read: the call that would return null throws StorageError 'BAD_FORMAT' instead if it
+   * does not match, so a caller must not act on the image before reaching the end. */
+  openData(name: string, pieceBytes: number = pieceBytesDefault): { next(): Uint8Array | null; close(): void } {
+    const parsed = checkSnapName(name, 'openData');
+    checkCount('openData pieceBytes', pieceBytes, 1, pieceBytesMax);
+    const file = this.file(name);
+    const fd = io('open', file, () => fs.openSync(file, 'r'));
+    let header: Header;
+    try {
+      const r = inspect(fd, file, io('stat', file, () => fs.fstatSync(fd).size), false);
+      if (!r.ok) throw new StorageError('BAD_FORMAT', `snapshot ${name} cannot be read: ${r.detail}`);
+      header = r.header;
+      if (header.index !== parsed.index || header.term !== parsed.term) {
+        throw new StorageError('BAD_FORMAT', `snapshot ${name} cannot be read: its header holds index ${header.index} term ${header.term}`);
+      }
+    } catch (e) {
+      closeQuietly(fd);
+      throw e;
+    }
+    const start = headerBytes + header.metaBytes;
+    let done = 0;
+    let crc = 0;
+    let state: 'reading' | 'ended' | 'closed' = 'reading';
+    const close = (): void => {
+      if (state === 'reading') closeQuietly(fd);
+      if (state !== 'ended') state = 'closed';
+    };
+    return {
+      next(): Uint8Array | null {
+        if (state === 'ended') return null;
+        if (state === 'closed') throw new StorageError('CLOSED', `openData(${name}): next() after close(); open it again`);
+        try {
+          if (done === header.dataBytes) {
+            if (crc !== header.dataCrc) {
+              throw new StorageError('BAD_FORMAT', `snapshot ${name}: data checksum mismatch (stored ${hex(header.dataCrc)}, computed ${hex(crc)}); the image is damaged — discard what was read`);
+            }
+            closeQuietly(fd);
+            state = 'ended';
+            return null;
+          }
+          const piece = new Uint8Array(Math.min(pieceBytes, header.dataBytes - done));
+          const n = io('read', file, () => fs.readSync(fd, piece, 0, piece.length, start + done));
+          if (n === 0) throw new StorageError('BAD_FORMAT', `snapshot ${name}: truncated, the image ends after ${done} of ${header.dataBytes} bytes`);
+          done += n;
+          const out = n === piece.length ? piece : piece.subarray(0, n);
+          crc = crc32(out, crc);
+          return out;
+        } catch (e) {
+          close();
+          throw e;
+        }
+      },
+      close,
+    };
+  }
+
+  /** Raw bytes [offset, offset+length) of a snapshot file (clamped at its end), for sending it to a peer. */
+  readRaw(name: string, offset: number, length: number): Uint8Array {
+    checkSnapName(name, 'readRaw');
+    checkCount('readRaw offset', offset, 0, Number.MAX_SAFE_INTEGER);
+    checkCount('readRaw length', length, 0, rawBytesMax);
+    const file = this.file(name);
+    return withFile(file, 'r', (fd) => {
+      const size = io('stat', file, () => fs.fstatSync(fd).size);
+      const out = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+      readAt(fd, out, offset, file);
+      return out;
+    });
+  }
+
+  /** Deletes complete snapshots beyond the `keep` newest (keep >= 1); returns the names removed.
+   * Damaged files count like any other: prune goes by name only. fsyncs the dir when it removed something. */
+  prune(keep: number): string[] {
+    checkCount('prune keep', keep, 1, Number.MAX_SAFE_INTEGER);
+    const old = this.list()
+      .slice(keep)
+      .map((s) => s.name);
+    for (const name of old) unlinkIfPresent(this.file(name));
+    if (old.length > 0) fsyncDir(this.dir);
+    return old;
+  }
+
+  /** Deletes one snapshot file (already gone is fine). */
+  remove(name: string): void {
+    checkSnapName(name, 'remove');
+    unlinkIfPresent(this.file(name));
+    fsyncDir(this.dir);
+  }
+
+  /** A partial file being received from a peer. Reuses the partial file with exactly this expect
+   * (resuming at its size) and deletes every other one: one transfer at a time per node. An
+   * earlier receiver from this store stops working (its calls throw 'CLOSED'). */
+  receive(expect: { index: number; term: number; fileBytes: number; headerCrc: number }): SnapshotReceiver {
+    if (expect === null || typeof expect !== 'object') {
+      throw new StorageError('BAD_OPTION', 'receive expects { index, term, fileBytes, headerCrc }');
+    }
+    checkIndexTerm(expect.index, expect.term, 'receive');
+    checkCount('receive fileBytes', expect.fileBytes, headerBytes + 4, Number.MAX_SAFE_INTEGER);
+    checkCount('receive headerCrc', expect.headerCrc, 0, 0xffff_ffff);
+    const e: Expect = { index: expect.index, term: expect.term, fileBytes: expect.fileBytes, headerCrc: expect.headerCrc };
+    const mine = partialFileName(e.index, e.term, e.fileBytes, e.headerCrc);
+    const name = snapshotFileName(e.index, e.term);
+    // Already installed (the transfer finished before a restart): nothing left to receive.
+    const v = this.verify(name);
+    const installed = v.ok && v.info.headerCrc === e.headerCrc && v.info.fileBytes === e.fileBytes ? v.info : null;
+    this.receiver?.supersede();
+    this.receiver = null;
+    for (const other of this.names()) {
+      if (recvPattern.test(other) && (other !== mine || installed)) unlinkIfPresent(this.file(other));
+    }
+    const r = new FileSnapshotReceiver(this.dir, e, installed, (done) => {
+      if (this.receiver === done) this.receiver = null;
+    });
+    this.receiver = r;
+    return r;
+  }
+
+  /** Every partial receive file present (to resume, or to clean up). */
+  partials(): { name: string; index: number; term: number; fileBytes: number; headerCrc: number; have: number }[] {
+    const out: { name: string; index: number; term: number; fileBytes: number; headerCrc: number; have: number }[] = [];
+    for (const name of this.names()) {
+      const m = recvPattern.exec(name);
+      if (!m) continue;
+      const [index, term, fileBytes] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      if (!Number.isSafeInteger(index) || term > termMax || !Number.isSafeInteger(fileBytes)) continue;
+      let size: number;
+      try {
+        size = fs.statSync(this.file(name)).size;
+      } catch (e) {
+        if (isMissing(e)) continue;
+        throw failed('stat', this.file(name), e);
+      }
+      out.push({ name, index, term, fileBytes, headerCrc: parseInt(m[4]!, 16), have: Math.min(size, fileBytes) });
+    }
+    return out;
+  }
+}
