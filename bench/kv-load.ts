@@ -22,7 +22,8 @@ export interface KvLoadResult {
   seconds: number;
 }
 
-function put(agent: Agent, port: number, key: string, body: Buffer): Promise<number> {
+/** One PUT /kv/:key over a keep-alive agent; resolves with the status (0: a connection error). */
+export function put(agent: Agent, port: number, key: string, body: Buffer): Promise<number> {
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path: `/kv/${key}`, method: 'PUT', agent, headers: { 'content-length': body.length } }, (res) => {
       res.resume();

@@ -33,6 +33,8 @@ export interface ChaosOptions {
   storage?: 'wal' | 'memory';
   /** Memory storage: compaction step in entries (ClusterOptions.compactEntries). */
   compactEntries?: number;
+  /** WAL storage: nodes snapshot every this many applied entries (small values: many snapshots and InstallSnapshots per run). */
+  snapshotEntries?: number;
 }
 
 export interface ChaosReport {
@@ -58,6 +60,9 @@ export interface ChaosReport {
   nodeErrors: string[];
   /** Per node at the end, the last index dropped from its in-memory log (0: none). */
   compactedThrough: number[];
+  /** WAL storage: snapshots taken and installed from a leader, over all nodes. */
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
   failure?: string;
 }
 
@@ -80,6 +85,9 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
     nodes: o.nodes,
     storage,
     ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}),
+    // A small interval with a margin to match, so a follower back from a crash or a partition
+    // is as likely to catch up by InstallSnapshot as from the log.
+    ...(o.snapshotEntries !== undefined ? { snapshot: { entries: o.snapshotEntries, catchUpEntries: Math.ceil(o.snapshotEntries / 2), retainEntriesMax: 4 * o.snapshotEntries } } : {}),
     fsync: 'batch',
     seed: o.seed,
     metricsIntervalMs: 0,
@@ -93,8 +101,12 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
   let leaderChanges = 0;
   let lastLeaderTerm = 0;
   const nodeErrors: string[] = [];
+  let snapshotsTaken = 0;
+  let snapshotsInstalled = 0;
   const roles = cluster.events().subscribe((e) => {
     if (e.type === 'crashed' && e.reason === 'error') nodeErrors.push(`node ${String(e.id)}: ${String(e.error)}`);
+    if (e.type === 'snapshot') snapshotsTaken++;
+    if (e.type === 'snapshot-installed') snapshotsInstalled++;
     if (e.type === 'role' && e.role === 'leader' && Number(e.term) > lastLeaderTerm) {
       lastLeaderTerm = Number(e.term);
       leaderChanges++;
@@ -162,6 +174,8 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
       storage,
       nodeErrors,
       compactedThrough,
+      snapshotsTaken,
+      snapshotsInstalled,
       ...(check.failure ? { failure: formatFailure(check.failure) } : {}),
     };
     return { report, history, check };

@@ -51,6 +51,8 @@ export interface ClusterOptions {
   transfer?: Partial<TransferSettings>;
   /** WAL storage: segment size (NodeConfig.walSegmentBytesMax). */
   walSegmentBytesMax?: number;
+  /** A slow disk on some nodes, as a fault: node id → extra milliseconds per fsync (NodeConfig.syncDelayMs). */
+  syncDelayMs?: Record<number, number>;
   /** Deliberate bugs in every node's Raft core, for tests that show the checkers catch them. */
   unsafe?: RaftMutations;
 }
@@ -73,6 +75,11 @@ export const clusterNodesMax = 15;
 const nodeModule = new URL('./node-actor.ts', import.meta.url);
 
 export class ClusterConfigError extends RangeError {}
+
+/** A node could not start from its directory (corruption, a lock, a snapshot it cannot use): the message says why and what to do. */
+export class ClusterStartError extends Error {
+  override name = 'ClusterStartError';
+}
 
 /** Ticks of `tickMs` that represent the timing settings (the core counts time in ticks). */
 export function timing(o: Pick<ClusterOptions, 'electionMsMin' | 'electionMsMax' | 'heartbeatMs'>): { tickMs: number; electionTicks: number; heartbeatTicks: number } {
@@ -193,7 +200,11 @@ export class Cluster implements ClusterBackend {
     };
     try {
       const supervisor = Supervisor.create({
-        actors: Array.from({ length: o.nodes }, (_, i) => ({ id: i + 1, module: nodeModule, config: config as unknown as Record<string, unknown> })),
+        actors: Array.from({ length: o.nodes }, (_, i) => {
+          const delay = o.syncDelayMs?.[i + 1];
+          const own: NodeConfig = delay === undefined ? config : { ...config, syncDelayMs: delay };
+          return { id: i + 1, module: nodeModule, config: own as unknown as Record<string, unknown> };
+        }),
         shapes: clusterShapes,
         seed: o.seed,
         ringBytes: o.ringBytes,
@@ -207,7 +218,10 @@ export class Cluster implements ClusterBackend {
       try {
         await supervisor.startAll();
       } catch (err) {
+        // Name the node and its own words, not the worker plumbing around them.
+        const failed = supervisor.ids.map((id) => supervisor.status(id)).find((st) => st.status !== 'up' && st.lastError !== undefined);
         await supervisor.stop().catch(() => undefined);
+        if (failed !== undefined) throw new ClusterStartError(`node ${failed.id} cannot start: ${failed.lastError!.replace(/^\w*Error: /, '').replace(/^node \d+: /, '')}`, { cause: err });
         throw err;
       }
       return cluster;

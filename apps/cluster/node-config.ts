@@ -37,6 +37,8 @@ export interface NodeConfig {
   snapshot?: Partial<SnapshotSettings>;
   /** WAL storage: how snapshots stream to followers. */
   transfer?: Partial<TransferSettings>;
+  /** A slow disk, as a fault: every fsync of this node takes this much longer (its thread blocks). */
+  syncDelayMs?: number;
   /** Deliberate bugs, for tests that show the checkers catch them. Never set otherwise. */
   unsafe?: RaftMutations;
 }

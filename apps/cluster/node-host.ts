@@ -72,6 +72,8 @@ export interface NodeHostInit {
 export const compactEntriesDefault = 1 << 16;
 /** While a voter lags, how often the leader looks again at what every voter holds. */
 const compactRecheckMs = 100;
+/** A follower heard from within this many election timeouts holds a leader's log compaction back. */
+const followerLiveElections = 3;
 /** After a failed snapshot write, the next try waits this long. */
 const snapshotRetryMs = 1_000;
 const statusRefreshMs = 1_000;
@@ -160,7 +162,11 @@ export class NodeHost {
     this.sessions = new ClientSessions(this.raft, io, (i) => this.log.term(i));
     if (this.keeper !== null) {
       const transfer: TransferSettings = { ...transferDefaults, ...(cfg.transfer ?? {}) };
-      this.senders = new SnapshotSenders(this.keeper.store, transfer, io, (to, ok) => this.raft.reportSnapshot(to, ok));
+      this.senders = new SnapshotSenders(this.keeper.store, transfer, io, (to, ok) => {
+        this.raft.reportSnapshot(to, ok);
+        // The file it sent may be one we kept only for it.
+        this.keeper!.prune(this.senders!.inUse());
+      });
       this.intake = new SnapshotIntake(this.keeper.store, io, (from, term, info) => this.onSnapshotReceived(from, term, info));
     } else {
       this.senders = null;
@@ -251,7 +257,7 @@ export class NodeHost {
       this.sendAll(rd.messages);
       if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
       this.log.write(rd.entries, rd.hardState);
-      if (rd.mustSync) this.log.sync();
+      if (rd.mustSync) this.sync();
       this.sendAll(rd.messagesAfterPersist);
       this.apply(rd);
       if (this.sessions.size > 0) this.sessions.advanceAcks(this.self, this.applied);
@@ -266,6 +272,14 @@ export class NodeHost {
     this.maybeSnapshot(false);
     this.sessions.sendAcks();
     this.reportStatus(false);
+  }
+
+  private readonly stallCell = new Int32Array(new SharedArrayBuffer(4));
+
+  private sync(): void {
+    this.log.sync();
+    // The slow-disk fault: the thread waits as it would on a slow fsync.
+    if (this.cfg.syncDelayMs !== undefined && this.cfg.syncDelayMs > 0) Atomics.wait(this.stallCell, 0, 0, this.cfg.syncDelayMs);
   }
 
   // Ticks follow the monotonic clock, not the count of timer callbacks: after a pause (a stalled
@@ -329,7 +343,7 @@ export class NodeHost {
     }
     restoreFromFile(this.app, this.keeper.store, info);
     this.log.installSnapshot(meta);
-    this.keeper.adopt(info);
+    this.keeper.adopt(info, this.senders?.inUse());
     this.received = null;
     this.applied = meta.index;
     this.bytesSinceSnapshot = 0;
@@ -399,7 +413,8 @@ export class NodeHost {
     }
     const meta = { index: this.applied, term: this.log.term(this.applied), voters: [...this.voters] };
     const image = this.app.snapshot();
-    if (image.index !== this.applied) throw new Error(`node ${this.self}: the state machine's image is at ${image.index}, but the node applied ${this.applied}`);
+    // The app sees only commands: after it, the log may hold entries that change nothing (no-ops).
+    if (image.index > this.applied) throw new Error(`node ${this.self}: the state machine's image is at ${image.index}, past what the node applied (${this.applied})`);
     this.bytesSinceSnapshot = 0;
     keeper.write(
       image,
@@ -422,7 +437,7 @@ export class NodeHost {
       return;
     }
     this.log.setSnapshot({ index: info.index, term: info.term, voters: info.voters });
-    keeper.adopt(info);
+    keeper.adopt(info, this.senders?.inUse());
     this.compactLog();
     this.io.emit({ type: 'snapshot', index: info.index, bytes: info.fileBytes, ms: Math.round(keeper.lastDurationMs) });
   }
@@ -437,7 +452,8 @@ export class NodeHost {
     if (keeper === null || keeper.current === null) return;
     this.lastCompactCheckMs = this.io.now();
     // Never back: a follower that slowed down after the cut gets a snapshot.
-    const memoryThrough = Math.max(compactionPoint(keeper.current.index, this.raft.status(), this.snapshotSettings), this.log.firstIndex() - 1);
+    const rule = { ...this.snapshotSettings, liveTicks: followerLiveElections * (this.cfg.raft.electionTicks ?? defaultRaftSettings.electionTicks) };
+    const memoryThrough = Math.max(compactionPoint(keeper.current.index, this.raft.status(), rule), this.log.firstIndex() - 1);
     const prev = keeper.previous;
     const disk = prev !== null && prev.index < memoryThrough ? { index: prev.index, term: prev.term } : null;
     this.log.compactThrough(memoryThrough, disk ?? memoryThrough);

@@ -151,10 +151,19 @@ export class SnapshotKeeper {
     await this.inProgress;
   }
 
-  /** `info` is durable and the log is now based on it: keep it and the one before, drop older ones. */
-  adopt(info: SnapshotInfo): void {
+  /**
+   * `info` is durable and the log is now based on it: keep it and the one before, drop older
+   * ones — except files named in `inUse` (being streamed to a follower).
+   */
+  adopt(info: SnapshotInfo, inUse: ReadonlySet<string> = new Set()): void {
     if (this.current !== null && this.current.name !== info.name) this.previous = this.current;
     this.current = info;
-    this.store.prune(2);
+    this.prune(inUse);
+  }
+
+  /** Deletes snapshot files other than the two newest and those in `inUse`. */
+  prune(inUse: ReadonlySet<string>): void {
+    const keep = new Set([this.current?.name, this.previous?.name, ...inUse]);
+    for (const old of this.store.list().slice(2)) if (!keep.has(old.name)) this.store.remove(old.name);
   }
 }

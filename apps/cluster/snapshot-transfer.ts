@@ -71,6 +71,11 @@ export class SnapshotSenders {
     private readonly report: (to: number, ok: boolean) => void,
   ) {}
 
+  /** Files being sent: they must outlive newer snapshots until their transfers end. */
+  inUse(): Set<string> {
+    return new Set([...this.out.values()].map((t) => t.info.name));
+  }
+
   /**
    * Sends `info` to `to` in leader term `leaderTerm`. A transfer of the same file already under
    * way goes on; one of another file is replaced.
@@ -141,7 +146,16 @@ export class SnapshotSenders {
     const { chunkBytes, inflightBytesMax } = this.settings;
     let sent = false;
     while (t.next < t.key.fileBytes && t.next - t.acked < inflightBytesMax) {
-      const data = this.store.readRaw(t.info.name, t.next, Math.min(chunkBytes, t.key.fileBytes - t.next));
+      let data: Uint8Array;
+      try {
+        data = this.store.readRaw(t.info.name, t.next, Math.min(chunkBytes, t.key.fileBytes - t.next));
+      } catch {
+        // The file is gone or unreadable: this transfer cannot finish; the core offers a new one.
+        this.out.delete(t.to);
+        this.failed++;
+        this.report(t.to, false);
+        return;
+      }
       this.io.sendFrame(t.to, encodeSnapshotChunk(t.key, t.leaderTerm, t.next, data));
       t.next += data.length;
       this.bytesSent += data.length;

@@ -16,19 +16,30 @@ export interface CompactionSettings {
    * entries below its snapshot, or a follower that can never keep up would hold memory forever.
    */
   retainEntriesMax: number;
+  /**
+   * A follower counts as live (and holds the point back) when the leader heard from it within
+   * this many ticks, or while a snapshot is on its way to it. A few election timeouts: a
+   * follower gone for longer is likely down and gets a snapshot when it returns.
+   */
+  liveTicks: number;
 }
 
 /**
  * The highest index through which the log may be dropped, given a durable snapshot at
  * `snapshotIndex` and this node's status (its role and, as leader, each follower's progress).
  * Followers not heard from lately (down, or cut off) do not hold the point back: they will get
- * a snapshot when they return.
+ * a snapshot when they return. A follower receiving a snapshot does: once it has it, it needs
+ * the log that follows.
  */
-export function compactionPoint(snapshotIndex: number, status: Pick<RaftStatus, 'role' | 'progress' | 'id'>, s: CompactionSettings): number {
+export function compactionPoint(snapshotIndex: number, status: Pick<RaftStatus, 'role' | 'progress' | 'id' | 'tick'>, s: CompactionSettings): number {
   let through = snapshotIndex - s.catchUpEntries;
   if (status.role === Role.leader) {
     let slowest = Number.POSITIVE_INFINITY;
-    for (const [id, pr] of status.progress) if (id !== status.id && pr.recentActive && pr.match < slowest) slowest = pr.match;
+    for (const [id, pr] of status.progress) {
+      if (id === status.id || pr.match >= slowest) continue;
+      const live = pr.state === 'snapshot' || (pr.lastActiveTick >= 0 && status.tick - pr.lastActiveTick <= s.liveTicks);
+      if (live) slowest = pr.match;
+    }
     if (slowest < snapshotIndex) through = Math.max(Math.min(through, slowest - s.catchUpEntries), snapshotIndex - s.retainEntriesMax);
   }
   return Math.max(0, Math.min(through, snapshotIndex));

@@ -86,6 +86,8 @@ export class Progress {
   paused = false;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
+  /** The leader's tick when it last heard from the follower (-1: not yet). Unlike recentActive it is never reset. */
+  lastActiveTick = -1;
   /** Snapshot state: the index of the snapshot being sent (0: none, or the transfer failed). */
   pendingSnapshot = 0;
   readonly inflights: Inflights;

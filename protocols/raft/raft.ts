@@ -68,6 +68,8 @@ export interface ProgressStatus {
   paused: boolean;
   /** Heard from within the current CheckQuorum period. */
   recentActive: boolean;
+  /** The leader's tick when it last heard from this follower (-1: not during this leadership). */
+  lastActiveTick: number;
   /** Snapshot state: the index of the snapshot being sent. */
   pendingSnapshot: number;
 }
@@ -171,6 +173,7 @@ export class RaftNode {
           inflightBytes: pr.inflights.bytes,
           paused: pr.isPaused(),
           recentActive: pr.recentActive,
+          lastActiveTick: pr.lastActiveTick,
           pendingSnapshot: pr.pendingSnapshot,
         });
       }
@@ -558,6 +561,7 @@ export class RaftNode {
         // Only what is already durable counts; the no-op below counts after advance().
         pr.match = this.log.persistedIndex();
         pr.recentActive = true;
+        pr.lastActiveTick = this.ticks;
         pr.becomeReplicate();
       }
       this.progress.set(id, pr);
@@ -666,11 +670,13 @@ export class RaftNode {
     switch (m.type) {
       case MessageType.appResp:
         pr.recentActive = true;
+        pr.lastActiveTick = this.ticks;
         if (m.reject) this.handleAppendRejected(m, pr);
         else this.handleAppendAcked(m, pr);
         break;
       case MessageType.heartbeatResp:
         pr.recentActive = true;
+        pr.lastActiveTick = this.ticks;
         pr.paused = false;
         this.lease.acked(m.from, m.index);
         // Also sent with a full window: an empty append un-wedges a follower whose appends were all lost.

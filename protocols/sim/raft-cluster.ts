@@ -6,6 +6,7 @@
 import { createRng, type Rng } from '../../runtime/rng.ts';
 import {
   compactionPoint,
+  defaultRaftSettings,
   EntryKind,
   formatMessage,
   MemoryStorage,
@@ -137,6 +138,7 @@ class RaftSimCluster implements SimCluster<Message> {
       catchUpEntries: [0, 1, 4][r.int(0, 3)]!,
       retainEntriesMax: [0, 8, 40][r.int(0, 3)]!,
       transferTimeoutMs: r.int(30, 400),
+      liveTicks: 3 * (this.settings.electionTicks ?? defaultRaftSettings.electionTicks),
     };
     this.readRng = createRng(env.nodeSeed(0, 1));
     if (env.tracing) env.trace(`   raft settings: ${JSON.stringify(this.settings)}; snapshots: ${JSON.stringify(this.snapshots)}`);

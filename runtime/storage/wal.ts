@@ -80,7 +80,7 @@ const enum RecordType {
 }
 
 export const walDefaults = {
-  segmentBytesMax: 64 * 1024 * 1024,
+  segmentBytesMax: 16 * 1024 * 1024,
   recordBytesMax: 8 * 1024 * 1024,
   pendingBytesMax: 16 * 1024 * 1024,
 } as const;

@@ -107,6 +107,15 @@ test('memory storage under partitions, loss, delay and pauses: compaction runs, 
   assert.match(refused, /crash faults need --storage wal/, 'crash faults with memory storage are refused before anything starts');
 });
 
+test('WAL nodes snapshotting every few entries, under partitions, crashes and loss: snapshots installed, history linearizable', async () => {
+  const { report } = await runChaos({ ...base, seed: 7, faults: ['partition', 'crash', 'loss'], snapshotEntries: 20, durationSec: 8 });
+  assert.is(report.linearizable, true, report.failure);
+  assert.ok(report.recovered, 'the healed cluster recovered');
+  assert.equal(report.nodeErrors, [], 'no node died of an error of its own');
+  assert.ok(report.snapshotsTaken > 10, `snapshots were taken (${report.snapshotsTaken})`);
+  assert.ok(report.compactedThrough.every((c) => c > 0), `every node cut its log (${report.compactedThrough.join(', ')})`);
+});
+
 test('concur chaos refuses bad flags with the accepted values', () => {
   const bin = fileURLToPath(new URL('../../bin/concur.mjs', import.meta.url));
   const r = spawnSync(process.execPath, [bin, 'chaos', '--faults', 'partition,meteor'], { encoding: 'utf8' });

@@ -231,18 +231,21 @@ test('restart: a node with a saved term refuses to campaign for one election tim
   assert.is(c.raft(2).campaign(), true);
 });
 
-const status = (role: number, progress: [number, { match: number; recentActive: boolean }][]): Pick<RaftStatus, 'role' | 'progress' | 'id'> =>
-  ({ id: 1, role, progress: new Map(progress.map(([id, p]) => [id, { ...p, next: p.match + 1, state: 'replicate', inflight: 0, inflightBytes: 0, paused: false, pendingSnapshot: 0 }])) }) as never;
+type Pr = { match: number; lastActiveTick: number; state?: 'replicate' | 'snapshot' };
+const status = (role: number, progress: [number, Pr][]): Pick<RaftStatus, 'role' | 'progress' | 'id' | 'tick'> =>
+  ({ id: 1, tick: 100, role, progress: new Map(progress.map(([id, p]) => [id, { state: 'replicate', ...p, next: p.match + 1, inflight: 0, inflightBytes: 0, paused: false, pendingSnapshot: 0, recentActive: true }])) }) as never;
 
 test('compaction point: a margin below the snapshot; a leader also waits for its slowest live follower, up to a bound', () => {
-  const s = { catchUpEntries: 10, retainEntriesMax: 100 };
+  const s = { catchUpEntries: 10, retainEntriesMax: 100, liveTicks: 30 };
   assert.is(compactionPoint(1000, status(Role.follower, []), s), 990);
   assert.is(compactionPoint(5, status(Role.follower, []), s), 0);
-  const live = status(Role.leader, [[1, { match: 1000, recentActive: true }], [2, { match: 950, recentActive: true }], [3, { match: 10, recentActive: false }]]);
-  assert.is(compactionPoint(1000, live, s), 940, 'the slowest live follower (950) minus the margin; the down one does not count');
-  const slow = status(Role.leader, [[2, { match: 500, recentActive: true }]]);
+  const live = status(Role.leader, [[1, { match: 1000, lastActiveTick: 100 }], [2, { match: 950, lastActiveTick: 75 }], [3, { match: 10, lastActiveTick: 60 }]]);
+  assert.is(compactionPoint(1000, live, s), 940, 'the slowest live follower (950) minus the margin; one not heard for 40 ticks does not count');
+  const sending = status(Role.leader, [[2, { match: 950, lastActiveTick: 100 }], [3, { match: 930, lastActiveTick: 10, state: 'snapshot' }]]);
+  assert.is(compactionPoint(1000, sending, s), 920, 'a follower receiving a snapshot holds the point however long ago it was heard');
+  const slow = status(Role.leader, [[2, { match: 500, lastActiveTick: 100 }]]);
   assert.is(compactionPoint(1000, slow, s), 900, 'never more than retainEntriesMax below the snapshot');
-  const ahead = status(Role.leader, [[2, { match: 2000, recentActive: true }]]);
+  const ahead = status(Role.leader, [[2, { match: 2000, lastActiveTick: 100 }]]);
   assert.is(compactionPoint(1000, ahead, s), 990, 'never past the snapshot');
 });
 

@@ -147,6 +147,18 @@ async function burstAndCount(s: Supervisor, from: number, to: number, count: num
   }, `frames from ${from} at ${to} to settle`, 20_000, settleMs);
 }
 
+test('every batch of deliveries is announced first (beforeBatch), so an actor catches up on time before it receives', async () => {
+  const s = await probeCluster(2);
+  try {
+    await burstAndCount(s, 1, 2, 500);
+    const b = await s.call<{ batches: number; receivedOutsideBatch: number }>(2, 'batches');
+    assert.ok(b.batches > 0, 'beforeBatch was called');
+    assert.is(b.receivedOutsideBatch, 0, 'nothing was delivered outside an announced batch');
+  } finally {
+    await s.stop();
+  }
+});
+
 test('partitions: symmetric groups, one-way cuts, isolation, heal', async () => {
   const s = await probeCluster(3);
   try {

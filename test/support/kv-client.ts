@@ -7,7 +7,7 @@ let clients = 0;
 
 export class KvTestClient {
   private seq = 0;
-  constructor(private readonly cluster: Cluster, readonly clientId = `test-${process.pid}-${++clients}`) {}
+  constructor(readonly cluster: Cluster, readonly clientId = `test-${process.pid}-${++clients}`) {}
 
   async put(key: string, value: string, opts: { timeoutMs?: number; via?: number } = {}): Promise<number> {
     const r = await this.run({ op: 'put', key, value: textBytes(value) }, opts);

@@ -69,6 +69,53 @@ export function registerBench(program: Command): void {
     });
 
   bench
+    .command('soak')
+    .description('a live cluster under full write load for minutes: RSS, disk, log in memory, throughput and p99 each second, and an SVG of them')
+    .option('--duration <s>', 'seconds of load', intOption(10, 24 * 3600), 600)
+    .option('--nodes <n>', 'cluster size', intOption(1, 15), 3)
+    .option('--storage <kind>', 'wal or memory', choiceOption(['wal', 'memory'] as const), 'wal' as const)
+    .option('--fsync <policy>', `WAL fsync policy: ${fsyncPolicies.join(' | ')}`, choiceOption(fsyncPolicies), 'batch' as FsyncPolicy)
+    .option('--value-bytes <n>', 'bytes per value', intOption(0, 1 << 20), 1024)
+    .option('--keys <n>', 'distinct keys written (the live data is keys × value bytes)', intOption(1, 10_000_000), 1000)
+    .option('--clients <n>', 'concurrent keep-alive HTTP clients, one request in flight each', intOption(1, 4096), 32)
+    .option('--load-threads <n>', 'threads generating the HTTP load (a piscina pool)', intOption(1, 64), 1)
+    .option('--snapshot-entries <n>', 'snapshot every N applied entries (0: never — to see the growth without snapshots)', intOption(0, 1e9))
+    .option('--data-dir <dir>', 'keep the cluster\'s files there (default: a temporary directory)')
+    .option('--out <dir>', 'where soak.svg and soak.json go (default bench/results/<date>/)')
+    .option('--json', 'print one JSON object (the summary, without the samples) as the last line')
+    .action(async (opts: { duration: number; nodes: number; storage: 'wal' | 'memory'; fsync: FsyncPolicy; valueBytes: number; keys: number; clients: number; loadThreads: number; snapshotEntries?: number; dataDir?: string; out?: string; json?: boolean }) => {
+      if (opts.storage === 'memory' && (opts.snapshotEntries !== undefined || opts.dataDir !== undefined)) throw new UsageError('--snapshot-entries and --data-dir apply to --storage wal only');
+      const { benchSoak } = await import('../../../bench/soak.ts');
+      const { formatSample, formatSummary, writeSoakReport } = await import('../../../bench/soak-report.ts');
+      const { resolve } = await import('node:path');
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(`soak: ${opts.nodes} nodes, ${opts.storage}${opts.storage === 'wal' ? ` (fsync ${opts.fsync})` : ''}, ${opts.clients} clients, ${opts.valueBytes}-byte values over ${opts.keys} keys, ${opts.duration} s`);
+      const r = await benchSoak(
+        {
+          nodes: opts.nodes,
+          durationSec: opts.duration,
+          storage: opts.storage,
+          fsync: opts.fsync,
+          valueBytes: opts.valueBytes,
+          keys: opts.keys,
+          clients: opts.clients,
+          loadThreads: opts.loadThreads,
+          dataDir: opts.dataDir === undefined ? null : resolve(opts.dataDir),
+          ...(opts.snapshotEntries !== undefined ? { snapshot: { entries: opts.snapshotEntries } } : {}),
+        },
+        (s) => log(`  ${formatSample(s)}`),
+      );
+      log(formatSummary(r));
+      const out = opts.out ?? `bench/results/${new Date().toISOString().slice(0, 10)}`;
+      const files = writeSoakReport(r, out);
+      log(`  wrote ${files.svg} and ${files.json}`);
+      if (opts.json) {
+        const { samples: _samples, ...summary } = r;
+        process.stdout.write(`${JSON.stringify({ ...summary, samples: r.samples.length })}\n`);
+      }
+    });
+
+  bench
     .command('raft')
     .description('Raft throughput and latency over batch × inflight on real worker clusters, loaded by client actors; vs the raw ring limit')
     .option('--nodes <list>', 'cluster sizes, comma-separated', intListOption(1, 15), [3])

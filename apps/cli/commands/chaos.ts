@@ -31,6 +31,7 @@ interface ChaosFlags {
   break?: (typeof breakages)[number];
   storage: 'wal' | 'memory';
   compactEntries?: number;
+  snapshotEntries?: number;
 }
 
 export function registerChaos(program: Command): void {
@@ -49,9 +50,11 @@ export function registerChaos(program: Command): void {
     .option('--break <what>', `test only: run a deliberately broken variant (${breakages.join(', ')})`, choiceOption(breakages))
     .option('--storage <kind>', 'wal, or memory (nodes drop compacted entries; no crash faults: a memory node cannot restart)', choiceOption(['wal', 'memory'] as const), 'wal' as const)
     .option('--compact-entries <n>', 'with --storage memory: drop applied entries every voter holds in steps of n (0: never; default 65536)', intOption(0, 2 ** 30))
+    .option('--snapshot-entries <n>', 'with --storage wal: each node snapshots every n applied entries and cuts its log (small n: many snapshots and InstallSnapshots per run; default 10000)', intOption(1, 2 ** 30))
     .option('--json', 'print one JSON object as the last line')
     .action(async (f: ChaosFlags, cmd: Command) => {
-      if (f.compactEntries !== undefined && f.storage !== 'memory') throw new UsageError(`--compact-entries applies to memory storage only (a WAL node keeps its whole log); add --storage memory`);
+      if (f.compactEntries !== undefined && f.storage !== 'memory') throw new UsageError(`--compact-entries applies to memory storage only (a WAL node compacts behind its snapshots: see --snapshot-entries); add --storage memory`);
+      if (f.snapshotEntries !== undefined && f.storage !== 'wal') throw new UsageError('--snapshot-entries applies to --storage wal only (memory nodes never snapshot)');
       const { runChaos, chaosConfigProblem } = await import('../../chaos/run.ts');
       // With memory storage the default fault set leaves out crash; asking for it is an error.
       if (f.storage === 'memory' && cmd.getOptionValueSource('faults') !== 'cli') f.faults = f.faults.filter((k) => k !== 'crash');
@@ -72,6 +75,7 @@ export function registerChaos(program: Command): void {
           recoveryMsMax: 20_000,
           storage: f.storage,
           ...(f.compactEntries !== undefined ? { compactEntries: f.compactEntries } : {}),
+          ...(f.snapshotEntries !== undefined ? { snapshotEntries: f.snapshotEntries } : {}),
           ...(f.history ? { historyFile: f.history } : {}),
           // Without CheckQuorum a cut-off leader stays leader, so the broken read path is exposed
           // for as long as the partition lasts, not just for the moment before it steps down.
@@ -84,7 +88,7 @@ export function registerChaos(program: Command): void {
       log(`faults      ${report.faults} (${Object.entries(report.faultsByKind).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`);
       log(`leaders     ${report.leaderChanges} elected; recovery after heal ${report.recovered ? `${report.recoveryMs} ms` : 'NOT reached'}`);
       log(`verdict     ${report.linearizable === true ? 'linearizable' : report.linearizable === false ? 'NOT linearizable' : 'unknown (the checker ran out of its search budget)'} (checked in ${report.checkMs} ms)`);
-      if (report.storage === 'memory') log(`compacted   through ${report.compactedThrough.map((c, i) => `n${i + 1} ${c}`).join(', ')}`);
+      log(`compacted   through ${report.compactedThrough.map((c, i) => `n${i + 1} ${c}`).join(', ')}${report.storage === 'wal' ? `; snapshots taken ${report.snapshotsTaken}, installed from a leader ${report.snapshotsInstalled}` : ''}`);
       for (const e of report.nodeErrors) log(`NODE ERROR  ${e}`);
       if (report.failure) log(`\n${report.failure}`);
       if (f.history) log(`history     ${f.history}`);

@@ -5,6 +5,9 @@ import { InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
 import { choiceOption, intOption, UsageError } from '../options.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
+import { defaultRaftSettings } from '../../../protocols/raft/index.ts';
+import { snapshotSettingsDefault } from '../../cluster/snapshot-keeper.ts';
+import { DirLockedError } from '../../../runtime/storage/dir-lock.ts';
 
 export function electionRangeOption(value: string): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(value.trim());
@@ -27,6 +30,11 @@ interface StartOptions {
   seed: number;
   requestTimeoutMs: number;
   valueBytesMax: number;
+  snapshotEntries: number;
+  snapshotBytes: number;
+  snapshotCatchUp: number;
+  inflightBytesMax?: number;
+  uncommittedBytesMax?: number;
 }
 
 export function registerStart(program: Command): void {
@@ -44,6 +52,11 @@ export function registerStart(program: Command): void {
     .option('--seed <n>', 'seed for election timeouts and fault decisions', intOption(0, 2 ** 31), 1)
     .option('--request-timeout-ms <ms>', 'deadline of every HTTP request', intOption(10, 600_000), 5_000)
     .option('--value-bytes-max <n>', 'largest value a PUT accepts', intOption(1, 64 << 20), 1 << 20)
+    .option('--snapshot-entries <n>', 'WAL: each node snapshots its state every N applied entries and drops the log behind it (0: never)', intOption(0, 1e12), snapshotSettingsDefault.entries)
+    .option('--snapshot-bytes <n>', 'WAL: ...or once the commands applied since the last snapshot reach N bytes (0: no byte trigger)', intOption(0, 1e15), snapshotSettingsDefault.bytes)
+    .option('--snapshot-catch-up <n>', 'WAL: log entries every node keeps behind its snapshot, so a follower that lags a little catches up from the log', intOption(0, 1e12), snapshotSettingsDefault.catchUpEntries)
+    .option('--inflight-bytes-max <n>', `command bytes in flight to one follower (default ${defaultRaftSettings.inflightBytesMax})`, intOption(1, 2 ** 40))
+    .option('--uncommitted-bytes-max <n>', `command bytes the leader holds uncommitted before answering 503 busy (default ${defaultRaftSettings.uncommittedBytesMax})`, intOption(1, 2 ** 40))
     .action(async (opts: StartOptions) => {
       if (opts.heartbeatMs >= opts.electionMs[0]) throw new UsageError(`--heartbeat-ms (${opts.heartbeatMs}) must be below the minimum election timeout (${opts.electionMs[0]} ms)`);
       if (opts.dataDir !== undefined && opts.storage === 'memory') throw new UsageError('--data-dir keeps a write-ahead log; it cannot be used with --storage memory');
@@ -52,19 +65,31 @@ export function registerStart(program: Command): void {
 }
 
 async function runStart(opts: StartOptions): Promise<void> {
-  const { Cluster } = await import('../../cluster/cluster.ts');
+  const { Cluster, ClusterStartError, ClusterConfigError } = await import('../../cluster/cluster.ts');
   const { startHttpApi } = await import('../../http/server.ts');
   const err = (s: string) => process.stderr.write(s);
-  const cluster = await Cluster.start({
-    nodes: opts.nodes,
-    dataDir: opts.dataDir === undefined ? null : resolve(opts.dataDir),
-    storage: opts.storage,
-    fsync: opts.fsync,
-    electionMsMin: opts.electionMs[0],
-    electionMsMax: opts.electionMs[1],
-    heartbeatMs: opts.heartbeatMs,
-    seed: opts.seed,
-  });
+  let cluster: Awaited<ReturnType<typeof Cluster.start>>;
+  try {
+    cluster = await Cluster.start({
+      nodes: opts.nodes,
+      dataDir: opts.dataDir === undefined ? null : resolve(opts.dataDir),
+      storage: opts.storage,
+      fsync: opts.fsync,
+      electionMsMin: opts.electionMs[0],
+      electionMsMax: opts.electionMs[1],
+      heartbeatMs: opts.heartbeatMs,
+      seed: opts.seed,
+      snapshot: { entries: opts.snapshotEntries, bytes: opts.snapshotBytes, catchUpEntries: opts.snapshotCatchUp, retainEntriesMax: Math.max(snapshotSettingsDefault.retainEntriesMax, opts.snapshotCatchUp) },
+      raft: {
+        ...(opts.inflightBytesMax !== undefined ? { inflightBytesMax: opts.inflightBytesMax } : {}),
+        ...(opts.uncommittedBytesMax !== undefined ? { uncommittedBytesMax: opts.uncommittedBytesMax } : {}),
+      },
+    });
+  } catch (e) {
+    // A held data directory, or a node that cannot start from what is on disk: one line, exit code 2.
+    if (e instanceof DirLockedError || e instanceof ClusterStartError || e instanceof ClusterConfigError) throw new UsageError(e.message);
+    throw e;
+  }
   for (const [id, r] of cluster.recoveries) if (r.dropped || r.entries > 0) err(`node ${id}: ${r.summary}\n`);
   const events = cluster.events().subscribe((e) => {
     if (e.type === 'recovered' && e.dropped) err(`\nnode ${String(e.node)}: ${String(e.summary)}\n`);

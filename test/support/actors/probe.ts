@@ -21,9 +21,18 @@ const probe: ActorFactory = (ctx: ActorContext) => {
   const received: { from: number; n: number; at: number }[] = [];
   let pongs = 0;
   let idles = 0;
+  // beforeBatch must come before every batch of deliveries (it catches up on time first).
+  let batches = 0;
+  let inBatch = false;
+  let receivedOutsideBatch = 0;
   ctx.emit({ type: 'probe-started', incarnation: ctx.incarnation });
   return {
+    beforeBatch() {
+      batches++;
+      inBatch = true;
+    },
     receive(from, message) {
+      if (!inBatch) receivedOutsideBatch++;
       const m = message as Msg;
       switch (m.type) {
         case 'ping':
@@ -58,11 +67,13 @@ const probe: ActorFactory = (ctx: ActorContext) => {
     },
     idle() {
       idles++;
+      inBatch = false;
     },
     control: {
       received: () => received,
       pongs: () => pongs,
       idles: () => idles,
+      batches: () => ({ batches, receivedOutsideBatch }),
       whoami: () => ({ id: ctx.self, peers: ctx.peers, incarnation: ctx.incarnation, dir: ctx.storage.dir }),
     },
   };
