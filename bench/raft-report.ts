@@ -18,7 +18,7 @@ function cellRow(c: RaftCell): string[] {
     String(c.nodes),
     String(c.batch),
     String(c.inflight),
-    c.fsync ? `${c.storage} (${c.fsync})` : c.storage,
+    c.fsync ? `${c.storage} (${c.fsync}${c.snapshotEntries === null ? '' : c.snapshotEntries === 0 ? ', no snapshots' : `, snapshot/${c.snapshotEntries}`})` : c.storage,
     String(c.opsPerSec),
     `${(c.limitFraction * 100).toFixed(1)}%`,
     String(c.p50Ms),
@@ -42,9 +42,30 @@ export function formatTable(r: RaftBenchReport): string {
   return `ring limit (64-byte frames between two workers): ${formatRate(r.limitMsgsPerSec)} msg/s\n${stalls}${lines.join('\n')}`;
 }
 
+/**
+ * With snapshots on and off in one run (WAL): per cell, throughput with snapshots over without.
+ * Empty unless both ran.
+ */
+export function snapshotRatios(r: RaftBenchReport): { cell: RaftCell; off: RaftCell; ratio: number }[] {
+  const out: { cell: RaftCell; off: RaftCell; ratio: number }[] = [];
+  for (const c of r.cells) {
+    if (c.snapshotEntries === null || c.snapshotEntries === 0) continue;
+    const off = r.cells.find((x) => x.snapshotEntries === 0 && x.nodes === c.nodes && x.batch === c.batch && x.inflight === c.inflight);
+    if (off) out.push({ cell: c, off, ratio: Math.round((c.opsPerSec / Math.max(1, off.opsPerSec)) * 1000) / 1000 });
+  }
+  return out;
+}
+
+export function formatSnapshotRatios(r: RaftBenchReport): string[] {
+  return snapshotRatios(r).map(
+    ({ cell, off, ratio }) => `snapshots every ${cell.snapshotEntries} vs off, ${cell.nodes} nodes batch ${cell.batch} inflight ${cell.inflight}: ${cell.opsPerSec} vs ${off.opsPerSec} ops/s = ${(ratio * 100).toFixed(1)} %`,
+  );
+}
+
 /** The ratios the issue's targets are stated in, from cells of this one run. */
 export function targetRatios(r: RaftBenchReport): { best: RaftCell | null; bestVsUnbatched: number | null; pipelining: number | null } {
-  const mem = r.cells.filter((c) => c.nodes === (r.options.nodes[0] ?? 3));
+  const primary = r.options.storage === 'wal' ? (r.options.snapshotEntries[0] ?? null) : null;
+  const mem = r.cells.filter((c) => c.nodes === (r.options.nodes[0] ?? 3) && c.snapshotEntries === primary);
   if (mem.length === 0) return { best: null, bestVsUnbatched: null, pipelining: null };
   const best = mem.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
   const at = (batch: number, inflight: number) => mem.find((c) => c.batch === batch && c.inflight === inflight);
@@ -82,6 +103,8 @@ export function markdownReport(r: RaftBenchReport, files: { heatmaps: string[]; 
     if (t.pipelining !== null) out.push(`Pipelining alone (batch 1, largest inflight vs inflight 1): **${t.pipelining}×**.`);
     out.push('');
   }
+  const snaps = formatSnapshotRatios(r);
+  if (snaps.length > 0) out.push(...snaps.map((l) => `- ${l}`), '');
   out.push(`| ${columns.join(' | ')} |`);
   out.push(`|${columns.map((_, i) => (i < 4 ? '---' : '---:')).join('|')}|`);
   for (const c of r.cells) out.push(`| ${cellRow(c).join(' | ')} |`);
@@ -207,10 +230,12 @@ export function writeReport(r: RaftBenchReport, dir: string, command: string): W
   mkdirSync(dir, { recursive: true });
   const heatmaps: string[] = [];
   for (const nodes of [...new Set(r.cells.map((c) => c.nodes))]) {
-    const name = `heatmap-${nodes}.svg`;
-    const storage = r.options.storage === 'wal' ? `WAL, fsync ${r.options.fsync}` : 'memory';
-    writeFileSync(join(dir, name), heatmapSvg(r.cells.filter((c) => c.nodes === nodes), `committed ops/s — ${nodes} nodes, ${storage}, ${r.options.payloadBytes}-byte commands`));
-    heatmaps.push(name);
+    for (const snap of [...new Set(r.cells.map((c) => c.snapshotEntries))]) {
+      const name = snap === null || r.options.snapshotEntries.length < 2 ? `heatmap-${nodes}.svg` : `heatmap-${nodes}-snap${snap}.svg`;
+      const storage = r.options.storage === 'wal' ? `WAL, fsync ${r.options.fsync}, ${snap === 0 ? 'no snapshots' : `snapshot every ${snap}`}` : 'memory';
+      writeFileSync(join(dir, name), heatmapSvg(r.cells.filter((c) => c.nodes === nodes && c.snapshotEntries === snap), `committed ops/s — ${nodes} nodes, ${storage}, ${r.options.payloadBytes}-byte commands`));
+      heatmaps.push(name);
+    }
   }
   let curves: string | null = null;
   if (r.curves.length > 0) {

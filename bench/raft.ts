@@ -9,6 +9,7 @@ import type { FsyncPolicy } from '../runtime/storage/index.ts';
 import { Role } from '../protocols/raft/index.ts';
 import { timing } from '../apps/cluster/cluster.ts';
 import type { NodeConfig } from '../apps/cluster/node-actor.ts';
+import { snapshotSettingsDefault } from '../apps/cluster/snapshot-keeper.ts';
 import { clusterShapes } from '../apps/cluster/protocol.ts';
 import { LatencyRecorder } from './latency.ts';
 import { runTransport } from './transport.ts';
@@ -31,6 +32,11 @@ export interface RaftBenchOptions {
   warmupMs: number;
   storage: 'memory' | 'wal';
   fsync: FsyncPolicy;
+  /**
+   * WAL only: the snapshot intervals (entries) to run every cell with, in order; 0 turns
+   * snapshots off. Two values (e.g. [10000, 0]) compare snapshots on and off in one run.
+   */
+  snapshotEntries: number[];
   /** Open-loop latency curves for the best and the unbatched settings. */
   curves: boolean;
   /** Offered rates of a curve, as fractions of that setting's closed-loop throughput. */
@@ -71,6 +77,7 @@ export const raftBenchDefaults: RaftBenchOptions = {
   warmupMs: 1_000,
   storage: 'memory',
   fsync: 'batch',
+  snapshotEntries: [snapshotSettingsDefault.entries],
   curves: true,
   curveFractions: [0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.2],
   curvePointMs: 2_000,
@@ -104,6 +111,8 @@ export interface RaftCell {
   inflight: number;
   storage: string;
   fsync: string | null;
+  /** WAL: snapshot interval in entries (0: off); null with memory storage (which never snapshots). */
+  snapshotEntries: number | null;
   opsPerSec: number;
   p50Ms: number;
   p90Ms: number;
@@ -171,7 +180,7 @@ interface BenchStats {
 }
 
 /** A running cluster of node actors and client actors for one setting. */
-class BenchCluster {
+export class BenchCluster {
   private constructor(
     readonly supervisor: Supervisor,
     readonly voters: number[],
@@ -180,7 +189,7 @@ class BenchCluster {
     private readonly dataDir: string | null,
   ) {}
 
-  static async start(o: RaftBenchOptions, nodes: number, batch: number, inflight: number): Promise<BenchCluster> {
+  static async start(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, snapshotEntries = o.snapshotEntries[0] ?? snapshotSettingsDefault.entries): Promise<BenchCluster> {
     const t = timing({ electionMsMin: o.electionMsMin, electionMsMax: o.electionMsMin * 2, heartbeatMs: o.heartbeatMs });
     const voters = Array.from({ length: nodes }, (_, i) => i + 1);
     const clientIds = Array.from({ length: o.clientActors }, (_, i) => nodes + 1 + i);
@@ -198,6 +207,7 @@ class BenchCluster {
       },
       storage: o.storage,
       fsync: o.fsync,
+      ...(o.storage === 'wal' ? { snapshot: { entries: snapshotEntries } } : {}),
       statusEveryMs: 200,
       seed: o.seed,
       app: 'count',
@@ -232,6 +242,11 @@ class BenchCluster {
       }
       await sleep(20);
     }
+  }
+
+  /** Where the nodes keep their files (WAL), or null. */
+  get dataDirPath(): string | null {
+    return this.dataDir;
   }
 
   stats(): Promise<BenchStats[]> {
@@ -282,8 +297,8 @@ function elu(a: BenchStats, b: BenchStats): number {
 }
 
 /** One closed-loop cell: warm up, then measure for durationMs. */
-async function measureCell(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, limitMsgsPerSec: number): Promise<RaftCell> {
-  const c = await BenchCluster.start(o, nodes, batch, inflight);
+async function measureCell(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, snapshotEntries: number, limitMsgsPerSec: number): Promise<RaftCell> {
+  const c = await BenchCluster.start(o, nodes, batch, inflight, snapshotEntries);
   try {
     const done = c.runClients({ mode: 'closed', outstanding: o.clients * o.window, ratePerSec: 0, warmupMs: o.warmupMs, durationMs: o.durationMs, totalOps: 0, drainTimeoutMs: 2_000 });
     await sleep(o.warmupMs);
@@ -307,6 +322,7 @@ async function measureCell(o: RaftBenchOptions, nodes: number, batch: number, in
       inflight,
       storage: o.storage,
       fsync: o.storage === 'wal' ? o.fsync : null,
+      snapshotEntries: o.storage === 'wal' ? snapshotEntries : null,
       opsPerSec,
       p50Ms: summary.p50Ms,
       p90Ms: summary.p90Ms,
@@ -358,9 +374,14 @@ export function formatRate(perSec: number): string {
   return String(Math.round(perSec));
 }
 
+/** The snapshot intervals each cell runs with: one (the first) for memory storage, which never snapshots. */
+function snapshotVariants(o: RaftBenchOptions): number[] {
+  return o.storage === 'wal' ? o.snapshotEntries : [o.snapshotEntries[0] ?? 0];
+}
+
 /** The steps `runRaftBench` reports, for a progress bar's total. */
 export function raftBenchSteps(o: RaftBenchOptions): number {
-  const cells = o.nodes.length * o.batch.length * o.inflight.length;
+  const cells = o.nodes.length * o.batch.length * o.inflight.length * snapshotVariants(o).length;
   return 1 + (o.stallScanMs > 0 ? 1 : 0) + cells + (o.curves ? 2 * o.curveFractions.length : 0);
 }
 
@@ -379,16 +400,19 @@ export async function runRaftBench(o: RaftBenchOptions, progress?: RaftBenchProg
   for (const nodes of o.nodes) {
     for (const batch of o.batch) {
       for (const inflight of o.inflight) {
-        const cell = await measureCell(o, nodes, batch, inflight, limit.msgsPerSec);
-        cells.push(cell);
-        tick(`${nodes} nodes batch ${batch} inflight ${inflight}: ${formatRate(cell.opsPerSec)} ops/s`);
+        for (const snap of snapshotVariants(o)) {
+          const cell = await measureCell(o, nodes, batch, inflight, snap, limit.msgsPerSec);
+          cells.push(cell);
+          const snapLabel = o.storage === 'wal' ? (snap === 0 ? ', snapshots off' : `, snapshot every ${snap}`) : '';
+          tick(`${nodes} nodes batch ${batch} inflight ${inflight}${snapLabel}: ${formatRate(cell.opsPerSec)} ops/s`);
+        }
       }
     }
   }
   const curves: RaftCurve[] = [];
   if (o.curves && cells.length > 0) {
     const nodes = o.nodes[0]!;
-    const ofNodes = cells.filter((c) => c.nodes === nodes);
+    const ofNodes = cells.filter((c) => c.nodes === nodes && c.snapshotEntries === (o.storage === 'wal' ? o.snapshotEntries[0] : null));
     const best = ofNodes.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
     const unbatched = ofNodes.find((c) => c.batch === 1 && c.inflight === 1) ?? ofNodes.reduce((a, b) => (b.batch * b.inflight < a.batch * a.inflight ? b : a));
     const settings = [{ label: 'best', cell: best }];

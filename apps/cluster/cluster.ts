@@ -128,7 +128,9 @@ const readResendMs = 250;
 export class Cluster implements ClusterBackend {
   private readonly views = new Map<number, NodeView>();
   /** The last storage recovery of each node (at start and at every restart). */
-  readonly recoveries = new Map<number, { summary: string; entries: number; dropped: RecoveryReport['dropped'] }>();
+  readonly recoveries = new Map<number, { summary: string; entries: number; dropped: RecoveryReport['dropped']; snapshotIndex: number; ms: number }>();
+  /** Warnings nodes reported (e.g. a damaged snapshot skipped at start), oldest first. */
+  readonly warnings: string[] = [];
   private readonly requests = new Map<number, Request>();
   private nextRequestId = 1;
   private readonly subscriptions: Subscription[] = [];
@@ -152,8 +154,15 @@ export class Cluster implements ClusterBackend {
           this.rerouteFrom(e.id);
         }
         else if (e.type === 'spawned' || e.type === 'restarted') this.view(e.id).up = true;
+        else if (e.type === 'actor' && e.event.type === 'warning') this.warnings.push(String(e.event.message));
         else if (e.type === 'actor' && e.event.type === 'recovered') {
-          this.recoveries.set(e.id, { summary: String(e.event.summary), entries: Number(e.event.entries), dropped: (e.event.dropped as RecoveryReport['dropped']) ?? null });
+          this.recoveries.set(e.id, {
+            summary: String(e.event.summary),
+            entries: Number(e.event.entries),
+            dropped: (e.event.dropped as RecoveryReport['dropped']) ?? null,
+            snapshotIndex: Number(e.event.snapshotIndex ?? 0),
+            ms: Number(e.event.ms ?? 0),
+          });
         }
       }),
     );

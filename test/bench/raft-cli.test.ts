@@ -22,6 +22,7 @@ const cases: [string[], RegExp][] = [
   [['--fsync', 'always'], /--fsync applies to the WAL only; add --storage wal/],
   [['--quick', '--batch', '1,2'], /--quick sets its own sweep; drop --batch/],
   [['--duration', '0'], /--duration.*from 1 to 3600, got 0/],
+  [['--snapshot-entries', '100,0'], /--snapshot-entries applies to the WAL only/],
 ];
 
 for (const [args, message] of cases) {

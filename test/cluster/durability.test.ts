@@ -54,6 +54,45 @@ test('killing the whole process and starting again on the same data dir keeps ev
   }
 });
 
+test('killed while snapshotting every few entries: the restarted cluster comes back from snapshots and WAL tails with every acknowledged write', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'concur-kill-snap-'));
+  try {
+    const first = await startCli(['--nodes', '3', '--data-dir', dataDir, '--snapshot-entries', '20', '--snapshot-catch-up', '5']);
+    await waitForLeader(first.url);
+    const acked: string[] = [];
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, w) => {
+        for (let i = 0; i < 40; i++) {
+          const key = `s${w}-${i % 10}`;
+          const r = await fetch(`${first.url}/kv/${key}`, { method: 'PUT', body: `value-${w}-${i}` });
+          if (r.status === 200) acked[w * 10 + (i % 10)] = `value-${w}-${i}`;
+        }
+      }),
+    );
+    const snaps = readdirSync(join(dataDir, 'node-1')).filter((f) => f.endsWith('.snap'));
+    assert.ok(snaps.length > 0, 'snapshots were written before the kill');
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await startCli(['--nodes', '3', '--data-dir', dataDir, '--snapshot-entries', '20']);
+    try {
+      await waitForLeader(second.url);
+      assert.match(second.output(), /state from snapshot snap-/, 'nodes started from their snapshots');
+      for (let k = 0; k < 40; k++) {
+        const key = `s${Math.floor(k / 10)}-${k % 10}`;
+        const r = await fetch(`${second.url}/kv/${key}`);
+        assert.is(r.status, 200, `acknowledged ${key} is there after the restart`);
+        assert.is(await r.text(), acked[k]);
+      }
+    } finally {
+      second.child.kill('SIGINT');
+      await second.exited;
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('a torn WAL tail and a corrupted last record are cut off at restart, reported, and the data survives', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'concur-torn-'));
   try {

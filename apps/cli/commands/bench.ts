@@ -116,6 +116,21 @@ export function registerBench(program: Command): void {
     });
 
   bench
+    .command('restart')
+    .description('how long a WAL node takes to restart after N entries: with snapshots (snapshot + log tail) and without (the whole history)')
+    .option('--entries <n>', 'entries committed before the restart', intOption(1_000, 1e9), 1_000_000)
+    .option('--payload <bytes>', 'bytes per command (opaque, count app)', intOption(1, 65_536), 64)
+    .option('--snapshot-entries <list>', 'snapshot intervals to compare (0: off)', intListOption(0, 1e9), [10_000, 0])
+    .option('--json', 'print one JSON array as the last line')
+    .action(async (opts: { entries: number; payload: number; snapshotEntries: number[]; json?: boolean }) => {
+      const { benchRestart } = await import('../../../bench/restart.ts');
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(`restart: 3 nodes, WAL (fsync batch), ${opts.entries} entries of ${opts.payload} bytes, then a follower restarts`);
+      const r = await benchRestart({ entries: opts.entries, payloadBytes: opts.payload, snapshotEntries: opts.snapshotEntries }, log);
+      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+
+  bench
     .command('raft')
     .description('Raft throughput and latency over batch × inflight on real worker clusters, loaded by client actors; vs the raw ring limit')
     .option('--nodes <list>', 'cluster sizes, comma-separated', intListOption(1, 15), [3])
@@ -128,19 +143,21 @@ export function registerBench(program: Command): void {
     .option('--duration <s>', 'measured seconds per cell (after a warm-up)', intOption(1, 3_600), 5)
     .option('--storage <kind>', 'memory or wal', choiceOption(['memory', 'wal'] as const), 'memory' as const)
     .option('--fsync <policy>', `WAL fsync policy (with --storage wal): ${fsyncPolicies.join(' | ')}`, choiceOption(fsyncPolicies), 'batch' as FsyncPolicy)
+    .option('--snapshot-entries <list>', 'with --storage wal: snapshot intervals to run every cell with (0: off); e.g. 10000,0 compares on and off in one run', intListOption(0, 1e9))
     .option('--no-curves', 'skip the open-loop latency curves')
     .option('--quick', 'under a minute: batch 1,512 × inflight 1,8 on 3 nodes, 2 s per cell')
     .option('--out <dir>', 'where the Markdown report and SVG charts go (default bench/results/<date>/)')
     .option('--json', 'print one JSON object as the last line')
     .action(async (opts: RaftCliOptions, cmd: Command) => {
       const { raftBenchDefaults, raftBenchQuick, raftBenchSteps, runRaftBench, jsonSummary } = await import('../../../bench/raft.ts');
-      const { formatTable, targetRatios, writeReport } = await import('../../../bench/raft-report.ts');
+      const { formatSnapshotRatios, formatTable, targetRatios, writeReport } = await import('../../../bench/raft-report.ts');
       const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
       if (opts.quick) {
         const clash = ['nodes', 'batch', 'inflight', 'duration'].filter(given);
         if (clash.length > 0) throw new UsageError(`--quick sets its own sweep; drop ${clash.map((c) => `--${c}`).join(', ')} or drop --quick`);
       }
       if (given('fsync') && opts.storage !== 'wal') throw new UsageError(`--fsync applies to the WAL only; add --storage wal (got --storage ${opts.storage})`);
+      if (opts.snapshotEntries !== undefined && opts.storage !== 'wal') throw new UsageError('--snapshot-entries applies to the WAL only (memory nodes never snapshot); add --storage wal');
       if (opts.batch.length * opts.inflight.length * opts.nodes.length > raftCellsMax) throw new UsageError(`a sweep of more than ${raftCellsMax} cells would take hours; got ${opts.nodes.length} × ${opts.batch.length} × ${opts.inflight.length}`);
       const o = {
         ...raftBenchDefaults,
@@ -154,6 +171,7 @@ export function registerBench(program: Command): void {
         durationMs: opts.duration * 1000,
         storage: opts.storage,
         fsync: opts.fsync,
+        ...(opts.snapshotEntries !== undefined ? { snapshotEntries: opts.snapshotEntries } : {}),
         curves: opts.curves,
         ...(opts.quick ? raftBenchQuick : {}),
       };
@@ -170,6 +188,7 @@ export function registerBench(program: Command): void {
       log(formatTable(report));
       const t = targetRatios(report);
       if (t.best) log(`best: batch ${t.best.batch} inflight ${t.best.inflight} ${t.best.opsPerSec} ops/s; vs batch 1/inflight 1: ${t.bestVsUnbatched ?? '-'}x; pipelining alone: ${t.pipelining ?? '-'}x`);
+      for (const line of formatSnapshotRatios(report)) log(line);
       for (const c of report.curves) log(`open loop ${c.label}: ${c.points.map((p) => `${p.opsPerSec}/s p99 ${p.p99Ms} ms (${p.cpuCores} cores)`).join(', ')}`);
       const dir = opts.out ?? `bench/results/${report.startedAt.slice(0, 19).replace(/:/g, '-')}`;
       const written = writeReport(report, dir, `concur ${process.argv.slice(2).join(' ')}`);
@@ -192,6 +211,7 @@ interface RaftCliOptions {
   duration: number;
   storage: 'memory' | 'wal';
   fsync: FsyncPolicy;
+  snapshotEntries?: number[];
   curves: boolean;
   quick?: boolean;
   out?: string;

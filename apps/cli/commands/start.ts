@@ -90,9 +90,11 @@ async function runStart(opts: StartOptions): Promise<void> {
     if (e instanceof DirLockedError || e instanceof ClusterStartError || e instanceof ClusterConfigError) throw new UsageError(e.message);
     throw e;
   }
-  for (const [id, r] of cluster.recoveries) if (r.dropped || r.entries > 0) err(`node ${id}: ${r.summary}\n`);
+  for (const [id, r] of cluster.recoveries) if (r.dropped || r.entries > 0 || r.snapshotIndex > 0) err(`node ${id}: ${r.summary} (${r.ms} ms)\n`);
+  for (const w of cluster.warnings) err(`${w}\n`);
   const events = cluster.events().subscribe((e) => {
     if (e.type === 'recovered' && e.dropped) err(`\nnode ${String(e.node)}: ${String(e.summary)}\n`);
+    if (e.type === 'warning') err(`\n${String(e.message)}\n`);
     if (e.type === 'crashed' || e.type === 'gave-up') err(`\nnode ${String(e.id)} ${e.type === 'crashed' ? `crashed (${String(e.reason)}${e.error ? `: ${String(e.error)}` : ''})` : `stays down: ${String(e.why)}`}\n`);
   });
   let api: Awaited<ReturnType<typeof startHttpApi>>;

@@ -1,0 +1,75 @@
+// `concur bench restart`: how long a node takes to come back after a long history. A WAL cluster
+// commits N entries (client actors, the count app), then one follower is crashed and restarted:
+// with snapshots it loads the newest snapshot and replays only the log after it; without, it
+// replays the whole history. Reported per setting: the restart, the catch-up, what was replayed.
+import { filter, firstValueFrom, timeout } from 'rxjs';
+import { dirBytes } from './soak.ts';
+import { BenchCluster, raftBenchDefaults, type RaftBenchOptions } from './raft.ts';
+import { join } from 'node:path';
+
+export interface RestartBenchOptions {
+  entries: number;
+  payloadBytes: number;
+  /** Snapshot intervals to compare (0: snapshots off). */
+  snapshotEntries: number[];
+}
+
+export interface RestartCase {
+  snapshotEntries: number;
+  entriesWritten: number;
+  writeSec: number;
+  /** From the restart call until the node's storage and state were loaded (the `recovered` event). */
+  loadMs: number;
+  /** From the restart call until it had applied everything the leader had committed. */
+  caughtUpMs: number;
+  /** WAL entries replayed at start, and the snapshot it started from (0: none). */
+  walEntriesReplayed: number;
+  snapshotIndex: number;
+  /** The restarted node's directory. */
+  nodeDirMb: number;
+}
+
+interface Stats {
+  role: number;
+  applied: number;
+}
+
+export async function benchRestart(o: RestartBenchOptions, log: (line: string) => void = () => {}): Promise<RestartCase[]> {
+  const out: RestartCase[] = [];
+  for (const snap of o.snapshotEntries) {
+    const bo: RaftBenchOptions = { ...raftBenchDefaults, storage: 'wal', fsync: 'batch', payloadBytes: o.payloadBytes, snapshotEntries: [snap] };
+    const c = await BenchCluster.start(bo, 3, 512, 32, snap);
+    try {
+      const t0 = performance.now();
+      await c.runClients({ mode: 'closed', outstanding: 4096, ratePerSec: 0, warmupMs: 0, durationMs: 3_600_000, totalOps: o.entries, drainTimeoutMs: 10_000 });
+      const writeSec = (performance.now() - t0) / 1000;
+      const follower = c.voters.find((id) => id !== c.leader)!;
+      log(`  snapshots ${snap === 0 ? 'off' : `every ${snap}`}: wrote ${o.entries} entries in ${writeSec.toFixed(1)} s; restarting node ${follower}`);
+      const recovered = firstValueFrom(
+        c.supervisor.events$.pipe(
+          filter((e) => e.type === 'actor' && e.id === follower && e.event.type === 'recovered'),
+          timeout({ first: 600_000 }),
+        ),
+      );
+      await c.supervisor.crash(follower);
+      const nodeDirMb = Math.round(dirBytes(join(c.dataDirPath!, `node-${follower}`)) / 1e5) / 10;
+      const r0 = performance.now();
+      await c.supervisor.restart(follower);
+      const ev = (await recovered) as unknown as { event: { ms: number; entries: number; snapshotIndex: number } };
+      const loadMs = Math.round(performance.now() - r0);
+      const [lead] = await Promise.all([c.supervisor.call<Stats>(c.leader, 'benchStats')]);
+      for (;;) {
+        const f = await c.supervisor.call<Stats>(follower, 'benchStats');
+        if (f.applied >= lead!.applied) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const caughtUpMs = Math.round(performance.now() - r0);
+      const one: RestartCase = { snapshotEntries: snap, entriesWritten: o.entries, writeSec: Math.round(writeSec * 10) / 10, loadMs, caughtUpMs, walEntriesReplayed: ev.event.entries, snapshotIndex: ev.event.snapshotIndex, nodeDirMb };
+      log(`    loaded in ${loadMs} ms (replayed ${one.walEntriesReplayed} WAL entries after snapshot ${one.snapshotIndex}; directory ${nodeDirMb} MB), caught up in ${caughtUpMs} ms`);
+      out.push(one);
+    } finally {
+      await c.stop();
+    }
+  }
+  return out;
+}
