@@ -35,6 +35,8 @@ export class DurableLog implements LogStorage {
     recovered: Recovered,
     snapshot: SnapshotMeta | null = null,
     private readonly compactable = false,
+    /** Bytes per data chunk of the in-memory log (EntryArena); small for many short-lived logs (the simulator). */
+    private readonly chunkBytes?: number,
   ) {
     const hs = recovered.hardState;
     this.hard = { term: hs.term, vote: hs.vote, commit: hs.commit };
@@ -45,7 +47,7 @@ export class DurableLog implements LogStorage {
     if (this.compactedIndex > 0 && this.compactedTerm < 0) {
       throw new LogStartError(`the log was compacted through ${this.compactedIndex} by an older concur that did not record the term there; this node cannot continue from it — move its directory aside and let it catch up from the leader`);
     }
-    this.inMemory = new EntryArena(first);
+    this.inMemory = new EntryArena(first, chunkBytes);
     for (const e of recovered.entries) this.inMemory.push(e);
     if (snapshot !== null) this.startFrom(snapshot);
     else if (this.compactedIndex > 0) throw new LogStartError(`the log was compacted through ${this.compactedIndex} but no snapshot covers it`);
@@ -152,7 +154,7 @@ export class DurableLog implements LogStorage {
   }
 
   private resetTo(meta: SnapshotMeta): void {
-    this.inMemory = new EntryArena(meta.index + 1);
+    this.inMemory = new EntryArena(meta.index + 1, this.chunkBytes);
     this.compactedIndex = meta.index;
     this.compactedTerm = meta.term;
     this.store.resetTo(meta.index, meta.term);

@@ -1,89 +1,55 @@
-// A Raft node as an actor: opens the node's storage (locking its directory), restores its state
-// machine from the newest usable snapshot, and runs a NodeHost on the worker — ticks from a real
-// timer, frames from the rings, requests from the supervisor. Wiring only: every decision about
-// durability, reads and snapshots is the NodeHost's.
+// A Raft node as an actor: locks the node's directory, starts a NodeHost from it (node-start.ts:
+// storage, snapshot, state machine) and runs it on the worker — ticks from a real timer, frames
+// from the rings, requests from the supervisor. Wiring only: every decision about durability,
+// reads and snapshots is the NodeHost's.
 import type { Actor, ActorContext, ActorFactory } from '../../runtime/actor.ts';
 import { supervisorId } from '../../runtime/actor.ts';
-import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
-import { openStorage, type Storage } from '../../runtime/storage/index.ts';
-import { SnapshotStore } from '../../runtime/storage/snapshot-store.ts';
+import { lockDir } from '../../runtime/storage/dir-lock.ts';
 import type { Message } from '../../protocols/raft/index.ts';
-import { CountStateMachine } from '../count/state-machine.ts';
-import { KvApp } from '../kv/app.ts';
-import type { StateMachine } from '../state-machine.ts';
 import type { NodeConfig } from './node-config.ts';
-import { NodeHost } from './node-host.ts';
 import type { FromNode, ToNode } from './protocol.ts';
-import { SnapshotKeeper } from './snapshot-keeper.ts';
+import { startNode, type StartedNode } from './node-start.ts';
 
 export { compactEntriesDefault } from './node-host.ts';
 export { nodeApps, type NodeApp, type NodeConfig } from './node-config.ts';
 
-interface Opened {
-  store: Storage;
-  lock: DirLock | null;
-  keeper: SnapshotKeeper | null;
-}
-
-/** The node's storage: a locked directory with its WAL and snapshots, or memory (nothing survives). */
-function openNodeStorage(ctx: ActorContext, cfg: NodeConfig): Opened {
-  if (cfg.storage === 'memory') {
-    // A memory store dies with this worker and DurableLog keeps the log in memory anyway: one
-    // copy of every entry, not two (keepEntries: false).
-    return { store: openStorage({ kind: 'memory', fsync: cfg.fsync, keepEntries: false }), lock: null, keeper: null };
-  }
-  const dir = ctx.storage.dir;
-  if (dir === null) throw new Error(`node ${ctx.self}: WAL storage needs a data directory`);
-  const lock = lockDir(dir, `concur node ${ctx.self}`);
-  try {
-    const store = openStorage({ kind: 'wal', dir, fsync: cfg.fsync, ...(cfg.walSegmentBytesMax !== undefined ? { segmentBytesMax: cfg.walSegmentBytesMax } : {}) });
-    return { store, lock, keeper: new SnapshotKeeper(SnapshotStore.open(dir), ctx.self) };
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
-}
-
 const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   const startedAt = ctx.now();
   const cfg = ctx.config as unknown as NodeConfig;
-  const { store, lock, keeper } = openNodeStorage(ctx, cfg);
-  let host: NodeHost;
+  const dir = ctx.storage.dir;
+  if (cfg.storage === 'wal' && dir === null) throw new Error(`node ${ctx.self}: WAL storage needs a data directory`);
+  // A second process on this directory would overwrite what this node promised.
+  const lock = cfg.storage === 'wal' ? lockDir(dir!, `concur node ${ctx.self}`) : null;
+  let started: StartedNode;
   try {
-    const recovered = store.load();
-    const app: StateMachine = cfg.app === 'count' ? new CountStateMachine() : new KvApp();
-    const startedFrom = keeper?.load(app, recovered.compactedIndex, (line) => ctx.emit({ type: 'warning', message: line })) ?? null;
-    host = new NodeHost({
+    started = startNode({
       self: ctx.self,
       peers: ctx.peers,
       incarnation: ctx.incarnation,
       config: cfg,
+      dir: cfg.storage === 'wal' ? dir : null,
       io: {
         now: () => ctx.now(),
         sendFrame: (to, frame) => ctx.sendEncoded(to, frame),
         reply: (m: FromNode) => ctx.send(supervisorId, m),
         emit: (e) => ctx.emit(e),
       },
-      store,
-      recovered,
-      app,
-      snapshots: keeper,
-      startedFrom,
-    });
-    const r = recovered.report;
-    ctx.emit({
-      type: 'recovered',
-      summary: startedFrom === null ? r.summary : `${r.summary}; state from snapshot ${startedFrom.name} (${startedFrom.fileBytes} bytes)`,
-      entries: r.entriesRecovered,
-      dropped: r.dropped,
-      snapshotIndex: startedFrom?.index ?? 0,
-      ms: Math.round(ctx.now() - startedAt),
+      warn: (line) => ctx.emit({ type: 'warning', message: line }),
     });
   } catch (err) {
-    store.close();
     lock?.release();
     throw err;
   }
+  const { host, recovered, startedFrom } = started;
+  const r = recovered.report;
+  ctx.emit({
+    type: 'recovered',
+    summary: startedFrom === null ? r.summary : `${r.summary}; state from snapshot ${startedFrom.name} (${startedFrom.fileBytes} bytes)`,
+    entries: r.entriesRecovered,
+    dropped: r.dropped,
+    snapshotIndex: startedFrom?.index ?? 0,
+    ms: Math.round(ctx.now() - startedAt),
+  });
 
   let stopped = false;
   const tick = (): void => {

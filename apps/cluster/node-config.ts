@@ -37,8 +37,19 @@ export interface NodeConfig {
   snapshot?: Partial<SnapshotSettings>;
   /** WAL storage: how snapshots stream to followers. */
   transfer?: Partial<TransferSettings>;
+  /** Bytes per data chunk of a node's in-memory log (default 4 MiB); the simulator, with many short logs, uses less. */
+  logChunkBytes?: number;
   /** A slow disk, as a fault: every fsync of this node takes this much longer (its thread blocks). */
   syncDelayMs?: number;
   /** Deliberate bugs, for tests that show the checkers catch them. Never set otherwise. */
   unsafe?: RaftMutations;
+  /** Deliberate bugs in the node host (not the core), for the simulator's mutation check. Never set otherwise. */
+  hostUnsafe?: HostMutations;
+}
+
+export interface HostMutations {
+  /** Send acks and votes (messagesAfterPersist) before the Ready's write and fsync. */
+  ackBeforeSync?: boolean;
+  /** Serve a confirmed read at once, before the node has applied up to its read index. */
+  serveBeforeApply?: boolean;
 }

@@ -53,6 +53,21 @@ export interface NodeIO {
   emit(event: ActorEvent): void;
 }
 
+/**
+ * What a watcher (the simulator's checkers, later a dashboard) sees of a node host's work. Every
+ * hook is optional and must not change the node: it is called from inside the Ready loop.
+ */
+export interface NodeObserver {
+  /** A Ready was taken, before any of it is done. */
+  ready?(rd: Ready): void;
+  /** Entry `index` (of `term`, `kind`) was applied; a normal entry's command is bytes[start, end), valid during the call. */
+  applied?(index: number, term: number, kind: number, bytes: Uint8Array, start: number, end: number): void;
+  /** A snapshot of the state machine was captured at `index`; `digest` is the state then. */
+  snapshotTaken?(index: number, digest: string): void;
+  /** A snapshot from the leader replaced the state machine; `digest` is the state restored. */
+  snapshotInstalled?(index: number, term: number, digest: string): void;
+}
+
 export interface NodeHostInit {
   self: ActorId;
   peers: readonly ActorId[];
@@ -66,6 +81,7 @@ export interface NodeHostInit {
   snapshots: SnapshotKeeper | null;
   /** The snapshot `app` was restored from at start (from `snapshots.load`), or null. */
   startedFrom: SnapshotInfo | null;
+  observer?: NodeObserver;
 }
 
 /** Entries per in-memory compaction step for memory storage: one column block of the EntryArena. */
@@ -99,6 +115,7 @@ export class NodeHost {
   private readonly isVoter: Set<ActorId>;
   private readonly cfg: NodeConfig;
   private readonly io: NodeIO;
+  private readonly observer: NodeObserver;
   private app: StateMachine;
   private readonly sessions: ClientSessions;
   private readonly snapshotSettings: SnapshotSettings;
@@ -138,6 +155,7 @@ export class NodeHost {
     const { config: cfg, io } = init;
     this.cfg = cfg;
     this.io = io;
+    this.observer = init.observer ?? {};
     this.self = init.self;
     this.app = init.app;
     this.keeper = init.snapshots;
@@ -148,7 +166,7 @@ export class NodeHost {
     this.voters = voters;
     this.isVoter = new Set(voters);
     const snapMeta: SnapshotMeta | null = startedFrom === null ? null : { index: startedFrom.index, term: startedFrom.term, voters: startedFrom.voters };
-    this.log = new DurableLog(init.store, init.recovered, snapMeta, this.compactEntries > 0);
+    this.log = new DurableLog(init.store, init.recovered, snapMeta, this.compactEntries > 0, cfg.logChunkBytes);
     this.applied = startedFrom?.index ?? 0;
     this.raft = new RaftNode({
       ...cfg.raft,
@@ -251,14 +269,17 @@ export class NodeHost {
     if (this.stopped) return;
     this.catchUpTicks();
     this.raft.flush();
+    const ackBeforeSync = this.cfg.hostUnsafe?.ackBeforeSync === true;
     while (this.raft.hasReady()) {
       const rd = this.raft.ready();
+      this.observer.ready?.(rd);
       // Leader appends and heartbeats go first: followers write in parallel with our own disk.
       this.sendAll(rd.messages);
+      if (ackBeforeSync) this.sendAll(rd.messagesAfterPersist);
       if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
       this.log.write(rd.entries, rd.hardState);
       if (rd.mustSync) this.sync();
-      this.sendAll(rd.messagesAfterPersist);
+      if (!ackBeforeSync) this.sendAll(rd.messagesAfterPersist);
       this.apply(rd);
       if (this.sessions.size > 0) this.sessions.advanceAcks(this.self, this.applied);
       this.collectReadStates(rd);
@@ -355,6 +376,7 @@ export class NodeHost {
       this.io.reply({ t: 'dropped', id: p.id, why: `a snapshot from the leader replaced the log through ${meta.index}` });
     }
     this.sessions.forgetThrough(this.self, meta.index);
+    if (this.observer.snapshotInstalled) this.observer.snapshotInstalled(meta.index, meta.term, this.app.digest());
     this.io.emit({ type: 'snapshot-installed', index: meta.index, term: meta.term, bytes: info.fileBytes });
   }
 
@@ -364,13 +386,16 @@ export class NodeHost {
   private apply(rd: Ready): void {
     const at = this.at;
     // Read from the log, which holds every committed entry once rd.entries are written.
+    const watch = this.observer.applied;
     for (let index = rd.committedFrom; index <= rd.committedTo; index++) {
       let result: Uint8Array | null = null;
-      if (this.log.locate(index, at) === EntryKind.normal) {
+      const kind = this.log.locate(index, at);
+      if (kind === EntryKind.normal) {
         result = this.app.apply(index, at.bytes, at.start, at.end);
         this.bytesSinceSnapshot += at.end - at.start;
       }
       this.applied = index;
+      if (watch !== undefined) watch(index, this.log.term(index), kind, at.bytes, at.start, at.end);
       if (this.pending.size === 0) continue; // client actors are acked per frame, not per entry
       const p = this.pending.get(index);
       if (p === undefined) continue;
@@ -413,6 +438,7 @@ export class NodeHost {
     }
     const meta = { index: this.applied, term: this.log.term(this.applied), voters: [...this.voters] };
     const image = this.app.snapshot();
+    if (this.observer.snapshotTaken) this.observer.snapshotTaken(meta.index, this.app.digest());
     // The app sees only commands: after it, the log may hold entries that change nothing (no-ops).
     if (image.index > this.applied) throw new Error(`node ${this.self}: the state machine's image is at ${image.index}, past what the node applied (${this.applied})`);
     this.bytesSinceSnapshot = 0;
@@ -512,8 +538,9 @@ export class NodeHost {
   private serveReads(): void {
     if (this.readsWaiting.length === 0) return;
     const still: PendingRead[] = [];
+    const early = this.cfg.hostUnsafe?.serveBeforeApply === true;
     for (const r of this.readsWaiting) {
-      if (r.index <= this.applied) this.serveRead(r.id, r.key, r.index);
+      if (r.index <= this.applied || early) this.serveRead(r.id, r.key, r.index);
       else still.push(r);
     }
     this.readsWaiting = still;

@@ -65,6 +65,12 @@ export class SnapshotKeeper {
   constructor(
     readonly store: SnapshotStore,
     private readonly node: number,
+    /**
+     * Write snapshots inline (synchronously, in one go) and report them durable through
+     * `schedule` instead of in the background: for the simulator, whose single thread never
+     * yields to promise continuations. Null on real disks.
+     */
+    private readonly inline: { schedule(done: () => void): void } | null = null,
   ) {}
 
   get writing(): boolean {
@@ -125,6 +131,10 @@ export class SnapshotKeeper {
   write(image: SnapshotImage, meta: SnapshotMeta, now: () => number, onDurable: (info: SnapshotInfo) => void, onError: (err: Error) => void): void {
     if (this.inProgress !== null) throw new Error(`node ${this.node}: a snapshot is already being written`);
     const started = now();
+    if (this.inline !== null) {
+      this.writeInline(image, meta, now, started, onDurable, onError);
+      return;
+    }
     const writer = this.store.createWriter(meta);
     const run = async (): Promise<void> => {
       try {
@@ -144,6 +154,28 @@ export class SnapshotKeeper {
       }
     };
     this.inProgress = run();
+  }
+
+  private writeInline(image: SnapshotImage, meta: SnapshotMeta, now: () => number, started: number, onDurable: (info: SnapshotInfo) => void, onError: (err: Error) => void): void {
+    let info: SnapshotInfo;
+    try {
+      info = this.store.writeNow(meta, image);
+    } catch (err) {
+      this.failures++;
+      this.lastError = (err as Error).message;
+      onError(err as Error);
+      return;
+    }
+    // Written and durable now; the host hears of it a moment later, as from a background write.
+    let settled!: () => void;
+    this.inProgress = new Promise<void>((r) => (settled = r));
+    this.inline!.schedule(() => {
+      this.taken++;
+      this.lastDurationMs = now() - started;
+      this.inProgress = null;
+      settled();
+      onDurable(info);
+    });
   }
 
   /** Waits for a snapshot being written (at stop). */

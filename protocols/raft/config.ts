@@ -67,6 +67,8 @@ export interface RaftMutations {
   voteAmnesia?: boolean;
   /** Answer a heartbeat of a new term before that term is durable (the term-0 lease hole). */
   heartbeatReplyBeforePersist?: boolean;
+  /** A ReadIndex round's confirmation releases the reads of every later round too. */
+  releaseAllReadRounds?: boolean;
   /** campaign() starts an election even while this node honours a leader's lease. */
   campaignIgnoresLease?: boolean;
 }

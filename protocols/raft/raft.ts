@@ -684,7 +684,7 @@ export class RaftNode {
         if (m.context !== 0) {
           const acks = this.readOnly.ack(m.context, m.from);
           if (this.voters.hasQuorum((id) => acks.has(id))) {
-            for (const r of this.readOnly.release(m.context)) this.respondToRead(r, r.index);
+            for (const r of this.readOnly.release(m.context, this.cfg.unsafe.releaseAllReadRounds === true)) this.respondToRead(r, r.index);
           }
         }
         break;

@@ -77,9 +77,10 @@ export class ReadOnly {
    * A quorum acked round `id`: it and every older round are confirmed (leadership held when
    * the later round was sent, which is after the older reads arrived).
    */
-  release(id: number): ConfirmedRead[] {
+  release(id: number, unsafeAll = false): ConfirmedRead[] {
     const out: ConfirmedRead[] = [];
-    while (this.rounds.length > 0 && this.rounds[0]!.id <= id) {
+    // unsafeAll (a mutation for the simulator): newer rounds go too, unconfirmed.
+    while (this.rounds.length > 0 && (unsafeAll || this.rounds[0]!.id <= id)) {
       const r = this.rounds.shift()!;
       for (const q of r.requests) out.push({ context: q.context, from: q.from, index: r.index });
     }

@@ -45,6 +45,8 @@ export interface SimCluster<M extends SimMessage> {
   crash(node: number): void;
   /** Start again from what was durable. */
   restart(node: number): void;
+  /** The fault phase is over: stop injecting faults of the cluster's own (pauses, damage). */
+  onHeal?(): void;
   /** A live node that believes it leads with the highest term, or 0. */
   leader(): number;
   /** Liveness: every live node has applied the same last index, and there is a leader. */

@@ -20,10 +20,50 @@ export type RaftObservation =
   | { kind: 'restart'; node: number; raft: RaftNode; durable: readonly Entry[]; base: { index: number; term: number }; applied: number }
   /** A node captured its state machine (`digest`) at applied index `index`. */
   | { kind: 'snapshot-taken'; node: number; index: number; digest: number }
-  /** A node replaced its state machine and log with a snapshot from the leader. */
-  | { kind: 'snapshot-installed'; node: number; index: number; term: number; digest: number }
+  /** A node replaced its state machine and log with a snapshot from the leader (`digest`: the simulated state machine's; replicas check theirs elsewhere). */
+  | { kind: 'snapshot-installed'; node: number; index: number; term: number; digest?: number }
   | { kind: 'read-request'; node: number; requestId: number }
   | { kind: 'read-state'; node: number; requestId: number; index: number };
+
+/**
+ * When two entries are the same entry. The core simulator hands the same objects around, so
+ * identity is enough (and fast); a replica under simulation copies entries through its wire, its
+ * WAL and its log arena, so there an entry is its content.
+ */
+export interface EntryIdentity {
+  /** A number that is equal for the same entry (and, up to hash collisions, only for it). */
+  id(e: Entry): number;
+  same(a: Entry | undefined, b: Entry | undefined): boolean;
+  /** What to keep of an entry for a later comparison (a node's entry may be a view of memory it reuses). */
+  keep<E extends Entry | undefined>(e: E): E;
+}
+
+const objectIds = new WeakMap<Entry, number>();
+let nextObjectId = 1;
+export const byObject: EntryIdentity = {
+  id(e) {
+    let id = objectIds.get(e);
+    if (id === undefined) {
+      id = nextObjectId++;
+      objectIds.set(e, id);
+    }
+    return id;
+  },
+  same: (a, b) => a === b,
+  keep: (e) => e,
+};
+
+export const byContent: EntryIdentity = {
+  id: (e) => applyDigest(0, e),
+  same(a, b) {
+    if (a === b) return true;
+    if (a === undefined || b === undefined) return false;
+    if (a.index !== b.index || a.term !== b.term || a.kind !== b.kind || a.data.length !== b.data.length) return false;
+    for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
+    return true;
+  },
+  keep: <E extends Entry | undefined>(e: E): E => (e === undefined ? e : ({ index: e.index, term: e.term, kind: e.kind, data: e.data.slice() } as E)),
+};
 
 export const raftInvariants = [
   'election-safety',
@@ -52,6 +92,7 @@ export class ElectionSafety implements Checker<RaftObservation> {
 /** A leader never overwrites or deletes entries in its log; it only appends. */
 export class LeaderAppendOnly implements Checker<RaftObservation> {
   readonly name = 'leader-append-only';
+  constructor(private readonly identity: EntryIdentity = byObject) {}
   private readonly last = new Map<number, { term: number; index: number; entry: Entry | undefined }>();
 
   observe(o: RaftObservation): string | null {
@@ -72,12 +113,12 @@ export class LeaderAppendOnly implements Checker<RaftObservation> {
     // An entry compacted away was committed and applied: compaction is not a rewrite.
     if (rec !== undefined && rec.term === term && rec.index > 0 && rec.index >= raft.firstIndex) {
       const now = raft.entryAt(rec.index);
-      if (now !== rec.entry) {
+      if (!this.identity.same(now, rec.entry)) {
         return `leader n${o.node} (term ${term}) had entry ${rec.index} (term ${rec.entry?.term}) and now has ${now === undefined ? 'nothing' : `an entry of term ${now.term}`} there`;
       }
     }
     const index = raft.lastIndex;
-    if (rec === undefined || rec.term !== term || rec.index !== index) this.last.set(o.node, { term, index, entry: raft.entryAt(index) });
+    if (rec === undefined || rec.term !== term || rec.index !== index) this.last.set(o.node, { term, index, entry: this.identity.keep(raft.entryAt(index)) });
     return null;
   }
 }
@@ -89,19 +130,9 @@ export class LeaderAppendOnly implements Checker<RaftObservation> {
  */
 export class LogMatching implements Checker<RaftObservation> {
   readonly name = 'log-matching';
-  private readonly ids = new WeakMap<Entry, number>();
-  private nextId = 1;
+  constructor(private readonly identity: EntryIdentity = byObject) {}
   private readonly logs = new Map<number, { entries: Entry[]; hashes: number[] }>();
   private readonly law = new Map<number, { hash: number; node: number }>();
-
-  private idOf(e: Entry): number {
-    let id = this.ids.get(e);
-    if (id === undefined) {
-      id = this.nextId++;
-      this.ids.set(e, id);
-    }
-    return id;
-  }
 
   private mirror(node: number): { entries: Entry[]; hashes: number[] } {
     let m = this.logs.get(node);
@@ -155,7 +186,7 @@ export class LogMatching implements Checker<RaftObservation> {
       if (m.entries.length > 0 && e.term < m.entries[m.entries.length - 1]!.term) {
         return `n${node} log terms decrease at index ${e.index} (term ${e.term} after ${m.entries[m.entries.length - 1]!.term})`;
       }
-      h = mix(h, this.idOf(e));
+      h = mix(h, this.identity.id(e));
       m.entries.push(e);
       m.hashes.push(h);
       const key = e.index * 1048576 + e.term;
@@ -171,6 +202,7 @@ export class LogMatching implements Checker<RaftObservation> {
 
 /** Commit records shared by the checkers that need "what is committed, and in which term". */
 class CommitLedger {
+  constructor(private readonly identity: EntryIdentity) {}
   readonly entries: (Entry | undefined)[] = [undefined];
   readonly terms: number[] = [0];
   private readonly seen = new Map<number, number>();
@@ -189,10 +221,10 @@ class CommitLedger {
     for (const e of ents) {
       const known = this.entries[e.index];
       if (known === undefined) {
-        this.entries[e.index] = e;
+        this.entries[e.index] = this.identity.keep(e);
         this.terms[e.index] = raft.currentTerm;
         fresh.push(e.index);
-      } else if (known !== e) {
+      } else if (!this.identity.same(known, e)) {
         return `n${node} committed index ${e.index} as an entry of term ${e.term}, but an entry of term ${known.term} was already committed there`;
       }
     }
@@ -211,7 +243,10 @@ class CommitLedger {
 /** An entry committed in term T is in the log of every leader of a term > T. */
 export class LeaderCompleteness implements Checker<RaftObservation> {
   readonly name = 'leader-completeness';
-  private readonly ledger = new CommitLedger();
+  private readonly ledger: CommitLedger;
+  constructor(private readonly identity: EntryIdentity = byObject) {
+    this.ledger = new CommitLedger(identity);
+  }
   private readonly leaders = new Map<number, { term: number; raft: RaftNode }>();
 
   observe(o: RaftObservation): string | null {
@@ -237,7 +272,7 @@ export class LeaderCompleteness implements Checker<RaftObservation> {
       const term = this.ledger.terms[index]!;
       for (const [id, l] of this.leaders) {
         // Below its first index a leader holds a snapshot, which StateMachineSafety checks.
-        if (l.term > term && index >= l.raft.firstIndex && l.raft.entryAt(index) !== this.ledger.entries[index]) {
+        if (l.term > term && index >= l.raft.firstIndex && !this.identity.same(l.raft.entryAt(index), this.ledger.entries[index])) {
           return `index ${index} committed in term ${term} is missing from n${id}, leader of term ${l.term}`;
         }
       }
@@ -252,7 +287,7 @@ export class LeaderCompleteness implements Checker<RaftObservation> {
     this.leaders.set(o.node, { term, raft });
     const committed = this.ledger.entries;
     for (let i = Math.max(1, raft.firstIndex); i < committed.length; i++) {
-      if (committed[i] !== undefined && this.ledger.terms[i]! < term && raft.entryAt(i) !== committed[i]) {
+      if (committed[i] !== undefined && this.ledger.terms[i]! < term && !this.identity.same(raft.entryAt(i), committed[i])) {
         return `n${o.node} became leader of term ${term} without index ${i}, committed in term ${this.ledger.terms[i]}`;
       }
     }
@@ -267,7 +302,10 @@ export class LeaderCompleteness implements Checker<RaftObservation> {
  */
 export class StateMachineSafety implements Checker<RaftObservation> {
   readonly name = 'state-machine-safety';
-  private readonly ledger = new CommitLedger();
+  private readonly ledger: CommitLedger;
+  constructor(private readonly identity: EntryIdentity = byObject) {
+    this.ledger = new CommitLedger(identity);
+  }
   private readonly applied: (Entry | undefined)[] = [];
   private readonly appliedBy = new Map<number, number>();
   private readonly appliedIndex = new Map<number, number>();
@@ -292,7 +330,7 @@ export class StateMachineSafety implements Checker<RaftObservation> {
       case 'snapshot-installed':
         this.ledger.reset(o.node, o.index);
         this.appliedIndex.set(o.node, o.index);
-        return this.checkImage(o.node, o.index, o.digest, 'installed');
+        return o.digest === undefined ? null : this.checkImage(o.node, o.index, o.digest, 'installed');
       case 'apply': {
         const e = o.entry;
         const expected = (this.appliedIndex.get(o.node) ?? 0) + 1;
@@ -302,7 +340,7 @@ export class StateMachineSafety implements Checker<RaftObservation> {
         if (first === undefined) {
           this.applied[e.index] = e;
           this.appliedBy.set(e.index, o.node);
-        } else if (first !== e) {
+        } else if (!this.identity.same(first, e)) {
           return `n${o.node} applied an entry of term ${e.term} at index ${e.index}, but n${this.appliedBy.get(e.index)} applied an entry of term ${first.term} there`;
         }
         return null;
@@ -366,6 +404,11 @@ export class ReadIndexLinearizable implements Checker<RaftObservation> {
 
 export function createRaftCheckers(): Checker<RaftObservation>[] {
   return [new ElectionSafety(), new LeaderAppendOnly(), new LogMatching(), new LeaderCompleteness(), new StateMachineSafety(), new ReadIndexLinearizable()];
+}
+
+/** The five Raft properties for replicas under simulation: entries compared by content. */
+export function createContentRaftCheckers(): Checker<RaftObservation>[] {
+  return [new ElectionSafety(), new LeaderAppendOnly(byContent), new LogMatching(byContent), new LeaderCompleteness(byContent), new StateMachineSafety(byContent)];
 }
 
 function mix(h: number, id: number): number {

@@ -406,6 +406,7 @@ class Run<M extends SimMessage, O> {
     this.healedAt = this.time;
     this.network.heal();
     this.network.profile = calmNetwork;
+    this.cluster.onHeal?.();
     this.note('heal: partitions removed, network calm, every node restarted; liveness clock starts');
     for (const id of this.nodeIds) if (!this.cluster.isUp(id)) this.cluster.restart(id);
   }

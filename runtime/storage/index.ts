@@ -9,11 +9,16 @@ export type * from './types.ts';
 export { fsyncPolicies } from './types.ts';
 export { StorageError, parseFsyncPolicy, fsyncPolicyDefault } from './rules.ts';
 export type { StorageErrorCode } from './rules.ts';
-export { openWal, WalStorage, walDefaults, walFormatVersion } from './wal.ts';
+export { openWal, WalStorage, walDefaults, walFormatVersion, walRecordOffsets } from './wal.ts';
 export { openMemory, MemoryStorage, createMemoryDisk } from './memory.ts';
+export { nodeFs } from './fs.ts';
+export type { FileSystem, FileStats, OpenFlags } from './fs.ts';
+export { SimFs } from './sim-fs.ts';
+export type { SimClock, SimFsOptions, SimRng } from './sim-fs.ts';
 
-/** `{ kind: 'wal', dir, fsync }` for a node directory, `{ kind: 'memory', disk?, fsync? }` for
- * benchmarks and the simulator. Recovery runs here; call `load()` on the result once. */
+/** `{ kind: 'wal', dir, fsync, fs? }` for a node directory (fs: a SimFs in the simulator),
+ * `{ kind: 'memory', disk?, fsync? }` for benchmarks and the simulator. Recovery runs here; call
+ * `load()` on the result once. */
 export function openStorage(options: StorageOptions): Storage {
   if (options === null || typeof options !== 'object') {
     throw new StorageError('BAD_OPTION', "openStorage expects { kind: 'wal' | 'memory', ... }");

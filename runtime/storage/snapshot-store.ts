@@ -1,7 +1,9 @@
 // A node's snapshot files: images of the app's state machine at a log index, written in pieces,
 // verified, pruned, read back in pieces, and received from a leader chunk by chunk (resumable).
 // It must never touch a file whose name is not one of its own patterns (the WAL shares the
-// directory), never hand out image bytes from a file that failed its checks, and never decode them.
+// directory), never hand out image bytes from a file that failed its checks, never decode them,
+// and never reach the disk synchronously other than through the FileSystem it was opened with
+// (node:fs by default; the asynchronous writer, on fs.promises, exists for node:fs only).
 //
 // File `snap-<index, 16 digits>-<term, 10 digits>.snap`, little-endian:
 //   header (64 B): magic "CONCURSN" | version u32 | flags u32 | index u64 | term u64 |
@@ -15,9 +17,12 @@
 // Other names in the directory:
 //   `<snapshot name>.tmp`                                   a write in progress (deleted at open)
 //   `snap-<index16>-<term10>-<fileBytes>-<headerCrc hex8>.recv`  a transfer being received
-import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from './crc32.ts';
+import { checkFileSystem, nodeFs, type FileSystem, type OpenFlags } from './fs.ts';
+import { fsyncDir } from './fsync-dir.ts';
 import { StorageError } from './rules.ts';
 
 export interface SnapshotMeta {
@@ -99,22 +104,22 @@ function checkIndexTerm(index: unknown, term: unknown, where: string): void {
   }
 }
 
-function checkMeta(meta: SnapshotMeta): SnapshotMeta {
+function checkMeta(meta: SnapshotMeta, where: string): SnapshotMeta {
   if (meta === null || typeof meta !== 'object') {
-    throw new StorageError('BAD_OPTION', 'createWriter expects { index, term, voters }');
+    throw new StorageError('BAD_OPTION', `${where} expects { index, term, voters }`);
   }
-  checkIndexTerm(meta.index, meta.term, 'createWriter');
+  checkIndexTerm(meta.index, meta.term, where);
   const { voters } = meta;
   if (!Array.isArray(voters) || voters.length > votersMax) {
-    throw new StorageError('BAD_OPTION', `createWriter: voters must be an array of at most ${votersMax} node ids`);
+    throw new StorageError('BAD_OPTION', `${where}: voters must be an array of at most ${votersMax} node ids`);
   }
   for (const id of voters) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > voterIdMax) {
-      throw new StorageError('BAD_OPTION', `createWriter: voter ids must be integers from 0 to ${voterIdMax}, got ${JSON.stringify(id)}`);
+      throw new StorageError('BAD_OPTION', `${where}: voter ids must be integers from 0 to ${voterIdMax}, got ${JSON.stringify(id)}`);
     }
   }
   if (new Set(voters).size !== voters.length) {
-    throw new StorageError('BAD_OPTION', `createWriter: voters lists a node twice: ${JSON.stringify(voters)}`);
+    throw new StorageError('BAD_OPTION', `${where}: voters lists a node twice: ${JSON.stringify(voters)}`);
   }
   return { index: meta.index, term: meta.term, voters: [...voters] };
 }
@@ -174,11 +179,11 @@ type Inspected = { ok: true; header: Header } | { ok: false; detail: string };
 
 /** Reads and checks the header and meta block of an open file; with `wholeFile` also the size
  * and the image checksum. Damage is an answer ({ ok: false }); only I/O errors throw. */
-function inspect(fd: number, file: string, fileBytes: number, wholeFile: boolean): Inspected {
+function inspect(files: Files, fd: number, file: string, fileBytes: number, wholeFile: boolean): Inspected {
   const bad = (detail: string): Inspected => ({ ok: false, detail });
   if (fileBytes < headerBytes) return bad(`truncated: ${fileBytes} bytes, shorter than the ${headerBytes}-byte header`);
   const head = Buffer.alloc(headerBytes);
-  readAt(fd, head, 0, file);
+  files.readAt(fd, head, 0, file);
   if (!head.subarray(0, magic.length).equals(magic)) {
     return bad(`not a concur snapshot: the file does not start with "${magic.toString('ascii')}"`);
   }
@@ -195,7 +200,7 @@ function inspect(fd: number, file: string, fileBytes: number, wholeFile: boolean
     return bad(`truncated: ${fileBytes} bytes, but the header says a ${metaBytes}-byte meta block follows it`);
   }
   const metaBlock = Buffer.alloc(metaBytes);
-  readAt(fd, metaBlock, headerBytes, file);
+  files.readAt(fd, metaBlock, headerBytes, file);
   const stored = head.readUInt32LE(at.headerCrc);
   const computed = crc32(metaBlock, crc32(head.subarray(0, at.headerCrc)));
   if (stored !== computed) {
@@ -223,7 +228,7 @@ function inspect(fd: number, file: string, fileBytes: number, wholeFile: boolean
   let crc = 0;
   for (let done = 0; done < dataBytes; ) {
     const len = Math.min(piece.length, dataBytes - done);
-    readAt(fd, piece.subarray(0, len), headerBytes + metaBytes + done, file);
+    files.readAt(fd, piece.subarray(0, len), headerBytes + metaBytes + done, file);
     crc = crc32(piece.subarray(0, len), crc);
     done += len;
   }
@@ -258,53 +263,64 @@ function io<T>(op: string, file: string, f: () => T): T {
   }
 }
 
-/** Fills `buf` from `position`; a short file is an error here because callers checked the size first. */
-function readAt(fd: number, buf: Uint8Array, position: number, file: string): void {
-  let done = 0;
-  while (done < buf.length) {
-    const n = io('read', file, () => fs.readSync(fd, buf, done, buf.length - done, position + done));
-    if (n === 0) throw new StorageError('FAILED', `snapshot store: read ${file} failed: the file ended at ${position + done} bytes while being read`);
-    done += n;
+/** The store's synchronous file calls, on the FileSystem it was opened with. */
+class Files {
+  constructor(readonly fs: FileSystem) {}
+
+  /** Fills `buf` from `position`; a short file is an error here because callers checked the size first. */
+  readAt(fd: number, buf: Uint8Array, position: number, file: string): void {
+    let done = 0;
+    while (done < buf.length) {
+      const n = io('read', file, () => this.fs.readSync(fd, buf, done, buf.length - done, position + done));
+      if (n === 0) throw new StorageError('FAILED', `snapshot store: read ${file} failed: the file ended at ${position + done} bytes while being read`);
+      done += n;
+    }
   }
-}
 
-function writeAt(fd: number, buf: Uint8Array, position: number, file: string): void {
-  let done = 0;
-  while (done < buf.length) done += io('write', file, () => fs.writeSync(fd, buf, done, buf.length - done, position + done));
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // Closing only frees the descriptor here; the data was already synced or is being thrown away.
+  writeAt(fd: number, buf: Uint8Array, position: number, file: string): void {
+    let done = 0;
+    while (done < buf.length) done += io('write', file, () => this.fs.writeSync(fd, buf, done, buf.length - done, position + done));
   }
-}
 
-function unlinkIfPresent(file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch (e) {
-    if (!isMissing(e)) throw failed('delete', file, e);
+  closeQuietly(fd: number): void {
+    try {
+      this.fs.closeSync(fd);
+    } catch {
+      // Closing only frees the descriptor here; the data was already synced or is being thrown away.
+    }
   }
-}
 
-/** A rename or unlink survives a crash only once the directory itself is synced. */
-function fsyncDir(dir: string): void {
-  const fd = io('open directory', dir, () => fs.openSync(dir, 'r'));
-  try {
-    io('fsync directory', dir, () => fs.fsyncSync(fd));
-  } finally {
-    closeQuietly(fd);
+  unlinkIfPresent(file: string): void {
+    try {
+      this.fs.unlinkSync(file);
+    } catch (e) {
+      if (!isMissing(e)) throw failed('delete', file, e);
+    }
   }
-}
 
-function withFile<T>(file: string, flags: string, f: (fd: number) => T): T {
-  const fd = io('open', file, () => fs.openSync(file, flags));
-  try {
-    return f(fd);
-  } finally {
-    closeQuietly(fd);
+  /** A rename or unlink survives a crash only once the directory itself is synced. */
+  fsyncDir(dir: string): void {
+    io('fsync directory', dir, () => fsyncDir(dir, this.fs));
+  }
+
+  withFile<T>(file: string, flags: OpenFlags, f: (fd: number) => T): T {
+    const fd = io('open', file, () => this.fs.openSync(file, flags));
+    try {
+      return f(fd);
+    } finally {
+      this.closeQuietly(fd);
+    }
+  }
+
+  /** Read-write, created when missing, never truncated (O_RDWR | O_CREAT without a numeric flag:
+   * the FileSystem interface speaks the string modes only). */
+  openOrCreate(file: string): number {
+    try {
+      return this.fs.openSync(file, 'r+');
+    } catch (e) {
+      if (!isMissing(e)) throw failed('open', file, e);
+    }
+    return io('create', file, () => this.fs.openSync(file, 'wx+'));
   }
 }
 
@@ -325,7 +341,7 @@ class FileSnapshotWriter implements SnapshotWriter {
   readonly meta: SnapshotMeta;
   private readonly name: string;
   private readonly tmp: string;
-  private readonly handle: Promise<fs.promises.FileHandle>;
+  private readonly handle: Promise<FileHandle>;
   private state: 'open' | 'committing' | 'committed' | 'commit failed' | 'aborted' = 'open';
   private dataBytes = 0;
   private dataCrc = 0;
@@ -346,7 +362,7 @@ class FileSnapshotWriter implements SnapshotWriter {
     this.name = snapshotFileName(meta.index, meta.term);
     this.tmp = path.join(dir, `${this.name}.tmp`);
     // 'w' truncates a stale temp file of the same name left by a writer that was never aborted.
-    this.handle = fs.promises.open(this.tmp, 'w').catch((e: unknown) => {
+    this.handle = fsp.open(this.tmp, 'w').catch((e: unknown) => {
       throw this.fail('create', e);
     });
     // Handled here so a failed open is reported by write/commit, not as an unhandled rejection.
@@ -427,7 +443,7 @@ class FileSnapshotWriter implements SnapshotWriter {
         this.handleClosed = true;
         await h.close();
         op = `rename to ${this.name}`;
-        await fs.promises.rename(this.tmp, final);
+        await fsp.rename(this.tmp, final);
       } catch (e) {
         throw this.fail(op, e);
       }
@@ -441,7 +457,7 @@ class FileSnapshotWriter implements SnapshotWriter {
     this.release();
     // The file is complete and in place; a failed directory fsync only leaves its name not yet durable.
     try {
-      const d = await fs.promises.open(this.dir, 'r');
+      const d = await fsp.open(this.dir, 'r');
       try {
         await d.sync();
       } finally {
@@ -467,7 +483,7 @@ class FileSnapshotWriter implements SnapshotWriter {
       }
     }
     try {
-      await fs.promises.unlink(this.tmp);
+      await fsp.unlink(this.tmp);
     } catch {
       // Missing already, or undeletable: open() removes leftover temp files next time.
     }
@@ -517,6 +533,7 @@ class FileSnapshotReceiver implements SnapshotReceiver {
   private readonly name: string;
 
   constructor(
+    private readonly files: Files,
     private readonly dir: string,
     private readonly expect: Expect,
     private readonly installed: SnapshotInfo | null,
@@ -530,13 +547,13 @@ class FileSnapshotReceiver implements SnapshotReceiver {
       this.state = 'receiving';
       return;
     }
-    this.fd = io('open', this.partial, () => fs.openSync(this.partial, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644));
+    this.fd = files.openOrCreate(this.partial);
     try {
-      const size = io('stat', this.partial, () => fs.fstatSync(this.fd).size);
-      if (size > expect.fileBytes) io('truncate', this.partial, () => fs.ftruncateSync(this.fd, expect.fileBytes));
+      const size = io('stat', this.partial, () => files.fs.fstatSync(this.fd).size);
+      if (size > expect.fileBytes) io('truncate', this.partial, () => files.fs.ftruncateSync(this.fd, expect.fileBytes));
       this.haveBytes = Math.min(size, expect.fileBytes);
     } catch (e) {
-      closeQuietly(this.fd);
+      files.closeQuietly(this.fd);
       throw e;
     }
     this.state = 'receiving';
@@ -568,7 +585,7 @@ class FileSnapshotReceiver implements SnapshotReceiver {
         `snapshot receiver for ${this.name}: chunk [${offset}, ${offset + bytes.length}) goes past the expected file size ${this.expect.fileBytes}; the sender and the expect given to receive() disagree`,
       );
     }
-    writeAt(this.fd, bytes, offset, this.partial);
+    this.files.writeAt(this.fd, bytes, offset, this.partial);
     this.haveBytes += bytes.length;
     return this.haveBytes;
   }
@@ -584,8 +601,8 @@ class FileSnapshotReceiver implements SnapshotReceiver {
     }
     let result: Inspected;
     try {
-      io('fsync', this.partial, () => fs.fsyncSync(this.fd));
-      result = inspect(this.fd, this.partial, this.have, true);
+      io('fsync', this.partial, () => this.files.fs.fsyncSync(this.fd));
+      result = inspect(this.files, this.fd, this.partial, this.have, true);
     } catch (e) {
       this.finish();
       throw e;
@@ -593,12 +610,12 @@ class FileSnapshotReceiver implements SnapshotReceiver {
     this.finish();
     const detail = result.ok ? this.mismatch(result.header) : result.detail;
     if (!result.ok || detail !== null) {
-      unlinkIfPresent(this.partial);
+      this.files.unlinkIfPresent(this.partial);
       throw new StorageError('BAD_FORMAT', `received snapshot ${this.name} does not verify (${detail}); the partial file was deleted, receive it again`);
     }
     const final = path.join(this.dir, this.name);
-    io(`rename to ${this.name}`, this.partial, () => fs.renameSync(this.partial, final));
-    fsyncDir(this.dir);
+    io(`rename to ${this.name}`, this.partial, () => this.files.fs.renameSync(this.partial, final));
+    this.files.fsyncDir(this.dir);
     return infoOf(this.name, this.have, result.header);
   }
 
@@ -615,11 +632,11 @@ class FileSnapshotReceiver implements SnapshotReceiver {
     const wasReceiving = this.state === 'receiving';
     this.finish();
     // A superseded receiver's partial may be the newer receiver's file; an installed one has none.
-    if (wasReceiving && !this.installed) unlinkIfPresent(this.partial);
+    if (wasReceiving && !this.installed) this.files.unlinkIfPresent(this.partial);
   }
 
   private finish(): void {
-    if (this.fd >= 0) closeQuietly(this.fd);
+    if (this.fd >= 0) this.files.closeQuietly(this.fd);
     this.fd = -1;
     if (this.state === 'receiving') this.onDone(this);
     this.state = 'done';
@@ -627,7 +644,7 @@ class FileSnapshotReceiver implements SnapshotReceiver {
 
   /** Called by the store when a newer receive() takes over; keeps the file, drops the descriptor. */
   supersede(): void {
-    if (this.fd >= 0) closeQuietly(this.fd);
+    if (this.fd >= 0) this.files.closeQuietly(this.fd);
     this.fd = -1;
     this.state = 'superseded';
   }
@@ -641,17 +658,23 @@ export class SnapshotStore {
   /** Names with a writer still open: two writers on one temp file would interleave their bytes. */
   private readonly writing = new Set<string>();
   private receiver: FileSnapshotReceiver | null = null;
+  private readonly files: Files;
+  private readonly fs: FileSystem;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, fs: FileSystem) {
     this.dir = dir;
+    this.fs = fs;
+    this.files = new Files(fs);
   }
 
-  /** Opens (creating if missing) the directory; deletes leftover `*.snap.tmp` files (an interrupted write). */
-  static open(dir: string): SnapshotStore {
+  /** Opens (creating if missing) the directory on `fs` (node:fs unless given, e.g. a SimFs);
+   * deletes leftover `*.snap.tmp` files (an interrupted write). */
+  static open(dir: string, fs: FileSystem = nodeFs): SnapshotStore {
     if (typeof dir !== 'string' || dir === '') {
       throw new StorageError('BAD_OPTION', `SnapshotStore.open expects a directory path, got ${JSON.stringify(dir)}`);
     }
-    let st: fs.Stats | undefined;
+    checkFileSystem(fs, 'SnapshotStore.open');
+    let st: ReturnType<FileSystem['statSync']> | undefined;
     try {
       st = fs.statSync(dir);
     } catch (e) {
@@ -661,13 +684,13 @@ export class SnapshotStore {
       throw new StorageError('NOT_A_DIRECTORY', `snapshot path ${dir} exists but is not a directory; pass a directory path (it is created if missing)`);
     }
     if (!st) io('create directory', dir, () => fs.mkdirSync(dir, { recursive: true }));
-    const store = new SnapshotStore(dir);
-    for (const name of store.names()) if (tmpPattern.test(name)) unlinkIfPresent(path.join(dir, name));
+    const store = new SnapshotStore(dir, fs);
+    for (const name of store.names()) if (tmpPattern.test(name)) store.files.unlinkIfPresent(path.join(dir, name));
     return store;
   }
 
   private names(): string[] {
-    return io('list directory', this.dir, () => fs.readdirSync(this.dir));
+    return io('list directory', this.dir, () => this.fs.readdirSync(this.dir));
   }
 
   private file(name: string): string {
@@ -688,9 +711,9 @@ export class SnapshotStore {
   private headerInfo(name: string, parsed: { index: number; term: number }): SnapshotInfo {
     const fromName: SnapshotInfo = { name, ...parsed, voters: [], fileBytes: 0, dataBytes: 0, headerCrc: 0 };
     try {
-      return withFile(this.file(name), 'r', (fd) => {
-        fromName.fileBytes = fs.fstatSync(fd).size;
-        const r = inspect(fd, name, fromName.fileBytes, false);
+      return this.files.withFile(this.file(name), 'r', (fd) => {
+        fromName.fileBytes = this.fs.fstatSync(fd).size;
+        const r = inspect(this.files, fd, name, fromName.fileBytes, false);
         const h = r.ok ? r.header : null;
         return h && h.index === parsed.index && h.term === parsed.term ? infoOf(name, fromName.fileBytes, h) : fromName;
       });
@@ -707,14 +730,14 @@ export class SnapshotStore {
     const file = this.file(name);
     let fd: number;
     try {
-      fd = fs.openSync(file, 'r');
+      fd = this.fs.openSync(file, 'r');
     } catch (e) {
       if (isMissing(e)) return { ok: false, detail: `missing: no file ${name} in ${this.dir}` };
       throw failed('open', file, e);
     }
     try {
-      const fileBytes = io('stat', file, () => fs.fstatSync(fd).size);
-      const r = inspect(fd, file, fileBytes, true);
+      const fileBytes = io('stat', file, () => this.fs.fstatSync(fd).size);
+      const r = inspect(this.files, fd, file, fileBytes, true);
       if (!r.ok) return r;
       const h = r.header;
       if (h.index !== parsed.index || h.term !== parsed.term) {
@@ -722,20 +745,91 @@ export class SnapshotStore {
       }
       return { ok: true, info: infoOf(name, fileBytes, h) };
     } finally {
-      closeQuietly(fd);
+      this.files.closeQuietly(fd);
     }
   }
 
   /** Starts writing a snapshot: data is streamed to `<name>.tmp` with async file I/O (fs.promises), so the
-   *  caller's thread keeps working while the image is written. */
+   *  caller's thread keeps working while the image is written. Real disks only: a store opened on
+   *  another FileSystem refuses ('BAD_OPTION'); use writeNow() there. */
   createWriter(meta: SnapshotMeta): SnapshotWriter {
-    const checked = checkMeta(meta);
-    const name = snapshotFileName(checked.index, checked.term);
+    if (this.fs !== nodeFs) {
+      throw new StorageError(
+        'BAD_OPTION',
+        `createWriter streams with node:fs promises, but this snapshot store in ${this.dir} was opened on another FileSystem (a simulated disk?); use writeNow(meta, pieces) instead`,
+      );
+    }
+    const checked = checkMeta(meta, 'createWriter');
+    const name = this.claim(checked);
+    return new FileSnapshotWriter(this.dir, checked, () => this.writing.delete(name));
+  }
+
+  /** The file name of `meta`, marked as being written: two writers on one temp file would
+   * interleave their bytes. */
+  private claim(meta: SnapshotMeta): string {
+    const name = snapshotFileName(meta.index, meta.term);
     if (this.writing.has(name)) {
       throw new StorageError('BAD_OPTION', `a writer for ${name} is still open; commit() or abort() it before creating another`);
     }
     this.writing.add(name);
-    return new FileSnapshotWriter(this.dir, checked, () => this.writing.delete(name));
+    return name;
+  }
+
+  /** Writes a whole snapshot synchronously, on any FileSystem: the same file and the same steps as
+   * createWriter (image to `<name>.tmp`, then the header, fsync, rename, fsync the directory).
+   * `pieces` are the image in order, as an iterable or as openData-style `next()` returning null
+   * at the end. On failure the temp file is deleted and the error thrown ('FAILED' for I/O). */
+  writeNow(meta: SnapshotMeta, pieces: Iterable<Uint8Array> | { next(): Uint8Array | null }): SnapshotInfo {
+    const checked = checkMeta(meta, 'writeNow');
+    if (pieces === null || typeof pieces !== 'object') {
+      throw new StorageError('BAD_OPTION', 'writeNow expects the image as an iterable of Uint8Array, or { next(): Uint8Array | null }');
+    }
+    const name = this.claim(checked);
+    try {
+      return this.writeFile(checked, name, pieces);
+    } finally {
+      this.writing.delete(name);
+    }
+  }
+
+  private writeFile(meta: SnapshotMeta, name: string, pieces: Iterable<Uint8Array> | { next(): Uint8Array | null }): SnapshotInfo {
+    const tmp = this.file(`${name}.tmp`);
+    // 'w' truncates a stale temp file of the same name, as the asynchronous writer does.
+    const fd = io('create', tmp, () => this.fs.openSync(tmp, 'w'));
+    let dataBytes = 0;
+    let headerCrc: number;
+    let fileBytes: number;
+    try {
+      const dataStart = headerBytes + 4 + 4 * meta.voters.length;
+      let dataCrc = 0;
+      const add = (piece: unknown): void => {
+        if (!(piece instanceof Uint8Array)) {
+          throw new StorageError('BAD_OPTION', `writeNow ${name}: every piece of the image must be a Uint8Array, got ${piece === null ? 'null' : typeof piece}`);
+        }
+        this.files.writeAt(fd, piece, dataStart + dataBytes, tmp);
+        dataCrc = crc32(piece, dataCrc);
+        dataBytes += piece.length;
+      };
+      if (Symbol.iterator in pieces) for (const piece of pieces) add(piece);
+      else for (let piece = pieces.next(); piece !== null; piece = pieces.next()) add(piece);
+      const head = encodeHead(meta, dataBytes, dataCrc);
+      headerCrc = head.headerCrc;
+      fileBytes = head.head.length + dataBytes;
+      this.files.writeAt(fd, head.head, 0, tmp);
+      io('fsync', tmp, () => this.fs.fsyncSync(fd));
+      io('close', tmp, () => this.fs.closeSync(fd));
+    } catch (e) {
+      this.files.closeQuietly(fd);
+      try {
+        this.fs.unlinkSync(tmp);
+      } catch {
+        // Already on a failure path; open() removes leftover temp files next time.
+      }
+      throw e;
+    }
+    io(`rename to ${name}`, tmp, () => this.fs.renameSync(tmp, this.file(name)));
+    this.files.fsyncDir(this.dir);
+    return { ...meta, voters: [...meta.voters], name, fileBytes, dataBytes, headerCrc };
   }
 
   /** Reads the app image of a snapshot piece by piece (synchronous reads of `pieceBytes`, default
@@ -746,17 +840,18 @@ export class SnapshotStore {
     const parsed = checkSnapName(name, 'openData');
     checkCount('openData pieceBytes', pieceBytes, 1, pieceBytesMax);
     const file = this.file(name);
-    const fd = io('open', file, () => fs.openSync(file, 'r'));
+    const files = this.files;
+    const fd = io('open', file, () => files.fs.openSync(file, 'r'));
     let header: Header;
     try {
-      const r = inspect(fd, file, io('stat', file, () => fs.fstatSync(fd).size), false);
+      const r = inspect(files, fd, file, io('stat', file, () => files.fs.fstatSync(fd).size), false);
       if (!r.ok) throw new StorageError('BAD_FORMAT', `snapshot ${name} cannot be read: ${r.detail}`);
       header = r.header;
       if (header.index !== parsed.index || header.term !== parsed.term) {
         throw new StorageError('BAD_FORMAT', `snapshot ${name} cannot be read: its header holds index ${header.index} term ${header.term}`);
       }
     } catch (e) {
-      closeQuietly(fd);
+      files.closeQuietly(fd);
       throw e;
     }
     const start = headerBytes + header.metaBytes;
@@ -764,7 +859,7 @@ export class SnapshotStore {
     let crc = 0;
     let state: 'reading' | 'ended' | 'closed' = 'reading';
     const close = (): void => {
-      if (state === 'reading') closeQuietly(fd);
+      if (state === 'reading') files.closeQuietly(fd);
       if (state !== 'ended') state = 'closed';
     };
     return {
@@ -776,12 +871,12 @@ export class SnapshotStore {
             if (crc !== header.dataCrc) {
               throw new StorageError('BAD_FORMAT', `snapshot ${name}: data checksum mismatch (stored ${hex(header.dataCrc)}, computed ${hex(crc)}); the image is damaged — discard what was read`);
             }
-            closeQuietly(fd);
+            files.closeQuietly(fd);
             state = 'ended';
             return null;
           }
           const piece = new Uint8Array(Math.min(pieceBytes, header.dataBytes - done));
-          const n = io('read', file, () => fs.readSync(fd, piece, 0, piece.length, start + done));
+          const n = io('read', file, () => files.fs.readSync(fd, piece, 0, piece.length, start + done));
           if (n === 0) throw new StorageError('BAD_FORMAT', `snapshot ${name}: truncated, the image ends after ${done} of ${header.dataBytes} bytes`);
           done += n;
           const out = n === piece.length ? piece : piece.subarray(0, n);
@@ -802,10 +897,10 @@ export class SnapshotStore {
     checkCount('readRaw offset', offset, 0, Number.MAX_SAFE_INTEGER);
     checkCount('readRaw length', length, 0, rawBytesMax);
     const file = this.file(name);
-    return withFile(file, 'r', (fd) => {
-      const size = io('stat', file, () => fs.fstatSync(fd).size);
+    return this.files.withFile(file, 'r', (fd) => {
+      const size = io('stat', file, () => this.fs.fstatSync(fd).size);
       const out = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
-      readAt(fd, out, offset, file);
+      this.files.readAt(fd, out, offset, file);
       return out;
     });
   }
@@ -817,16 +912,16 @@ export class SnapshotStore {
     const old = this.list()
       .slice(keep)
       .map((s) => s.name);
-    for (const name of old) unlinkIfPresent(this.file(name));
-    if (old.length > 0) fsyncDir(this.dir);
+    for (const name of old) this.files.unlinkIfPresent(this.file(name));
+    if (old.length > 0) this.files.fsyncDir(this.dir);
     return old;
   }
 
   /** Deletes one snapshot file (already gone is fine). */
   remove(name: string): void {
     checkSnapName(name, 'remove');
-    unlinkIfPresent(this.file(name));
-    fsyncDir(this.dir);
+    this.files.unlinkIfPresent(this.file(name));
+    this.files.fsyncDir(this.dir);
   }
 
   /** A partial file being received from a peer. Reuses the partial file with exactly this expect
@@ -848,9 +943,9 @@ export class SnapshotStore {
     this.receiver?.supersede();
     this.receiver = null;
     for (const other of this.names()) {
-      if (recvPattern.test(other) && (other !== mine || installed)) unlinkIfPresent(this.file(other));
+      if (recvPattern.test(other) && (other !== mine || installed)) this.files.unlinkIfPresent(this.file(other));
     }
-    const r = new FileSnapshotReceiver(this.dir, e, installed, (done) => {
+    const r = new FileSnapshotReceiver(this.files, this.dir, e, installed, (done) => {
       if (this.receiver === done) this.receiver = null;
     });
     this.receiver = r;
@@ -867,7 +962,7 @@ export class SnapshotStore {
       if (!Number.isSafeInteger(index) || term > termMax || !Number.isSafeInteger(fileBytes)) continue;
       let size: number;
       try {
-        size = fs.statSync(this.file(name)).size;
+        size = this.fs.statSync(this.file(name)).size;
       } catch (e) {
         if (isMissing(e)) continue;
         throw failed('stat', this.file(name), e);

@@ -3,6 +3,7 @@
 // nothing here may name Raft or Paxos concepts beyond term/vote/commit, and nothing here does I/O.
 
 import type { EntryArena } from './entry-arena.ts';
+import type { FileSystem } from './fs.ts';
 
 /** `always`: fsync on every append/setHardState call. `batch`: one fsync per `sync()` (default).
  * `never`: no fsync at all — survives a process crash (data reach the OS on `sync()`), but NOT a
@@ -139,6 +140,8 @@ export interface Storage {
 export interface WalOptions {
   /** One directory per node; created if missing. */
   dir: string;
+  /** The disk it lives on: node:fs (the default), or a simulated one (SimFs). */
+  fs?: FileSystem;
   fsync?: FsyncPolicy;
   /** A segment is sealed and a new one started once it would grow past this. A single batch
    * larger than this still goes into one segment. */

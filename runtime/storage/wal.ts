@@ -1,7 +1,8 @@
 // The write-ahead log: one directory per node, append-only segment files of checksummed records
 // (hard state, entries, truncation, compaction, reset to a snapshot point), replayed on open. It
 // must never hand back a record that failed its checksum, never write past damage it found, and
-// never cut away records that follow damage (it refuses to open instead); nor decode entry data.
+// never cut away records that follow damage (it refuses to open instead); nor decode entry data,
+// nor reach the disk other than through the FileSystem it was opened with (node:fs by default).
 //
 // Segment file `wal-<seq, 16 digits>.log`:
 //   header (32 B): magic "CONCURWL" | version u32 | reserved u32 | seq u64 | reserved u32 | crc u32
@@ -20,12 +21,13 @@
 // still replays on its own. A segment holds one format: a v1 WAL gets a new v2 segment at open.
 //
 // Recovery cuts a torn tail (the end of the last write, cut short by a crash). Damage followed by
-// a record that still passes its checksum, or a record that makes no sense, is not a tear: the log
-// lost data a node may have promised to others, so opening is refused and nothing is changed.
-import * as fs from 'node:fs';
+// a record that still passes its checksum (looked for at every byte offset, so a damaged length
+// field cannot hide it), or a record that makes no sense, is not a tear: the log lost data a node
+// may have promised to others, so opening is refused and nothing is changed.
 import * as path from 'node:path';
 import { crc32 } from './crc32.ts';
 import { isLockFileName } from './dir-lock.ts';
+import { checkFileSystem, nodeFs, type FileSystem } from './fs.ts';
 import {
   StorageError,
   checkAppendAt,
@@ -409,19 +411,64 @@ class Replay {
   }
 }
 
+/** Where the record starting at `p` ends, if it is complete and passes its checksum; else -1. */
+function validRecordEnd(b: Buffer, p: number): number {
+  if (p + recordHeaderBytes > b.length) return -1;
+  const len = readU32(b, p + 4);
+  if (len < typeBytes || p + recordHeaderBytes + len > b.length) return -1;
+  return crc32(b.subarray(p + 4, p + recordHeaderBytes + len)) === readU32(b, p) ? p + recordHeaderBytes + len : -1;
+}
+
 /** Walks records from `offset` counting those whose checksum holds; stops at the first that does
  * not. Used only to size up damage: are there valid records after it? */
 function countValidRecords(b: Buffer, offset: number): number {
   let n = 0;
-  let p = offset;
-  while (p + recordHeaderBytes <= b.length) {
-    const len = readU32(b, p + 4);
-    if (len < typeBytes || p + recordHeaderBytes + len > b.length) break;
-    if (crc32(b.subarray(p + 4, p + recordHeaderBytes + len)) !== readU32(b, p)) break;
-    n++;
-    p += recordHeaderBytes + len;
-  }
+  for (let end = validRecordEnd(b, offset); end >= 0; end = validRecordEnd(b, end)) n++;
   return n;
+}
+
+/** The record lengths (type byte included) each record type can have: a cheap filter before the
+ * checksum when looking for a record at every byte offset. */
+function plausibleLength(type: number, len: number): boolean {
+  switch (type) {
+    case RecordType.HardState:
+      return len >= typeBytes + hardStateFixedBytes;
+    case RecordType.Entries:
+      return len >= typeBytes + entriesBodyFixedBytes;
+    case RecordType.Truncate:
+      return len === typeBytes + 8;
+    case RecordType.Compact:
+      return len === typeBytes + 8 || len === typeBytes + 16;
+    case RecordType.SegmentStart:
+      return len === typeBytes + 16 || len === typeBytes + 24;
+    case RecordType.LogReset:
+      return len === typeBytes + 16;
+  }
+  return false;
+}
+
+/** The first offset at or after `from` where a record passing its checksum starts, or -1. When a
+ * record's length field is what got damaged, the records after it no longer start where that
+ * length says; trying every offset still finds them, so the damage is refused instead of being
+ * cut as a torn tail. Only recovery after damage pays for it, and a real torn tail is short. */
+function findValidRecord(b: Buffer, from: number): number {
+  for (let p = from; p + recordHeaderBytes + typeBytes <= b.length; p++) {
+    const len = readU32(b, p + 4);
+    if (len > b.length - p - recordHeaderBytes || !plausibleLength(b[p + recordHeaderBytes]!, len)) continue;
+    if (validRecordEnd(b, p) >= 0) return p;
+  }
+  return -1;
+}
+
+/** The byte offset of every complete record that passes its checksum in a segment's bytes, in
+ * order from the end of the header, up to the first that does not. For a simulator that damages
+ * an old record on purpose: any byte of a record followed by valid ones makes the WAL refuse to
+ * open ('CORRUPT'), whichever field it hits. */
+export function walRecordOffsets(segment: Uint8Array): number[] {
+  const b = Buffer.from(segment.buffer, segment.byteOffset, segment.byteLength);
+  const out: number[] = [];
+  for (let p = headerBytes, end = validRecordEnd(b, p); end >= 0; p = end, end = validRecordEnd(b, p)) out.push(p);
+  return out;
 }
 
 function allZero(b: Buffer, from: number): boolean {
@@ -522,8 +569,8 @@ interface Damage {
 }
 
 /** The directory's segments in order, checked for holes; creates the directory when missing. */
-function listSegments(dir: string): SegmentInfo[] {
-  let st: fs.Stats | undefined;
+function listSegments(fs: FileSystem, dir: string): SegmentInfo[] {
+  let st: ReturnType<FileSystem['statSync']> | undefined;
   try {
     st = fs.statSync(dir);
   } catch (e) {
@@ -563,7 +610,7 @@ function listSegments(dir: string): SegmentInfo[] {
 }
 
 /** Replays the segments in order until the first record that does not replay. Reads only. */
-function scanSegments(dir: string, segs: SegmentInfo[]): Scan {
+function scanSegments(fs: FileSystem, dir: string, segs: SegmentInfo[]): Scan {
   const replay = new Replay();
   const bytesKept: number[] = [];
   for (let i = 0; i < segs.length; i++) {
@@ -581,9 +628,14 @@ function scanSegments(dir: string, segs: SegmentInfo[]): Scan {
 }
 
 /** Counts the records that pass their checksum after a stop, in its segment and in later ones. */
-function assessDamage(dir: string, segs: readonly SegmentInfo[], stop: NonNullable<Scan['stop']>): Damage {
+function assessDamage(fs: FileSystem, dir: string, segs: readonly SegmentInfo[], stop: NonNullable<Scan['stop']>): Damage {
   const { why, bytes } = stop;
-  const validInSegment = why.next >= 0 ? countValidRecords(bytes, why.next) : 0;
+  let validInSegment = why.next >= 0 ? countValidRecords(bytes, why.next) : 0;
+  if (validInSegment === 0 && why.reason !== 'invalid') {
+    // `next` trusts the damaged record's length field, which may be the damaged part.
+    const found = findValidRecord(bytes, Math.max(headerBytes, why.offset + recordHeaderBytes + typeBytes));
+    if (found >= 0) validInSegment = countValidRecords(bytes, found);
+  }
   let validLater = 0;
   const later: Damage['later'] = [];
   for (const seg of segs.slice(stop.at + 1)) {
@@ -642,7 +694,7 @@ function corruptionError(dir: string, segs: readonly SegmentInfo[], d: Damage): 
 /** Cuts a torn tail: the stop's segment at the stop (deleted when the header itself is torn) and
  * every later segment (they hold no valid record). Fsynced whatever the policy: repairs are rare
  * and must not be redone differently. Returns the segments kept and the report. */
-function cutTornTail(dir: string, segs: SegmentInfo[], d: Damage): { kept: SegmentInfo[]; dropped: DroppedTail } {
+function cutTornTail(fs: FileSystem, dir: string, segs: SegmentInfo[], d: Damage): { kept: SegmentInfo[]; dropped: DroppedTail } {
   const seg = segs[d.at]!;
   const { offset } = d.why;
   let kept: SegmentInfo[];
@@ -662,7 +714,7 @@ function cutTornTail(dir: string, segs: SegmentInfo[], d: Damage): { kept: Segme
     kept = segs.slice(0, d.at + 1);
   }
   for (const l of d.later) fs.unlinkSync(path.join(dir, l.name));
-  fsyncDir(dir);
+  fsyncDir(dir, fs);
   const bytes = d.bytes.length - offset + d.later.reduce((sum, l) => sum + l.bytes, 0);
   return {
     kept,
@@ -673,25 +725,28 @@ function cutTornTail(dir: string, segs: SegmentInfo[], d: Damage): { kept: Segme
 // ---------------------------------------------------------------------------------------------
 
 
-function writeAll(fd: number, buf: Buffer, len: number, position: number): void {
+function writeAll(fs: FileSystem, fd: number, buf: Buffer, len: number, position: number): void {
   let done = 0;
   while (done < len) done += fs.writeSync(fd, buf, done, len - done, position + done);
 }
 
-const walOptionNames = ['dir', 'fsync', 'segmentBytesMax', 'recordBytesMax', 'pendingBytesMax'] as const;
+const walOptionNames = ['dir', 'fs', 'fsync', 'segmentBytesMax', 'recordBytesMax', 'pendingBytesMax'] as const;
 
 /** Opens (creating if needed) the WAL in `options.dir`, cutting a torn tail; refuses ('CORRUPT')
  * a log damaged anywhere else. */
 export function openWal(options: WalOptions): WalStorage {
   if (options === null || typeof options !== 'object') {
-    throw new StorageError('BAD_OPTION', 'openWal expects options { dir, fsync?, segmentBytesMax?, ... }');
+    throw new StorageError('BAD_OPTION', 'openWal expects options { dir, fs?, fsync?, segmentBytesMax?, ... }');
   }
   checkOptionNames(options, walOptionNames, 'WAL');
   if (typeof options.dir !== 'string' || options.dir === '') {
     throw new StorageError('BAD_OPTION', `dir must be a non-empty path string, got ${JSON.stringify(options.dir)}`);
   }
+  const fs = options.fs === undefined ? nodeFs : checkFileSystem(options.fs, 'openWal');
   const settings = {
-    dir: path.resolve(options.dir),
+    // A simulated disk must not depend on the process's working directory: relative means from '/'.
+    dir: fs === nodeFs ? path.resolve(options.dir) : path.posix.resolve('/', options.dir),
+    fs,
     policy: parseFsyncPolicy(options.fsync ?? fsyncPolicyDefault),
     segmentBytesMax: checkIntOption('segmentBytesMax', options.segmentBytesMax ?? walDefaults.segmentBytesMax, limits.segmentBytesMin, limits.segmentBytesMax),
     recordBytesMax: checkIntOption('recordBytesMax', options.recordBytesMax ?? walDefaults.recordBytesMax, limits.recordBytesMin, limits.recordBytesMax),
@@ -702,6 +757,7 @@ export function openWal(options: WalOptions): WalStorage {
 
 interface WalSettings {
   dir: string;
+  fs: FileSystem;
   policy: FsyncPolicy;
   segmentBytesMax: number;
   recordBytesMax: number;
@@ -711,6 +767,7 @@ interface WalSettings {
 export class WalStorage implements Storage {
   readonly policy: FsyncPolicy;
   readonly dir: string;
+  private readonly fs: FileSystem;
   private readonly settings: WalSettings;
   private recovered: Recovered | null;
   private loaded = false;
@@ -746,6 +803,7 @@ export class WalStorage implements Storage {
     this.settings = settings;
     this.policy = settings.policy;
     this.dir = settings.dir;
+    this.fs = settings.fs;
     this.recovered = this.recover();
   }
 
@@ -867,7 +925,7 @@ export class WalStorage implements Storage {
       if (this.failure === null) this.guard(() => this.syncAndRelease());
     } finally {
       this.closed = true;
-      if (this.fd >= 0) fs.closeSync(this.fd);
+      if (this.fd >= 0) this.fs.closeSync(this.fd);
       this.fd = -1;
     }
   }
@@ -878,8 +936,14 @@ export class WalStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     this.pending.reset();
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    const fd = this.fd;
     this.fd = -1;
+    try {
+      if (fd >= 0) this.fs.closeSync(fd);
+    } catch {
+      // A simulated disk that crashed first has already invalidated the descriptor; a killed
+      // process does not close anything either.
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -925,16 +989,16 @@ export class WalStorage implements Storage {
     this.fsyncIfDue();
     let removed = false;
     while (this.sealed.length > 0 && this.sealed[0]!.maxIndex <= this.diskCompacted) {
-      fs.unlinkSync(path.join(this.dir, this.sealed.shift()!.name));
+      this.fs.unlinkSync(path.join(this.dir, this.sealed.shift()!.name));
       removed = true;
     }
-    if (removed && this.policy !== 'never') fsyncDir(this.dir);
+    if (removed && this.policy !== 'never') fsyncDir(this.dir, this.fs);
   }
 
   private fsyncIfDue(): void {
     if (this.policy === 'never' || !this.unsynced) return;
     // fdatasync: an append changes the size, which fdatasync does flush; it skips mtime.
-    fs.fdatasyncSync(this.fd);
+    this.fs.fdatasyncSync(this.fd);
     this.counters.fsyncs++;
     this.unsynced = false;
   }
@@ -943,7 +1007,7 @@ export class WalStorage implements Storage {
     const len = this.pending.len;
     if (len === 0) return;
     if (this.activeBytes + len > this.settings.segmentBytesMax && this.activeBytes > this.activeStartBytes) this.rollOver();
-    writeAll(this.fd, this.pending.buf, len, this.activeBytes);
+    writeAll(this.fs, this.fd, this.pending.buf, len, this.activeBytes);
     this.counters.writeCalls++;
     this.counters.bytesWritten += len;
     this.activeBytes += len;
@@ -966,7 +1030,7 @@ export class WalStorage implements Storage {
     // Seal durably first: recovery refuses to open past damage followed by valid records, so a
     // torn end of this segment would stop the node once the next one held synced records.
     this.fsyncIfDue();
-    fs.closeSync(this.fd);
+    this.fs.closeSync(this.fd);
     this.fd = -1;
     this.sealed.push(this.active);
     this.createSegment(this.active.seq + 1);
@@ -979,9 +1043,9 @@ export class WalStorage implements Storage {
     encodeHeader(out, seq);
     encodeSegmentStart(out, this.diskLast + 1, this.diskCompacted, this.diskCompactedTerm);
     encodeHardState(out, this.diskHardState);
-    const fd = fs.openSync(path.join(this.dir, name), 'wx+');
+    const fd = this.fs.openSync(path.join(this.dir, name), 'wx+');
     this.fd = fd;
-    writeAll(fd, out.buf, out.len, 0);
+    writeAll(this.fs, fd, out.buf, out.len, 0);
     this.counters.writeCalls++;
     this.counters.bytesWritten += out.len;
     this.active = { seq, name, version: walFormatVersion, maxIndex: 0 };
@@ -991,20 +1055,20 @@ export class WalStorage implements Storage {
     if (this.policy !== 'never') {
       this.fsyncIfDue();
       // The new name must survive a crash too, or a synced batch could vanish with its file.
-      fsyncDir(this.dir);
+      fsyncDir(this.dir, this.fs);
       this.counters.fsyncs++;
     }
   }
 
   /** Replays the directory; cuts a torn tail, refuses damage, and leaves the writer ready. */
   private recover(): Recovered {
-    const segs = listSegments(this.dir);
-    const scan = scanSegments(this.dir, segs);
+    const segs = listSegments(this.fs, this.dir);
+    const scan = scanSegments(this.fs, this.dir, segs);
     // Judged before anything on disk changes: a refusal must leave the evidence as it was.
-    const damage = scan.stop === null ? null : assessDamage(this.dir, segs, scan.stop);
+    const damage = scan.stop === null ? null : assessDamage(this.fs, this.dir, segs, scan.stop);
     if (damage !== null && !isTornTail(damage)) throw corruptionError(this.dir, segs, damage);
     checkLogStart(this.dir, segs, scan.replay);
-    const { kept, dropped } = damage === null ? { kept: segs, dropped: null } : cutTornTail(this.dir, segs, damage);
+    const { kept, dropped } = damage === null ? { kept: segs, dropped: null } : cutTornTail(this.fs, this.dir, segs, damage);
     const r = scan.replay;
     const entries = r.compactedIndex >= r.start ? r.entries.slice(r.compactedIndex - r.start + 1) : r.entries;
     this.adoptReplay(r, entries);
@@ -1037,7 +1101,7 @@ export class WalStorage implements Storage {
     if (last !== undefined) {
       const bytes = scan.bytesKept[kept.length - 1]!;
       if (bytes <= headerBytes) {
-        fs.unlinkSync(path.join(this.dir, last.name));
+        this.fs.unlinkSync(path.join(this.dir, last.name));
         kept = kept.slice(0, -1);
         nextSeq = last.seq;
       } else if (last.version === walFormatVersion) {
@@ -1045,7 +1109,7 @@ export class WalStorage implements Storage {
         this.active = last;
         this.activeBytes = bytes;
         this.activeStartBytes = headerBytes;
-        this.fd = fs.openSync(path.join(this.dir, last.name), 'r+');
+        this.fd = this.fs.openSync(path.join(this.dir, last.name), 'r+');
         return;
       }
     }

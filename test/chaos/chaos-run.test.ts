@@ -42,6 +42,27 @@ test('a correct cluster under partitions and crashes yields a linearizable histo
   }
 });
 
+// The read paths that skip the leader's confirmation round each get a short run of their own:
+// follower reads (any node, after asking the leader for a read index) and lease reads (the
+// leader's lease alone), under partitions, crashes and pauses, where a stale read would show.
+// A 6 s run holds two or three faults; the seeds are picked so the two runs between them cover
+// all three kinds: follower 2 isolates then crashes the leader, lease 9 makes a bridge partition,
+// then pauses the leader (past its lease) and crashes one.
+for (const [read, seed] of [['follower', 2], ['lease', 9]] as const) {
+  test(`${read} reads under partitions, crashes and pauses: linearizable, recovered, no node errors`, async () => {
+    const { report, history } = await runChaos({ ...base, read, seed, faults: ['partition', 'crash', 'pause'] });
+    assert.is(report.read, read);
+    assert.is(report.linearizable, true, report.failure);
+    assert.ok(report.recovered, 'the healed cluster recovered');
+    assert.equal(report.nodeErrors, [], 'no node died of an error of its own');
+    assert.ok(report.faults >= 2, `faults were injected: ${report.faultLog.join('; ')}`);
+    assert.ok((report.byOp.get ?? 0) > 0, `gets were done (${JSON.stringify(report.byOp)})`);
+    // The final reads after recovery do not count: the clients' own reads under faults must have answered.
+    const answered = history.filter((h) => h.op === 'get' && h.status === 'ok' && h.client !== 'final').length;
+    assert.ok(answered > 100, `${read} reads answered under faults (${answered})`);
+  });
+}
+
 /**
  * One client writes through the majority after the old leader is cut off; another reads through
  * the old leader. Recorded as a chaos client records, then judged by the checker.

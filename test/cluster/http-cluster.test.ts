@@ -44,6 +44,24 @@ test('KV over HTTP on a real cluster: put, get, cas, delete', async () => {
   assert.is((await call('GET', '/kv/colour')).status, 404);
 });
 
+test('a GET without ?read= is the index read: served by the leader, a follower only when named with read=stale', async () => {
+  assert.is((await call('PUT', '/kv/default-read', 'v')).status, 200);
+  // Retried only if the leader changed while the request was in flight.
+  const { got, leader } = await eventually(async () => {
+    const before = cluster.leader();
+    const got = await call('GET', '/kv/default-read');
+    return before !== null && cluster.leader() === before ? { got, leader: before } : undefined;
+  }, 'a GET under one stable leader');
+  assert.is(got.status, 200);
+  assert.is(got.text, 'v');
+  assert.is(got.headers.get('x-concur-node'), String(leader), 'the leader served the default read');
+  assert.ok(Number(got.headers.get('x-concur-index')) > 0);
+  // The header names whoever served: a stale read via a follower shows the follower.
+  const follower = cluster.supervisor.ids.find((id) => id !== leader)!;
+  const stale = await call('GET', `/kv/default-read?read=stale&node=${follower}`);
+  assert.is(stale.headers.get('x-concur-node'), String(follower));
+});
+
 test('bad input on a real cluster gets the right status, code and message', async () => {
   const big = await call('PUT', '/kv/big', Buffer.alloc(2048));
   assert.is(big.status, 413);

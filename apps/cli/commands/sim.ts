@@ -3,10 +3,12 @@
 // replayed from it. Parsing and output only; the engine lives in protocols/sim.
 import type { Command } from 'commander';
 import { runSeed, runSeeds, simProtocols, type SeedResult, type SimSummary } from '../../../protocols/sim/index.ts';
+import type { AnySimProtocol } from '../../../protocols/sim/protocol.ts';
 import { choiceOption, intOption, UsageError } from '../options.ts';
 
 interface SimFlags {
   protocol: string;
+  replica?: boolean;
   seeds?: number;
   seed?: number;
   nodes: number;
@@ -26,16 +28,23 @@ export function registerSim(program: Command): void {
     .option('--seeds <n>', 'how many seeds to run (default 100; 1 with --seed)', intOption(1, 10_000_000))
     .option('--seed <s>', 'replay exactly this seed (with --seeds N: run seeds S..S+N-1)', intOption(0, 4_294_967_295))
     .option('--nodes <n>', 'cluster size', (v: string) => Number(choiceOption(nodeChoices)(v)), 3)
+    .option('--replica', 'raft only: simulate whole replicas (node host, WAL and snapshots on a simulated disk, KV app, clients in every read mode) instead of the bare core')
     .option('--mutation <name>', 'run a deliberately broken variant, to check that the checkers catch it')
     .option('--trace', 'print the full step trace of every seed (use with --seed)')
     .option('--json', 'print one JSON object as the last line of stdout')
-    .action((flags: SimFlags) => {
-      process.exitCode = runSim(flags);
+    .action(async (flags: SimFlags) => {
+      process.exitCode = runSim(flags, await loadProtocol(flags));
     });
 }
 
-function runSim(flags: SimFlags): number {
-  const protocol = simProtocols[flags.protocol]!();
+async function loadProtocol(flags: SimFlags): Promise<AnySimProtocol> {
+  if (flags.replica !== true) return simProtocols[flags.protocol]!();
+  if (flags.protocol !== 'raft') throw new UsageError(`--replica simulates Raft replicas; drop it or use --protocol raft (got ${flags.protocol})`);
+  const { replicaSimProtocol } = await import('../../sim/index.ts');
+  return replicaSimProtocol() as unknown as AnySimProtocol;
+}
+
+function runSim(flags: SimFlags, protocol: AnySimProtocol): number {
   if (flags.mutation !== undefined && !protocol.mutations.includes(flags.mutation)) {
     throw new UsageError(`--mutation: unknown mutation "${flags.mutation}" for ${protocol.name}; expected one of ${protocol.mutations.join(', ')}.`);
   }
@@ -92,7 +101,7 @@ function runSim(flags: SimFlags): number {
     if (replay.violation?.invariant !== v.invariant || replay.violation.step !== v.step) {
       say(`warning: the replay ended differently (${replay.violation?.invariant ?? 'no violation'} at step ${replay.violation?.step}) — determinism is broken`);
     }
-    say(`replay with: concur sim --protocol ${protocol.name} --nodes ${flags.nodes} --seed ${failed.seed}${flags.mutation ? ` --mutation ${flags.mutation}` : ''} --trace`);
+    say(`replay with: concur sim --protocol ${flags.protocol}${flags.replica ? ' --replica' : ''} --nodes ${flags.nodes} --seed ${failed.seed}${flags.mutation ? ` --mutation ${flags.mutation}` : ''} --trace`);
   } else {
     say(
       `ok: ${summary.seeds} seeds (${firstSeed}..${firstSeed + summary.seeds - 1}), ${summary.nodes} nodes, 0 violations of ${protocol.invariants.join(', ')}, liveness after heal; ` +

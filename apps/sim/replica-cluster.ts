@@ -1,0 +1,650 @@
+// Whole replicas under the deterministic simulator: each node is the real NodeHost started by the
+// real start-up code (node-start.ts) over the real WAL and snapshot store on a simulated disk
+// (SimFs), with a drifting clock, fsyncs that take virtual time, stalls (pauses), crashes that
+// keep only what was durable (sometimes a torn tail, once in a while a corrupted old record),
+// and KV clients using every read mode. Every effect of a step (a message, a reply, what the
+// checkers see) happens at the virtual time the step reached when it was made, so a crash in the
+// middle of an fsync undoes exactly what came after it.
+import { createRng, type Rng } from '../../runtime/rng.ts';
+import { SimFs } from '../../runtime/storage/sim-fs.ts';
+import { walRecordOffsets } from '../../runtime/storage/wal.ts';
+import { formatMessage, Role, roleName, type Entry, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
+import { decodeRaft, frameKind, FrameKind } from '../cluster/wire.ts';
+import type { ClusterOptions, SimCluster, SimEnv } from '../../protocols/sim/protocol.ts';
+import { startNode, type StartedNode } from '../cluster/node-start.ts';
+import type { HostMutations, NodeConfig } from '../cluster/node-config.ts';
+import type { FromNode, ToNode } from '../cluster/protocol.ts';
+import type { NodeObserver } from '../cluster/node-host.ts';
+import { decodeCommand, encodeCommand, textBytes } from '../kv/commands.ts';
+import type { KvObservation, ReplicaObservation } from './replica-checks.ts';
+import type { LocalReadMode } from '../http/backend.ts';
+
+/** A frame on the simulated network. */
+export interface ReplicaMessage {
+  readonly from: number;
+  readonly to: number;
+  readonly frame: Uint8Array;
+}
+
+/** Deliberate bugs: in the core (RaftMutations) or in the node host (HostMutations). */
+export const replicaMutations: Record<string, { raft?: RaftMutations; host?: HostMutations }> = {
+  'ack-before-sync': { host: { ackBeforeSync: true } },
+  'serve-before-apply': { host: { serveBeforeApply: true } },
+  'release-all-read-rounds': { raft: { releaseAllReadRounds: true } },
+  'vote-amnesia': { raft: { voteAmnesia: true } },
+  'lease-survives-transfer': { raft: { leaseSurvivesTransfer: true } },
+  'heartbeat-reply-before-persist': { raft: { heartbeatReplyBeforePersist: true } },
+  'vote-twice': { raft: { voteTwicePerTerm: true } },
+  'no-election-restriction': { raft: { ignoreElectionRestriction: true } },
+  'read-without-quorum': { raft: { readWithoutQuorum: true } },
+  'lease-ignores-acks': { raft: { leaseIgnoresAcks: true } },
+  'lease-too-long': { raft: { leaseTooLong: true } },
+  'commit-previous-term': { raft: { commitPreviousTermByCount: true } },
+};
+
+const nodeDir = '/node';
+/** The engine's own commands (liveness) go to one key under one client id: a small state. */
+const engineClient = 'engine';
+const engineKey = 'engine';
+const workloadKeys = ['a', 'b', 'c', 'd'];
+const readModes: LocalReadMode[] = ['index', 'lease', 'follower', 'stale'];
+
+interface ReplicaNode {
+  readonly id: number;
+  readonly fs: SimFs;
+  started: StartedNode | null;
+  incarnation: number;
+  /** Local clock = offset + rate × virtual time. */
+  readonly rate: number;
+  readonly offset: number;
+  /** Virtual ms into the current step (fsyncs advance it). */
+  elapsed: number;
+  /** The node's thread is busy (a step's fsyncs) or stalled (a pause) until then. */
+  busyUntil: number;
+  pausedUntil: number;
+  inbox: ReplicaMessage[];
+  drainAt: number;
+  /** Set when the node refused to start (it stays down): what it said. */
+  refused: string | null;
+  /** A latent corruption was put on its disk (a refusal is then expected, not a bug). */
+  corrupted: boolean;
+  lastRole: number;
+  lastTerm: number;
+}
+
+/** One client operation in flight. */
+interface ClientOp {
+  readonly client: number;
+  readonly id: number;
+  readonly op: 'put' | 'get' | 'cas' | 'delete';
+  readonly mode: LocalReadMode | 'log';
+  readonly key: string;
+  readonly request: ToNode;
+  /** The client's sequence number (writes and log reads: resends keep it). */
+  readonly seq: number;
+  readonly invokedAt: number;
+  /** What the checkers knew was committed when the operation was invoked. */
+  /** Sends so far: a timer or an answer acts only on the latest one. */
+  attempt: number;
+  deadline: number;
+}
+
+export interface ReplicaSettings {
+  raft: Partial<RaftSettings>;
+  snapshotEntries: number;
+  catchUpEntries: number;
+  /** Virtual ms per fsync, at most (outliers aside). */
+  diskMsMax: number;
+  /** Clock rates lie within 1 ± this (the drift a lease must absorb). */
+  driftMax: number;
+  pauseChance: number;
+  tornChance: number;
+  /** Chance that a restart finds an old WAL record corrupted (at most one node per run). */
+  corruptChance: number;
+  clients: number;
+}
+
+export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
+  private readonly nodes = new Map<number, ReplicaNode>();
+  private readonly settings: ReplicaSettings;
+  private readonly config: NodeConfig;
+  private readonly rng: Rng;
+  private readonly clientRng: Rng;
+  private topCommit = 0;
+  private topTerm = 0;
+  private healed = false;
+  private corruptionDone = false;
+  private nextRequestId = 1;
+  private readonly ops = new Map<number, ClientOp>();
+  private readonly clientSeqs: number[];
+  private readonly clientBusy: boolean[];
+  /** The engine's commands waiting to be proposed, by request id → command id bytes. */
+  private readonly engineCommands = new Map<number, Uint8Array>();
+  private readonly counts = { puts: 0, gets: 0, cas: 0, deletes: 0, reads: 0, staleReads: 0, refusedStarts: 0, tornCrashes: 0, corruptions: 0, pauses: 0 };
+
+  constructor(
+    readonly nodeIds: readonly number[],
+    private readonly env: SimEnv<ReplicaMessage, ReplicaObservation>,
+    fixed: Partial<RaftSettings>,
+    options: ClusterOptions,
+  ) {
+    const r = createRng(env.nodeSeed(0, 0));
+    this.rng = createRng(env.nodeSeed(0, 2));
+    this.clientRng = createRng(env.nodeSeed(0, 3));
+    const mutation = options.mutation === undefined ? undefined : replicaMutations[options.mutation];
+    if (options.mutation !== undefined && mutation === undefined) {
+      throw new RangeError(`unknown replica mutation "${options.mutation}" (known: ${Object.keys(replicaMutations).join(', ')})`);
+    }
+    this.settings = {
+      raft: {
+        preVote: r.chance(0.8),
+        checkQuorum: r.chance(0.8),
+        electionTicks: 10,
+        heartbeatTicks: r.chance(0.8) ? 1 : 3,
+        inflightMax: [2, 8, 256][r.int(0, 3)]!,
+        batchEntriesMax: [2, 16, 64][r.int(0, 3)]!,
+        leaseDriftTicks: 2,
+        ...fixed,
+      },
+      snapshotEntries: [0, 5, 20, 60][r.int(0, 4)]!,
+      catchUpEntries: [0, 3, 10][r.int(0, 3)]!,
+      diskMsMax: r.int(0, 4),
+      // Within what the lease assumes: over an election timeout (10 ticks) two clocks part by
+      // less than one tick, the margin left beside the tick phase skew.
+      driftMax: [0, 0.01, 0.03][r.int(0, 3)]!,
+      pauseChance: r.chance(0.5) ? 0.1 : 0,
+      tornChance: r.chance(0.5) ? 0.5 : 0,
+      corruptChance: r.chance(0.3) ? 0.2 : 0,
+      clients: 4,
+    };
+    this.config = {
+      tickMs: 10,
+      raft: this.settings.raft,
+      storage: 'wal',
+      fsync: 'batch',
+      statusEveryMs: 1_000,
+      seed: env.nodeSeed(0, 4),
+      app: 'kv',
+      snapshot: { entries: this.settings.snapshotEntries, catchUpEntries: this.settings.catchUpEntries, retainEntriesMax: Math.max(40, this.settings.catchUpEntries) },
+      // Small chunks: a snapshot transfer takes several round trips, losses included.
+      transfer: { chunkBytes: 512, inflightBytesMax: 2048, resendMs: 60, timeoutMs: 600 },
+      walSegmentBytesMax: 4096,
+      logChunkBytes: 16 * 1024,
+      ...(mutation?.raft ? { unsafe: mutation.raft } : {}),
+      ...(mutation?.host ? { hostUnsafe: mutation.host } : {}),
+    };
+    if (env.tracing) env.trace(`   replica settings: ${JSON.stringify(this.settings)}`);
+    this.clientSeqs = Array.from({ length: this.settings.clients }, () => 0);
+    this.clientBusy = Array.from({ length: this.settings.clients }, () => false);
+    for (const id of nodeIds) {
+      const rate = 1 + (r.next() * 2 - 1) * this.settings.driftMax;
+      const n: ReplicaNode = {
+        id,
+        fs: null as unknown as SimFs,
+        started: null,
+        incarnation: 0,
+        rate,
+        offset: r.int(0, 10_000),
+        elapsed: 0,
+        busyUntil: 0,
+        pausedUntil: 0,
+        inbox: [],
+        drainAt: -1,
+        refused: null,
+        corrupted: false,
+        lastRole: -1,
+        lastTerm: 0,
+      };
+      (n as { fs: SimFs }).fs = new SimFs({
+        clock: { now: () => this.env.now() + n.elapsed, advance: (ms) => (n.elapsed += ms) },
+        syncDelayMs: () => this.diskDelay(),
+      });
+      n.fs.mkdirSync(nodeDir, { recursive: true });
+      this.nodes.set(id, n);
+      this.start(n);
+    }
+    for (let c = 0; c < this.settings.clients; c++) this.env.after(this.clientRng.int(1, 50), '~client', () => this.clientNext(c));
+    if (this.settings.pauseChance > 0) this.env.after(this.rng.int(50, 500), '~pause', () => this.maybePause());
+  }
+
+  private diskDelay(): number {
+    const max = this.settings.diskMsMax;
+    // Now and then a slow fsync (a busy disk, a journal flush).
+    if (max > 0 && this.rng.chance(0.01)) return this.rng.int(20, 100);
+    return max === 0 ? 0 : this.rng.int(0, max + 1);
+  }
+
+  private node(id: number): ReplicaNode {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** The node's local clock at the current point of its step. */
+  private localNow(n: ReplicaNode): number {
+    return n.offset + n.rate * (this.env.now() + n.elapsed);
+  }
+
+  /** An effect of the current step, at the virtual time the step has reached; lost if the node crashes first. */
+  private effect(n: ReplicaNode, run: () => void): void {
+    if (n.elapsed === 0) {
+      run();
+      return;
+    }
+    const inc = n.incarnation;
+    this.env.after(n.elapsed, '', () => {
+      if (n.incarnation === inc && n.started !== null) run();
+    });
+  }
+
+  private observe(n: ReplicaNode, o: ReplicaObservation): void {
+    this.effect(n, () => this.env.observe(o));
+  }
+
+  // ---- starting and stepping nodes -------------------------------------------------------
+
+  private start(n: ReplicaNode): void {
+    n.incarnation++;
+    n.elapsed = 0;
+    const inc = n.incarnation;
+    const observer: NodeObserver = {
+      ready: (rd) => this.observe(n, { kind: 'ready', node: n.id, raft: n.started!.host.raft, ready: rd }),
+      applied: (index, term, kind, bytes, start, end) => {
+        const entry: Entry = { index, term, kind: kind as Entry['kind'], data: bytes.slice(start, end) };
+        this.observe(n, { kind: 'apply', node: n.id, entry });
+        if (kind === 0) this.onApplied(n, index, entry.data);
+      },
+      snapshotTaken: (index, digest) => this.observe(n, { kind: 'kv-digest', node: n.id, index, digest, how: 'taken' }),
+      snapshotInstalled: (index, term, digest) => {
+        this.observe(n, { kind: 'snapshot-installed', node: n.id, index, term });
+        this.observe(n, { kind: 'kv-digest', node: n.id, index, digest, how: 'installed' });
+      },
+    };
+    try {
+      n.started = startNode({
+        self: n.id,
+        peers: this.nodeIds.filter((id) => id !== n.id),
+        incarnation: inc,
+        config: this.config,
+        dir: nodeDir,
+        fs: n.fs,
+        io: {
+          now: () => this.localNow(n),
+          sendFrame: (to, frame) => {
+            const m: ReplicaMessage = { from: n.id, to, frame: frame.slice() };
+            this.effect(n, () => this.env.send(m));
+          },
+          reply: (m) => this.effect(n, () => this.onReply(n.id, m)),
+          emit: () => {},
+        },
+        observer,
+        snapshotSchedule: (done) => {
+          const at = this.env.now() + n.elapsed + this.diskDelay() + 1;
+          this.env.after(at - this.env.now(), '', () => {
+            if (n.incarnation === inc && n.started !== null) this.stepNode(n, () => done());
+          });
+        },
+        warn: (line) => {
+          if (this.env.tracing) this.env.trace(`   n${n.id}: ${line}`);
+        },
+      });
+    } catch (err) {
+      n.started = null;
+      n.refused = (err as Error).message;
+      this.counts.refusedStarts++;
+      if (this.env.tracing) this.env.trace(`   n${n.id} refuses to start: ${n.refused.split('\n')[0]}`);
+      // Refusing is right only for a disk we damaged; anything else is a bug in recovery.
+      if (!n.corrupted) throw new Error(`n${n.id} refused to start from an undamaged disk: ${n.refused}`);
+      return;
+    }
+    const host = n.started.host;
+    n.lastRole = host.raft.currentRole;
+    n.lastTerm = host.raft.currentTerm;
+    n.busyUntil = this.env.now() + n.elapsed;
+    n.elapsed = 0;
+  }
+
+  /** Runs `body` on the node's thread now, or when it is free (a busy step, a pause). */
+  private stepNode(n: ReplicaNode, body: () => void): void {
+    if (n.started === null) return;
+    const free = Math.max(n.busyUntil, n.pausedUntil);
+    if (this.env.now() < free) {
+      const inc = n.incarnation;
+      this.env.after(free - this.env.now(), '', () => {
+        if (n.incarnation === inc) this.stepNode(n, body);
+      });
+      return;
+    }
+    n.elapsed = 0;
+    body();
+    this.afterStep(n);
+  }
+
+  private afterStep(n: ReplicaNode): void {
+    const raft = n.started!.host.raft;
+    if (raft.commitIndex > this.topCommit) this.topCommit = raft.commitIndex;
+    if (raft.currentTerm > this.topTerm) this.topTerm = raft.currentTerm;
+    if (this.env.tracing && (raft.currentRole !== n.lastRole || raft.currentTerm !== n.lastTerm)) {
+      this.env.trace(`   n${n.id} is now ${roleName[raft.currentRole]} in term ${raft.currentTerm}`);
+    }
+    n.lastRole = raft.currentRole;
+    n.lastTerm = raft.currentTerm;
+    this.observe(n, { kind: 'step', node: n.id, raft });
+    n.busyUntil = this.env.now() + n.elapsed;
+    n.elapsed = 0;
+  }
+
+  isUp(node: number): boolean {
+    return this.node(node).started !== null;
+  }
+
+  tick(node: number): void {
+    const n = this.node(node);
+    this.stepNode(n, () => n.started!.host.tick());
+  }
+
+  deliver(msg: ReplicaMessage): void {
+    const n = this.node(msg.to);
+    if (n.started === null) return;
+    n.inbox.push(msg);
+    // Frames that arrive together (or while the thread was busy) are drained as one batch.
+    const at = Math.max(this.env.now(), n.busyUntil, n.pausedUntil);
+    if (n.drainAt >= 0 && n.drainAt <= at) return;
+    n.drainAt = at;
+    const inc = n.incarnation;
+    this.env.after(at - this.env.now(), '', () => {
+      if (n.incarnation !== inc) return;
+      n.drainAt = -1;
+      this.stepNode(n, () => {
+        const host = n.started!.host;
+        const batch = n.inbox;
+        n.inbox = [];
+        host.beforeBatch();
+        for (const m of batch) host.onFrame(m.from, m.frame, 0, m.frame.length);
+        host.process();
+      });
+    });
+  }
+
+  propose(node: number, command: Uint8Array): boolean {
+    const n = this.node(node);
+    if (n.started === null || n.started.host.raft.currentRole !== Role.leader) return false;
+    // The engine's command (its id in the first 4 bytes) as a put under the engine's session.
+    const seq = new DataView(command.buffer, command.byteOffset, command.byteLength).getUint32(0);
+    const data = encodeCommand({ op: 'put', clientId: engineClient, seq, key: engineKey, value: command }).slice();
+    const id = this.nextRequestId++;
+    this.engineCommands.set(id, command);
+    this.stepNode(n, () => {
+      n.started!.host.onClientRequest({ t: 'propose', id, data });
+      n.started!.host.process();
+    });
+    return true;
+  }
+
+  transfer(node: number, to: number): boolean {
+    const n = this.node(node);
+    if (n.started === null) return false;
+    let ok = false;
+    this.stepNode(n, () => (ok = n.started!.host.transferLeadership(to)));
+    return ok;
+  }
+
+  crash(node: number): void {
+    const n = this.node(node);
+    if (n.started === null) return;
+    const torn = this.settings.tornChance > 0 ? { rng: this.rng, chance: this.settings.tornChance } : undefined;
+    // Whatever the node's last step did after this moment (an fsync still running) never happened.
+    const { tornFiles } = n.fs.crash(this.env.now(), torn);
+    if (tornFiles.length > 0) this.counts.tornCrashes++;
+    n.started = null;
+    n.incarnation++;
+    n.inbox = [];
+    n.drainAt = -1;
+    n.busyUntil = 0;
+    n.pausedUntil = 0;
+    this.env.observe({ kind: 'crash', node });
+    if (this.env.tracing && tornFiles.length > 0) this.env.trace(`   n${node}: torn writes in ${tornFiles.join(', ')}`);
+  }
+
+  restart(node: number): void {
+    const n = this.node(node);
+    if (n.started !== null || n.refused !== null) return;
+    if (!this.healed && !this.corruptionDone && this.settings.corruptChance > 0 && this.rng.chance(this.settings.corruptChance)) this.corruptOldRecord(n);
+    this.start(n);
+    // (start() sets n.started; read it again rather than trust the narrowing above.)
+    const started = this.node(node).started;
+    if (started === null) return;
+    const host = started.host;
+    const raft = host.raft;
+    const first = raft.firstIndex;
+    this.env.observe({
+      kind: 'restart',
+      node,
+      raft,
+      durable: raft.entries(first, raft.lastIndex + 1),
+      base: { index: first - 1, term: host.log.term(first - 1) },
+      applied: host.applied,
+    });
+    // What it restored from its snapshot must be the replay of what the snapshot covers.
+    if (host.applied > 0) this.env.observe({ kind: 'kv-digest', node, index: host.applied, digest: host.digest().digest, how: 'restored' });
+    if (this.env.tracing) this.env.trace(`   n${node} restarted from disk: ${this.describe(n)}`);
+  }
+
+  /** Latent media damage: one byte of a WAL record with valid records after it. The node must refuse to start. */
+  private corruptOldRecord(n: ReplicaNode): void {
+    const segs = n.fs.readdirSync(nodeDir).filter((f) => f.startsWith('wal-'));
+    for (const name of segs) {
+      const path = `${nodeDir}/${name}`;
+      const offsets = walRecordOffsets(n.fs.readFileSync(path));
+      if (offsets.length < 3) continue;
+      const k = this.rng.int(0, offsets.length - 2);
+      n.fs.corrupt(path, offsets[k]! + 9 + this.rng.int(0, Math.max(1, offsets[k + 1]! - offsets[k]! - 9)));
+      // The damage is on the medium; what the page cache held is gone with the crash before.
+      n.fs.crash(this.env.now());
+      n.corrupted = true;
+      this.corruptionDone = true;
+      this.counts.corruptions++;
+      if (this.env.tracing) this.env.trace(`   n${n.id}: latent corruption in ${name}, record ${k} of ${offsets.length}`);
+      return;
+    }
+  }
+
+  private maybePause(): void {
+    if (this.healed) return;
+    const up = this.nodeIds.filter((id) => this.node(id).started !== null);
+    if (up.length > 0 && this.rng.chance(this.settings.pauseChance * 5)) {
+      const n = this.node(up[this.rng.int(0, up.length)]!);
+      const ms = this.rng.chance(0.2) ? this.rng.int(100, 600) : this.rng.int(10, 100);
+      n.pausedUntil = Math.max(n.pausedUntil, this.env.now() + ms);
+      this.counts.pauses++;
+      if (this.env.tracing) this.env.trace(`   n${n.id} pauses for ${ms} ms (its thread stalls)`);
+    }
+    this.env.after(this.rng.int(50, 400), '~pause', () => this.maybePause());
+  }
+
+  onHeal(): void {
+    this.healed = true;
+    for (const n of this.nodes.values()) n.pausedUntil = Math.min(n.pausedUntil, this.env.now());
+  }
+
+  // ---- clients -------------------------------------------------------------------------------
+
+  private onApplied(n: ReplicaNode, index: number, command: Uint8Array): void {
+    let cmd;
+    try {
+      cmd = decodeCommand(command);
+    } catch {
+      return;
+    }
+    if (cmd.clientId === engineClient && cmd.op === 'put') this.env.applied(n.id, index, cmd.value);
+  }
+
+  private clientNext(c: number): void {
+    if (this.clientBusy[c]) return;
+    const r = this.clientRng;
+    const roll = r.next();
+    const key = workloadKeys[r.int(0, workloadKeys.length)]!;
+    const value = textBytes(`c${c}-${r.int(0, 1000)}`);
+    let op: ClientOp['op'];
+    let mode: ClientOp['mode'] = 'log';
+    let request: ToNode;
+    const id = this.nextRequestId++;
+    let seq = 0;
+    if (roll < 0.3) {
+      op = 'put';
+      seq = ++this.clientSeqs[c]!;
+      request = { t: 'propose', id, data: encodeCommand({ op: 'put', clientId: `c${c}`, seq, key, value }).slice() };
+    } else if (roll < 0.42) {
+      op = 'cas';
+      seq = ++this.clientSeqs[c]!;
+      const expect = r.chance(0.3) ? null : textBytes(`c${r.int(0, this.settings.clients)}-${r.int(0, 1000)}`);
+      request = { t: 'propose', id, data: encodeCommand({ op: 'cas', clientId: `c${c}`, seq, key, expect, value }).slice() };
+    } else if (roll < 0.5) {
+      op = 'delete';
+      seq = ++this.clientSeqs[c]!;
+      request = { t: 'propose', id, data: encodeCommand({ op: 'delete', clientId: `c${c}`, seq, key }).slice() };
+    } else {
+      op = 'get';
+      const m = r.int(0, 5);
+      if (m === 4) {
+        seq = ++this.clientSeqs[c]!;
+        request = { t: 'propose', id, data: encodeCommand({ op: 'get', clientId: `c${c}`, seq, key }).slice() };
+      } else {
+        mode = readModes[m]!;
+        request = { t: 'read', id, mode, key };
+      }
+    }
+    const now = this.env.now();
+    const o: ClientOp = { client: c, id, op, mode, key, request, seq, invokedAt: now, attempt: 0, deadline: now + 2_000 };
+    this.ops.set(id, o);
+    this.clientBusy[c] = true;
+    this.env.observe({ kind: 'kv-invoke', id, client: c, op, mode, key } satisfies KvObservation);
+    this.send(o);
+  }
+
+  /** Where an operation goes: the leader for writes and leader reads, any node for follower and stale reads. */
+  private send(o: ClientOp): void {
+    if (this.env.now() > o.deadline) {
+      this.finish(o, { kind: 'kv-timeout', id: o.id });
+      return;
+    }
+    o.attempt++;
+    const up = this.nodeIds.filter((id) => this.node(id).started !== null);
+    let target = 0;
+    if (o.mode === 'follower' || o.mode === 'stale') target = up.length === 0 ? 0 : up[this.clientRng.int(0, up.length)]!;
+    else target = this.leader();
+    if (target === 0) {
+      this.retry(o, 20);
+      return;
+    }
+    const n = this.node(target);
+    this.stepNode(n, () => {
+      n.started!.host.onClientRequest(o.request);
+      n.started!.host.process();
+    });
+    // No answer (a crash, a lost message, a read that vanished with a leader change): ask again.
+    this.retry(o, 300);
+  }
+
+  /** Sends `o` again after `delayMs`, unless another send (or its answer) came first. */
+  private retry(o: ClientOp, delayMs: number): void {
+    const attempt = o.attempt;
+    this.env.after(delayMs, '', () => {
+      if (this.ops.get(o.id) === o && o.attempt === attempt) this.send(o);
+    });
+  }
+
+  private finish(o: ClientOp, obs: KvObservation): void {
+    this.ops.delete(o.id);
+    this.clientBusy[o.client] = false;
+    this.env.observe(obs);
+    if (!this.healed) this.env.after(this.clientRng.int(1, 30), '~client', () => this.clientNext(o.client));
+  }
+
+  private onReply(from: number, m: FromNode): void {
+    if (m.t === 'status') return;
+    const command = this.engineCommands.get(m.id);
+    if (command !== undefined) {
+      // The engine's own proposals: it follows commits through `applied`, not replies.
+      if (m.t !== 'redirect' && m.t !== 'busy' && m.t !== 'dropped') this.engineCommands.delete(m.id);
+      return;
+    }
+    const o = this.ops.get(m.id);
+    if (o === undefined) return;
+    switch (m.t) {
+      case 'applied': {
+        this.counts[o.op === 'get' ? 'gets' : o.op === 'put' ? 'puts' : o.op === 'cas' ? 'cas' : 'deletes']++;
+        this.finish(o, { kind: 'kv-applied', id: o.id, node: from, index: m.index, result: m.result, command: (o.request as { data: Uint8Array }).data });
+        break;
+      }
+      case 'read-ok':
+        this.counts[o.mode === 'stale' ? 'staleReads' : 'reads']++;
+        this.finish(o, { kind: 'kv-read', id: o.id, node: from, mode: o.mode as LocalReadMode, key: o.key, value: m.value, index: m.index, applied: m.applied, commit: m.commit });
+        break;
+      case 'redirect':
+      case 'busy':
+      case 'dropped':
+        this.retry(o, m.t === 'busy' ? 50 : 10);
+        break;
+    }
+  }
+
+  // ---- views for the engine -------------------------------------------------------------------
+
+  leader(): number {
+    let best = 0;
+    let bestTerm = -1;
+    for (const n of this.nodes.values()) {
+      const raft = n.started?.host.raft;
+      if (raft !== undefined && raft.currentRole === Role.leader && raft.currentTerm > bestTerm) {
+        best = n.id;
+        bestTerm = raft.currentTerm;
+      }
+    }
+    return best;
+  }
+
+  converged(): boolean {
+    const l = this.leader();
+    if (l === 0) return false;
+    const leader = this.node(l).started!.host;
+    const c = leader.raft.commitIndex;
+    if (leader.raft.lastIndex !== c) return false;
+    for (const n of this.nodes.values()) {
+      if (n.refused !== null) continue;
+      const h = n.started?.host;
+      if (h === undefined || h.applied !== c || h.raft.commitIndex !== c || this.env.now() < n.busyUntil) return false;
+    }
+    return this.ops.size === 0 || [...this.ops.values()].every((o) => this.env.now() - o.invokedAt < 1_000);
+  }
+
+  committedIndex(): number {
+    return this.topCommit;
+  }
+
+  maxTerm(): number {
+    return this.topTerm;
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counts };
+  }
+
+  describeMessage(m: ReplicaMessage): string {
+    const kind = frameKind(m.frame, 0, m.frame.length);
+    if (kind === FrameKind.raft) return formatMessage(decodeRaft(m.frame, 0, m.frame.length));
+    return `${kind === FrameKind.snapshotChunk ? 'snapshot chunk' : kind === FrameKind.snapshotAck ? 'snapshot ack' : `frame ${kind}`} ${m.from}→${m.to} (${m.frame.length} bytes)`;
+  }
+
+  private describe(n: ReplicaNode): string {
+    if (n.refused !== null) return `n${n.id} refused to start`;
+    const h = n.started?.host;
+    if (h === undefined) return `n${n.id} down`;
+    const s = h.raft.status();
+    return `n${n.id} ${roleName[s.role]} t${s.term} vote=${s.vote} lead=${s.leader} first=${s.firstIndex} last=${s.lastIndex}/t${s.lastTerm} commit=${s.commit} applied=${h.applied} snapshot=${s.snapshotIndex}`;
+  }
+
+  describeNodes(): string[] {
+    return [...this.nodes.values()].map((n) => this.describe(n));
+  }
+}
