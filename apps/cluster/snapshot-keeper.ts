@@ -55,6 +55,8 @@ export class SnapshotKeeper {
   /** The snapshot the log is based on (the newest adopted), and the one before it. */
   current: SnapshotInfo | null = null;
   previous: SnapshotInfo | null = null;
+  /** Snapshot files on disk that this keeper knows of (listed at start, or adopted since), newest first. */
+  private files: SnapshotInfo[] = [];
   private inProgress: Promise<unknown> | null = null;
   /** Counters and the last failure, for status. */
   taken = 0;
@@ -86,6 +88,7 @@ export class SnapshotKeeper {
    */
   load(app: StateMachine, compactedIndex: number, warn: (line: string) => void): SnapshotInfo | null {
     const all = this.store.list();
+    this.files = all;
     const damaged: string[] = [];
     for (let i = 0; i < all.length; i++) {
       const listed = all[i]!;
@@ -107,7 +110,7 @@ export class SnapshotKeeper {
       this.current = checked.info;
       this.previous = all[i + 1] ?? null;
       // A crash between writing a snapshot and adopting it leaves one more file than we keep.
-      if (damaged.length === 0) this.store.prune(2);
+      if (damaged.length === 0) this.prune(new Set());
       return checked.info;
     }
     if (compactedIndex > 0) {
@@ -190,12 +193,21 @@ export class SnapshotKeeper {
   adopt(info: SnapshotInfo, inUse: ReadonlySet<string> = new Set()): void {
     if (this.current !== null && this.current.name !== info.name) this.previous = this.current;
     this.current = info;
+    this.files = [info, ...this.files.filter((f) => f.name !== info.name)].sort((a, b) => b.index - a.index || b.term - a.term);
     this.prune(inUse);
   }
 
-  /** Deletes snapshot files other than the two newest and those in `inUse`. */
+  /**
+   * Deletes snapshot files other than the two newest and those in `inUse`. From what it knows,
+   * not a directory listing: this runs after every snapshot (and a listing reads every header).
+   */
   prune(inUse: ReadonlySet<string>): void {
     const keep = new Set([this.current?.name, this.previous?.name, ...inUse]);
-    for (const old of this.store.list().slice(2)) if (!keep.has(old.name)) this.store.remove(old.name);
+    const kept: SnapshotInfo[] = [];
+    this.files.forEach((f, i) => {
+      if (i < 2 || keep.has(f.name)) kept.push(f);
+      else this.store.remove(f.name);
+    });
+    this.files = kept;
   }
 }

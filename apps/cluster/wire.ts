@@ -102,11 +102,15 @@ export function encodeRaft(m: Message): Uint8Array {
 }
 
 function frameView(bytes: Uint8Array): DataView {
+  const buffer = bytes.buffer;
+  // A frame in a buffer of its own (copied out of a ring, or from the simulator) is read once:
+  // caching its view would only cost a WeakMap entry.
+  if (buffer.byteLength === bytes.byteLength) return new DataView(buffer, bytes.byteOffset, bytes.byteLength);
   // One DataView per backing buffer: ring memory is a handful of buffers reused for every frame.
-  let v = views.get(bytes.buffer);
+  let v = views.get(buffer);
   if (v === undefined || v.byteOffset !== bytes.byteOffset) {
-    v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    views.set(bytes.buffer, v);
+    v = new DataView(buffer, bytes.byteOffset, bytes.byteLength);
+    views.set(buffer, v);
   }
   return v;
 }

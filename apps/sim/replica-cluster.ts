@@ -18,6 +18,7 @@ import type { NodeObserver } from '../cluster/node-host.ts';
 import { decodeCommand, encodeCommand, textBytes } from '../kv/commands.ts';
 import type { KvObservation, ReplicaObservation } from './replica-checks.ts';
 import type { LocalReadMode } from '../http/backend.ts';
+import { pickTrap, trapFits, trapNeeds, Traps } from './traps.ts';
 
 /** A frame on the simulated network. */
 export interface ReplicaMessage {
@@ -40,6 +41,10 @@ export const replicaMutations: Record<string, { raft?: RaftMutations; host?: Hos
   'lease-ignores-acks': { raft: { leaseIgnoresAcks: true } },
   'lease-too-long': { raft: { leaseTooLong: true } },
   'commit-previous-term': { raft: { commitPreviousTermByCount: true } },
+  /** The same bug with the election no-op removed, which otherwise hides it almost always. */
+  'commit-previous-term-no-noop': { raft: { commitPreviousTermByCount: true, skipLeaderNoop: true } },
+  /** Control: the no-op alone removed is safe (it may cost liveness, never safety). */
+  'no-noop': { raft: { skipLeaderNoop: true } },
 };
 
 const nodeDir = '/node';
@@ -62,12 +67,16 @@ interface ReplicaNode {
   /** The node's thread is busy (a step's fsyncs) or stalled (a pause) until then. */
   busyUntil: number;
   pausedUntil: number;
+  /** Effects of its last step (sends, observations) not yet out; the next step waits for them. */
+  effectsPending: number;
   inbox: ReplicaMessage[];
   drainAt: number;
   /** Set when the node refused to start (it stays down): what it said. */
   refused: string | null;
   /** A latent corruption was put on its disk (a refusal is then expected, not a bug). */
   corrupted: boolean;
+  /** The next fsync takes this long (a trap's slow disk), then back to the seed's profile. */
+  nextSyncMs: number | null;
   lastRole: number;
   lastTerm: number;
 }
@@ -120,7 +129,26 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
   private readonly clientBusy: boolean[];
   /** The engine's commands waiting to be proposed, by request id → command id bytes. */
   private readonly engineCommands = new Map<number, Uint8Array>();
-  private readonly counts = { puts: 0, gets: 0, cas: 0, deletes: 0, reads: 0, staleReads: 0, refusedStarts: 0, tornCrashes: 0, corruptions: 0, pauses: 0 };
+  private readonly traps: Traps;
+  /** A trap holds the workload: clients start nothing new. */
+  private quietWorkload = false;
+  private trapSeq = 0;
+  /** Completion callbacks of trap operations, by request id. */
+  private readonly trapDone = new Map<number, (ok: boolean) => void>();
+  private readonly counts = {
+    puts: 0,
+    gets: 0,
+    cas: 0,
+    deletes: 0,
+    reads: 0,
+    staleReads: 0,
+    snapshotsTaken: 0,
+    snapshotsInstalled: 0,
+    refusedStarts: 0,
+    tornCrashes: 0,
+    corruptions: 0,
+    pauses: 0,
+  };
 
   constructor(
     readonly nodeIds: readonly number[],
@@ -135,6 +163,9 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
     if (options.mutation !== undefined && mutation === undefined) {
       throw new RangeError(`unknown replica mutation "${options.mutation}" (known: ${Object.keys(replicaMutations).join(', ')})`);
     }
+    // At most one directed scenario per seed (its own stream: arming it shifts no other draw).
+    const trapRng = createRng(env.nodeSeed(0, 5));
+    const trap = pickTrap(trapRng, nodeIds.length);
     this.settings = {
       raft: {
         preVote: r.chance(0.8),
@@ -144,6 +175,7 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
         inflightMax: [2, 8, 256][r.int(0, 3)]!,
         batchEntriesMax: [2, 16, 64][r.int(0, 3)]!,
         leaseDriftTicks: 2,
+        ...(trap === null ? {} : trapNeeds[trap]),
         ...fixed,
       },
       snapshotEntries: [0, 5, 20, 60][r.int(0, 4)]!,
@@ -187,22 +219,59 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
         offset: r.int(0, 10_000),
         elapsed: 0,
         busyUntil: 0,
+        effectsPending: 0,
         pausedUntil: 0,
         inbox: [],
         drainAt: -1,
         refused: null,
         corrupted: false,
+        nextSyncMs: null,
         lastRole: -1,
         lastTerm: 0,
       };
       (n as { fs: SimFs }).fs = new SimFs({
         clock: { now: () => this.env.now() + n.elapsed, advance: (ms) => (n.elapsed += ms) },
-        syncDelayMs: () => this.diskDelay(),
+        syncDelayMs: () => {
+          const forced = n.nextSyncMs;
+          n.nextSyncMs = null;
+          return forced ?? this.diskDelay();
+        },
       });
       n.fs.mkdirSync(nodeDir, { recursive: true });
       this.nodes.set(id, n);
       this.start(n);
     }
+    this.traps = new Traps(
+      {
+        ids: nodeIds,
+        rng: trapRng,
+        now: () => this.env.now(),
+        after: (ms, run) => this.env.after(ms, '', run),
+        links: env.links,
+        leader: () => this.leader(),
+        isLeader: (id) => this.node(id).started?.host.raft.currentRole === Role.leader,
+        commitOf: (id) => this.node(id).started?.host.raft.commitIndex ?? 0,
+        lastOf: (id) => this.node(id).started?.host.raft.lastIndex ?? 0,
+        termOf: (id) => this.node(id).started?.host.raft.currentTerm ?? 0,
+        isUp: (id) => this.node(id).started !== null,
+        crash: (id) => this.crash(id),
+        restart: (id) => this.restart(id),
+        transfer: (from, to) => this.transfer(from, to),
+        campaign: (id) => {
+          const n = this.node(id);
+          this.stepNode(n, () => void n.started!.host.campaign());
+        },
+        slowNextSync: (id, ms) => (this.node(id).nextSyncMs = ms),
+        quiet: (on) => (this.quietWorkload = on),
+        write: (node, key, done) => this.trapOp(node, { op: 'put', key }, done),
+        read: (node, mode, key) => this.trapOp(node, { op: 'get', mode, key }, () => {}),
+        note: (line) => {
+          if (this.env.tracing) this.env.trace(`   ${line}`);
+        },
+      },
+      trapFits(trap, this.settings.raft),
+      options.faultPhaseMs ?? 4_000,
+    );
     for (let c = 0; c < this.settings.clients; c++) this.env.after(this.clientRng.int(1, 50), '~client', () => this.clientNext(c));
     if (this.settings.pauseChance > 0) this.env.after(this.rng.int(50, 500), '~pause', () => this.maybePause());
   }
@@ -232,8 +301,11 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
       return;
     }
     const inc = n.incarnation;
+    n.effectsPending++;
     this.env.after(n.elapsed, '', () => {
-      if (n.incarnation === inc && n.started !== null) run();
+      if (n.incarnation !== inc) return;
+      n.effectsPending--;
+      if (n.started !== null) run();
     });
   }
 
@@ -254,8 +326,12 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
         this.observe(n, { kind: 'apply', node: n.id, entry });
         if (kind === 0) this.onApplied(n, index, entry.data);
       },
-      snapshotTaken: (index, digest) => this.observe(n, { kind: 'kv-digest', node: n.id, index, digest, how: 'taken' }),
+      snapshotTaken: (index, digest) => {
+        this.counts.snapshotsTaken++;
+        this.observe(n, { kind: 'kv-digest', node: n.id, index, digest, how: 'taken' });
+      },
       snapshotInstalled: (index, term, digest) => {
+        this.counts.snapshotsInstalled++;
         this.observe(n, { kind: 'snapshot-installed', node: n.id, index, term });
         this.observe(n, { kind: 'kv-digest', node: n.id, index, digest, how: 'installed' });
       },
@@ -308,9 +384,11 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
   private stepNode(n: ReplicaNode, body: () => void): void {
     if (n.started === null) return;
     const free = Math.max(n.busyUntil, n.pausedUntil);
-    if (this.env.now() < free) {
+    // An event due the moment the last step ends (a tick queued earlier) must not overtake that
+    // step's own effects: they were queued first, so waiting 0 ms puts it behind them.
+    if (this.env.now() < free || n.effectsPending > 0) {
       const inc = n.incarnation;
-      this.env.after(free - this.env.now(), '', () => {
+      this.env.after(Math.max(0, free - this.env.now()), '', () => {
         if (n.incarnation === inc) this.stepNode(n, body);
       });
       return;
@@ -322,6 +400,7 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
 
   private afterStep(n: ReplicaNode): void {
     const raft = n.started!.host.raft;
+    if (raft.currentTerm !== n.lastTerm) this.traps.onTerm(n.id, n.lastTerm, raft.currentTerm, n.elapsed);
     if (raft.commitIndex > this.topCommit) this.topCommit = raft.commitIndex;
     if (raft.currentTerm > this.topTerm) this.topTerm = raft.currentTerm;
     if (this.env.tracing && (raft.currentRole !== n.lastRole || raft.currentTerm !== n.lastTerm)) {
@@ -369,6 +448,8 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
   propose(node: number, command: Uint8Array): boolean {
     const n = this.node(node);
     if (n.started === null || n.started.host.raft.currentRole !== Role.leader) return false;
+    // A trap holds every workload, the engine's too (it retries later).
+    if (this.quietWorkload) return false;
     // The engine's command (its id in the first 4 bytes) as a put under the engine's session.
     const seq = new DataView(command.buffer, command.byteOffset, command.byteLength).getUint32(0);
     const data = encodeCommand({ op: 'put', clientId: engineClient, seq, key: engineKey, value: command }).slice();
@@ -402,6 +483,7 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
     n.drainAt = -1;
     n.busyUntil = 0;
     n.pausedUntil = 0;
+    n.effectsPending = 0;
     this.env.observe({ kind: 'crash', node });
     if (this.env.tracing && tornFiles.length > 0) this.env.trace(`   n${node}: torn writes in ${tornFiles.join(', ')}`);
   }
@@ -409,7 +491,8 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
   restart(node: number): void {
     const n = this.node(node);
     if (n.started !== null || n.refused !== null) return;
-    if (!this.healed && !this.corruptionDone && this.settings.corruptChance > 0 && this.rng.chance(this.settings.corruptChance)) this.corruptOldRecord(n);
+    // A node that refuses to start stays down: only where the others still make a majority.
+    if (this.nodeIds.length >= 3 && !this.healed && !this.corruptionDone && this.settings.corruptChance > 0 && this.rng.chance(this.settings.corruptChance)) this.corruptOldRecord(n);
     this.start(n);
     // (start() sets n.started; read it again rather than trust the narrowing above.)
     const started = this.node(node).started;
@@ -452,7 +535,8 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
   private maybePause(): void {
     if (this.healed) return;
     const up = this.nodeIds.filter((id) => this.node(id).started !== null);
-    if (up.length > 0 && this.rng.chance(this.settings.pauseChance * 5)) {
+    // A directed scenario times its steps to the millisecond: no stalls while one plays.
+    if (up.length > 0 && this.rng.chance(this.settings.pauseChance * 5) && this.traps.active === null) {
       const n = this.node(up[this.rng.int(0, up.length)]!);
       const ms = this.rng.chance(0.2) ? this.rng.int(100, 600) : this.rng.int(10, 100);
       n.pausedUntil = Math.max(n.pausedUntil, this.env.now() + ms);
@@ -460,6 +544,10 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
       if (this.env.tracing) this.env.trace(`   n${n.id} pauses for ${ms} ms (its thread stalls)`);
     }
     this.env.after(this.rng.int(50, 400), '~pause', () => this.maybePause());
+  }
+
+  faultsPaused(): boolean {
+    return this.traps.active !== null;
   }
 
   onHeal(): void {
@@ -481,6 +569,10 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
 
   private clientNext(c: number): void {
     if (this.clientBusy[c]) return;
+    if (this.quietWorkload) {
+      this.env.after(10, '~client', () => this.clientNext(c));
+      return;
+    }
     const r = this.clientRng;
     const roll = r.next();
     const key = workloadKeys[r.int(0, workloadKeys.length)]!;
@@ -511,6 +603,9 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
         request = { t: 'propose', id, data: encodeCommand({ op: 'get', clientId: `c${c}`, seq, key }).slice() };
       } else {
         mode = readModes[m]!;
+        // While a directed scenario runs, most reads take the path it is about.
+        const focus = this.traps.active;
+        if (focus !== null && r.chance(0.7)) mode = focus === 'late-read-acks' ? 'index' : 'lease';
         request = { t: 'read', id, mode, key };
       }
     }
@@ -532,7 +627,12 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
     const up = this.nodeIds.filter((id) => this.node(id).started !== null);
     let target = 0;
     if (o.mode === 'follower' || o.mode === 'stale') target = up.length === 0 ? 0 : up[this.clientRng.int(0, up.length)]!;
-    else target = this.leader();
+    else {
+      // A client reaches whichever node it believes leads — a deposed leader that does not know
+      // it yet (cut off, or behind on terms) as well as the real one.
+      const leaders = up.filter((id) => this.node(id).started!.host.raft.currentRole === Role.leader);
+      target = leaders.length === 0 ? 0 : leaders[this.clientRng.int(0, leaders.length)]!;
+    }
     if (target === 0) {
       this.retry(o, 20);
       return;
@@ -556,9 +656,39 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
 
   private finish(o: ClientOp, obs: KvObservation): void {
     this.ops.delete(o.id);
-    this.clientBusy[o.client] = false;
     this.env.observe(obs);
+    if (o.client < 0) {
+      if (this.env.tracing) this.env.trace(`   trap ${o.op} ${o.mode} ${o.key} (op ${o.id}) → ${obs.kind === 'kv-read' ? `read ${obs.value === null ? 'absent' : new TextDecoder().decode(obs.value)} at n${obs.node} index ${obs.applied}` : obs.kind === 'kv-applied' ? `applied at index ${obs.index}` : obs.kind}`);
+      const done = this.trapDone.get(o.id);
+      this.trapDone.delete(o.id);
+      done?.(obs.kind === 'kv-applied' || obs.kind === 'kv-read');
+      return;
+    }
+    this.clientBusy[o.client] = false;
     if (!this.healed) this.env.after(this.clientRng.int(1, 30), '~client', () => this.clientNext(o.client));
+  }
+
+  /** A trap's own operation: sent once to `node`, never retried, checked like any other. */
+  private trapOp(node: number, what: { op: 'put'; key: string } | { op: 'get'; mode: 'index' | 'lease'; key: string }, done: (ok: boolean) => void): void {
+    const id = this.nextRequestId++;
+    const seq = ++this.trapSeq;
+    const request: ToNode =
+      what.op === 'put'
+        ? { t: 'propose', id, data: encodeCommand({ op: 'put', clientId: 'trap', seq, key: what.key, value: textBytes(`trap-${seq}`) }).slice() }
+        : { t: 'read', id, mode: what.mode, key: what.key };
+    const now = this.env.now();
+    const o: ClientOp = { client: -1, id, op: what.op, mode: what.op === 'put' ? 'log' : what.mode, key: what.key, request, seq, invokedAt: now, attempt: 1, deadline: now + 300 };
+    this.ops.set(id, o);
+    this.trapDone.set(id, done);
+    this.env.observe({ kind: 'kv-invoke', id, client: -1, op: o.op, mode: o.mode, key: o.key } satisfies KvObservation);
+    const n = this.node(node);
+    this.stepNode(n, () => {
+      n.started!.host.onClientRequest(request);
+      n.started!.host.process();
+    });
+    this.env.after(300, '', () => {
+      if (this.ops.get(id) === o) this.finish(o, { kind: 'kv-timeout', id });
+    });
   }
 
   private onReply(from: number, m: FromNode): void {
@@ -584,7 +714,8 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
       case 'redirect':
       case 'busy':
       case 'dropped':
-        this.retry(o, m.t === 'busy' ? 50 : 10);
+        if (o.client < 0) this.finish(o, { kind: 'kv-timeout', id: o.id });
+        else this.retry(o, m.t === 'busy' ? 50 : 10);
         break;
     }
   }
@@ -627,7 +758,7 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counts };
+    return { ...this.counts, trapsFired: this.traps.fired };
   }
 
   describeMessage(m: ReplicaMessage): string {

@@ -17,6 +17,8 @@ export const calmNetwork: NetworkProfile = { loss: 0, duplicate: 0, delayMsMin: 
 
 export class Network {
   private readonly cut = new Set<number>();
+  /** Extra delay on some links (a directed slow path), in ms. */
+  private readonly slow = new Map<number, number>();
   profile: NetworkProfile;
 
   constructor(
@@ -38,6 +40,17 @@ export class Network {
     if (from !== to) this.cut.add(Network.key(from, to));
   }
 
+  /** Restores one directed link (the others stay as they are). */
+  mendLink(from: number, to: number): void {
+    this.cut.delete(Network.key(from, to));
+  }
+
+  /** Messages on this directed link take `extraMs` longer (0: back to normal). */
+  slowLink(from: number, to: number, extraMs: number): void {
+    if (extraMs > 0) this.slow.set(Network.key(from, to), extraMs);
+    else this.slow.delete(Network.key(from, to));
+  }
+
   /** Cuts every link between the two groups, both ways. */
   split(a: readonly number[], b: readonly number[]): void {
     for (const x of a) for (const y of b) {
@@ -48,6 +61,7 @@ export class Network {
 
   heal(): void {
     this.cut.clear();
+    this.slow.clear();
   }
 
   get cutCount(): number {
@@ -59,8 +73,9 @@ export class Network {
     if (this.isCut(from, to)) return [];
     const p = this.profile;
     if (p.loss > 0 && this.rng.chance(p.loss)) return [];
-    const first = this.delay();
-    if (p.duplicate > 0 && this.rng.chance(p.duplicate)) return [first, this.delay()];
+    const extra = this.slow.size > 0 ? (this.slow.get(Network.key(from, to)) ?? 0) : 0;
+    const first = this.delay() + extra;
+    if (p.duplicate > 0 && this.rng.chance(p.duplicate)) return [first, this.delay() + extra];
     return [first];
   }
 

@@ -25,6 +25,15 @@ export interface SimEnv<M extends SimMessage, O> {
   applied(node: number, index: number, command: Uint8Array): void;
   /** Disk latency for one write, drawn from the seed's fault profile. */
   diskDelayMs(): number;
+  /**
+   * Directed network faults for a cluster's own fault scenarios (traps): cut or mend one
+   * directed link, or make it slow. The engine's random faults may undo them (a heal).
+   */
+  readonly links: {
+    cut(from: number, to: number): void;
+    mend(from: number, to: number): void;
+    slow(from: number, to: number, extraMs: number): void;
+  };
   /** True when the engine records a trace; build trace strings only then. */
   readonly tracing: boolean;
   trace(line: string): void;
@@ -47,6 +56,8 @@ export interface SimCluster<M extends SimMessage> {
   restart(node: number): void;
   /** The fault phase is over: stop injecting faults of the cluster's own (pauses, damage). */
   onHeal?(): void;
+  /** True while the cluster runs a directed fault scenario that random faults must not disturb. */
+  faultsPaused?(): boolean;
   /** A live node that believes it leads with the highest term, or 0. */
   leader(): number;
   /** Liveness: every live node has applied the same last index, and there is a leader. */
@@ -71,10 +82,14 @@ export interface Checker<O> {
 export interface ClusterOptions {
   /** Names a deliberately broken variant (mutation check); undefined for the real protocol. */
   mutation?: string;
+  /** Virtual ms of faults before everything heals (a cluster's own faults stop then too). */
+  faultPhaseMs?: number;
 }
 
 export interface SimProtocol<M extends SimMessage, O> {
   readonly name: string;
+  /** Engine options this protocol prefers (e.g. a shorter fault phase for heavier nodes); explicit options win. */
+  readonly defaults?: { faultPhaseMs?: number; livenessMs?: number; tickMs?: number };
   /** The invariants this protocol's checkers enforce, for reports. */
   readonly invariants: readonly string[];
   /** Mutation names createCluster accepts. */

@@ -102,7 +102,9 @@ class Run<M extends SimMessage, O> {
     private readonly protocol: SimProtocol<M, O>,
     options: SimOptions,
   ) {
-    this.o = { ...defaults, tracing: false, ...options };
+    // Explicit options win over the protocol's own defaults, which win over the engine's.
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SimOptions;
+    this.o = { ...defaults, ...protocol.defaults, tracing: false, ...given };
     if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 64) throw new RangeError(`nodes must be 1..64, got ${options.nodes}`);
     const seed = options.seed;
     this.faultRng = createRng(mixSeed(seed, 1));
@@ -121,11 +123,16 @@ class Run<M extends SimMessage, O> {
       observe: (obs) => run.observe(obs),
       applied: (_node, _index, command) => run.onApplied(command),
       diskDelayMs: () => (run.diskMsMax === 0 ? 0 : run.diskRng.int(0, run.diskMsMax + 1)),
+      links: {
+        cut: (from, to) => run.network.cutLink(from, to),
+        mend: (from, to) => run.network.mendLink(from, to),
+        slow: (from, to, extraMs) => run.network.slowLink(from, to, extraMs),
+      },
       tracing: this.o.tracing,
       trace: (line) => run.addTrace(line),
     };
     this.checkers = protocol.createCheckers(this.nodeIds);
-    this.cluster = protocol.createCluster(this.nodeIds, env, { mutation: options.mutation });
+    this.cluster = protocol.createCluster(this.nodeIds, env, { mutation: options.mutation, faultPhaseMs: this.o.faultPhaseMs });
   }
 
   private randomProfile(): NetworkProfile {
@@ -304,6 +311,11 @@ class Run<M extends SimMessage, O> {
 
   private fault(): void {
     if (this.healed) return;
+    if (this.cluster.faultsPaused?.() === true) {
+      // A directed scenario of the cluster's own is running: random faults would only undo it.
+      this.queue.push(this.time + 20, this.o.tracing ? '~fault' : '', () => this.fault());
+      return;
+    }
     const r = this.faultRng;
     const ids = this.nodeIds;
     const leader = this.cluster.leader();
@@ -368,14 +380,14 @@ class Run<M extends SimMessage, O> {
     const leader = this.cluster.leader();
     if (leader === this.lastLeader) return;
     this.lastLeader = leader;
-    if (leader === 0) return;
+    if (leader === 0 || this.cluster.faultsPaused?.() === true) return;
     const r = this.faultRng;
     if (this.traps > 0) this.traps--;
     else if (!r.chance(this.trapChance)) return;
     const delay = r.int(0, 15);
     const isolate = r.chance(0.5);
     this.queue.push(this.time + delay, this.o.tracing ? `trap springs on n${leader}` : '', () => {
-      if (this.healed || !this.cluster.isUp(leader)) return;
+      if (this.healed || !this.cluster.isUp(leader) || this.cluster.faultsPaused?.() === true) return;
       if (isolate) {
         this.partitions++;
         this.network.split([leader], this.nodeIds.filter((id) => id !== leader));

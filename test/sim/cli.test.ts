@@ -41,4 +41,17 @@ test('--seed replays one seed; bad flags are named', () => {
   assert.match(badMutation.stderr, /--mutation: unknown mutation "nope"/);
 });
 
+test('concur sim --replica: whole replicas, and a violation names how to replay it', () => {
+  const ok = concur('sim', '--protocol', 'raft', '--replica', '--seeds', '3', '--nodes', '3', '--json');
+  assert.is(ok.status, 0, ok.stderr);
+  const summary = JSON.parse(ok.stdout.trim().split('\n').pop()!);
+  assert.is(summary.protocol, 'raft-replica');
+  assert.is(summary.seeds, 3);
+  assert.ok(summary.stats.reads > 0 && summary.stats.puts > 0);
+  const bad = concur('sim', '--replica', '--seeds', '30', '--nodes', '3', '--mutation', 'serve-before-apply');
+  assert.is(bad.status, 1);
+  assert.match(bad.stdout, /VIOLATION of read-values/);
+  assert.match(bad.stdout, /replay with: concur sim --protocol raft --replica --nodes 3 --seed \d+ --mutation serve-before-apply --trace/);
+});
+
 test.run();
