@@ -44,6 +44,8 @@ export async function benchRestart(o: RestartBenchOptions, log: (line: string) =
       await c.runClients({ mode: 'closed', outstanding: 4096, ratePerSec: 0, warmupMs: 0, durationMs: 3_600_000, totalOps: o.entries, drainTimeoutMs: 10_000 });
       const writeSec = (performance.now() - t0) / 1000;
       const follower = c.voters.find((id) => id !== c.leader)!;
+      // A follower still behind when crashed would replay less than the history: wait until it holds all of it.
+      await waitCaughtUp(c, follower);
       log(`  snapshots ${snap === 0 ? 'off' : `every ${snap}`}: wrote ${o.entries} entries in ${writeSec.toFixed(1)} s; restarting node ${follower}`);
       const recovered = firstValueFrom(
         c.supervisor.events$.pipe(
@@ -57,12 +59,7 @@ export async function benchRestart(o: RestartBenchOptions, log: (line: string) =
       await c.supervisor.restart(follower);
       const ev = (await recovered) as unknown as { event: { ms: number; entries: number; snapshotIndex: number } };
       const loadMs = Math.round(performance.now() - r0);
-      const [lead] = await Promise.all([c.supervisor.call<Stats>(c.leader, 'benchStats')]);
-      for (;;) {
-        const f = await c.supervisor.call<Stats>(follower, 'benchStats');
-        if (f.applied >= lead!.applied) break;
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await waitCaughtUp(c, follower);
       const caughtUpMs = Math.round(performance.now() - r0);
       const one: RestartCase = { snapshotEntries: snap, entriesWritten: o.entries, writeSec: Math.round(writeSec * 10) / 10, loadMs, caughtUpMs, walEntriesReplayed: ev.event.entries, snapshotIndex: ev.event.snapshotIndex, nodeDirMb };
       log(`    loaded in ${loadMs} ms (replayed ${one.walEntriesReplayed} WAL entries after snapshot ${one.snapshotIndex}; directory ${nodeDirMb} MB), caught up in ${caughtUpMs} ms`);
@@ -72,4 +69,14 @@ export async function benchRestart(o: RestartBenchOptions, log: (line: string) =
     }
   }
   return out;
+}
+
+/** Resolves once `follower` has applied everything the leader had applied when this was called. */
+async function waitCaughtUp(c: BenchCluster, follower: number): Promise<void> {
+  const lead = await c.supervisor.call<Stats>(c.leader, 'benchStats');
+  for (;;) {
+    const f = await c.supervisor.call<Stats>(follower, 'benchStats');
+    if (f.applied >= lead.applied) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
