@@ -10,7 +10,7 @@ import { Codec, DecodeError } from './codec.ts';
 import { FaultTable, LinkFaults } from './faults.ts';
 import { OutLink, type DropReason } from './link.ts';
 import type { HostInit, HostToSupervisor, SupervisorToHost } from './host-protocol.ts';
-import { Doorbell, Ring } from './ring.ts';
+import { Doorbell, Ring, type RingHandle } from './ring.ts';
 
 const init = workerData as HostInit;
 const port = parentPort!;
@@ -19,8 +19,13 @@ const post = (m: HostToSupervisor) => port.postMessage(m);
 const codec = new Codec(init.shapes);
 const faultTable = new FaultTable(init.faults);
 const doorbell = new Doorbell(init.doorbell);
-const inbound: { from: ActorId; ring: Ring }[] = init.inbound.map((l) => ({ from: l.from, ring: new Ring(l.ring) }));
+// Membership changes replace these arrays rather than mutate them (copy on write), so a loop
+// that holds the old array finishes its pass over a consistent list.
+let inbound: { from: ActorId; ring: Ring }[] = init.inbound.map((l) => ({ from: l.from, ring: new Ring(l.ring) }));
 const outbound = new Map<ActorId, OutLink>();
+let outLinks: OutLink[] = [];
+let peers: readonly ActorId[] = [...init.peers];
+const removed = new Set<ActorId>(init.removed);
 // Drops are counted here and reported in bursts: one postMessage per dropped frame would cost
 // more than the traffic it reports on a lossy link.
 const drops = new Map<string, { to: ActorId; reason: DropReason; count: number; bytes: number }>();
@@ -30,23 +35,34 @@ function flushDrops(): void {
   for (const d of drops.values()) post({ kind: 'dropped', from: init.id, to: d.to, reason: d.reason, count: d.count, bytes: d.bytes });
   drops.clear();
 }
-for (const l of init.outbound) {
-  const faults = new LinkFaults(faultTable, init.id, l.to, init.seed, init.incarnation);
-  const onDrop = (reason: DropReason, bytes: number) => {
-    const key = `${l.to}:${reason}`;
-    const d = drops.get(key) ?? { to: l.to, reason, count: 0, bytes: 0 };
-    d.count++;
-    d.bytes += bytes;
-    drops.set(key, d);
-    dropsTimer ??= setTimeout(flushDrops, 100);
-  };
-  outbound.set(l.to, new OutLink(new Ring(l.ring), faults, onDrop));
+function countDrop(to: ActorId, reason: DropReason, bytes: number): void {
+  const key = `${to}:${reason}`;
+  const d = drops.get(key) ?? { to, reason, count: 0, bytes: 0 };
+  d.count++;
+  d.bytes += bytes;
+  drops.set(key, d);
+  dropsTimer ??= setTimeout(flushDrops, 100);
 }
 
-function linkTo(to: ActorId): OutLink {
+function attachOutLink(to: ActorId, ring: RingHandle): void {
+  // Seeded exactly as the links made at start, so a run with the same sends repeats exactly.
+  const faults = new LinkFaults(faultTable, init.id, to, init.seed, init.incarnation);
+  outbound.set(to, new OutLink(new Ring(ring), faults, (reason, bytes) => countDrop(to, reason, bytes)));
+  outLinks = [...outbound.values()];
+}
+for (const l of init.outbound) attachOutLink(l.to, l.ring);
+
+/** The link to `to`; null for a removed peer (the caller drops the frame); throws for a stranger. */
+function linkTo(to: ActorId): OutLink | null {
   const link = outbound.get(to);
-  if (!link) throw new RangeError(`actor ${init.id} has no link to ${to}; known: ${[...outbound.keys()].join(', ')}`);
-  return link;
+  if (link) return link;
+  if (removed.has(to)) return null;
+  throw new RangeError(`actor ${init.id} has no link to ${to}; known: ${[...outbound.keys()].join(', ')}`);
+}
+
+function sendFrame(to: ActorId, link: OutLink | null, frame: Uint8Array): void {
+  if (link) link.send(frame);
+  else countDrop(to, 'removed', frame.length);
 }
 
 const timers = new Map<number, ReturnType<typeof setTimeout>>();
@@ -55,16 +71,19 @@ let stopping = false;
 
 const ctx: ActorContext = {
   self: init.id,
-  peers: init.peers,
+  get peers() {
+    return peers;
+  },
   config: init.config,
   incarnation: init.incarnation,
   storage: { dir: init.dataDir },
   send(to, message) {
-    linkTo(to).send(codec.encode(message));
+    const link = linkTo(to);
+    sendFrame(to, link, codec.encode(message));
   },
   encode: (message) => codec.encode(message),
   sendEncoded(to, frame) {
-    linkTo(to).send(frame);
+    sendFrame(to, linkTo(to), frame);
   },
   now: () => performance.now(),
   setTimer(delayMs, fire) {
@@ -138,7 +157,6 @@ function spinForWork(): boolean {
   }
 }
 
-const outLinks = [...outbound.values()];
 /** Frames sent during a batch (receive and idle) wake their readers once, at the batch's end. */
 function beginBatch(): void {
   for (const l of outLinks) l.setDeferWakeups(true);
@@ -197,9 +215,46 @@ const control = {
 };
 Comlink.expose(control, nodeEndpoint(controlPort));
 
+// ---- membership: the supervisor adds and removes peers while this actor runs ---------------
+
+function setPeers(next: ActorId[]): void {
+  peers = next.sort((a, b) => a - b);
+  actor.onPeersChanged?.(peers);
+}
+
+function addPeer(id: ActorId, inRing: RingHandle, outRing: RingHandle): void {
+  if (id === init.id || outbound.has(id)) return;
+  attachOutLink(id, outRing);
+  inbound = [...inbound, { from: id, ring: new Ring(inRing) }].sort((a, b) => a.from - b.from);
+  setPeers([...peers, id]);
+  // The new ring shares this actor's doorbell: a frame written before it was attached rang a
+  // bell the loop then found no work for, so the loop may be asleep with that frame waiting.
+  doorbell.ring();
+}
+
+function removePeer(id: ActorId): void {
+  removed.add(id);
+  const link = outbound.get(id);
+  if (!link) return;
+  // Frames still in flight either way are lost, as on a network: the peer is gone.
+  link.close();
+  outbound.delete(id);
+  outLinks = [...outbound.values()];
+  inbound = inbound.filter((l) => l.from !== id);
+  setPeers(peers.filter((p) => p !== id));
+}
+
+function onMembership(m: Exclude<SupervisorToHost, { kind: 'stop' }>): void {
+  if (stopping) return;
+  if (m.kind === 'peer-added') addPeer(m.id, m.inbound, m.outbound);
+  else removePeer(m.id);
+  post({ kind: 'peers-ack', seq: m.seq });
+}
+
 // This listener is also what keeps the worker alive: Atomics.waitAsync alone does not.
 port.on('message', (m: SupervisorToHost) => {
   if (m.kind === 'stop') void stop();
+  else onMembership(m);
 });
 
 post({ kind: 'ready' });

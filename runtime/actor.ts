@@ -29,7 +29,10 @@ export interface StorageHandle {
 
 export interface ActorContext {
   readonly self: ActorId;
-  /** Every other actor this one has a link to (not including the supervisor). */
+  /**
+   * Every other actor this one has a link to (not including the supervisor), sorted. Changes
+   * when the supervisor adds or removes actors: read it afresh, or follow `onPeersChanged`.
+   */
   readonly peers: readonly ActorId[];
   /** Settings given to the supervisor for this actor (structured-cloneable). */
   readonly config: Readonly<Record<string, unknown>>;
@@ -37,7 +40,9 @@ export interface ActorContext {
   readonly incarnation: number;
   /**
    * Sends a message to an actor or to the supervisor (id 0). Delivery is what the network
-   * allows: the supervisor's fault policy may drop, delay, duplicate or reorder it.
+   * allows: the supervisor's fault policy may drop, delay, duplicate or reorder it. A send to a
+   * peer the supervisor has removed is dropped (reported as 'removed'), not thrown: an actor may
+   * race a removal. A send to an id that was never in the cluster throws a RangeError.
    */
   send(to: ActorId, message: unknown): void;
   /** Encodes a message once, e.g. to send the same bytes to many peers with `sendEncoded`. */
@@ -72,6 +77,11 @@ export interface Actor {
    * batched. May return a promise (e.g. an fsync); no message is delivered until it settles.
    */
   idle?(): void | Promise<void>;
+  /**
+   * The supervisor added or removed actors while this one runs (`ctx.peers` is already the new
+   * list). Not called at start: `ctx.peers` holds the first list then. A throw is a crash.
+   */
+  onPeersChanged?(peers: readonly ActorId[]): void;
   /** Methods the supervisor may call through comlink: inspect state, change settings. */
   readonly control?: Record<string, (...args: never[]) => unknown>;
   /** Graceful stop: flush and close what the actor holds. */

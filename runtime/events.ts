@@ -27,6 +27,10 @@ export type RuntimeEvent = { at: number } & (
   | { type: 'restart-scheduled'; id: ActorId; delayMs: number; restartsInWindow: number }
   | { type: 'gave-up'; id: ActorId; restartsInWindow: number; windowMs: number; why: string }
   | { type: 'stopped-actor'; id: ActorId }
+  /** An actor joined a running cluster (`addActor`); its 'spawned' follows once it is up. */
+  | { type: 'actor-added'; id: ActorId }
+  /** An actor left the cluster for good (`removeActor`); its id is never used again. */
+  | { type: 'actor-removed'; id: ActorId }
   | { type: 'partitioned'; groups: ActorId[][] }
   | { type: 'link-cut'; from: ActorId[]; to: ActorId[] }
   | { type: 'healed' }

@@ -13,6 +13,11 @@ export interface HostInit {
   module: string;
   id: ActorId;
   peers: ActorId[];
+  /**
+   * Ids the supervisor removed from the cluster: sends to them are dropped as 'removed' rather
+   * than thrown, since a restarted actor may still hold them in its persisted state.
+   */
+  removed: ActorId[];
   config: Record<string, unknown>;
   incarnation: number;
   seed: number;
@@ -33,6 +38,15 @@ export type HostToSupervisor =
   | { kind: 'stopped' }
   | { kind: 'event'; event: ActorEvent }
   | { kind: 'dropped'; from: ActorId; to: ActorId; reason: DropReason; count: number; bytes: number }
-  | { kind: 'decode-failed'; from: ActorId; to: ActorId; bytes: number; error: string };
+  | { kind: 'decode-failed'; from: ActorId; to: ActorId; bytes: number; error: string }
+  /** The host has applied the membership message numbered `seq` (see SupervisorToHost). */
+  | { kind: 'peers-ack'; seq: number };
 
-export type SupervisorToHost = { kind: 'stop' };
+/**
+ * `peer-added` hands over both rings between this actor and the new one: `inbound` (new → this,
+ * built on this actor's doorbell) and `outbound` (this → new). `seq` is echoed in a peers-ack.
+ */
+export type SupervisorToHost =
+  | { kind: 'stop' }
+  | { kind: 'peer-added'; seq: number; id: ActorId; inbound: RingHandle; outbound: RingHandle }
+  | { kind: 'peer-removed'; seq: number; id: ActorId };

@@ -4,7 +4,8 @@
 import { LinkFaults } from './faults.ts';
 import { Ring } from './ring.ts';
 
-export type DropReason = 'cut' | 'loss' | 'down' | 'overflow';
+/** 'removed': sent by an actor to a peer the supervisor has removed from the cluster. */
+export type DropReason = 'cut' | 'loss' | 'down' | 'overflow' | 'removed';
 
 export interface OutLinkSettings {
   /** Frames queued behind a full ring before new frames are dropped (and reported). */

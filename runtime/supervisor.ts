@@ -11,7 +11,7 @@ import { supervisorId, type ActorId } from './actor.ts';
 import { Codec, DecodeError, type MessageShapes } from './codec.ts';
 import type { LinkMetrics, RuntimeEvent } from './events.ts';
 import { FaultTable, LinkFaults, noFaults, validatePolicy, type LinkPolicy } from './faults.ts';
-import type { HostInit, HostToSupervisor } from './host-protocol.ts';
+import type { HostInit, HostToSupervisor, SupervisorToHost } from './host-protocol.ts';
 import { OutLink } from './link.ts';
 import { Doorbell, Ring, type RingHandle } from './ring.ts';
 
@@ -85,6 +85,10 @@ interface ActorState {
   lastError: string | undefined;
   restarts: number[];
   restartTimer: ReturnType<typeof setTimeout> | null;
+  /** Set once `removeActor` began: it must not be restarted, and a second call awaits the first. */
+  removal: Promise<void> | null;
+  /** Membership messages posted to the current worker and not yet applied, by sequence number. */
+  acks: Map<number, () => void>;
   /** Settles when the current worker has exited. */
   exited: Promise<void>;
   /** Rejects control calls in flight when the worker goes away. */
@@ -103,8 +107,14 @@ const bootUrl = new URL('./worker-boot.mjs', import.meta.url);
 const hostUrl = new URL('./actor-host.ts', import.meta.url).href;
 
 export class Supervisor {
-  readonly ids: ActorId[];
   readonly seed: number;
+  // Replaced, never mutated, on every membership change: a caller iterating `ids` keeps a
+  // consistent list while actors are added or removed.
+  private idList: ActorId[];
+  /** Removed ids are never used again: peers may still hold them in their state. */
+  private readonly removedIds = new Set<ActorId>();
+  private started = false;
+  private nextPeersSeq = 1;
   private readonly events = new Subject<RuntimeEvent>();
   private readonly messages = new Subject<{ from: ActorId; message: unknown }>();
   /** Every event the runtime reports (see events.ts). */
@@ -119,7 +129,8 @@ export class Supervisor {
   private readonly doorbells = new Map<ActorId, SharedArrayBuffer>();
   private readonly supervisorDoorbell: Doorbell;
   private readonly out = new Map<ActorId, OutLink>();
-  private readonly inbound: { from: ActorId; ring: Ring }[] = [];
+  /** Copy on write, like `idList`: the inbound loop may be in the middle of a pass over it. */
+  private inbound: { from: ActorId; ring: Ring }[] = [];
   private readonly restartPolicy: RestartPolicy;
   private readonly startedAt = performance.now();
   private metricsTimer: ReturnType<typeof setInterval> | null = null;
@@ -132,25 +143,19 @@ export class Supervisor {
   private constructor(private readonly options: Required<Omit<SupervisorOptions, 'restart'>> & { restart: RestartPolicy }) {
     this.restartPolicy = options.restart;
     this.seed = options.seed;
-    this.ids = options.actors.map((a) => a.id).sort((a, b) => a - b);
+    this.idList = options.actors.map((a) => a.id).sort((a, b) => a - b);
     this.codec = new Codec(options.shapes);
-    const idMax = Math.max(...this.ids);
-    this.faults = new FaultTable(FaultTable.allocate(idMax));
+    // Sized for every id an actor may ever have, so actors added later have rows too (the
+    // table's buffer is handed to each worker once, at spawn, and cannot grow).
+    this.faults = new FaultTable(FaultTable.allocate(actorIdMax));
     this.supervisorDoorbell = new Doorbell();
     this.doorbells.set(supervisorId, this.supervisorDoorbell.buffer);
-    for (const id of this.ids) this.doorbells.set(id, new SharedArrayBuffer(4));
-    const all = [supervisorId, ...this.ids];
-    for (const from of all) {
-      for (const to of all) {
-        if (from === to) continue;
-        this.rings.set(`${from}>${to}`, new Ring(Ring.handle(options.ringBytes, this.doorbells.get(to)!)));
-      }
-    }
-    for (const id of this.ids) {
-      this.inbound.push({ from: id, ring: this.ring(id, supervisorId) });
-      const faults = new LinkFaults(this.faults, supervisorId, id, this.seed);
-      this.out.set(id, new OutLink(this.ring(supervisorId, id), faults, (reason, bytes) => this.countDrop(supervisorId, id, reason, bytes)));
-    }
+    this.idList.forEach((id, i) => this.allocateLinks(id, this.idList.slice(0, i)));
+  }
+
+  /** The current actors' ids, ascending. A new array after each `addActor` / `removeActor`. */
+  get ids(): ActorId[] {
+    return this.idList;
   }
 
   /** Validates the options, starts every actor and resolves once all report ready. */
@@ -166,15 +171,13 @@ export class Supervisor {
    */
   static create(options: SupervisorOptions): Supervisor {
     const s = new Supervisor(validateOptions(options));
-    for (const spec of options.actors) {
-      const moduleUrl = spec.module instanceof URL ? spec.module.href : spec.module.startsWith('file:') ? spec.module : new URL(spec.module, `file://${process.cwd()}/`).href;
-      s.actors.set(spec.id, newActorState(spec, moduleUrl));
-    }
+    for (const spec of options.actors) s.actors.set(spec.id, newActorState(spec, moduleUrlOf(spec.module)));
     return s;
   }
 
   /** Starts every actor and resolves once all report ready; on failure stops the rest and throws. */
   async startAll(): Promise<void> {
+    this.started = true;
     this.loopDone = this.inboundLoop();
     if (this.options.metricsIntervalMs > 0) {
       this.metricsTimer = setInterval(() => this.publishMetrics(), this.options.metricsIntervalMs);
@@ -193,7 +196,7 @@ export class Supervisor {
   /** Sends a message to an actor over the supervisor's ring (e.g. a client request). */
   send(to: ActorId, message: unknown): void {
     const link = this.out.get(to);
-    if (!link) throw new RangeError(`no actor ${to}; actors are ${this.ids.join(', ')}`);
+    if (!link) throw this.noActor(to);
     link.send(this.codec.encode(message));
   }
 
@@ -243,6 +246,7 @@ export class Supervisor {
   /** Starts a crashed, stopped or given-up actor again (crashing it first if it runs). */
   async restart(id: ActorId): Promise<void> {
     const a = this.state(id);
+    if (a.removal) throw new RangeError(`actor ${id} is being removed; it cannot be restarted`);
     this.cancelRestart(a);
     if (a.status === 'up' || a.status === 'starting') await this.crash(id);
     a.restarts = [];
@@ -314,6 +318,125 @@ export class Supervisor {
     return this.faults.get(from, to);
   }
 
+  // ---- membership --------------------------------------------------------------------------
+
+  /**
+   * Adds an actor to the running cluster: allocates its rings to the supervisor and every
+   * current actor, tells every running actor of the new peer (and waits until each has applied
+   * it, exited, or `stopTimeoutMs` passed), then spawns it and resolves once it reports ready.
+   * Actors that are down get the new peer when they are spawned again.
+   *
+   * Faults: the new actor's links start clean, even while a partition or `setFaults` is in
+   * force; call `partition`, `setFaults` or `cut` again to cover it. If it fails to start, it
+   * stays a member (down, restarted by the restart policy like any crashed actor) and the
+   * promise rejects: `removeActor` drops it.
+   */
+  async addActor(spec: ActorSpec): Promise<void> {
+    this.validateNewActor(spec);
+    const id = spec.id;
+    const others = this.idList;
+    this.allocateLinks(id, others);
+    this.actors.set(id, newActorState(spec, moduleUrlOf(spec.module)));
+    this.idList = [...others, id].sort((x, y) => x - y);
+    // Until it is up, frames to it are dropped as 'down', as for a restarting actor: its rings
+    // are emptied when it spawns, so nothing written before would be read anyway.
+    this.faults.setDown(id, true);
+    this.emit({ type: 'actor-added', id });
+    const told = this.tellPeers(id, (seq, peer) => ({ kind: 'peer-added', seq, id, inbound: this.ring(id, peer).handle, outbound: this.ring(peer, id).handle }));
+    await Promise.all([told, this.spawn(id)]);
+  }
+
+  /**
+   * Removes an actor for good: stops it gracefully (terminating it after `stopTimeoutMs`),
+   * cancels any pending restart, tells every other running actor (and waits as `addActor`
+   * does), and forgets its rings. Its id may not be used again. Frames in flight to or from it
+   * are lost; actors that still send to it have those frames dropped as 'removed'.
+   */
+  async removeActor(id: ActorId): Promise<void> {
+    const a = this.state(id);
+    a.removal ??= this.remove(id, a);
+    return a.removal;
+  }
+
+  private async remove(id: ActorId, a: ActorState): Promise<void> {
+    await this.stopActor(a);
+    this.actors.delete(id);
+    this.removedIds.add(id);
+    this.idList = this.idList.filter((x) => x !== id);
+    this.forgetLinks(id);
+    // Forgetting and telling happen in one turn: a peer spawned from now on is built without
+    // the removed actor, and every worker that exists now gets the message.
+    await this.tellPeers(id, (seq) => ({ kind: 'peer-removed', seq, id }));
+    this.emit({ type: 'actor-removed', id });
+  }
+
+  private validateNewActor(spec: ActorSpec): void {
+    if (this.stopping) throw new Error('the supervisor has been stopped; no actor can be added');
+    if (!this.started) throw new Error('addActor needs a started supervisor: list the first actors in options.actors, call startAll(), then add');
+    validateSpec(spec);
+    if (this.actors.has(spec.id)) throw new RangeError(`actor ${spec.id} already exists; actors are ${this.idList.join(', ')}`);
+    if (this.removedIds.has(spec.id)) throw new RangeError(`actor id ${spec.id} belonged to a removed actor and may not be used again (peers may still hold it in their state); choose another id`);
+  }
+
+  /**
+   * Rings between `id` and the supervisor and each of `others`, both ways, and the supervisor's
+   * ends of its own. A ring wakes its reader, so X>Y is built on Y's doorbell.
+   */
+  private allocateLinks(id: ActorId, others: readonly ActorId[]): void {
+    this.doorbells.set(id, new SharedArrayBuffer(4));
+    for (const other of [supervisorId, ...others]) {
+      this.rings.set(`${other}>${id}`, new Ring(Ring.handle(this.options.ringBytes, this.doorbells.get(id)!)));
+      this.rings.set(`${id}>${other}`, new Ring(Ring.handle(this.options.ringBytes, this.doorbells.get(other)!)));
+    }
+    this.inbound = [...this.inbound, { from: id, ring: this.ring(id, supervisorId) }].sort((x, y) => x.from - y.from);
+    const faults = new LinkFaults(this.faults, supervisorId, id, this.seed);
+    this.out.set(id, new OutLink(this.ring(supervisorId, id), faults, (reason, bytes) => this.countDrop(supervisorId, id, reason, bytes)));
+    // In case the inbound loop sleeps: it only looks at the rings it knew when it fell asleep.
+    this.supervisorDoorbell.ring();
+  }
+
+  private forgetLinks(id: ActorId): void {
+    this.out.get(id)?.close();
+    this.out.delete(id);
+    this.inbound = this.inbound.filter((l) => l.from !== id);
+    for (const key of [...this.rings.keys()]) {
+      const [from, to] = key.split('>').map(Number);
+      if (from !== id && to !== id) continue;
+      this.rings.delete(key);
+      this.lastMetrics.delete(key);
+      this.dropTotals.delete(key);
+    }
+    this.doorbells.delete(id);
+  }
+
+  /**
+   * Posts a membership message to every other actor with a worker (a starting one too: the
+   * message waits in its port until its host listens) and resolves once each has applied it,
+   * has exited, or `stopTimeoutMs` has passed, so a busy actor cannot hold the change forever.
+   */
+  private tellPeers(changed: ActorId, message: (seq: number, peer: ActorId) => SupervisorToHost): Promise<void> {
+    const applied: Promise<void>[] = [];
+    for (const [peer, a] of this.actors) {
+      if (peer === changed || !a.worker || a.status === 'stopping') continue;
+      const seq = this.nextPeersSeq++;
+      applied.push(this.ackOf(a, seq));
+      a.worker.postMessage(message(seq, peer));
+    }
+    return Promise.all(applied).then(() => undefined);
+  }
+
+  private ackOf(a: ActorState, seq: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        a.acks.delete(seq);
+        resolve();
+      };
+      const timer = setTimeout(done, this.options.stopTimeoutMs);
+      a.acks.set(seq, done);
+    });
+  }
+
   // ---- lifecycle ---------------------------------------------------------------------------
 
   /** Stops every actor gracefully (terminating any that hang) and releases every handle. */
@@ -321,17 +444,7 @@ export class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     if (this.metricsTimer) clearInterval(this.metricsTimer);
-    await Promise.all(
-      [...this.actors.values()].map(async (a) => {
-        this.cancelRestart(a);
-        if (!a.worker) return;
-        a.status = 'stopping';
-        a.worker.postMessage({ kind: 'stop' });
-        const timer = setTimeout(() => void a.worker?.terminate(), this.options.stopTimeoutMs);
-        await a.exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all([...this.actors.values()].map((a) => this.stopActor(a)));
     for (const l of this.out.values()) l.close();
     this.supervisorDoorbell.interrupt();
     await this.loopDone;
@@ -343,10 +456,26 @@ export class Supervisor {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  /** Asks one actor to stop, terminates it if it hangs, and resolves once its worker exited. */
+  private async stopActor(a: ActorState): Promise<void> {
+    this.cancelRestart(a);
+    if (!a.worker) return;
+    a.status = 'stopping';
+    a.worker.postMessage({ kind: 'stop' } satisfies SupervisorToHost);
+    const timer = setTimeout(() => void a.worker?.terminate(), this.options.stopTimeoutMs);
+    await a.exited;
+    clearTimeout(timer);
+  }
+
   private state(id: ActorId): ActorState {
     const a = this.actors.get(id);
-    if (!a) throw new RangeError(`no actor ${id}; actors are ${this.ids.join(', ')}`);
+    if (!a) throw this.noActor(id);
     return a;
+  }
+
+  private noActor(id: ActorId): RangeError {
+    const removed = this.removedIds.has(id) ? ' (it was removed)' : '';
+    return new RangeError(`no actor ${id}${removed}; actors are ${this.idList.join(', ') || 'none'}`);
   }
 
   private ring(from: ActorId, to: ActorId): Ring {
@@ -359,7 +488,7 @@ export class Supervisor {
 
   private spawn(id: ActorId): Promise<void> {
     const a = this.state(id);
-    if (this.stopping) return Promise.resolve();
+    if (this.stopping || a.removal) return Promise.resolve();
     if (a.everSpawned) a.incarnation++;
     a.everSpawned = true;
     // Whatever was sent to the dead incarnation is lost, as on a real network.
@@ -376,6 +505,7 @@ export class Supervisor {
       module: a.moduleUrl,
       id,
       peers,
+      removed: [...this.removedIds],
       config: a.spec.config ?? {},
       incarnation: a.incarnation,
       seed: this.seed,
@@ -413,8 +543,12 @@ export class Supervisor {
           case 'ready':
             ready = true;
             clearTimeout(startTimer);
-            a.status = 'up';
-            this.faults.setDown(id, false);
+            // A stop or removal asked for while it started wins: it must not count as up, or
+            // its exit would look like a crash and be restarted.
+            if (a.status !== 'stopping') {
+              a.status = 'up';
+              this.faults.setDown(id, false);
+            }
             this.emit({ type: a.incarnation === 0 ? 'spawned' : 'restarted', id, incarnation: a.incarnation });
             resolve();
             break;
@@ -426,6 +560,9 @@ export class Supervisor {
             break;
           case 'decode-failed':
             this.emit({ type: 'decode-failed', from: m.from, to: m.to, bytes: m.bytes, error: m.error });
+            break;
+          case 'peers-ack':
+            a.acks.get(m.seq)?.();
             break;
           case 'stopped':
             break;
@@ -442,6 +579,8 @@ export class Supervisor {
         a.controlPort?.close();
         a.controlPort = null;
         a.markGone(new ActorDownError(id, 'it exited'));
+        // A dead worker applies nothing more; its next incarnation starts from the current set.
+        for (const done of [...a.acks.values()]) done();
         const wasStopping = a.status === 'stopping';
         if (wasStopping) {
           a.status = 'stopped';
@@ -478,6 +617,7 @@ export class Supervisor {
     this.emit({ type: 'restart-scheduled', id: a.spec.id, delayMs, restartsInWindow: a.restarts.length });
     a.restartTimer = setTimeout(() => {
       a.restartTimer = null;
+      if (this.actors.get(a.spec.id) !== a) return;
       a.lastError = undefined;
       this.spawn(a.spec.id).catch(() => {
         // A failed start exits the worker, which schedules the next attempt or gives up.
@@ -578,10 +718,23 @@ function newActorState(spec: ActorSpec, moduleUrl: string): ActorState {
     lastError: undefined,
     restarts: [],
     restartTimer: null,
+    removal: null,
+    acks: new Map(),
     exited: Promise.resolve(),
     gone: new Promise<never>(() => {}),
     markGone: () => {},
   };
+}
+
+function validateSpec(a: ActorSpec): void {
+  if (a === null || typeof a !== 'object') throw new TypeError(`an actor spec is { id, module, config? }, got ${String(a)}`);
+  if (!Number.isInteger(a.id) || a.id < 1 || a.id > actorIdMax) throw new RangeError(`actor ids must be integers from 1 to ${actorIdMax}, got ${String(a.id)}`);
+  if (!(a.module instanceof URL) && (typeof a.module !== 'string' || a.module === '')) throw new TypeError(`actor ${a.id} needs a module (path or URL of the actor's factory)`);
+}
+
+function moduleUrlOf(module: string | URL): string {
+  if (module instanceof URL) return module.href;
+  return module.startsWith('file:') ? module : new URL(module, `file://${process.cwd()}/`).href;
 }
 
 function validateOptions(o: SupervisorOptions): Required<Omit<SupervisorOptions, 'restart'>> & { restart: RestartPolicy } {
@@ -590,10 +743,9 @@ function validateOptions(o: SupervisorOptions): Required<Omit<SupervisorOptions,
   }
   const ids = new Set<number>();
   for (const a of o.actors) {
-    if (!Number.isInteger(a.id) || a.id < 1 || a.id > actorIdMax) throw new RangeError(`actor ids must be integers from 1 to ${actorIdMax}, got ${String(a.id)}`);
+    validateSpec(a);
     if (ids.has(a.id)) throw new RangeError(`actor id ${a.id} is used twice; ids must be unique`);
     ids.add(a.id);
-    if (!(a.module instanceof URL) && (typeof a.module !== 'string' || a.module === '')) throw new TypeError(`actor ${a.id} needs a module (path or URL of the actor's factory)`);
   }
   const ringBytes = o.ringBytes ?? 1 << 20;
   Ring.handle(ringBytes); // validates: throws with the accepted range

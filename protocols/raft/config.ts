@@ -43,6 +43,8 @@ export interface RaftSettings {
    * nodes tick independently (their ticks are out of phase by up to one tick).
    */
   leaseDriftTicks: number;
+  /** A learner may be promoted to voter only once its match index is within this many entries of the leader's last index. */
+  promoteLagEntriesMax: number;
 }
 
 /** Deliberate bugs for the simulator's mutation check. Never set outside tests. */
@@ -71,13 +73,29 @@ export interface RaftMutations {
   releaseAllReadRounds?: boolean;
   /** campaign() starts an election even while this node honours a leader's lease. */
   campaignIgnoresLease?: boolean;
+  /** Apply a change of several voters directly, without the joint step (majorities may not overlap). */
+  skipJointStep?: boolean;
+  /** A witness leader serves reads (it has no state machine: what it answers is not the data). */
+  witnessServesReads?: boolean;
 }
 
 export interface RaftConfig extends Partial<RaftSettings> {
   /** This node's id, a positive integer. */
   id: number;
-  /** Every voting member, this node included. */
+  /**
+   * Every voting member (witnesses included), this node included unless it is a learner. The
+   * configuration in force is the newest one the log or snapshot holds; this is the one before any.
+   */
   voters: readonly number[];
+  /** Initial learners (receive the log, never vote). */
+  learners?: readonly number[];
+  /** Initial witnesses: voters that keep no state machine (a subset of `voters`). */
+  witnesses?: readonly number[];
+  /**
+   * A node added to a running cluster: it starts with no configuration (voters may be empty)
+   * and learns one from the leader's log or snapshot; until then it never campaigns.
+   */
+  joining?: boolean;
   storage: LogStorage;
   rng: RandomSource;
   /** Index the host's state machine has already applied (0 for a state machine rebuilt from the log). */
@@ -98,11 +116,15 @@ export const defaultRaftSettings: Readonly<RaftSettings> = Object.freeze({
   uncommittedBytesMax: 64 << 20,
   readPendingMax: 4096,
   leaseDriftTicks: 2,
+  promoteLagEntriesMax: 100,
 });
 
 export interface ResolvedRaftConfig extends RaftSettings {
   id: number;
   voters: readonly number[];
+  learners: readonly number[];
+  witnesses: readonly number[];
+  joining: boolean;
   storage: LogStorage;
   rng: RandomSource;
   applied: number;
@@ -120,6 +142,13 @@ function positiveInt(name: string, v: unknown, min = 1): number {
   return v;
 }
 
+function idList(name: string, v: unknown): number[] {
+  if (!Array.isArray(v)) throw new RaftConfigError(`raft config: ${name} must be a list of node ids, got ${String(v)}`);
+  for (const x of v) positiveInt(`each ${name.replace(/s$/, '')} id`, x);
+  if (new Set(v).size !== v.length) throw new RaftConfigError(`raft config: ${name} must be unique, got [${v.join(', ')}]`);
+  return [...(v as number[])];
+}
+
 /** Fills defaults and checks every setting; throws RaftConfigError naming the first bad one. */
 export function resolveRaftConfig(config: RaftConfig): ResolvedRaftConfig {
   const s: RaftSettings = { ...defaultRaftSettings };
@@ -128,16 +157,19 @@ export function resolveRaftConfig(config: RaftConfig): ResolvedRaftConfig {
     if (v !== undefined) (s as unknown as Record<string, unknown>)[key] = v;
   }
   const id = positiveInt('id', config.id);
-  if (!Array.isArray(config.voters) || config.voters.length === 0) {
-    throw new RaftConfigError('raft config: voters must list at least one node (a cluster of 0 nodes cannot elect a leader)');
+  const joining = config.joining === true;
+  const voters = idList('voters', config.voters);
+  const learners = idList('learners', config.learners ?? []);
+  const witnesses = idList('witnesses', config.witnesses ?? []);
+  if (!joining) {
+    if (voters.length === 0) throw new RaftConfigError('raft config: voters must list at least one node (a cluster of 0 nodes cannot elect a leader)');
+    if (!voters.includes(id) && !learners.includes(id)) {
+      throw new RaftConfigError(`raft config: voters [${voters.join(', ')}] must include this node's id ${id} (or list it as a learner, or set joining)`);
+    }
+    if (voters.every((v) => witnesses.includes(v))) throw new RaftConfigError('raft config: at least one voter must be a full voter, not a witness');
   }
-  for (const v of config.voters) positiveInt('each voter id', v);
-  if (new Set(config.voters).size !== config.voters.length) {
-    throw new RaftConfigError(`raft config: voters must be unique, got [${config.voters.join(', ')}]`);
-  }
-  if (!config.voters.includes(id)) {
-    throw new RaftConfigError(`raft config: voters [${config.voters.join(', ')}] must include this node's id ${id}`);
-  }
+  for (const l of learners) if (voters.includes(l)) throw new RaftConfigError(`raft config: node ${l} is both a voter and a learner`);
+  for (const w of witnesses) if (!voters.includes(w)) throw new RaftConfigError(`raft config: witness ${w} must also be listed in voters`);
   positiveInt('electionTicks', s.electionTicks, 2);
   positiveInt('heartbeatTicks', s.heartbeatTicks);
   if (s.heartbeatTicks >= s.electionTicks) {
@@ -166,5 +198,6 @@ export function resolveRaftConfig(config: RaftConfig): ResolvedRaftConfig {
   }
   const applied = config.applied ?? 0;
   if (!Number.isInteger(applied) || applied < 0) throw new RaftConfigError(`raft config: applied must be an integer >= 0, got ${applied}`);
-  return { ...s, id, voters: [...config.voters], storage: config.storage, rng: config.rng, applied, unsafe: config.unsafe ?? {} };
+  positiveInt('promoteLagEntriesMax', s.promoteLagEntriesMax, 0);
+  return { ...s, id, voters, learners, witnesses, joining, storage: config.storage, rng: config.rng, applied, unsafe: config.unsafe ?? {} };
 }

@@ -1,6 +1,7 @@
 // One-line human renderings of messages, entries and node state, shared by the simulator's
 // traces, the scenario transcripts and (later) the dashboard. Formatting only; never mutates.
 import type { RaftStatus } from './raft.ts';
+import { decodeConfEntry, describeConfChange } from './membership.ts';
 import { EntryKind, MessageType, messageTypeName, roleName, type Entry, type Message } from './types.ts';
 
 export function formatMessage(m: Message): string {
@@ -38,6 +39,15 @@ const decoder = new TextDecoder();
 
 export function formatEntry(e: Entry): string {
   if (e.kind === EntryKind.noop) return `${e.index}/t${e.term} noop`;
+  if (e.kind === EntryKind.config) {
+    let what: string;
+    try {
+      what = describeConfChange(decodeConfEntry(e.data).change);
+    } catch {
+      what = `<damaged: ${e.data.byteLength} bytes>`;
+    }
+    return `${e.index}/t${e.term} conf(${what})`;
+  }
   const text = decoder.decode(e.data);
   const printable = /^[\x20-\x7e]*$/.test(text) && text.length <= 24;
   return `${e.index}/t${e.term} ${printable ? JSON.stringify(text) : `<${e.data.byteLength} bytes>`}`;

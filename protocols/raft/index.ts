@@ -13,7 +13,31 @@ export {
 export { formatEntry, formatMessage, formatStatus } from './describe.ts';
 export { MemoryStorage, noSnapshot, type LogStorage } from './storage.ts';
 export { compactionPoint, type CompactionSettings } from './compaction.ts';
-export { MajorityConfig, VoteResult } from './quorum.ts';
+export { JointConfig, MajorityConfig, VoteResult } from './quorum.ts';
+export {
+  applyConfChange,
+  ConfChangeError,
+  checkChange,
+  decodeConfEntry,
+  decodeMembership,
+  describeConfChange,
+  describeMembership,
+  emptyMembership,
+  encodeConfEntry,
+  encodeMembership,
+  fullVoters,
+  isJoint,
+  isVoter,
+  members,
+  membership,
+  roleOf,
+  sameMembership,
+  type ConfChange,
+  type ConfChangeOp,
+  type ConfChangeSingle,
+  type MemberRole,
+  type Membership,
+} from './membership.ts';
 export {
   campaignTransfer,
   EntryKind,

@@ -29,7 +29,7 @@ export class LeaderLease {
 
   constructor(
     private readonly self: number,
-    private readonly voters: MajorityConfig,
+    private readonly quorum: () => Pick<MajorityConfig, 'committedIndex'>,
     private readonly lengthTicks: number,
     private readonly unsafe: LeaseMutations,
     private readonly electionTicks: number,
@@ -67,7 +67,7 @@ export class LeaderLease {
 
   private recompute(): void {
     // The newest send tick that a majority (the leader included) has acked at or after.
-    const start = this.voters.committedIndex((id) => this.ackedSentTick.get(id) ?? neverTick);
+    const start = this.quorum().committedIndex((id) => this.ackedSentTick.get(id) ?? neverTick);
     const length = this.unsafe.tooLong === true ? 2 * this.electionTicks : this.lengthTicks;
     this.expiresTick = Math.max(this.expiresTick, start + length);
   }
@@ -77,6 +77,15 @@ export class LeaderLease {
     this.ackedSentTick.clear();
     this.expiresTick = neverTick;
     this.revoked = false;
+  }
+
+  /**
+   * The configuration changed: acks counted toward the old quorum say nothing about the new one
+   * (after a joint step the two may not overlap), so the lease starts over from new acks.
+   */
+  configChanged(): void {
+    this.ackedSentTick.clear();
+    this.expiresTick = neverTick;
   }
 
   /** Gives the lease up for good (leadership transfer: voters stop honouring their memory). */

@@ -70,6 +70,8 @@ class Unstable {
 
 export class RaftLog {
   private readonly unstable: Unstable;
+  /** Told of every append() with the entries that now end the log (anything after them is gone). */
+  onAppend: ((ents: readonly Entry[]) => void) | null = null;
   /** Highest index known committed. */
   committed: number;
   /** Highest index handed to the host for applying (in a Ready not yet advanced, or earlier). */
@@ -182,16 +184,18 @@ export class RaftLog {
     if (after < this.committed) throw new Error(`raft log: refusing to overwrite committed entry ${after + 1} (commit ${this.committed})`);
     if (after > this.lastIndex()) throw new Error(`raft log: gap — appending at ${after + 1} after last index ${this.lastIndex()}`);
     this.unstable.truncateAndAppend(ents);
+    this.onAppend?.(ents);
     return this.lastIndex();
   }
 
   /**
-   * Leader side of propose: appends one entry that must follow the last index. Skips append()'s
-   * array and checks on the hot path (one call per proposal); anything unusual goes through it.
+   * Leader side of propose: appends one normal entry that must follow the last index. Skips
+   * append()'s array, checks and listener on the hot path (one call per proposal); anything
+   * unusual goes through it.
    */
   appendNext(e: Entry): void {
     const u = this.unstable;
-    if (e.index === u.offset + u.entries.length && e.index === this.lastIndex() + 1 && e.index > this.committed) u.entries.push(e);
+    if (e.kind === 0 && e.index === u.offset + u.entries.length && e.index === this.lastIndex() + 1 && e.index > this.committed) u.entries.push(e);
     else this.append([e]);
   }
 

@@ -1,6 +1,6 @@
 // Quorum arithmetic for a majority configuration: the committed index from per-voter match
 // indexes, and the outcome of a vote. Pure functions of their arguments; no node state here, so
-// a joint configuration (two majorities) can later be built from two of these.
+// a joint configuration (JointConfig, below) is built from two of these.
 
 export const VoteResult = { pending: 0, lost: 1, won: 2 } as const;
 export type VoteResult = (typeof VoteResult)[keyof typeof VoteResult];
@@ -56,5 +56,43 @@ export class MajorityConfig {
     let n = 0;
     for (const id of this.voters) if (active(id)) n++;
     return n >= this.quorum();
+  }
+}
+
+/**
+ * Joint consensus (C_old,new): every decision needs a majority of the incoming voters and, while
+ * joint, a majority of the outgoing ones too. With no outgoing half it is a majority config.
+ */
+export class JointConfig {
+  readonly incoming: MajorityConfig;
+  readonly outgoing: MajorityConfig | null;
+
+  constructor(incoming: readonly number[], outgoing: readonly number[] = []) {
+    this.incoming = new MajorityConfig(incoming);
+    this.outgoing = outgoing.length > 0 ? new MajorityConfig(outgoing) : null;
+  }
+
+  /** True when `id` is the only voter of every half: it decides alone. */
+  onlyVoter(id: number): boolean {
+    const alone = (c: MajorityConfig) => c.size === 1 && c.voters[0] === id;
+    return alone(this.incoming) && (this.outgoing === null || alone(this.outgoing));
+  }
+
+  committedIndex(matchOf: (id: number) => number): number {
+    const a = this.incoming.committedIndex(matchOf);
+    return this.outgoing === null ? a : Math.min(a, this.outgoing.committedIndex(matchOf));
+  }
+
+  voteResult(votes: ReadonlyMap<number, boolean>): VoteResult {
+    const a = this.incoming.voteResult(votes);
+    if (this.outgoing === null) return a;
+    const b = this.outgoing.voteResult(votes);
+    if (a === VoteResult.lost || b === VoteResult.lost) return VoteResult.lost;
+    if (a === VoteResult.won && b === VoteResult.won) return VoteResult.won;
+    return VoteResult.pending;
+  }
+
+  hasQuorum(active: (id: number) => boolean): boolean {
+    return this.incoming.hasQuorum(active) && (this.outgoing === null || this.outgoing.hasQuorum(active));
   }
 }

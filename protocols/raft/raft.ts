@@ -5,7 +5,23 @@ import { resolveRaftConfig, type RaftConfig, type ResolvedRaftConfig } from './c
 import { LeaderLease } from './lease.ts';
 import { RaftLog } from './log.ts';
 import { Progress, ProgressState } from './progress.ts';
-import { MajorityConfig, VoteResult } from './quorum.ts';
+import { JointConfig, VoteResult } from './quorum.ts';
+import {
+  applyConfChange,
+  decodeMembership,
+  emptyMembership,
+  encodeConfEntry,
+  encodeMembership,
+  fullVoters,
+  isJoint,
+  isVoter,
+  members,
+  membership,
+  MembershipLog,
+  sameMembership,
+  type ConfChange,
+  type Membership,
+} from './membership.ts';
 import { ReadOnly, type ReadRequest } from './read-only.ts';
 import { noSnapshot } from './storage.ts';
 import {
@@ -57,6 +73,12 @@ export interface RaftStatus {
   leaseUntilTick: number;
   /** Per-follower replication state (leader only). */
   progress: Map<number, ProgressStatus>;
+  /** The configuration in force (the newest in this node's log or snapshot). */
+  membership: Membership;
+  /** Index of the entry that set it (0: the initial one). */
+  membershipIndex: number;
+  /** Witness: the index every full voter holds, as the leader last said (what it may drop through). */
+  fullyHeld: number;
 }
 
 export interface ProgressStatus {
@@ -77,8 +99,11 @@ export interface ProgressStatus {
 export class RaftNode {
   readonly id: number;
   private readonly cfg: ResolvedRaftConfig;
-  private readonly voters: MajorityConfig;
+  private quorum: JointConfig;
+  private readonly memberships: MembershipLog;
   private readonly log: RaftLog;
+  /** Witness: the index every full voter holds (heartbeats from the leader say). */
+  private fullyHeld = 0;
 
   private term: number;
   private vote: number;
@@ -124,21 +149,25 @@ export class RaftNode {
   private readStates: ReadState[] = [];
   private prevSoft: SoftState;
   private prevHard: HardState;
+  private prevMembership: Membership;
   private readyOutstanding = false;
 
   constructor(config: RaftConfig) {
     this.cfg = resolveRaftConfig(config);
     this.id = this.cfg.id;
-    this.voters = new MajorityConfig(this.cfg.voters);
     const hs = this.cfg.storage.initialState();
     this.log = new RaftLog(this.cfg.storage, hs.commit, Math.min(this.cfg.applied, hs.commit));
+    this.memberships = this.loadMemberships();
+    this.prevMembership = this.memberships.current;
+    this.quorum = quorumOf(this.memberships.current);
+    this.log.onAppend = (ents) => this.onLogAppend(ents);
     this.term = hs.term;
     this.vote = hs.vote;
     this.durableTerm = hs.term;
     this.readOnly = new ReadOnly(this.cfg.readPendingMax);
     this.lease = new LeaderLease(
       this.id,
-      this.voters,
+      () => this.quorum,
       this.cfg.electionTicks - this.cfg.leaseDriftTicks,
       { ignoreAcks: this.cfg.unsafe.leaseIgnoresAcks, tooLong: this.cfg.unsafe.leaseTooLong },
       this.cfg.electionTicks,
@@ -197,6 +226,9 @@ export class RaftNode {
       leaseValid: this.leaseValid(),
       leaseUntilTick: this.role === Role.leader && this.lease.untilTick > 0 ? this.lease.untilTick : 0,
       progress,
+      membership: this.memberships.current,
+      membershipIndex: this.memberships.currentIndex,
+      fullyHeld: this.fullyHeld,
     };
   }
 
@@ -252,7 +284,7 @@ export class RaftNode {
    * exist while the first still serves lease reads. Use transferLeadership to move leadership.
    */
   campaign(): boolean {
-    if (this.role === Role.leader) return false;
+    if (this.role === Role.leader || !this.promotable()) return false;
     if (this.heardFromLeaderRecently() && this.cfg.unsafe.campaignIgnoresLease !== true) return false;
     this.hup();
     return true;
@@ -266,6 +298,8 @@ export class RaftNode {
    */
   propose(data: Uint8Array, kind: EntryKind = EntryKind.normal): number {
     if (this.role !== Role.leader || this.leadTransferee !== NONE) return 0;
+    // A witness keeps no state machine to answer from; it leads only to hand leadership on.
+    if (kind === EntryKind.config || this.isWitness()) return 0;
     const last = this.log.lastIndex();
     if (last - this.log.committed >= this.cfg.uncommittedEntriesMax) return 0;
     const bytes = data.byteLength;
@@ -298,7 +332,7 @@ export class RaftNode {
    */
   flush(): void {
     if (this.role !== Role.leader) return;
-    for (const id of this.voters.voters) {
+    for (const id of this.progress.keys()) {
       if (id !== this.id) this.fillWindow(id);
     }
     this.startReadRound();
@@ -311,6 +345,7 @@ export class RaftNode {
    * silently vanish if leadership changes; callers time them out.
    */
   readIndex(context: number): boolean {
+    if (this.isWitness() && this.cfg.unsafe.witnessServesReads !== true) return false;
     if (this.role === Role.leader) return this.handleReadRequest({ context, from: this.id });
     if (this.lead === NONE) return false;
     this.send(message(MessageType.readIndex, this.id, this.lead, this.term, { context }));
@@ -337,6 +372,7 @@ export class RaftNode {
   private leaseValid(): boolean {
     return (
       this.cfg.checkQuorum &&
+      (!this.isWitness() || this.cfg.unsafe.witnessServesReads === true) &&
       this.role === Role.leader &&
       this.leadTransferee === NONE &&
       this.committedEntryInCurrentTerm() &&
@@ -356,6 +392,9 @@ export class RaftNode {
    */
   transferLeadership(to: number): boolean {
     if (this.role !== Role.leader || to === this.id) return false;
+    const m = this.memberships.current;
+    // Only a full voter can lead for good: a learner cannot win, a witness would hand it on.
+    if (!isVoter(m, to) || m.witnesses.includes(to)) return false;
     const pr = this.progress.get(to);
     if (pr === undefined) return false;
     if (this.leadTransferee === to) return true;
@@ -415,6 +454,153 @@ export class RaftNode {
     }
   }
 
+  // ---------------------------------------------------------------- membership
+
+  /** The configuration in force once the log holds everything through `index` (for snapshot metadata). */
+  membershipAt(index: number): Membership {
+    return this.memberships.at(index);
+  }
+
+  get membership(): Membership {
+    return this.memberships.current;
+  }
+
+  /**
+   * Proposes a membership change (leader only). Returns the config entry's index, or why it is
+   * refused: not leader, a transfer under way, no entry of this term committed yet (a change
+   * before that is unsafe, Ongaro 2015), another change not yet committed, a joint configuration
+   * not yet left, a learner not caught up, or a change that would leave no full voter.
+   */
+  proposeConfChange(cc: ConfChange): { index: number } | { refused: string } {
+    if (this.role !== Role.leader) return { refused: 'not the leader' };
+    if (this.leadTransferee !== NONE) return { refused: `leadership is being transferred to ${this.leadTransferee}` };
+    if (this.isWitness()) return { refused: 'a witness leader takes no changes; it is handing leadership to a full voter' };
+    if (!this.committedEntryInCurrentTerm()) return { refused: 'the leader has not committed an entry of its term yet; retry shortly' };
+    const pendingAt = this.memberships.currentIndex;
+    if (pendingAt > this.log.committed) return { refused: `another membership change (entry ${pendingAt}) is not committed yet; retry once it is` };
+    const m = this.memberships.current;
+    const next = applyConfChange(m, cc, this.cfg.unsafe.skipJointStep === true);
+    if (typeof next === 'string') return { refused: next };
+    for (const c of cc.changes) {
+      if (c.op !== 'add-voter' || !m.learners.includes(c.node)) continue;
+      const match = this.progress.get(c.node)?.match ?? 0;
+      const behind = this.log.lastIndex() - match;
+      if (behind > this.cfg.promoteLagEntriesMax) {
+        return { refused: `learner ${c.node} is ${behind} entries behind the leader (at most ${this.cfg.promoteLagEntriesMax} to be promoted); retry once it has caught up` };
+      }
+    }
+    const e: Entry = { index: this.log.lastIndex() + 1, term: this.term, kind: EntryKind.config, data: encodeConfEntry(cc, next) };
+    this.log.append([e]);
+    return { index: e.index };
+  }
+
+  /**
+   * Voters campaign; learners, removed nodes and nodes not yet told their configuration never
+   * do. A node whose removal is not committed yet still may (counting votes by the newest
+   * configuration, where its own does not count): it may hold the only log that can finish the
+   * change, and with it benched the remaining voters could never elect anyone.
+   */
+  private promotable(): boolean {
+    if (isVoter(this.memberships.current, this.id)) return true;
+    return this.memberships.currentIndex > this.log.committed && isVoter(this.memberships.at(this.log.committed), this.id);
+  }
+
+  private isWitness(): boolean {
+    return this.memberships.current.witnesses.includes(this.id);
+  }
+
+  private loadMemberships(): MembershipLog {
+    const snap = this.cfg.storage.snapshot?.() ?? noSnapshot;
+    const base =
+      snap.index > 0
+        ? (snap.membership ?? membership(snap.voters))
+        : this.cfg.joining
+          ? emptyMembership
+          : membership(this.cfg.voters, { learners: this.cfg.learners, witnesses: this.cfg.witnesses });
+    const log = new MembershipLog(snap.index, base);
+    // A restarted node uses the newest configuration its log holds, committed or not.
+    const last = this.cfg.storage.lastIndex();
+    const chunk = 4096;
+    for (let lo = this.log.firstIndex(); lo <= last; lo += chunk) {
+      for (const e of this.cfg.storage.entries(lo, Math.min(last + 1, lo + chunk))) {
+        if (e.kind === EntryKind.config) log.appended(e.index, e.data);
+      }
+    }
+    return log;
+  }
+
+  private onLogAppend(ents: readonly Entry[]): void {
+    const before = this.memberships.current;
+    this.memberships.truncateFrom(ents[0]!.index);
+    for (const e of ents) if (e.kind === EntryKind.config) this.memberships.appended(e.index, e.data);
+    if (this.memberships.current !== before) this.membershipChanged();
+  }
+
+  private membershipChanged(): void {
+    const m = this.memberships.current;
+    this.quorum = quorumOf(m);
+    this.lease.configChanged();
+    if (this.role !== Role.leader) return;
+    const keep = new Set([this.id, ...members(m)]);
+    for (const id of keep) {
+      if (this.progress.has(id)) continue;
+      // From the config entry itself: the first flush sends it, and a new node's reject starts the catch-up.
+      const pr = new Progress(this.log.lastIndex(), this.cfg.inflightMax, this.cfg.inflightBytesMax);
+      pr.recentActive = true;
+      this.progress.set(id, pr);
+    }
+    for (const id of [...this.progress.keys()]) if (!keep.has(id)) this.progress.delete(id);
+    if (this.leadTransferee !== NONE && !keep.has(this.leadTransferee)) this.leadTransferee = NONE;
+  }
+
+  /**
+   * Leader, after commit advanced: leave a joint configuration that asks to once it commits, and
+   * step down once a configuration without this node commits (handing over to the most
+   * up-to-date full voter first when one has everything).
+   */
+  private afterConfigCommit(): void {
+    const m = this.memberships.current;
+    if (this.memberships.currentIndex > this.log.committed) return;
+    if (!isVoter(m, this.id)) {
+      let best = NONE;
+      let bestMatch = -1;
+      for (const id of fullVoters(m)) {
+        const match = this.progress.get(id)?.match ?? 0;
+        if (match > bestMatch) [best, bestMatch] = [id, match];
+      }
+      if (best !== NONE && bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    if (isJoint(m) && m.autoLeave && this.leadTransferee === NONE) {
+      const leave: ConfChange = { changes: [], leave: true };
+      const e: Entry = { index: this.log.lastIndex() + 1, term: this.term, kind: EntryKind.config, data: encodeConfEntry(leave, applyConfChange(m, leave) as Membership) };
+      this.log.append([e]);
+    }
+  }
+
+  /** A witness that leads hands leadership to the first full voter holding its whole log. */
+  private maybeWitnessHandOff(): void {
+    if (this.role !== Role.leader || !this.isWitness() || this.leadTransferee !== NONE || !this.committedEntryInCurrentTerm()) return;
+    for (const id of fullVoters(this.memberships.current)) {
+      const pr = this.progress.get(id);
+      if (pr !== undefined && pr.match === this.log.lastIndex() && pr.recentActive) {
+        this.transferLeadership(id);
+        return;
+      }
+    }
+  }
+
+  /** The index every full voter of the configuration holds durably (the leader's own included). */
+  private heldByFullVoters(): number {
+    let held = Number.POSITIVE_INFINITY;
+    for (const id of fullVoters(this.memberships.current)) {
+      const match = id === this.id ? this.log.persistedIndex() : (this.progress.get(id)?.match ?? 0);
+      if (match < held) held = match;
+    }
+    return held === Number.POSITIVE_INFINITY ? 0 : held;
+  }
+
   // ---------------------------------------------------------------- Ready / advance
 
   hasReady(): boolean {
@@ -423,6 +609,7 @@ export class RaftNode {
     if (s.role !== this.role || s.leader !== this.lead || s.term !== this.term) return true;
     const h = this.prevHard;
     if (h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.committed) return true;
+    if (this.prevMembership !== this.memberships.current) return true;
     return (
       this.msgs.length > 0 ||
       this.msgsAfterPersist.length > 0 ||
@@ -449,6 +636,11 @@ export class RaftNode {
       hardState = this.hardState;
       this.prevHard = hardState;
     }
+    let changedMembership: Membership | null = null;
+    if (this.prevMembership !== this.memberships.current) {
+      changedMembership = this.memberships.current;
+      this.prevMembership = changedMembership;
+    }
     const snapshot = this.log.takeSnapshot();
     const entries = this.log.takeUnstable();
     const { from: committedFrom, to: committedTo } = this.log.takeCommitted();
@@ -457,6 +649,7 @@ export class RaftNode {
     const rd: Ready = {
       softState,
       hardState,
+      membership: changedMembership,
       snapshot,
       entries,
       committedFrom,
@@ -494,6 +687,7 @@ export class RaftNode {
       this.log.stableSnapTo(s.index);
     }
     if (rd.hardState !== null) this.durableTerm = rd.hardState.term;
+    if (this.role === Role.candidate && this.term === this.durableTerm && this.quorum.voteResult(this.votes) === VoteResult.won) this.becomeLeader();
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1]!;
       // A host that advances without writing would silently lose entries it acked.
@@ -555,7 +749,7 @@ export class RaftNode {
     this.role = Role.leader;
     this.lead = this.id;
     const next = this.log.lastIndex() + 1;
-    for (const id of this.voters.voters) {
+    for (const id of new Set([this.id, ...members(this.memberships.current)])) {
       const pr = new Progress(next, this.cfg.inflightMax, this.cfg.inflightBytesMax);
       if (id === this.id) {
         // Only what is already durable counts; the no-op below counts after advance().
@@ -572,7 +766,7 @@ export class RaftNode {
   }
 
   private hup(kind: CampaignKind = this.cfg.preVote ? CampaignKind.preElection : CampaignKind.election): void {
-    if (this.role === Role.leader) return;
+    if (this.role === Role.leader || !this.promotable()) return;
     this.campaign0(kind);
   }
 
@@ -589,15 +783,17 @@ export class RaftNode {
       term = this.term;
     }
     if (this.poll(this.id, true) === VoteResult.won) {
-      // A single-node cluster wins at once.
+      // A single voter wins at once, but leads only once its new term is durable (advance):
+      // else a crash would bring it back free to lead the same term again with other entries.
       if (kind === CampaignKind.preElection) this.campaign0(CampaignKind.election);
-      else this.becomeLeader();
+      else if (this.term === this.durableTerm) this.becomeLeader();
       return;
     }
     const index = this.log.lastIndex();
     const logTerm = this.log.lastTerm();
     const context = kind === CampaignKind.transfer ? campaignTransfer : 0;
-    for (const id of this.voters.voters) {
+    const m = this.memberships.current;
+    for (const id of new Set([...m.voters, ...m.outgoing])) {
       if (id === this.id) continue;
       this.send(message(type, this.id, id, term, { index, logTerm, context }));
     }
@@ -605,14 +801,14 @@ export class RaftNode {
 
   private poll(from: number, granted: boolean): VoteResult {
     if (!this.votes.has(from)) this.votes.set(from, granted);
-    return this.voters.voteResult(this.votes);
+    return this.quorum.voteResult(this.votes);
   }
 
   // ---------------------------------------------------------------- time
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.promotable()) {
       this.electionElapsed = 0;
       this.hup();
     }
@@ -624,7 +820,7 @@ export class RaftNode {
     if (this.electionElapsed >= this.cfg.electionTicks) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) {
-        const active = this.voters.hasQuorum((id) => id === this.id || this.progress.get(id)!.recentActive);
+        const active = this.quorum.hasQuorum((id) => id === this.id || this.progress.get(id)?.recentActive === true);
         if (!active) {
           this.becomeFollower(this.term, NONE);
           return;
@@ -634,6 +830,8 @@ export class RaftNode {
       // A transfer that did not finish within an election timeout is abandoned.
       this.leadTransferee = NONE;
     }
+    this.maybeWitnessHandOff();
+    if (this.role !== Role.leader) return;
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.startRound(this.log.committed, this.id));
@@ -683,7 +881,7 @@ export class RaftNode {
         if (pr.match < this.log.lastIndex() || pr.state === ProgressState.probe) this.sendAppend(m.from);
         if (m.context !== 0) {
           const acks = this.readOnly.ack(m.context, m.from);
-          if (this.voters.hasQuorum((id) => acks.has(id))) {
+          if (this.quorum.hasQuorum((id) => acks.has(id))) {
             for (const r of this.readOnly.release(m.context, this.cfg.unsafe.releaseAllReadRounds === true)) this.respondToRead(r, r.index);
           }
         }
@@ -725,6 +923,7 @@ export class RaftNode {
     else if (wasPaused) this.sendAppend(m.from);
     this.fillWindow(m.from);
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+    else this.maybeWitnessHandOff();
   }
 
   private stepCandidate(m: Message): void {
@@ -786,7 +985,7 @@ export class RaftNode {
         this.handleSnapshot(m);
         break;
       case MessageType.timeoutNow:
-        this.campaign0(CampaignKind.transfer);
+        if (this.promotable()) this.campaign0(CampaignKind.transfer);
         break;
       case MessageType.readIndexResp:
         this.readStates.push({ index: m.index, context: m.context });
@@ -823,7 +1022,8 @@ export class RaftNode {
    * waits for persistence); a snapshot this node already covers is acked with its commit index.
    */
   private handleSnapshot(m: Message): void {
-    const s: SnapshotMeta = { index: m.index, term: m.logTerm, voters: this.cfg.voters };
+    const carried = m.entries.length === 1 && m.entries[0]!.kind === EntryKind.config ? decodeMembership(m.entries[0]!.data) : this.memberships.at(m.index);
+    const s: SnapshotMeta = { index: m.index, term: m.logTerm, voters: carried.voters, membership: carried };
     if (this.restoreSnapshot(s)) {
       this.send(message(MessageType.appResp, this.id, m.from, this.term, { index: this.log.lastIndex() }));
     } else {
@@ -840,11 +1040,14 @@ export class RaftNode {
       return false;
     }
     this.log.restore(s);
+    this.memberships.reset(s.index, s.membership ?? membership(s.voters));
+    this.membershipChanged();
     return true;
   }
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit);
+    if (m.rejectHint > this.fullyHeld) this.fullyHeld = m.rejectHint;
     this.send(message(MessageType.heartbeatResp, this.id, m.from, this.term, { context: m.context, index: m.index }));
   }
 
@@ -852,11 +1055,12 @@ export class RaftNode {
 
   /** Commit the highest index a majority holds durably — only if it is of the current term (Figure 8). */
   private maybeCommit(): boolean {
-    const mci = this.voters.committedIndex((id) => this.progress.get(id)?.match ?? 0);
+    const mci = this.quorum.committedIndex((id) => this.progress.get(id)?.match ?? 0);
     if (mci <= this.log.committed) return false;
     if (this.log.term(mci) !== this.term && this.cfg.unsafe.commitPreviousTermByCount !== true) return false;
     this.log.commitTo(mci);
     this.releaseUncommitted(mci);
+    this.afterConfigCommit();
     if (this.pendingReads.length > 0 && this.committedEntryInCurrentTerm()) {
       const released = this.pendingReads;
       this.pendingReads = [];
@@ -890,8 +1094,9 @@ export class RaftNode {
   }
 
   private maybeSendAppend(to: number, sendIfEmpty: boolean): boolean {
-    const pr = this.progress.get(to)!;
-    if (pr.isPaused()) return false;
+    const pr = this.progress.get(to);
+    // Gone when a committed configuration removed the follower, or this leader stepped down.
+    if (pr === undefined || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     if (pr.next < this.log.firstIndex()) return this.maybeSendSnapshot(to, pr);
     const prevTerm = this.log.term(prevIndex);
@@ -918,13 +1123,15 @@ export class RaftNode {
    * reply brings us back here.
    */
   private maybeSendSnapshot(to: number, pr: Progress): boolean {
-    if (!pr.recentActive) return false;
+    // A witness holds no image to send; it hands leadership to a full voter instead.
+    if (!pr.recentActive || this.isWitness()) return false;
     const snap = this.cfg.storage.snapshot?.() ?? noSnapshot;
     if (snap.index === 0 || snap.index + 1 < this.log.firstIndex()) {
       throw new Error(`raft ${this.id}: follower ${to} needs entries from ${pr.next}, but the log starts at ${this.log.firstIndex()} and no snapshot covers the gap (newest: ${snap.index})`);
     }
     pr.becomeSnapshot(snap.index);
-    this.send(message(MessageType.snapshot, this.id, to, this.term, { index: snap.index, logTerm: snap.term, commit: this.log.committed }));
+    const conf: Entry = { index: snap.index, term: snap.term, kind: EntryKind.config, data: encodeMembership(snap.membership ?? this.memberships.at(snap.index)) };
+    this.send(message(MessageType.snapshot, this.id, to, this.term, { index: snap.index, logTerm: snap.term, commit: this.log.committed, entries: [conf] }));
     return true;
   }
 
@@ -940,20 +1147,22 @@ export class RaftNode {
   }
 
   private bcastAppend(): void {
-    for (const id of this.voters.voters) if (id !== this.id) this.sendAppend(id);
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id);
   }
 
   private bcastHeartbeat(context: number): void {
     // Every heartbeat carries its send tick: a majority of acks for it renews the lease from then.
     this.lease.roundStarted(this.ticks);
-    for (const id of this.voters.voters) {
+    const witnesses = this.memberships.current.witnesses;
+    const held = witnesses.length > 0 ? this.heldByFullVoters() : 0;
+    for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
-      const pr = this.progress.get(id)!;
       // Never tell a follower to commit past what it is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
-      this.send(message(MessageType.heartbeat, this.id, id, this.term, { commit, context, index: this.ticks }));
+      const rejectHint = witnesses.includes(id) ? Math.min(held, commit) : 0;
+      this.send(message(MessageType.heartbeat, this.id, id, this.term, { commit, context, index: this.ticks, rejectHint }));
     }
-    if (context !== 0 && this.voters.size === 1) {
+    if (context !== 0 && this.quorum.onlyVoter(this.id)) {
       for (const r of this.readOnly.release(context)) this.respondToRead(r, r.index);
     }
   }
@@ -982,7 +1191,7 @@ export class RaftNode {
   }
 
   private admitRead(req: ReadRequest): boolean {
-    if (this.voters.size === 1) {
+    if (this.quorum.onlyVoter(this.id)) {
       this.respondToRead(req, this.log.committed);
       return true;
     }
@@ -1018,4 +1227,9 @@ export class RaftNode {
       this.msgs.push(m);
     }
   }
+}
+
+function quorumOf(m: Membership): JointConfig {
+  // A node not yet told its configuration has none: an empty quorum nobody can reach.
+  return m.voters.length === 0 ? new JointConfig([0]) : new JointConfig(m.voters, m.outgoing);
 }

@@ -1,6 +1,7 @@
 // The Raft core's data: entries, hard/soft state, the flat wire message and the Ready batch.
 // Plain objects with numeric discriminants so a codec (cbor-x records) can ship them as they are;
 // nothing here may hold behaviour, references to I/O, or copies of command bytes.
+import type { Membership } from './membership.ts';
 
 /** Node ids are small positive integers; 0 means "nobody". */
 export const NONE = 0;
@@ -10,7 +11,7 @@ export const EntryKind = {
   normal: 0,
   /** The empty entry a new leader appends so an entry of its own term can commit. */
   noop: 1,
-  /** Reserved for membership changes (not implemented yet). */
+  /** A membership change: data is the ConfChange (membership.ts); it takes effect once appended. */
   config: 2,
 } as const;
 export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
@@ -62,7 +63,8 @@ export const MessageType = {
   preVoteResp: 6,
   /**
    * commit = min(follower's match, leader's commit); context = read round id or 0;
-   * index = the leader's tick when it sent the round (the start of the lease it may renew).
+   * index = the leader's tick when it sent the round (the start of the lease it may renew);
+   * rejectHint (to witnesses only) = the index every full voter holds (what a witness may drop).
    */
   heartbeat: 7,
   /** context and index echo the heartbeat's. */
@@ -75,8 +77,9 @@ export const MessageType = {
   readIndexResp: 11,
   /**
    * InstallSnapshot: index/logTerm = the snapshot's last included index and term, commit = the
-   * leader's commit. Only the metadata: the image travels beside it (the host's business), and a
-   * follower's host steps this message once it holds the whole image.
+   * leader's commit, entries = one config entry whose data is the membership at the snapshot
+   * (encodeMembership). Only the metadata: the image travels beside it (the host's business), and
+   * a follower's host steps this message once it holds the whole image.
    */
   snapshot: 12,
 } as const;
@@ -113,7 +116,10 @@ export interface Message {
 export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
+  /** The incoming voters at `index` (what older snapshot files record). */
   readonly voters: readonly number[];
+  /** The whole configuration at `index`; absent in snapshots written before membership changes. */
+  readonly membership?: Membership;
 }
 
 /** A read that may be served once the local state machine has applied `index`. */
@@ -138,6 +144,8 @@ export interface ReadState {
 export interface Ready {
   readonly softState: SoftState | null;
   readonly hardState: HardState | null;
+  /** The configuration, when it changed since the last Ready (a config entry appended or truncated, a snapshot). */
+  readonly membership: Membership | null;
   /** A snapshot from the leader that replaces this node's log and state (see step 2), or null. */
   readonly snapshot: SnapshotMeta | null;
   readonly entries: readonly Entry[];

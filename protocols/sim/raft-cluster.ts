@@ -18,9 +18,13 @@ import {
   type Message,
   type RaftMutations,
   type RaftSettings,
+  type ReadState,
   type Ready,
   type SnapshotMeta,
+  members,
+  describeMembership,
 } from '../raft/index.ts';
+import { describeAction, pickMembershipAction, planMembership, type MembershipPlan } from './raft-membership.ts';
 import type { ClusterOptions, SimCluster, SimEnv, SimProtocol } from './protocol.ts';
 import { applyDigest, createRaftCheckers, raftInvariants, type RaftObservation } from './raft-invariants.ts';
 
@@ -42,7 +46,14 @@ export const raftMutations: Record<string, RaftMutations> = {
   'heartbeat-reply-before-persist': { heartbeatReplyBeforePersist: true },
   'vote-amnesia': { voteAmnesia: true },
   'lease-survives-transfer': { leaseSurvivesTransfer: true },
+  /** Membership: two voters changed in one step, without C_old,new (the halves' majorities may not meet). */
+  'skip-joint-step': { skipJointStep: true },
+  /** Membership: a witness leader serves reads from the state machine it does not keep. */
+  'witness-serves-reads': { witnessServesReads: true },
 };
+
+/** Mutations that only show with membership changes on: they turn them on. */
+const membershipMutations = new Set(['skip-joint-step', 'witness-serves-reads']);
 
 /** Deliberately broken hosts: the core is right, what the host does around snapshots is not. */
 export const hostMutations = {
@@ -89,6 +100,10 @@ interface Host {
   received: Map<number, SimImage>;
   lastRole: number;
   lastTerm: number;
+  /** Keeps no state machine: applies nothing (its digest stays put), never snapshots its state. */
+  readonly witness: boolean;
+  /** Reads confirmed by the core, served once the state machine has applied their index. */
+  readsWaiting: ReadState[];
 }
 
 type Env = SimEnv<Message, RaftObservation>;
@@ -109,12 +124,18 @@ class RaftSimCluster implements SimCluster<Message> {
   /** Reads started per path: lease (served at once), index (on the leader), follower. */
   private readonly readPaths = { lease: 0, leaseRefused: 0, index: 0, follower: 0 };
   private readonly snapshotCounts = { snapshotsTaken: 0, snapshotsSent: 0, snapshotsInstalled: 0, snapshotTransfersFailed: 0 };
+  /** Membership changes on: who starts as a member, which ids are witnesses; null when off. */
+  private readonly plan: MembershipPlan | null;
+  private readonly membershipRng: Rng;
+  private membershipStopped = false;
+  private readonly membershipCounts = { changesProposed: 0, changesRefused: 0, transfersAsked: 0 };
 
   constructor(
     readonly nodeIds: readonly number[],
     private readonly env: Env,
     fixed: Partial<RaftSettings>,
     options: ClusterOptions,
+    membershipOn: boolean,
   ) {
     // Each seed draws its own settings, so the seeds together cover the settings matrix
     // (tiny windows and batches split appends in ways the defaults never do).
@@ -149,6 +170,13 @@ class RaftSimCluster implements SimCluster<Message> {
         throw new RangeError(`unknown raft mutation "${options.mutation}" (known: ${[...Object.keys(raftMutations), ...Object.keys(hostMutations)].join(', ')})`);
       }
     }
+    // Its own stream: seeds without membership changes draw exactly what they drew before.
+    this.membershipRng = createRng(env.nodeSeed(0, 2));
+    const withMembership = membershipOn || (options.mutation !== undefined && membershipMutations.has(options.mutation));
+    this.plan = withMembership ? planMembership(this.membershipRng, nodeIds) : null;
+    if (this.plan !== null && env.tracing) {
+      env.trace(`   membership: voters ${this.plan.voters.join(',')}; witnesses ${[...this.plan.witnessIds].join(',') || 'none'}; spares ${nodeIds.filter((id) => !this.plan!.voters.includes(id)).join(',') || 'none'}`);
+    }
     for (const id of nodeIds) {
       const host: Host = {
         id,
@@ -164,20 +192,26 @@ class RaftSimCluster implements SimCluster<Message> {
         received: new Map(),
         lastRole: -1,
         lastTerm: 0,
+        witness: this.plan?.witnessIds.has(id) ?? false,
+        readsWaiting: [],
       };
       this.hosts.set(id, host);
       this.start(host);
     }
+    if (this.plan !== null) this.scheduleMembershipChange();
   }
 
   private start(h: Host): void {
     h.incarnation++;
     // The state machine comes back from the durable snapshot, if any; the log replays after it.
-    const from = h.image?.meta.index ?? 0;
+    // A witness keeps no image: its log starts after what it dropped, with nothing to apply before.
+    const from = h.witness ? h.storage.snapshot().index : (h.image?.meta.index ?? 0);
+    const plan = this.plan;
     h.raft = new RaftNode({
       ...this.settings,
       id: h.id,
-      voters: this.nodeIds,
+      voters: plan?.voters ?? this.nodeIds,
+      ...(plan !== null ? { witnesses: plan.voters.filter((id) => plan.witnessIds.has(id)), joining: !plan.voters.includes(h.id) } : {}),
       storage: h.storage,
       rng: createRng(this.env.nodeSeed(h.id, h.incarnation)),
       applied: from,
@@ -188,6 +222,7 @@ class RaftSimCluster implements SimCluster<Message> {
     h.digest = h.image?.digest ?? 0;
     h.snapshotting = false;
     h.received.clear();
+    h.readsWaiting = [];
     h.lastRole = Role.follower;
     h.lastTerm = h.raft.currentTerm;
   }
@@ -285,6 +320,8 @@ class RaftSimCluster implements SimCluster<Message> {
   read(node: number, requestId: number): boolean {
     const h = this.host(node);
     if (h.raft === null) return false;
+    // A witness has no state machine to answer from (the core refuses too, while it is one).
+    if (h.witness && this.mutation?.witnessServesReads !== true) return false;
     this.env.observe({ kind: 'read-request', node, requestId });
     const raft = h.raft;
     const isLeader = raft.currentRole === Role.leader;
@@ -392,15 +429,76 @@ class RaftSimCluster implements SimCluster<Message> {
     for (const m of rd.messagesAfterPersist) this.env.send(m);
     for (const e of rd.committedEntries) {
       h.applied = e.index;
+      if (h.witness) continue;
       h.digestBefore = h.digest;
       h.digest = applyDigest(h.digest, e);
       this.env.observe({ kind: 'apply', node: h.id, entry: e });
       if (e.kind === EntryKind.normal) this.env.applied(h.id, e.index, e.data);
     }
-    for (const rs of rd.readStates) this.env.observe({ kind: 'read-state', node: h.id, requestId: rs.context, index: rs.index });
+    for (const rs of rd.readStates) h.readsWaiting.push(rs);
+    this.serveReads(h);
     h.writing = null;
     raft.advance(rd);
-    this.maybeSnapshot(h);
+    if (h.witness) this.witnessCompact(h);
+    else this.maybeSnapshot(h);
+  }
+
+  /** A confirmed read is answered from the state machine once it has applied the read's index. */
+  private serveReads(h: Host): void {
+    if (h.readsWaiting.length === 0) return;
+    const still: ReadState[] = [];
+    for (const rs of h.readsWaiting) {
+      if (h.applied < rs.index) still.push(rs);
+      else this.env.observe({ kind: 'read-state', node: h.id, requestId: rs.context, index: rs.index, applied: h.applied, digest: h.digest });
+    }
+    h.readsWaiting = still;
+  }
+
+  /**
+   * A witness drops the entries every full voter holds (the leader tells it which), keeping only
+   * the metadata of where its log now starts: the configuration there, no image.
+   */
+  private witnessCompact(h: Host): void {
+    const s = h.raft!.status();
+    const through = Math.min(s.fullyHeld, s.commit, h.applied);
+    if (through < h.storage.firstIndex() + 4) return;
+    const meta: SnapshotMeta = { index: through, term: h.storage.term(through), voters: s.membership.voters, membership: h.raft!.membershipAt(through) };
+    h.storage.setSnapshot(meta);
+    h.storage.compact(through);
+    if (this.env.tracing) this.env.trace(`   witness n${h.id} dropped its log through ${through}`);
+  }
+
+  /** Every few hundred virtual ms of the fault phase, one membership action at the leader. */
+  private scheduleMembershipChange(): void {
+    this.env.after(this.membershipRng.int(150, 700), this.env.tracing ? 'membership change' : '', () => {
+      if (this.membershipStopped) return;
+      this.changeMembership();
+      this.scheduleMembershipChange();
+    });
+  }
+
+  private changeMembership(): void {
+    const l = this.leader();
+    if (l === 0) return;
+    const h = this.host(l);
+    const raft = h.raft!;
+    const action = pickMembershipAction(this.membershipRng, this.nodeIds, this.plan!, raft.membership, l);
+    if (action === null) return;
+    if (action.kind === 'transfer') {
+      this.membershipCounts.transfersAsked++;
+      raft.transferLeadership(action.to);
+    } else {
+      const r = raft.proposeConfChange(action.change);
+      if ('refused' in r) this.membershipCounts.changesRefused++;
+      else this.membershipCounts.changesProposed++;
+      if (this.env.tracing) this.env.trace(`   n${l}: ${describeAction(action)} → ${'refused' in r ? `refused: ${r.refused}` : `entry ${r.index}`}`);
+      this.scheduleFlush(h);
+    }
+    this.afterInput(h);
+  }
+
+  onHeal(): void {
+    this.membershipStopped = true;
   }
 
   /** A snapshot from the leader replaces the state machine and the log (durably, with this write). */
@@ -425,7 +523,8 @@ class RaftSimCluster implements SimCluster<Message> {
     const every = this.snapshots.everyEntries;
     if (every === 0 || h.snapshotting || h.applied - (h.image?.meta.index ?? 0) < every) return;
     const digest = this.hostBug === 'snapshot-misses-last-apply' ? h.digestBefore : h.digest;
-    const image: SimImage = { meta: { index: h.applied, term: h.storage.term(h.applied), voters: this.nodeIds }, digest };
+    const conf = h.raft!.membershipAt(h.applied);
+    const image: SimImage = { meta: { index: h.applied, term: h.storage.term(h.applied), voters: conf.voters, membership: conf }, digest };
     if (image.meta.term < 0) throw new Error(`n${h.id} applied ${h.applied} but its storage has no term for it`);
     h.snapshotting = true;
     this.env.observe({ kind: 'snapshot-taken', node: h.id, index: image.meta.index, digest: image.digest });
@@ -462,7 +561,10 @@ class RaftSimCluster implements SimCluster<Message> {
     const leader = this.host(l).raft!;
     const c = leader.commitIndex;
     if (leader.lastIndex !== c) return false;
-    for (const h of this.hosts.values()) {
+    // Spares and removed nodes are not part of the cluster: only the members must catch up.
+    const ids = this.plan === null ? this.nodeIds : members(leader.membership);
+    for (const id of ids) {
+      const h = this.host(id);
       if (h.raft === null || h.applied !== c || h.raft.commitIndex !== c || h.writing !== null) return false;
     }
     return true;
@@ -473,7 +575,7 @@ class RaftSimCluster implements SimCluster<Message> {
   }
 
   stats(): Record<string, number> {
-    return { ...this.readPaths, ...this.snapshotCounts };
+    return { ...this.readPaths, ...this.snapshotCounts, ...(this.plan !== null ? this.membershipCounts : {}) };
   }
 
   maxTerm(): number {
@@ -488,7 +590,8 @@ class RaftSimCluster implements SimCluster<Message> {
     const r = h.raft;
     if (r === null) return `n${h.id} down (disk: ${h.storage.lastIndex()} entries, term ${h.storage.initialState().term})`;
     const s = r.status();
-    return `n${h.id} ${roleName[s.role]} t${s.term} vote=${s.vote} lead=${s.leader} first=${s.firstIndex} last=${s.lastIndex}/t${s.lastTerm} durable=${s.persistedIndex} commit=${s.commit} applied=${h.applied} snapshot=${s.snapshotIndex}`;
+    const conf = this.plan === null ? '' : ` ${describeMembership(s.membership)}@${s.membershipIndex}`;
+    return `n${h.id} ${roleName[s.role]} t${s.term} vote=${s.vote} lead=${s.leader} first=${s.firstIndex} last=${s.lastIndex}/t${s.lastTerm} durable=${s.persistedIndex} commit=${s.commit} applied=${h.applied} snapshot=${s.snapshotIndex}${conf}`;
   }
 
   describeNodes(): string[] {
@@ -497,12 +600,12 @@ class RaftSimCluster implements SimCluster<Message> {
 }
 
 /** The Raft protocol for the simulator; `settings` override the core's defaults. */
-export function raftSimProtocol(settings: Partial<RaftSettings> = {}): SimProtocol<Message, RaftObservation> {
+export function raftSimProtocol(settings: Partial<RaftSettings> = {}, opts: { membership?: boolean } = {}): SimProtocol<Message, RaftObservation> {
   return {
     name: 'raft',
     invariants: raftInvariants,
     mutations: [...Object.keys(raftMutations), ...Object.keys(hostMutations)],
-    createCluster: (nodeIds, env, options) => new RaftSimCluster(nodeIds, env, settings, options),
+    createCluster: (nodeIds, env, options) => new RaftSimCluster(nodeIds, env, settings, options, opts.membership === true),
     createCheckers: () => createRaftCheckers(),
   };
 }

@@ -23,7 +23,11 @@ export type RaftObservation =
   /** A node replaced its state machine and log with a snapshot from the leader (`digest`: the simulated state machine's; replicas check theirs elsewhere). */
   | { kind: 'snapshot-installed'; node: number; index: number; term: number; digest?: number }
   | { kind: 'read-request'; node: number; requestId: number }
-  | { kind: 'read-state'; node: number; requestId: number; index: number };
+  /**
+   * A read answered: confirmed at read index `index`, served from a state machine that had
+   * applied through `applied` and is then `digest` (both absent where replicas check values).
+   */
+  | { kind: 'read-state'; node: number; requestId: number; index: number; applied?: number; digest?: number };
 
 /**
  * When two entries are the same entry. The core simulator hands the same objects around, so
@@ -327,6 +331,9 @@ export class StateMachineSafety implements Checker<RaftObservation> {
         return null;
       case 'snapshot-taken':
         return this.checkImage(o.node, o.index, o.digest, 'took');
+      case 'read-state':
+        // A read is answered from a state machine: it must be the replay of the log up to where it stands.
+        return o.applied === undefined || o.digest === undefined ? null : this.checkImage(o.node, o.applied, o.digest, 'served a read from', 'a state machine');
       case 'snapshot-installed':
         this.ledger.reset(o.node, o.index);
         this.appliedIndex.set(o.node, o.index);
@@ -351,11 +358,11 @@ export class StateMachineSafety implements Checker<RaftObservation> {
   }
 
   /** A snapshot at `index` must hold exactly the state of applying entries 1..index. */
-  private checkImage(node: number, index: number, digest: number, verb: string): string | null {
+  private checkImage(node: number, index: number, digest: number, verb: string, what = 'a snapshot'): string | null {
     const p = this.prefixDigest;
     while (p.length <= index && this.applied[p.length] !== undefined) p.push(applyDigest(p[p.length - 1]!, this.applied[p.length]!));
-    if (p.length <= index) return `n${node} ${verb} a snapshot at ${index}, but no node ever applied index ${p.length}`;
-    if (p[index] !== digest) return `n${node} ${verb} a snapshot at ${index} whose state differs from applying entries 1..${index}`;
+    if (p.length <= index) return `n${node} ${verb} ${what} at ${index}, but no node ever applied index ${p.length}`;
+    if (p[index] !== digest) return `n${node} ${verb} ${what} at ${index} whose state differs from applying entries 1..${index}`;
     return null;
   }
 }

@@ -25,6 +25,14 @@ export interface TestNode {
   appliedIndex: number;
   readStates: ReadState[];
   incarnation: number;
+  /** Keeps no state machine: applies nothing. */
+  witness: boolean;
+}
+
+/** Who starts as a member; nodes not listed start with no configuration (joining). */
+export interface InitialMembership {
+  voters: number[];
+  witnesses: number[];
 }
 
 export class TestCluster {
@@ -44,13 +52,15 @@ export class TestCluster {
     logs: Record<number, number[]> = {},
     /** Term every node starts in (at least the term of its last preset entry). */
     initialTerm = 0,
+    private readonly initial: InitialMembership | null = null,
   ) {
     this.ids = Array.from({ length: n }, (_, i) => i + 1);
     for (const id of this.ids) {
       const terms = logs[id] ?? [];
       const entries: Entry[] = terms.map((term, i) => ({ index: i + 1, term, kind: EntryKind.normal, data: new TextEncoder().encode(`e${i + 1}t${term}`) }));
       const term = Math.max(initialTerm, terms.length > 0 ? terms[terms.length - 1]! : 0);
-      const node: TestNode = { id, raft: null, storage: new MemoryStorage({ term, vote: 0, commit: 0 }, entries), applied: [], appliedIndex: 0, readStates: [], incarnation: 0 };
+      const witness = initial?.witnesses.includes(id) ?? false;
+      const node: TestNode = { id, raft: null, storage: new MemoryStorage({ term, vote: 0, commit: 0 }, entries), applied: [], appliedIndex: 0, readStates: [], incarnation: 0, witness };
       this.nodes.set(id, node);
       this.start(node);
     }
@@ -62,7 +72,9 @@ export class TestCluster {
     // The state machine comes back from the snapshot, if any; the log replays after it.
     const snap = node.storage.snapshot();
     node.appliedIndex = snap.index;
-    node.raft = new RaftNode({ ...this.settings, id: node.id, voters: this.ids, storage: node.storage, rng: createRng(node.id * 1000 + node.incarnation), unsafe: this.unsafe, applied: snap.index });
+    const init = this.initial;
+    const conf = init === null ? { voters: this.ids } : { voters: init.voters, witnesses: init.witnesses.filter((w) => init.voters.includes(w)), joining: !init.voters.includes(node.id) };
+    node.raft = new RaftNode({ ...this.settings, id: node.id, ...conf, storage: node.storage, rng: createRng(node.id * 1000 + node.incarnation), unsafe: this.unsafe, applied: snap.index });
   }
 
   node(id: number): TestNode {
@@ -104,7 +116,7 @@ export class TestCluster {
       if (rd.hardState !== null) node.storage.setHardState(rd.hardState);
       for (const m of rd.messagesAfterPersist) this.inflight.push(m);
       for (const e of rd.committedEntries) {
-        node.applied.push(e);
+        if (!node.witness) node.applied.push(e);
         node.appliedIndex = e.index;
       }
       for (const rs of rd.readStates) {
@@ -206,7 +218,8 @@ export class TestCluster {
     const raft = this.raft(id);
     const index = node.appliedIndex;
     if (through > index) throw new Error(`node ${id} has applied ${index}: it cannot compact through ${through}`);
-    node.storage.setSnapshot({ index, term: node.storage.term(index), voters: this.ids });
+    const conf = raft.membershipAt(index);
+    node.storage.setSnapshot({ index, term: node.storage.term(index), voters: conf.voters, membership: conf });
     node.storage.compact(through);
     return `${id}: snapshot at ${index}/t${node.storage.term(index) >= 0 ? node.storage.term(index) : raft.status().lastTerm}, log from ${node.storage.firstIndex()}`;
   }

@@ -18,7 +18,7 @@ function elected(n = 3, settings: Partial<RaftSettings> = {}, unsafe = {}): Test
 }
 
 test('LeaderLease: a majority (the leader included) must ack a round; the lease runs from its send tick', () => {
-  const l = new LeaderLease(1, new MajorityConfig([1, 2, 3, 4, 5]), 8, {}, 10);
+  const l = new LeaderLease(1, () => new MajorityConfig([1, 2, 3, 4, 5]), 8, {}, 10);
   l.roundStarted(3);
   l.acked(2, 3);
   assert.not.ok(l.validAt(3), 'the leader and one follower are 2 of 5');
@@ -42,10 +42,10 @@ test('LeaderLease: a majority (the leader included) must ack a round; the lease 
 });
 
 test('LeaderLease mutations: renewing without acks, or for 2*electionTicks, lengthens the lease', () => {
-  const noAcks = new LeaderLease(1, new MajorityConfig([1, 2, 3]), 8, { ignoreAcks: true }, 10);
+  const noAcks = new LeaderLease(1, () => new MajorityConfig([1, 2, 3]), 8, { ignoreAcks: true }, 10);
   noAcks.roundStarted(5);
   assert.is(noAcks.untilTick, 13, 'renewed with nobody acking');
-  const long = new LeaderLease(1, new MajorityConfig([1, 2, 3]), 8, { tooLong: true }, 10);
+  const long = new LeaderLease(1, () => new MajorityConfig([1, 2, 3]), 8, { tooLong: true }, 10);
   long.roundStarted(5);
   long.acked(2, 5);
   assert.is(long.untilTick, 25);

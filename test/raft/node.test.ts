@@ -91,17 +91,28 @@ test('ready() twice without advance() is refused; advance() without ready() too'
   assert.throws(() => m.advance({} as Ready), /without an outstanding/);
 });
 
-test('advance() refuses a Ready whose entries the host did not persist', () => {
-  const n = new RaftNode({ id: 1, voters: [1], storage: new MemoryStorage(), rng: createRng(1) });
+/** A single voter that campaigned and made its new term durable: it leads now. */
+function soleLeader(storage: MemoryStorage): RaftNode {
+  const n = new RaftNode({ id: 1, voters: [1], storage, rng: createRng(1) });
   n.campaign();
+  const rd = n.ready();
+  storage.setHardState(rd.hardState!);
+  n.advance(rd);
+  return n;
+}
+
+test('advance() refuses a Ready whose entries the host did not persist', () => {
+  const n = soleLeader(new MemoryStorage());
   const rd = n.ready();
   assert.throws(() => n.advance(rd), /storage lacks entry 1/);
 });
 
-test('single node: leader at once, proposals commit after its own write', () => {
+test('single node: leads once its term is durable (a crash before would let it lead that term twice), proposals commit after its own write', () => {
   const storage = new MemoryStorage();
-  const n = new RaftNode({ id: 1, voters: [1], storage, rng: createRng(1) });
-  n.campaign();
+  const c = new RaftNode({ id: 1, voters: [1], storage: new MemoryStorage(), rng: createRng(1) });
+  c.campaign();
+  assert.is(c.currentRole, Role.candidate, 'won its own vote, but term 1 is not durable yet');
+  const n = soleLeader(storage);
   assert.is(n.currentRole, Role.leader);
   assert.is(n.propose(enc('a')), 2);
   let rd = n.ready();

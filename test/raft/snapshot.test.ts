@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRng } from '../../runtime/rng.ts';
-import { compactionPoint, EntryKind, MemoryStorage, message, MessageType, RaftNode, Role, type Entry, type Ready, type RaftStatus } from '../../protocols/raft/index.ts';
+import { compactionPoint, EntryKind, membership, MemoryStorage, message, MessageType, RaftNode, Role, type Entry, type Ready, type RaftStatus } from '../../protocols/raft/index.ts';
 import { RaftLog } from '../../protocols/raft/log.ts';
 import { Inflights, Progress, ProgressState } from '../../protocols/raft/progress.ts';
 import { electedCluster, TestCluster } from './harness.ts';
@@ -80,7 +80,7 @@ test('follower: a snapshot beyond its log replaces it, and the ack waits for the
   const f = follower([entry(1, 1), entry(2, 1)], 1, 1);
   f.raft.step(snapMsg(8, 1));
   const rd = f.raft.ready();
-  assert.equal(rd.snapshot, { index: 8, term: 1, voters: [1, 2, 3] });
+  assert.equal(rd.snapshot, { index: 8, term: 1, voters: [1, 2, 3], membership: membership([1, 2, 3]) });
   assert.ok(rd.mustSync);
   assert.equal(rd.messages, [], 'nothing may leave before the install');
   assert.equal(rd.messagesAfterPersist.map((m) => [m.type, m.index, m.reject]), [[MessageType.appResp, 8, false]]);
@@ -116,7 +116,7 @@ test('follower: a snapshot whose last entry it holds only moves commit; an old o
   // A snapshot of a later term at an index our log holds with another term replaces the log.
   f.raft.step(snapMsg(4, 2, 2));
   rd = install(f);
-  assert.equal(rd.snapshot, { index: 4, term: 2, voters: [1, 2, 3] });
+  assert.equal(rd.snapshot, { index: 4, term: 2, voters: [1, 2, 3], membership: membership([1, 2, 3]) });
 });
 
 test('leader: a follower behind the compacted log gets one snapshot offer, then nothing until it answers', () => {

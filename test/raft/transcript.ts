@@ -2,8 +2,8 @@
 // command, a `----` line and the output expected from it. Run with CONCUR_REWRITE=1 to rewrite
 // the expected output from what the code does now — then read the diff before keeping it.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { formatEntry, roleName, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
-import { TestCluster } from './harness.ts';
+import { describeMembership, formatEntry, roleName, type ConfChange, type ConfChangeOp, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
+import { TestCluster, type InitialMembership } from './harness.ts';
 
 interface Block {
   command: string;
@@ -43,7 +43,7 @@ function render(blocks: Block[], outputs: string[][]): string {
   return parts.join('\n');
 }
 
-const settingKeys = new Set(['preVote', 'checkQuorum', 'electionTicks', 'heartbeatTicks', 'inflightMax', 'batchEntriesMax', 'batchBytesMax', 'leaseDriftTicks']);
+const settingKeys = new Set(['preVote', 'checkQuorum', 'electionTicks', 'heartbeatTicks', 'inflightMax', 'batchEntriesMax', 'batchBytesMax', 'leaseDriftTicks', 'promoteLagEntriesMax']);
 
 class Interpreter {
   private c: TestCluster | null = null;
@@ -67,16 +67,21 @@ class Interpreter {
         const logs: Record<number, number[]> = {};
         let n = 3;
         let term = 0;
+        let initial = null as InitialMembership | null;
+        const ids = (v: string) => v.split(',').map(Number);
         for (const a of args) {
           const [k, v] = a.split('=') as [string, string];
           if (k === 'n') n = Number(v);
+          else if (k === 'voters') initial = { voters: ids(v), witnesses: initial?.witnesses ?? [] };
+          else if (k === 'witnesses') initial = { voters: initial?.voters ?? [], witnesses: ids(v) };
           else if (k === 'term') term = Number(v);
           else if (k === 'unsafe') (unsafe as Record<string, boolean>)[v] = true;
           else if (/^log\d+$/.test(k)) logs[Number(k.slice(3))] = v.split(',').map(Number);
           else if (settingKeys.has(k)) (settings as Record<string, unknown>)[k] = v === 'true' ? true : v === 'false' ? false : Number(v);
           else throw new Error(`cluster: unknown argument ${k}`);
         }
-        this.c = new TestCluster(n, settings, unsafe, logs, term);
+        if (initial !== null && initial.voters.length === 0) initial.voters = Array.from({ length: n }, (_, i) => i + 1);
+        this.c = new TestCluster(n, settings, unsafe, logs, term, initial);
         return [];
       }
       case 'campaign':
@@ -138,6 +143,30 @@ class Interpreter {
           const st = n.raft.status();
           const lease = st.leaseUntilTick > 0 ? `lease until tick ${st.leaseUntilTick}${st.leaseValid ? ' (valid)' : ' (not valid)'}` : 'no lease';
           return `${id}: ${roleName[st.role]} t${st.term} at tick ${st.tick}, ${lease}`;
+        });
+      case 'conf': {
+        // conf LEADER op node [op node ...] [joint] [manual] | conf LEADER leave
+        const changes: { op: ConfChangeOp; node: number }[] = [];
+        let joint = false;
+        let autoLeave = true;
+        let leave = false;
+        for (let i = 1; i < args.length; i++) {
+          const a = args[i]!;
+          if (a === 'joint') joint = true;
+          else if (a === 'manual') autoLeave = false;
+          else if (a === 'leave') leave = true;
+          else changes.push({ op: a as ConfChangeOp, node: num(++i) });
+        }
+        const cc: ConfChange = { changes, joint, autoLeave, leave };
+        const r = this.cluster.raft(num(0)).proposeConfChange(cc);
+        return ['refused' in r ? `refused: ${r.refused}` : `entry ${r.index}`];
+      }
+      case 'members':
+        return (args.length > 0 ? args.map(Number) : this.cluster.ids).map((id) => {
+          const n = this.cluster.node(id);
+          if (n.raft === null) return `${id}: down`;
+          const st = n.raft.status();
+          return `${id}: ${roleName[st.role]} t${st.term} ${describeMembership(st.membership)}@${st.membershipIndex} commit=${st.commit}`;
         });
       case 'transfer':
         return [this.cluster.raft(num(0)).transferLeadership(num(1)) ? 'accepted' : 'refused'];

@@ -13,6 +13,7 @@ interface SimFlags {
   seed?: number;
   nodes: number;
   mutation?: string;
+  membership?: boolean;
   trace?: boolean;
   json?: boolean;
 }
@@ -29,6 +30,7 @@ export function registerSim(program: Command): void {
     .option('--seed <s>', 'replay exactly this seed (with --seeds N: run seeds S..S+N-1)', intOption(0, 4_294_967_295))
     .option('--nodes <n>', 'cluster size', (v: string) => Number(choiceOption(nodeChoices)(v)), 3)
     .option('--replica', 'raft only: simulate whole replicas (node host, WAL and snapshots on a simulated disk, KV app, clients in every read mode) instead of the bare core')
+    .option('--membership', 'raft core only: random membership changes (add/remove voters, learners and witnesses, joint consensus, removing the leader) during the faults')
     .option('--mutation <name>', 'run a deliberately broken variant, to check that the checkers catch it')
     .option('--trace', 'print the full step trace of every seed (use with --seed)')
     .option('--json', 'print one JSON object as the last line of stdout')
@@ -38,6 +40,11 @@ export function registerSim(program: Command): void {
 }
 
 async function loadProtocol(flags: SimFlags): Promise<AnySimProtocol> {
+  if (flags.membership === true) {
+    if (flags.protocol !== 'raft' || flags.replica === true) throw new UsageError('--membership runs with the bare Raft core: use --protocol raft without --replica');
+    const { raftSimProtocol } = await import('../../../protocols/sim/index.ts');
+    return raftSimProtocol({}, { membership: true }) as unknown as AnySimProtocol;
+  }
   if (flags.replica !== true) return simProtocols[flags.protocol]!();
   if (flags.protocol !== 'raft') throw new UsageError(`--replica simulates Raft replicas; drop it or use --protocol raft (got ${flags.protocol})`);
   const { replicaSimProtocol } = await import('../../sim/index.ts');
@@ -101,7 +108,7 @@ function runSim(flags: SimFlags, protocol: AnySimProtocol): number {
     if (replay.violation?.invariant !== v.invariant || replay.violation.step !== v.step) {
       say(`warning: the replay ended differently (${replay.violation?.invariant ?? 'no violation'} at step ${replay.violation?.step}) — determinism is broken`);
     }
-    say(`replay with: concur sim --protocol ${flags.protocol}${flags.replica ? ' --replica' : ''} --nodes ${flags.nodes} --seed ${failed.seed}${flags.mutation ? ` --mutation ${flags.mutation}` : ''} --trace`);
+    say(`replay with: concur sim --protocol ${flags.protocol}${flags.replica ? ' --replica' : ''}${flags.membership ? ' --membership' : ''} --nodes ${flags.nodes} --seed ${failed.seed}${flags.mutation ? ` --mutation ${flags.mutation}` : ''} --trace`);
   } else {
     say(
       `ok: ${summary.seeds} seeds (${firstSeed}..${firstSeed + summary.seeds - 1}), ${summary.nodes} nodes, 0 violations of ${protocol.invariants.join(', ')}, liveness after heal; ` +
