@@ -5,6 +5,7 @@
 import type { Entry, Ready } from '../raft/index.ts';
 import { Role, type RaftNode } from '../raft/index.ts';
 import type { Checker } from './protocol.ts';
+import { CommitQuorum } from './commit-quorum.ts';
 
 export type RaftObservation =
   /** After every input to a live node (message, tick, proposal, read, persistence done). */
@@ -73,6 +74,7 @@ export const raftInvariants = [
   'election-safety',
   'leader-append-only',
   'log-matching',
+  'commit-quorum',
   'leader-completeness',
   'state-machine-safety',
   'read-index-linearizable',
@@ -137,6 +139,14 @@ export class LogMatching implements Checker<RaftObservation> {
   constructor(private readonly identity: EntryIdentity = byObject) {}
   private readonly logs = new Map<number, { entries: Entry[]; hashes: number[] }>();
   private readonly law = new Map<number, { hash: number; node: number }>();
+  /** Per node: the index its log starts after (a snapshot's), below which it holds only committed state. */
+  private readonly bases = new Map<number, number>();
+
+  /** Whether `node`'s log (as its Readies built it) holds `e` at `index`, or a snapshot covering it. */
+  holds(node: number, index: number, e: Entry): boolean {
+    if (index <= (this.bases.get(node) ?? 0)) return true;
+    return this.identity.same(this.logs.get(node)?.entries[index - 1], e);
+  }
 
   private mirror(node: number): { entries: Entry[]; hashes: number[] } {
     let m = this.logs.get(node);
@@ -167,6 +177,7 @@ export class LogMatching implements Checker<RaftObservation> {
     const m = this.mirror(node);
     m.entries.length = 0;
     m.hashes.length = 0;
+    this.bases.set(node, index);
     if (index === 0) return null;
     const seen = this.law.get(index * 1048576 + term);
     if (seen === undefined) return `n${node}'s log starts after entry ${index} of term ${term}, which no node ever logged`;
@@ -410,7 +421,9 @@ export class ReadIndexLinearizable implements Checker<RaftObservation> {
 }
 
 export function createRaftCheckers(): Checker<RaftObservation>[] {
-  return [new ElectionSafety(), new LeaderAppendOnly(), new LogMatching(), new LeaderCompleteness(), new StateMachineSafety(), new ReadIndexLinearizable()];
+  const logs = new LogMatching();
+  // CommitQuorum reads the logs LogMatching mirrors, so it must come after it.
+  return [new ElectionSafety(), new LeaderAppendOnly(), logs, new CommitQuorum(logs), new LeaderCompleteness(), new StateMachineSafety(), new ReadIndexLinearizable()];
 }
 
 /** The five Raft properties for replicas under simulation: entries compared by content. */

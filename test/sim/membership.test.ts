@@ -25,8 +25,8 @@ test('a membership seed replays exactly', () => {
 });
 
 const mutations: [string, number, number, RegExp][] = [
-  // {1,2,3} → {1,4,5} in one step: two leaders of disjoint majorities, two different commits.
-  ['skip-joint-step', 5, 120, /leader-completeness|state-machine-safety|log-matching|election-safety/],
+  // Two voters changed in one step: the leader commits without a majority of the old voters.
+  ['skip-joint-step', 5, 20, /commit-quorum/],
   // A witness keeps no state machine: what it answers is not the data.
   ['witness-serves-reads', 5, 20, /state-machine-safety/],
 ];
