@@ -1,10 +1,12 @@
 // The nemesis of `concur chaos`: on a seeded schedule it injects one fault at a time into a live
-// cluster (partitions of several shapes, crashes, loss, delay, pauses), holds it, and undoes it.
-// It never leaves a fault behind: `healAll` restores every link and restarts every node.
+// cluster (partitions of several shapes, crashes, loss, delay, pauses, membership changes), holds
+// it, and undoes it. It never leaves a fault behind: `healAll` restores every link and restarts
+// every node. A membership change runs in the background, so later partitions and crashes land
+// in the middle of it (a new member catching up, a joint step, a leader removing itself).
 import type { Cluster } from '../cluster/cluster.ts';
 import { createRng, type Rng } from '../../runtime/rng.ts';
 
-export const faultKinds = ['partition', 'crash', 'loss', 'delay', 'pause'] as const;
+export const faultKinds = ['partition', 'crash', 'loss', 'delay', 'pause', 'membership'] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
 export interface NemesisSettings {
@@ -35,6 +37,10 @@ export class Nemesis {
   private wake: (() => void) | null = null;
   private readonly crashed = new Set<number>();
   private readonly startedAt = performance.now();
+  /** The membership change under way (at most one: the cluster allows one pending change). */
+  private membershipOp: Promise<void> | null = null;
+  /** The cluster's size when the nemesis started: it grows one past it, then shrinks back. */
+  private baseSize = 0;
 
   constructor(private readonly cluster: Cluster, private readonly settings: NemesisSettings, private readonly log: (line: string) => void = () => {}) {
     this.rng = createRng(settings.seed);
@@ -42,6 +48,7 @@ export class Nemesis {
 
   start(): void {
     if (this.settings.faults.length === 0) return;
+    this.baseSize = this.cluster.members().length || this.cluster.supervisor.ids.length;
     this.running = true;
     this.loop = this.run();
   }
@@ -51,6 +58,7 @@ export class Nemesis {
     this.running = false;
     this.wake?.();
     await this.loop;
+    await this.membershipOp;
     await this.healAll();
   }
 
@@ -95,9 +103,13 @@ export class Nemesis {
       if (this.round.length === 0) this.round = this.shuffled(s.faults);
       const kind = this.round.pop()!;
       const holdMs = this.rng.int(s.faultMsMin, s.faultMsMax);
-      const undo = await this.inject(kind, holdMs);
+      // With membership changes, a node picked a moment ago may have been removed since.
+      const undo = await this.inject(kind, holdMs).catch((err: Error) => {
+        this.log(`nemesis: ${kind} not injected: ${err.message}`);
+        return async () => {};
+      });
       await this.sleep(holdMs);
-      await undo();
+      await undo().catch((err: Error) => this.log(`nemesis: undoing ${kind} failed: ${err.message}`));
     }
   }
 
@@ -162,6 +174,9 @@ export class Nemesis {
         this.record(kind, `delay ${delayMs} ms + up to ${jitterMs} ms jitter on every link`);
         return async () => c.supervisor.setFaults({ delayMs: 0, jitterMs: 0 });
       }
+      case 'membership':
+        if (this.membershipOp === null) this.membershipOp = this.changeMembership().finally(() => (this.membershipOp = null));
+        return async () => {};
       case 'pause': {
         const target = leader !== null && this.rng.chance(0.5) ? leader : this.pick(ids);
         const ms = Math.min(holdMs, 1_500);
@@ -170,6 +185,48 @@ export class Nemesis {
         void c.supervisor.call(target, 'pause', [ms], ms + 5_000).catch(() => {});
         return async () => {};
       }
+    }
+  }
+
+  /**
+   * One change, chosen so the cluster hovers around its starting size: promote a learner; shrink
+   * back (removing the leader as often as any member) once it has grown; else add a voter,
+   * learner or witness, or move leadership. Refusals (a change still pending, a lagging learner)
+   * are part of the game and only logged.
+   */
+  private async changeMembership(): Promise<void> {
+    const c = this.cluster;
+    const members = c.members();
+    const leader = c.leader();
+    const learners = members.filter((m) => m.role === 'learner').map((m) => m.id);
+    const fullVoters = members.filter((m) => m.role === 'voter').map((m) => m.id);
+    const hasWitness = members.some((m) => m.role === 'witness');
+    const timeoutMs = 10_000;
+    let what: string;
+    let op: () => Promise<unknown>;
+    if (learners.length > 0) {
+      const id = this.pick(learners);
+      [what, op] = [`promote learner ${id}`, () => c.promote(id, timeoutMs)];
+    } else if (members.length > this.baseSize) {
+      const id = leader !== null && this.rng.chance(0.35) ? leader : this.pick(members.map((m) => m.id));
+      [what, op] = [`remove node ${id}${id === leader ? ' (leader)' : ''}`, () => c.removeMember(id, timeoutMs)];
+    } else {
+      const r = this.rng.int(0, 100);
+      const others = fullVoters.filter((id) => id !== leader);
+      if (r < 20 && others.length > 0) {
+        const to = this.pick(others);
+        [what, op] = [`transfer leadership ${leader ?? 'none'} → ${to}`, () => c.transfer(to, timeoutMs)];
+      } else {
+        const role = r < 35 && !hasWitness ? 'witness' : r < 55 ? 'learner' : 'voter';
+        [what, op] = [`add a ${role}`, () => c.addMember(role, timeoutMs)];
+      }
+    }
+    this.record('membership', what);
+    try {
+      const res = await op();
+      this.log(`nemesis: ${what}: done ${JSON.stringify(res)}`);
+    } catch (err) {
+      this.log(`nemesis: ${what}: ${(err as Error).message}`);
     }
   }
 

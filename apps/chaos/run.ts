@@ -60,6 +60,8 @@ export interface ChaosReport {
   nodeErrors: string[];
   /** Per node at the end, the last index dropped from its in-memory log (0: none). */
   compactedThrough: number[];
+  /** The node each compactedThrough entry is of: the nodes at the end (membership faults change them). */
+  nodeIds: number[];
   /** WAL storage: snapshots taken and installed from a leader, over all nodes. */
   snapshotsTaken: number;
   snapshotsInstalled: number;
@@ -140,8 +142,9 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
     if (recovered) {
       for (let k = 0; k < o.keys; k++) await readOnce(cluster, recorder, o, 'final', `k${k}`);
     }
+    const nodeIds = [...cluster.supervisor.ids];
     const compactedThrough = await Promise.all(
-      cluster.supervisor.ids.map((id) =>
+      nodeIds.map((id) =>
         cluster.supervisor.isUp(id) ? cluster.supervisor.call<{ firstIndex: number }>(id, 'status').then((st) => st.firstIndex - 1, () => 0) : 0,
       ),
     );
@@ -174,6 +177,7 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
       storage,
       nodeErrors,
       compactedThrough,
+      nodeIds,
       snapshotsTaken,
       snapshotsInstalled,
       ...(check.failure ? { failure: formatFailure(check.failure) } : {}),
@@ -248,8 +252,12 @@ async function runClient(
   let n = 0;
   // Each client talks to one node, as a real client holds one connection, and moves to the next
   // node when a request fails. So clients on a minority side meet a deposed leader, as they would.
+  // The node list is read afresh: membership faults add and remove nodes as the run goes.
   let via = (client % o.nodes) + 1;
-  const moveOn = () => (via = (via % o.nodes) + 1);
+  const moveOn = () => {
+    const ids = cluster.supervisor.ids;
+    via = ids.find((id) => id > via) ?? ids[0] ?? via;
+  };
   while (keepGoing()) {
     const key = `k${rng.int(0, o.keys)}`;
     const roll = rng.next();

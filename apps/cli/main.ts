@@ -5,6 +5,7 @@ import { registerBench } from './commands/bench.ts';
 import { registerChaos } from './commands/chaos.ts';
 import { registerSim } from './commands/sim.ts';
 import { registerKv } from './commands/kv.ts';
+import { registerMember } from './commands/member.ts';
 import { registerStart } from './commands/start.ts';
 import { UsageError } from './options.ts';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerSim(program);
   registerKv(program);
+  registerMember(program);
   return program;
 }
 

@@ -1,17 +1,20 @@
 // A live Raft cluster in this process: one node actor per Worker under a Supervisor, plus the
 // main-thread side of the client path (route a command to the leader, retry on redirect, give up
-// at a deadline). It implements the HTTP API's ClusterBackend and knows nothing of HTTP.
+// at a deadline) and of membership changes (spawn or stop a node's worker, propose the change
+// through the leader, answer once it committed). It implements the HTTP API's ClusterBackend and
+// knows nothing of HTTP.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, map, type Observable, type Subscription } from 'rxjs';
-import { Supervisor } from '../../runtime/supervisor.ts';
+import { actorIdMax, Supervisor } from '../../runtime/supervisor.ts';
 import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
 import type { FsyncPolicy, RecoveryReport } from '../../runtime/storage/index.ts';
-import { Role, roleName, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
+import { Role, roleName, type ConfChange, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import {
   BackendError,
   BusyError,
+  ConflictError,
   DeadlineError,
   NoLeaderError,
   NoQuorumError,
@@ -22,8 +25,12 @@ import {
   type ClusterStatus,
   type LocalReadMode,
   type LocalReadResult,
+  type MemberRole,
   type NodeRole,
 } from '../http/backend.ts';
+import { freshLayout, maxIdEverUsed, readLayout, writeLayout, type ClusterLayout } from './layout.ts';
+import { alreadyDone, fullVotersOf, membersOf, pendingOf, refusalError, roleIn, sleep, type ConfigView } from './members.ts';
+import type { ConfChangeOutcome } from './node-membership.ts';
 import { clusterShapes, type FromNode, type StatusReport } from './protocol.ts';
 import type { NodeConfig } from './node-config.ts';
 import { checkSnapshotSettings, snapshotSettingsDefault, type SnapshotSettings } from './snapshot-keeper.ts';
@@ -31,6 +38,10 @@ import type { TransferSettings } from './snapshot-transfer.ts';
 
 export interface ClusterOptions {
   nodes: number;
+  /** Nodes (ids from 1 to `nodes`) that are witnesses: they vote and hold the log, but keep no state machine. */
+  witnesses?: number[];
+  /** The most nodes that may run at once; adding past it is refused (default clusterNodesMax). */
+  nodesMax?: number;
   /** Directory kept across runs; null: a temporary one (WAL) removed at stop, or none (memory). */
   dataDir: string | null;
   storage: 'wal' | 'memory';
@@ -99,6 +110,12 @@ export function timing(o: Pick<ClusterOptions, 'electionMsMin' | 'electionMsMax'
 /** The last status a node reported, and whether it runs. */
 type NodeView = Omit<StatusReport, 't'> & { id: number; up: boolean };
 
+function initialView(id: number, first: ClusterLayout['first'], member: boolean): NodeView {
+  // Until it reports, a node of the first configuration is assumed to hold it, and an added one none.
+  const voters = member ? [...first.voters] : [];
+  return { id, up: true, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0, firstIndex: 1, snapshotIndex: 0, voters, outgoing: [], learners: [], witnesses: member ? [...first.witnesses] : [], membershipIndex: 0 };
+}
+
 type Work =
   | { kind: 'propose'; command: Uint8Array; resolve: (r: { index: number; result: Uint8Array }) => void }
   | { kind: 'read'; mode: LocalReadMode; key: string; resolve: (r: LocalReadResult) => void };
@@ -135,6 +152,8 @@ export class Cluster implements ClusterBackend {
   private nextRequestId = 1;
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
+  /** Nodes being removed (their workers stopping), so a second removal waits for the first. */
+  private readonly removing = new Map<number, Promise<void>>();
 
   private constructor(
     readonly supervisor: Supervisor,
@@ -142,18 +161,24 @@ export class Cluster implements ClusterBackend {
     readonly dataDir: string | null,
     private readonly removeDataDirAtStop: boolean,
     private readonly dataDirLock: DirLock | null,
+    private readonly layout: ClusterLayout,
+    /** What every node is configured with, before its own part (joinAs, a slow disk). */
+    private readonly nodeConfig: NodeConfig,
   ) {
-    for (const id of supervisor.ids) {
-      this.views.set(id, { id, up: true, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0, firstIndex: 1, snapshotIndex: 0 });
-    }
+    for (const n of layout.nodes) this.views.set(n.id, initialView(n.id, layout.first, n.joinAs === undefined));
     this.subscriptions.push(supervisor.messages$.subscribe(({ from, message }) => this.onNodeMessage(from, message as FromNode)));
     this.subscriptions.push(
       supervisor.events$.subscribe((e) => {
         if (e.type === 'crashed' || e.type === 'gave-up') {
-          this.view(e.id).up = false;
+          const v = this.views.get(e.id);
+          if (v !== undefined) v.up = false;
           this.rerouteFrom(e.id);
         }
-        else if (e.type === 'spawned' || e.type === 'restarted') this.view(e.id).up = true;
+        else if (e.type === 'spawned' || e.type === 'restarted') {
+          const v = this.views.get(e.id);
+          if (v !== undefined) v.up = true;
+        }
+        else if (e.type === 'actor' && e.event.type === 'removed') void this.onRemovedReport(e.id);
         else if (e.type === 'actor' && e.event.type === 'warning') this.warnings.push(String(e.event.message));
         else if (e.type === 'actor' && e.event.type === 'recovered') {
           this.recoveries.set(e.id, {
@@ -170,17 +195,7 @@ export class Cluster implements ClusterBackend {
 
   static async start(overrides: Partial<ClusterOptions> = {}): Promise<Cluster> {
     const o: ClusterOptions = { ...clusterDefaults, ...overrides, raft: { ...clusterDefaults.raft, ...(overrides.raft ?? {}) } };
-    if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > clusterNodesMax) {
-      throw new ClusterConfigError(`a cluster needs from 1 to ${clusterNodesMax} nodes, got ${o.nodes}`);
-    }
-    if (o.compactEntries !== undefined && !(Number.isInteger(o.compactEntries) && o.compactEntries >= 0)) {
-      throw new ClusterConfigError(`compactEntries must be a whole number ≥ 0 (0: never compact), got ${o.compactEntries}`);
-    }
-    try {
-      checkSnapshotSettings({ ...snapshotSettingsDefault, ...(o.snapshot ?? {}) });
-    } catch (err) {
-      throw new ClusterConfigError((err as Error).message);
-    }
+    checkOptions(o);
     const t = timing(o);
     let dataDir = o.dataDir;
     let removeAtStop = false;
@@ -207,13 +222,13 @@ export class Cluster implements ClusterBackend {
       ...(o.walSegmentBytesMax !== undefined ? { walSegmentBytesMax: o.walSegmentBytesMax } : {}),
       ...(o.unsafe ? { unsafe: o.unsafe } : {}),
     };
+    const warnings: string[] = [];
     try {
+      const layout = Cluster.layoutFor(o, dataDir, warnings);
+      config.voters = [...layout.first.voters];
+      config.witnesses = [...layout.first.witnesses];
       const supervisor = Supervisor.create({
-        actors: Array.from({ length: o.nodes }, (_, i) => {
-          const delay = o.syncDelayMs?.[i + 1];
-          const own: NodeConfig = delay === undefined ? config : { ...config, syncDelayMs: delay };
-          return { id: i + 1, module: nodeModule, config: own as unknown as Record<string, unknown> };
-        }),
+        actors: layout.nodes.map((n) => ({ id: n.id, module: nodeModule, config: nodeConfigFor(config, o, n.id, n.joinAs) as unknown as Record<string, unknown> })),
         shapes: clusterShapes,
         seed: o.seed,
         ringBytes: o.ringBytes,
@@ -223,7 +238,8 @@ export class Cluster implements ClusterBackend {
         restart: { auto: o.storage === 'wal' },
       });
       // Subscribed before any node starts, so no status report is missed.
-      const cluster = new Cluster(supervisor, o, dataDir, removeAtStop, lock);
+      const cluster = new Cluster(supervisor, o, dataDir, removeAtStop, lock, layout, config);
+      cluster.warnings.push(...warnings);
       try {
         await supervisor.startAll();
       } catch (err) {
@@ -241,10 +257,30 @@ export class Cluster implements ClusterBackend {
     }
   }
 
+  /**
+   * The nodes to run: those a data directory recorded (it may have changed shape since it was
+   * started), else `nodes` of which `witnesses` are witnesses — recorded then for the next start.
+   */
+  private static layoutFor(o: ClusterOptions, dataDir: string | null, warnings: string[]): ClusterLayout {
+    const recorded = dataDir === null ? null : readLayout(dataDir);
+    if (recorded === null) {
+      const layout = freshLayout(o.nodes, o.witnesses ?? []);
+      if (dataDir !== null) writeLayout(dataDir, layout);
+      return layout;
+    }
+    const ids = recorded.nodes.map((n) => n.id);
+    const asked = Array.from({ length: o.nodes }, (_, i) => i + 1);
+    if (ids.join(',') !== asked.join(',')) {
+      warnings.push(`the data directory ${dataDir} holds nodes ${ids.join(', ')} (its membership changed since it was first started); starting those, whatever --nodes says`);
+    }
+    return recorded;
+  }
+
   // ---- ClusterBackend ------------------------------------------------------------------------
 
   status(): ClusterStatus {
     const leader = this.leader();
+    const config = this.configView();
     const nodes = [...this.views.values()].map((v) => ({
       id: v.id,
       role: roleLabel(v.role),
@@ -255,8 +291,10 @@ export class Cluster implements ClusterBackend {
       appliedIndex: v.applied,
       firstIndex: v.firstIndex,
       snapshotIndex: v.snapshotIndex,
+      member: config === null ? null : roleIn(config, v.id),
     }));
-    return { leader, term: Math.max(0, ...[...this.views.values()].filter((v) => v.up).map((v) => v.term)), nodes };
+    const term = Math.max(0, ...[...this.views.values()].filter((v) => v.up).map((v) => v.term));
+    return { leader, term, nodes, members: config === null ? [] : membersOf(config), pendingChange: config === null ? null : pendingOf(config) };
   }
 
   hasNode(id: number): boolean {
@@ -277,6 +315,251 @@ export class Cluster implements ClusterBackend {
       throw new NodeStateError(`node ${id} keeps its log in memory, which died with it; restarting it would let it vote twice and lose acknowledged entries. Start the cluster with --storage wal to restart nodes`);
     }
     await this.supervisor.restart(id);
+  }
+
+  // ---- membership ----------------------------------------------------------------------------
+
+  /** The configuration as the leader reported it (or, without a leader, the newest any node reported). */
+  members(): ReturnType<typeof membersOf> {
+    const config = this.configView();
+    return config === null ? [] : membersOf(config);
+  }
+
+  /**
+   * Spawns a node with a fresh id and adds it in `role`. A voter joins as a learner and is
+   * promoted once it has caught up, so the cluster never waits on an empty voter. Answers with the
+   * index of the entry that made it a `role`.
+   */
+  async addMember(role: MemberRole, timeoutMs: number): Promise<{ id: number; index: number }> {
+    const deadline = Date.now() + timeoutMs;
+    this.checkCanAdd();
+    await this.checkNoChangePending(deadline);
+    const id = maxIdEverUsed(this.layout) + 1;
+    await this.spawnNode(id, role);
+    let index: number;
+    try {
+      index = await this.proposeChange({ changes: [{ op: role === 'witness' ? 'add-witness' : 'add-learner', node: id }] }, deadline, `adding node ${id}`);
+    } catch (err) {
+      // Refused: the node is in no configuration and never will be. Otherwise it may still join.
+      if (err instanceof ConflictError) await this.forgetNode(id);
+      throw err;
+    }
+    if (role === 'voter') index = await this.promoteWhenCaughtUp(id, index, deadline);
+    return { id, index };
+  }
+
+  /** Removes member `id`; answers once the change committed and its worker stopped. */
+  async removeMember(id: number, timeoutMs: number): Promise<{ id: number; index: number }> {
+    const deadline = Date.now() + timeoutMs;
+    this.knownNode(id);
+    const config = await this.freshConfig(deadline);
+    if (roleIn(config, id) === null) {
+      // A worker in no configuration (an add that did not complete): nothing to propose.
+      await this.forgetNode(id);
+      return { id, index: config.membershipIndex };
+    }
+    const index = await this.proposeChange({ changes: [{ op: 'remove', node: id }] }, deadline, `removing node ${id}`);
+    await this.forgetNode(id);
+    return { id, index };
+  }
+
+  /** Turns learner `id` into a voter; refused (ConflictError) while it lags behind the leader. */
+  async promote(id: number, timeoutMs: number): Promise<{ id: number; index: number }> {
+    const deadline = Date.now() + timeoutMs;
+    this.knownNode(id);
+    const role = roleIn(await this.freshConfig(deadline), id);
+    if (role === 'voter') throw new ConflictError(`node ${id} is already a voter`, 'member-state');
+    if (role === 'witness') throw new ConflictError(`node ${id} is a witness: it keeps no state machine to promote; add a voter (POST /cluster/members) and remove the witness`, 'member-state');
+    if (role === null) throw new ConflictError(`node ${id} is in no configuration yet (its addition did not commit); remove it and add a new member`, 'member-state');
+    const index = await this.proposeChange({ changes: [{ op: 'add-voter', node: id }] }, deadline, `promoting node ${id}`);
+    return { id, index };
+  }
+
+  /** Moves leadership to full voter `to`; answers once `to` leads. */
+  async transfer(to: number, timeoutMs: number): Promise<{ leader: number; term: number }> {
+    const deadline = Date.now() + timeoutMs;
+    this.knownNode(to);
+    const config = await this.freshConfig(deadline);
+    if (!fullVotersOf(config).includes(to)) {
+      const role = roleIn(config, to);
+      throw new ConflictError(`node ${to} is ${role === null ? 'in no configuration' : `a ${role}`}: only a full voter can lead; promote it first, or pick one of ${fullVotersOf(config).join(', ')}`, 'member-state');
+    }
+    if (!this.view(to).up) throw new NodeStateError(`node ${to} is down; restart it first with POST /cluster/nodes/${to}/restart`);
+    const electionMs = this.options.electionMsMax;
+    let askedAt = Number.NEGATIVE_INFINITY;
+    while (Date.now() < deadline) {
+      this.checkRunning();
+      const leader = this.leader();
+      if (leader === to) return { leader: to, term: this.view(to).term };
+      // The core gives a transfer one election timeout; ask again after that.
+      if (leader !== null && Date.now() - askedAt > 2 * electionMs) {
+        askedAt = Date.now();
+        await this.supervisor.call(leader, 'transferLeadership', [to], Math.max(1, deadline - Date.now())).catch(() => false);
+      }
+      await sleep(10);
+    }
+    throw new DeadlineError(`leadership did not move to node ${to} within ${timeoutMs} ms (it may be behind, or cut off from the leader); it is with ${this.leader() === null ? 'no node' : `node ${this.leader()}`}`);
+  }
+
+  private checkRunning(): void {
+    if (this.stopped) throw new NoLeaderError('the cluster is shutting down');
+  }
+
+  private checkCanAdd(): void {
+    if (this.options.storage === 'memory') {
+      throw new ConflictError('nodes with memory storage keep no snapshots, so a new member could not catch up once the log was compacted; start the cluster with --storage wal to add members', 'storage');
+    }
+    const max = this.options.nodesMax ?? clusterNodesMax;
+    const running = this.supervisor.ids.length;
+    if (running >= max) throw new ConflictError(`the cluster runs ${running} nodes, its limit (${max}); remove a member first (DELETE /cluster/members/:id)`, 'node-limit');
+    if (maxIdEverUsed(this.layout) >= actorIdMax) throw new ConflictError(`every node id up to ${actorIdMax} has been used (ids are never reused); start a new cluster to add more`, 'node-limit');
+  }
+
+  private async checkNoChangePending(deadline: number): Promise<void> {
+    const pending = pendingOf(await this.freshConfig(deadline));
+    if (pending !== null) {
+      const what = pending.joint ? 'the joint configuration is not yet left' : `the change at entry ${pending.index} is not committed yet`;
+      throw new ConflictError(`another membership change is pending (${what}; GET /cluster shows it as pendingChange); retry once it has committed`, 'change-pending');
+    }
+  }
+
+  /** Throws UnknownNodeError unless `id` runs in this cluster (or is stopping). */
+  private knownNode(id: number): void {
+    if (!this.views.has(id)) throw new UnknownNodeError(id);
+  }
+
+  /** The configuration and commit index straight from the leader (status reports may lag a change by a moment). */
+  private async freshConfig(deadline: number): Promise<ConfigView> {
+    for (;;) {
+      this.checkRunning();
+      const leader = this.leader();
+      if (leader !== null) {
+        try {
+          return await this.supervisor.call<ConfigView>(leader, 'membership', [], Math.max(1, deadline - Date.now()));
+        } catch {
+          // It went down or away: look again.
+        }
+      }
+      if (Date.now() >= deadline) throw new NoLeaderError('no leader is elected right now, and only the leader can change the membership; retry shortly');
+      await sleep(20);
+    }
+  }
+
+  /**
+   * Proposes `cc` through the leader until it commits: past elections, a leader that has not yet
+   * committed in its term, and lost answers (a retry of a change that took effect meanwhile is
+   * refused as already done, which counts as done). Throws ConflictError when it cannot be made now.
+   */
+  private async proposeChange(cc: ConfChange, deadline: number, what: string): Promise<number> {
+    let lastWhy = 'no leader was elected';
+    let unknown = false;
+    for (;;) {
+      this.checkRunning();
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const err = unknown ? new DeadlineError(`${what} was not known to commit in time (${lastWhy}); it may still take effect: check GET /cluster`) : new NoLeaderError(`${what} could not be proposed in time: ${lastWhy}; retry shortly`);
+        throw err;
+      }
+      const leader = this.leader();
+      if (leader === null) {
+        await sleep(20);
+        continue;
+      }
+      let outcome: ConfChangeOutcome;
+      try {
+        outcome = await this.supervisor.call<ConfChangeOutcome>(leader, 'changeMembership', [cc], left);
+      } catch (err) {
+        unknown = true;
+        lastWhy = `node ${leader} did not answer (${(err as Error).message})`;
+        await sleep(20);
+        continue;
+      }
+      if (outcome.ok) return outcome.index;
+      lastWhy = outcome.why;
+      if (outcome.lost) {
+        unknown = true;
+        continue;
+      }
+      if (unknown && alreadyDone(outcome.why)) return (await this.freshConfig(deadline)).membershipIndex;
+      const conflict = refusalError(outcome.why);
+      if (conflict !== null) throw conflict;
+      await sleep(20);
+    }
+  }
+
+  /** A new learner becomes a voter once it is close enough behind the leader (the core says). */
+  private async promoteWhenCaughtUp(id: number, learnerIndex: number, deadline: number): Promise<number> {
+    for (;;) {
+      try {
+        return await this.proposeChange({ changes: [{ op: 'add-voter', node: id }] }, deadline, `promoting node ${id}`);
+      } catch (err) {
+        if (!(err instanceof ConflictError && err.code === 'learner-behind')) throw err;
+        if (Date.now() + 50 >= deadline) {
+          throw new DeadlineError(`node ${id} joined as a learner (entry ${learnerIndex}) but had not caught up in time to become a voter; promote it with POST /cluster/members/${id}/promote once it has`);
+        }
+        await sleep(50);
+      }
+    }
+  }
+
+  /** Starts node `id`'s worker as a joining `role`, recorded in the layout first (a crash then restarts it as a member). */
+  private async spawnNode(id: number, role: MemberRole): Promise<void> {
+    this.layout.nodes.push({ id, joinAs: role });
+    this.saveLayout();
+    this.views.set(id, initialView(id, this.layout.first, false));
+    const config = nodeConfigFor(this.nodeConfig, this.options, id, role);
+    try {
+      await this.supervisor.addActor({ id, module: nodeModule, config: config as unknown as Record<string, unknown> });
+    } catch (err) {
+      await this.forgetNode(id).catch(() => undefined);
+      throw new ClusterStartError(`node ${id} could not start: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * A node saw a committed configuration without it (it may have been cut off while it was
+   * removed): stop its worker, once the leader agrees it is no member.
+   */
+  private async onRemovedReport(id: number): Promise<void> {
+    try {
+      const config = await this.freshConfig(Date.now() + 2_000);
+      if (roleIn(config, id) === null) await this.forgetNode(id);
+    } catch {
+      // No leader to ask now: a removal through the API stops it anyway.
+    }
+  }
+
+  /** Stops node `id`'s worker for good and forgets it; its id is never used again. */
+  private forgetNode(id: number): Promise<void> {
+    let done = this.removing.get(id);
+    if (done !== undefined) return done;
+    if (!this.supervisor.ids.includes(id) && !this.views.has(id)) return Promise.resolve();
+    done = (async () => {
+      if (this.supervisor.ids.includes(id)) await this.supervisor.removeActor(id);
+      this.views.delete(id);
+      this.rerouteFrom(id);
+      this.layout.nodes = this.layout.nodes.filter((n) => n.id !== id);
+      if (!this.layout.removed.includes(id)) this.layout.removed.push(id);
+      this.saveLayout();
+    })();
+    this.removing.set(id, done);
+    return done;
+  }
+
+  private saveLayout(): void {
+    if (this.dataDir !== null && !this.stopped) writeLayout(this.dataDir, this.layout);
+  }
+
+  /** The configuration the leader reported, or without one the newest any running node did. */
+  private configView(): ConfigView | null {
+    const leader = this.leader();
+    if (leader !== null) return this.view(leader);
+    let best: NodeView | null = null;
+    for (const v of this.views.values()) {
+      if (!v.up || v.voters.length === 0) continue;
+      if (best === null || v.membershipIndex > best.membershipIndex) best = v;
+    }
+    return best;
   }
 
   partition(groups: number[][]): void {
@@ -369,11 +652,13 @@ export class Cluster implements ClusterBackend {
     return !this.supervisor.linkPolicy(from, to).cut && !this.supervisor.linkPolicy(to, from).cut;
   }
 
-  /** Whether `id` can exchange messages with a majority of up nodes (itself included). */
+  /** Whether `id` can exchange messages with a majority of the voters that are up (itself included). */
   private hasQuorum(id: number): boolean {
+    const config = this.configView();
+    const voters = config === null ? [...this.views.keys()] : [...new Set([...config.voters, ...config.outgoing])];
     let reach = 0;
-    for (const v of this.views.values()) if (v.up && this.reachable(id, v.id)) reach++;
-    return reach * 2 > this.views.size;
+    for (const v of voters) if (this.views.get(v)?.up === true && this.reachable(id, v)) reach++;
+    return reach * 2 > voters.length;
   }
 
   /** Sends the request to the best target, or waits a little and tries again. */
@@ -387,16 +672,19 @@ export class Cluster implements ClusterBackend {
       req.retryTimer = setTimeout(() => this.route(req, null), 20);
       return;
     }
+    const w = req.work;
+    try {
+      this.supervisor.send(target, w.kind === 'propose' ? { t: 'propose', id: req.id, data: w.command } : { t: 'read', id: req.id, mode: w.mode, key: w.key });
+    } catch {
+      // Removed a moment ago (its view goes once its worker has stopped): look again.
+      req.at = null;
+      req.retryTimer = setTimeout(() => this.route(req, null), 20);
+      return;
+    }
     req.at = target;
     req.lastProblem = 'accepted';
     req.mayHaveApplied++;
-    const w = req.work;
-    if (w.kind === 'propose') {
-      this.supervisor.send(target, { t: 'propose', id: req.id, data: w.command });
-    } else {
-      this.supervisor.send(target, { t: 'read', id: req.id, mode: w.mode, key: w.key });
-      req.retryTimer = setTimeout(() => this.route(req, null), readResendMs);
-    }
+    if (w.kind === 'read') req.retryTimer = setTimeout(() => this.route(req, null), readResendMs);
   }
 
   /** Where a request goes: the leader, or for follower and stale reads any node. */
@@ -404,19 +692,22 @@ export class Cluster implements ClusterBackend {
     const w = req.work;
     const anyNode = w.kind === 'read' && (w.mode === 'follower' || w.mode === 'stale');
     if (anyNode) {
-      if (req.via !== null) return this.view(req.via).up ? req.via : null;
-      const up = this.supervisor.ids.filter((id) => this.view(id).up);
+      if (req.via !== null) return this.views.get(req.via)?.up === true ? req.via : null;
+      // Witnesses keep no state machine, and a node in no configuration yet holds nothing to read.
+      const config = this.configView();
+      const up = [...this.views.values()].filter((v) => v.up && (config === null || (roleIn(config, v.id) ?? 'witness') !== 'witness')).map((v) => v.id);
       return up.length === 0 ? null : up[req.spread++ % up.length]!;
     }
     if (req.via !== null) {
       // A client of `via`: via forwards to the leader it knows, over its own links.
-      const via = this.view(req.via);
+      const via = this.views.get(req.via);
+      if (via === undefined) return null;
       const lead = hint ?? (via.role === Role.leader ? req.via : via.leader || null);
-      const target = lead !== null && via.up && this.view(lead).up && this.reachable(req.via, lead) ? lead : null;
+      const target = lead !== null && via.up && this.views.get(lead)?.up === true && this.reachable(req.via, lead) ? lead : null;
       if (lead !== null && target === null) req.lastProblem = 'unreachable';
       return target;
     }
-    return hint !== null && this.view(hint).up ? hint : this.leader();
+    return hint !== null && this.views.get(hint)?.up === true ? hint : this.leader();
   }
 
   private onNodeMessage(from: number, m: FromNode): void {
@@ -441,6 +732,14 @@ export class Cluster implements ClusterBackend {
         if (m.leader !== 0 && m.leader !== from) this.route(req, m.leader);
         else this.retrySoon(req, 20);
         break;
+      case 'refused':
+        // Not a passing state (a witness asked for a read): retrying the same node cannot help.
+        this.finish(req, () => {
+          const err = new NodeStateError(m.why);
+          err.definitelyNotApplied = true;
+          req.reject(err);
+        });
+        break;
       case 'busy':
         // The leader refused it for now: it certainly did not take effect. Say so at once rather
         // than queue without bound (the client may retry after Retry-After).
@@ -461,7 +760,9 @@ export class Cluster implements ClusterBackend {
   }
 
   private updateView(id: number, s: StatusReport): void {
-    const v = this.view(id);
+    // A report may trail its node's removal.
+    const v = this.views.get(id);
+    if (v === undefined) return;
     const wasLeader = v.role === Role.leader;
     const { t: _t, ...report } = s;
     Object.assign(v, report);
@@ -514,3 +815,35 @@ function roleLabel(role: number): NodeRole {
 }
 
 export { roleName };
+
+function checkOptions(o: ClusterOptions): void {
+  if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > clusterNodesMax) {
+    throw new ClusterConfigError(`a cluster needs from 1 to ${clusterNodesMax} nodes, got ${o.nodes}`);
+  }
+  if (o.nodesMax !== undefined && !(Number.isInteger(o.nodesMax) && o.nodesMax >= o.nodes && o.nodesMax <= actorIdMax)) {
+    throw new ClusterConfigError(`nodesMax must be a whole number from the node count (${o.nodes}) to ${actorIdMax}, got ${o.nodesMax}`);
+  }
+  const w = o.witnesses ?? [];
+  for (const id of w) {
+    if (!Number.isInteger(id) || id < 1 || id > o.nodes) throw new ClusterConfigError(`witnesses are node ids from 1 to ${o.nodes}, got ${id}`);
+  }
+  if (new Set(w).size !== w.length) throw new ClusterConfigError(`witnesses lists a node twice: ${w.join(', ')}`);
+  if (w.length >= o.nodes) throw new ClusterConfigError(`at least one node must be a full voter (not a witness), got witnesses ${w.join(', ')} of ${o.nodes} nodes`);
+  if (o.compactEntries !== undefined && !(Number.isInteger(o.compactEntries) && o.compactEntries >= 0)) {
+    throw new ClusterConfigError(`compactEntries must be a whole number ≥ 0 (0: never compact), got ${o.compactEntries}`);
+  }
+  try {
+    checkSnapshotSettings({ ...snapshotSettingsDefault, ...(o.snapshot ?? {}) });
+  } catch (err) {
+    throw new ClusterConfigError((err as Error).message);
+  }
+}
+
+/** Node `id`'s own configuration: the shared one, plus its slow disk and, for an added node, the part it joins as. */
+function nodeConfigFor(base: NodeConfig, o: ClusterOptions, id: number, joinAs: MemberRole | undefined): NodeConfig {
+  let c = base;
+  const delay = o.syncDelayMs?.[id];
+  if (delay !== undefined) c = { ...c, syncDelayMs: delay };
+  if (joinAs !== undefined) c = { ...c, joining: true, joinAs };
+  return c;
+}

@@ -2,10 +2,11 @@
 // storage, snapshot, state machine) and runs it on the worker — ticks from a real timer, frames
 // from the rings, requests from the supervisor. Wiring only: every decision about durability,
 // reads and snapshots is the NodeHost's.
+import { getHeapStatistics } from 'node:v8';
 import type { Actor, ActorContext, ActorFactory } from '../../runtime/actor.ts';
 import { supervisorId } from '../../runtime/actor.ts';
 import { lockDir } from '../../runtime/storage/dir-lock.ts';
-import type { Message } from '../../protocols/raft/index.ts';
+import type { ConfChange, Message } from '../../protocols/raft/index.ts';
 import type { NodeConfig } from './node-config.ts';
 import type { FromNode, ToNode } from './protocol.ts';
 import { startNode, type StartedNode } from './node-start.ts';
@@ -20,6 +21,10 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
   if (cfg.storage === 'wal' && dir === null) throw new Error(`node ${ctx.self}: WAL storage needs a data directory`);
   // A second process on this directory would overwrite what this node promised.
   const lock = cfg.storage === 'wal' ? lockDir(dir!, `concur node ${ctx.self}`) : null;
+  // A configuration may name a peer this worker has not been told of yet (the supervisor tells
+  // every worker of a new actor before the change is proposed, but waits for a busy one only so
+  // long): frames to it are dropped, as the network may drop any frame.
+  let peers = new Set(ctx.peers);
   let started: StartedNode;
   try {
     started = startNode({
@@ -30,7 +35,9 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
       dir: cfg.storage === 'wal' ? dir : null,
       io: {
         now: () => ctx.now(),
-        sendFrame: (to, frame) => ctx.sendEncoded(to, frame),
+        sendFrame: (to, frame) => {
+          if (peers.has(to)) ctx.sendEncoded(to, frame);
+        },
         reply: (m: FromNode) => ctx.send(supervisorId, m),
         emit: (e) => ctx.emit(e),
       },
@@ -73,6 +80,9 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
     idle() {
       host.process();
     },
+    onPeersChanged(now) {
+      peers = new Set(now);
+    },
     async stop() {
       stopped = true;
       await host.stop();
@@ -82,6 +92,11 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
       status: () => host.status(),
       campaign: () => host.campaign(),
       transferLeadership: (to: number) => host.transferLeadership(to),
+      /** Proposes a configuration change on this node (the leader); resolves once it is applied here, or refused. */
+      changeMembership: (cc: ConfChange) => host.changeMembership(cc),
+      membership: () => host.membershipStatus(),
+      /** This worker's V8 heap in use (each worker has a heap of its own): to compare what nodes cost. */
+      memory: () => ({ heapUsedBytes: getHeapStatistics().used_heap_size }),
       read: (key: string) => host.readLocal(key),
       digest: () => host.digest(),
       snapshot: () => host.snapshotNow(),

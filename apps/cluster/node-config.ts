@@ -1,7 +1,7 @@
 // What a node actor is configured with (the supervisor hands it to every node worker), and the
 // state machines a node can run. Settings only: no behaviour, nothing that cannot be cloned.
 import type { FsyncPolicy } from '../../runtime/storage/index.ts';
-import type { RaftMutations, RaftSettings } from '../../protocols/raft/index.ts';
+import type { MemberRole, RaftMutations, RaftSettings } from '../../protocols/raft/index.ts';
 import type { SnapshotSettings } from './snapshot-keeper.ts';
 import type { TransferSettings } from './snapshot-transfer.ts';
 
@@ -25,6 +25,16 @@ export interface NodeConfig {
    * actors) share the supervisor: any actor that is not a voter is treated as a client.
    */
   voters?: number[];
+  /** The voters that keep no state machine (a subset of the voters): they vote and hold the log only. */
+  witnesses?: number[];
+  /**
+   * A node added to a running cluster: it is in no configuration of its own until the leader's
+   * log or snapshot puts it in one, and never campaigns before. `voters` and `witnesses` are then
+   * the cluster's first configuration (before any entry of its log), not this node's.
+   */
+  joining?: boolean;
+  /** The part a joining node was added for; a witness keeps no state machine from its first entry on. */
+  joinAs?: MemberRole;
   /**
    * Memory storage only: once this many applied entries are held by every voter, they are dropped
    * from memory (default compactEntriesDefault; 0: never). A node that can never restart has no

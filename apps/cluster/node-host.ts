@@ -11,13 +11,17 @@ import type { Recovered, Storage } from '../../runtime/storage/index.ts';
 import type { SnapshotInfo } from '../../runtime/storage/snapshot-store.ts';
 import {
   compactionPoint,
+  decodeMembership,
   defaultRaftSettings,
   EntryKind,
+  members,
   message,
   MessageType,
   RaftNode,
   Role,
   roleName,
+  type ConfChange,
+  type Membership,
   type Message,
   type Ready,
   type SnapshotMeta,
@@ -28,15 +32,18 @@ import type { StateMachine } from '../state-machine.ts';
 import { ClientSessions } from './client-sessions.ts';
 import { DurableLog } from './log-store.ts';
 import type { FromNode, ReadRequest, ToNode } from './protocol.ts';
-import { restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
+import { ConfWaiters, createRaft, isMember, membershipEntries, snapshotMetaOf, type ConfChangeOutcome } from './node-membership.ts';
+import { isImageless, noImage, restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
 import { SnapshotIntake, SnapshotSenders, transferDefaults, type TransferSettings } from './snapshot-transfer.ts';
 import {
   decodeControl,
   decodeRaft,
   decodeSnapshotAck,
   decodeSnapshotChunk,
+  decodeWitnessSnapshot,
   encodeControl,
   encodeRaft,
+  encodeWitnessSnapshot,
   frameKind,
   FrameKind,
 } from './wire.ts';
@@ -111,8 +118,22 @@ export class NodeHost {
   readonly self: ActorId;
   readonly raft: RaftNode;
   readonly log: DurableLog;
-  readonly voters: readonly ActorId[];
-  private readonly isVoter: Set<ActorId>;
+  /** The configuration in force here (the newest the log or snapshot holds) and the entry that set it. */
+  private membership: Membership;
+  private membershipIndex: number;
+  /**
+   * The index of the newest configuration that included this node (-1: none yet). Only a node
+   * that was in a configuration can be left out of one: a joining node starts in none, and a
+   * snapshot from before it was added leaves it out without removing it.
+   */
+  private memberAt: number;
+  private removedReported = false;
+  /**
+   * A witness keeps no state machine: it applies nothing, serves no reads and its snapshots hold
+   * no image. Once a witness, always: a witness can only be removed, never promoted.
+   */
+  private witness: boolean;
+  private readonly confWaiters = new ConfWaiters();
   private readonly cfg: NodeConfig;
   private readonly io: NodeIO;
   private readonly observer: NodeObserver;
@@ -147,6 +168,7 @@ export class NodeHost {
   entriesSent = 0;
 
   private lastStatus = '';
+  private statusDue = false;
   private lastStatusAt = Number.NEGATIVE_INFINITY;
   private lastTickAt: number;
   private stopped = false;
@@ -162,21 +184,16 @@ export class NodeHost {
     this.snapshotSettings = { ...snapshotSettingsDefault, ...(cfg.snapshot ?? {}) };
     this.compactEntries = cfg.storage === 'memory' ? (cfg.compactEntries ?? compactEntriesDefault) : 0;
     const startedFrom = init.startedFrom;
-    const voters = (cfg.voters ?? [init.self, ...init.peers]).slice().sort((a, b) => a - b);
-    this.voters = voters;
-    this.isVoter = new Set(voters);
-    const snapMeta: SnapshotMeta | null = startedFrom === null ? null : { index: startedFrom.index, term: startedFrom.term, voters: startedFrom.voters };
+    const snapMeta: SnapshotMeta | null = startedFrom === null ? null : snapshotMetaOf(startedFrom);
     this.log = new DurableLog(init.store, init.recovered, snapMeta, this.compactEntries > 0, cfg.logChunkBytes);
     this.applied = startedFrom?.index ?? 0;
-    this.raft = new RaftNode({
-      ...cfg.raft,
-      id: init.self,
-      voters,
-      storage: this.log,
-      rng: createRng(mixSeed(cfg.seed, init.self, init.incarnation)),
-      applied: this.applied,
-      ...(cfg.unsafe ? { unsafe: cfg.unsafe } : {}),
-    });
+    const base = { ...cfg.raft, id: init.self, storage: this.log, applied: this.applied, ...(cfg.unsafe ? { unsafe: cfg.unsafe } : {}) };
+    this.raft = createRaft(base, cfg, init.self, init.peers, createRng(mixSeed(cfg.seed, init.self, init.incarnation)));
+    this.membership = this.raft.membership;
+    this.membershipIndex = this.raft.membershipIndex;
+    // A joining node's first configuration is the cluster's, not one it was ever in.
+    this.memberAt = cfg.joining !== true && isMember(this.membership, init.self) ? this.membershipIndex : -1;
+    this.witness = cfg.joinAs === 'witness' || this.membership.witnesses.includes(init.self);
     this.sessions = new ClientSessions(this.raft, io, (i) => this.log.term(i));
     if (this.keeper !== null) {
       const transfer: TransferSettings = { ...transferDefaults, ...(cfg.transfer ?? {}) };
@@ -195,23 +212,29 @@ export class NodeHost {
 
   // ---- inputs --------------------------------------------------------------------------------
 
-  /** A frame from a peer node or a client actor (ring memory, valid during the call). */
+  /**
+   * A frame from a peer node or a client actor (ring memory, valid during the call). Told apart
+   * by kind, not by sender: a node added while this one runs is in no list this node started with.
+   */
   onFrame(from: ActorId, bytes: Uint8Array, start: number, end: number): void {
     const kind = frameKind(bytes, start, end);
-    const voter = this.isVoter.has(from);
     if (kind === FrameKind.raft) {
-      if (voter) this.raft.step(decodeRaft(bytes, start, end));
-    } else if (kind === FrameKind.held && voter) {
+      this.raft.step(decodeRaft(bytes, start, end));
+    } else if (kind === FrameKind.held) {
       // True whoever sent it and whenever it arrives: what every voter holds it keeps.
       this.heldByAll = Math.max(this.heldByAll, decodeControl(bytes, start, end).seq);
-    } else if (kind === FrameKind.snapshotChunk && voter && this.intake !== null) {
+    } else if (kind === FrameKind.snapshotChunk) {
+      if (this.intake === null) return;
       const c = decodeSnapshotChunk(bytes, start, end);
       // A chunk from a leader of an older term is stale: its core would ignore the snapshot anyway.
       if (c.leaderTerm >= this.raft.currentTerm) this.intake.onChunk(from, c.key, c.leaderTerm, c.offset, c.data);
-    } else if (kind === FrameKind.snapshotAck && voter && this.senders !== null) {
+    } else if (kind === FrameKind.snapshotAck) {
+      if (this.senders === null) return;
       const a = decodeSnapshotAck(bytes, start, end);
       this.senders.onAck(from, a.key, a.have, a.done);
-    } else if (kind === FrameKind.propose && !voter && from !== supervisorId) {
+    } else if (kind === FrameKind.witnessSnapshot) {
+      this.onWitnessSnapshot(from, bytes, start, end);
+    } else if (kind === FrameKind.propose && from !== supervisorId) {
       this.sessions.onProposeFrame(this.self, from, bytes, start, end);
     } else {
       throw new DecodeError(end - start, `node ${this.self}: unexpected frame kind ${kind} from actor ${from}`);
@@ -220,7 +243,7 @@ export class NodeHost {
 
   /** A codec message from a peer (Raft messages travel as frames; only tests send these). */
   onMessage(from: ActorId, m: Message): void {
-    if (!this.isVoter.has(from)) throw new Error(`node ${this.self}: actor ${from} is not a voter and sent a codec message; client actors send propose frames`);
+    if (from === supervisorId) throw new Error(`node ${this.self}: the supervisor sends requests, not Raft messages`);
     this.raft.step(m);
   }
 
@@ -234,7 +257,8 @@ export class NodeHost {
     const index = this.raft.propose(m.data);
     if (index === 0) {
       const lead = this.raft.leaderId;
-      if (this.raft.currentRole === Role.leader) this.io.reply({ t: 'busy', id: m.id, why: this.busyReason() });
+      // A witness leads only until it hands leadership on: the request waits for the next leader.
+      if (this.raft.currentRole === Role.leader && !this.witness) this.io.reply({ t: 'busy', id: m.id, why: this.busyReason() });
       else this.io.reply({ t: 'redirect', id: m.id, leader: lead === this.self ? 0 : lead });
       return;
     }
@@ -273,6 +297,8 @@ export class NodeHost {
     while (this.raft.hasReady()) {
       const rd = this.raft.ready();
       this.observer.ready?.(rd);
+      // First: whether a snapshot goes to a witness depends on the configuration it was made in.
+      if (rd.membership !== null) this.onMembership(rd.membership);
       // Leader appends and heartbeats go first: followers write in parallel with our own disk.
       this.sendAll(rd.messages);
       if (ackBeforeSync) this.sendAll(rd.messagesAfterPersist);
@@ -288,11 +314,13 @@ export class NodeHost {
       this.raft.advance(rd);
     }
     if (this.received !== null) this.discardReceived();
+    this.checkRemoved();
     // After advanceAcks, which looks up the terms of what was just applied.
     this.maybeCompact();
     this.maybeSnapshot(false);
     this.sessions.sendAcks();
-    this.reportStatus(false);
+    this.reportStatus(this.statusDue);
+    this.statusDue = false;
   }
 
   private readonly stallCell = new Int32Array(new SharedArrayBuffer(4));
@@ -331,6 +359,10 @@ export class NodeHost {
 
   /** The core offers a follower a snapshot: stream the newest one (at or past what it asked for). */
   private offerSnapshot(m: Message): void {
+    if (this.membership.witnesses.includes(m.to)) {
+      this.offerWitnessSnapshot(m);
+      return;
+    }
     const current = this.keeper?.current ?? null;
     if (current === null || this.senders === null || current.index < m.index) {
       throw new Error(`node ${this.self}: the core offers snapshot ${m.index} to node ${m.to}, but the newest snapshot file is ${current?.index ?? 'none'}`);
@@ -338,11 +370,43 @@ export class NodeHost {
     this.senders.start(m.to, m.term, current);
   }
 
+  /**
+   * A witness needs only where its log restarts and the configuration there: it gets them in one
+   * frame, not the image. The core hears at once that the transfer is done; a frame lost on the
+   * way shows as a rejected append, and the core offers the snapshot again.
+   */
+  private offerWitnessSnapshot(m: Message): void {
+    const conf = m.entries[0];
+    if (conf === undefined || conf.kind !== EntryKind.config) throw new Error(`node ${this.self}: the core offers snapshot ${m.index} to witness ${m.to} without its configuration`);
+    this.io.sendFrame(m.to, encodeWitnessSnapshot(m.term, m.index, m.logTerm, conf.data));
+    this.raft.reportSnapshot(m.to, true);
+  }
+
+  /** The leader's imageless snapshot (this node is a witness): record it as a snapshot file of our own, then hand it to the core. */
+  private onWitnessSnapshot(from: ActorId, bytes: Uint8Array, start: number, end: number): void {
+    const w = decodeWitnessSnapshot(bytes, start, end);
+    if (w.leaderTerm < this.raft.currentTerm || this.keeper === null) return;
+    if (w.index <= this.raft.commitIndex) {
+      // Old news for the core, which answers with its commit index: no file needed.
+      this.raft.step(message(MessageType.snapshot, from, this.self, w.leaderTerm, { index: w.index, logTerm: w.term }));
+      return;
+    }
+    const m = decodeMembership(w.membership);
+    let info: SnapshotInfo;
+    try {
+      info = this.keeper.store.writeNow({ index: w.index, term: w.term, voters: [...m.voters], membership: m }, []);
+    } catch (err) {
+      this.io.emit({ type: 'snapshot-failed', index: w.index, error: (err as Error).message });
+      return;
+    }
+    this.onSnapshotReceived(from, w.leaderTerm, info);
+  }
+
   /** A whole snapshot file arrived and verified: hand its metadata to the core, as the leader's message. */
   private onSnapshotReceived(from: ActorId, leaderTerm: number, info: SnapshotInfo): void {
     if (this.received !== null && this.received.name !== info.name) this.keeper!.store.remove(this.received.name);
     this.received = info;
-    this.raft.step(message(MessageType.snapshot, from, this.self, leaderTerm, { index: info.index, logTerm: info.term }));
+    this.raft.step(message(MessageType.snapshot, from, this.self, leaderTerm, { index: info.index, logTerm: info.term, entries: membershipEntries(info) }));
   }
 
   /** The core did not take the snapshot it was handed (old news, or a stale leader): drop the file. */
@@ -362,6 +426,7 @@ export class NodeHost {
     if (info === null || info.index !== meta.index || info.term !== meta.term || this.keeper === null) {
       throw new Error(`node ${this.self}: the core installs snapshot ${meta.index}/t${meta.term}, but the file received is ${info === null ? 'none' : `${info.index}/t${info.term}`}`);
     }
+    if (isImageless(info) && !this.witness) throw new Error(`node ${this.self}: snapshot ${info.name} holds no image (a witness's), but this node keeps a state machine`);
     restoreFromFile(this.app, this.keeper.store, info);
     this.log.installSnapshot(meta);
     this.keeper.adopt(info, this.senders?.inUse());
@@ -376,6 +441,7 @@ export class NodeHost {
       this.io.reply({ t: 'dropped', id: p.id, why: `a snapshot from the leader replaced the log through ${meta.index}` });
     }
     this.sessions.forgetThrough(this.self, meta.index);
+    this.confWaiters.replacedThrough(meta.index);
     if (this.observer.snapshotInstalled) this.observer.snapshotInstalled(meta.index, meta.term, this.app.digest());
     this.io.emit({ type: 'snapshot-installed', index: meta.index, term: meta.term, bytes: info.fileBytes });
   }
@@ -390,12 +456,14 @@ export class NodeHost {
     for (let index = rd.committedFrom; index <= rd.committedTo; index++) {
       let result: Uint8Array | null = null;
       const kind = this.log.locate(index, at);
+      // Config entries and no-ops change nothing in the app; a witness keeps no app at all.
       if (kind === EntryKind.normal) {
-        result = this.app.apply(index, at.bytes, at.start, at.end);
+        if (!this.witness) result = this.app.apply(index, at.bytes, at.start, at.end);
         this.bytesSinceSnapshot += at.end - at.start;
       }
       this.applied = index;
       if (watch !== undefined) watch(index, this.log.term(index), kind, at.bytes, at.start, at.end);
+      if (this.confWaiters.size > 0) this.confWaiters.applied(index, this.log.term(index), kind);
       if (this.pending.size === 0) continue; // client actors are acked per frame, not per entry
       const p = this.pending.get(index);
       if (p === undefined) continue;
@@ -420,6 +488,42 @@ export class NodeHost {
     this.reportStatus(true);
   }
 
+  // ---- membership ------------------------------------------------------------------------------
+
+  private onMembership(m: Membership): void {
+    this.membership = m;
+    this.membershipIndex = this.raft.membershipIndex;
+    if (isMember(m, this.self)) this.memberAt = this.membershipIndex;
+    if (m.witnesses.includes(this.self)) this.witness = true;
+    this.io.emit({ type: 'membership', index: this.membershipIndex, voters: [...m.voters], outgoing: [...m.outgoing], learners: [...m.learners], witnesses: [...m.witnesses] });
+    // Reported once the batch is done, with what it applied: the cluster routes by it.
+    this.statusDue = true;
+  }
+
+  /** Once a committed configuration after one that included this node leaves it out, say so (once): its worker may be stopped. */
+  private checkRemoved(): void {
+    if (this.removedReported || this.memberAt < 0 || this.membershipIndex <= this.memberAt || isMember(this.membership, this.self)) return;
+    if (this.raft.commitIndex < this.membershipIndex) return;
+    this.removedReported = true;
+    this.io.emit({ type: 'removed', index: this.membershipIndex });
+  }
+
+  /** The configuration in force here and this node's commit index (what the cluster checks before a change). */
+  membershipStatus(): { voters: number[]; outgoing: number[]; learners: number[]; witnesses: number[]; membershipIndex: number; commit: number } {
+    const m = this.raft.membership;
+    return { voters: [...m.voters], outgoing: [...m.outgoing], learners: [...m.learners], witnesses: [...m.witnesses], membershipIndex: this.raft.membershipIndex, commit: this.raft.commitIndex };
+  }
+
+  /**
+   * Proposes a configuration change (this node must lead); resolves once its entry is applied
+   * here, or at once when the core refuses it (the reason says why).
+   */
+  changeMembership(cc: ConfChange): Promise<ConfChangeOutcome> {
+    const outcome = this.confWaiters.propose(this.raft, cc);
+    this.process();
+    return outcome;
+  }
+
   // ---- snapshots and compaction --------------------------------------------------------------
 
   /**
@@ -429,6 +533,7 @@ export class NodeHost {
   private maybeSnapshot(force: boolean): boolean {
     const keeper = this.keeper;
     if (keeper === null || keeper.writing || this.stopped) return false;
+    if (this.witness) return this.maybeWitnessSnapshot(keeper, force);
     const s = this.snapshotSettings;
     const since = this.applied - (keeper.current?.index ?? 0);
     if (since <= 0) return false;
@@ -436,12 +541,22 @@ export class NodeHost {
       const due = (s.entries > 0 && since >= s.entries) || (s.bytes > 0 && this.bytesSinceSnapshot >= s.bytes);
       if (!due || this.io.now() < this.snapshotNotBeforeMs) return false;
     }
-    const meta = { index: this.applied, term: this.log.term(this.applied), voters: [...this.voters] };
+    const meta = this.snapshotMetaAt(this.applied);
     const image = this.app.snapshot();
     if (this.observer.snapshotTaken) this.observer.snapshotTaken(meta.index, this.app.digest());
     // The app sees only commands: after it, the log may hold entries that change nothing (no-ops).
     if (image.index > this.applied) throw new Error(`node ${this.self}: the state machine's image is at ${image.index}, past what the node applied (${this.applied})`);
     this.bytesSinceSnapshot = 0;
+    this.writeSnapshot(keeper, image, meta);
+    return true;
+  }
+
+  private snapshotMetaAt(index: number): { index: number; term: number; voters: number[]; membership: Membership } {
+    const m = this.raft.membershipAt(index);
+    return { index, term: this.log.term(index), voters: [...m.voters], membership: m };
+  }
+
+  private writeSnapshot(keeper: SnapshotKeeper, image: ReturnType<StateMachine['snapshot']>, meta: ReturnType<NodeHost['snapshotMetaAt']>): void {
     keeper.write(
       image,
       meta,
@@ -452,6 +567,27 @@ export class NodeHost {
         this.io.emit({ type: 'snapshot-failed', index: meta.index, error: err.message });
       },
     );
+  }
+
+  /**
+   * A witness bounds its log with imageless snapshots, and only through what every full voter
+   * holds (the leader says how far in its heartbeats): below that, no full voter can ever need an
+   * entry from it, should it lead for a while.
+   */
+  private maybeWitnessSnapshot(keeper: SnapshotKeeper, force: boolean): boolean {
+    const s = this.snapshotSettings;
+    const since = this.applied - (keeper.current?.index ?? 0);
+    const due = force || (s.entries > 0 && since >= s.entries) || (s.bytes > 0 && this.bytesSinceSnapshot >= s.bytes);
+    if (!due || since <= 0 || (!force && this.io.now() < this.snapshotNotBeforeMs)) return false;
+    const st = this.raft.status();
+    const point = Math.min(st.fullyHeld, st.commit, this.applied);
+    if (point <= (keeper.current?.index ?? 0) || point < this.log.firstIndex() - 1) {
+      // The full voters lag (or the leader has not said): look again a little later, not per batch.
+      this.snapshotNotBeforeMs = this.io.now() + compactRecheckMs;
+      return false;
+    }
+    this.bytesSinceSnapshot = 0;
+    this.writeSnapshot(keeper, noImage(point), this.snapshotMetaAt(point));
     return true;
   }
 
@@ -462,7 +598,7 @@ export class NodeHost {
       if (keeper.current?.name !== info.name) keeper.store.remove(info.name);
       return;
     }
-    this.log.setSnapshot({ index: info.index, term: info.term, voters: info.voters });
+    this.log.setSnapshot(snapshotMetaOf(info));
     keeper.adopt(info, this.senders?.inUse());
     this.compactLog();
     this.io.emit({ type: 'snapshot', index: info.index, bytes: info.fileBytes, ms: Math.round(keeper.lastDurationMs) });
@@ -511,7 +647,7 @@ export class NodeHost {
       this.heldBehind = min < this.applied;
       if (Number.isFinite(min) && min > this.heldByAll) {
         this.heldByAll = min;
-        for (const v of this.voters) if (v !== this.self) this.io.sendFrame(v, encodeControl(FrameKind.held, this.heldByAll));
+        for (const v of members(this.membership)) if (v !== this.self) this.io.sendFrame(v, encodeControl(FrameKind.held, this.heldByAll));
       }
     }
     const upTo = Math.min(this.heldByAll, this.applied);
@@ -553,6 +689,12 @@ export class NodeHost {
   }
 
   private onRead(m: ReadRequest): void {
+    if (this.witness) {
+      // A witness leader is handing leadership on: linearizable reads wait for the next leader.
+      if (m.mode === 'index' || m.mode === 'lease') this.redirectRead(m.id);
+      else this.io.reply({ t: 'refused', id: m.id, why: `node ${this.self} is a witness and serves no reads; read from a full voter` });
+      return;
+    }
     if (m.mode === 'stale') {
       this.serveRead(m.id, m.key, this.applied);
       return;
@@ -576,7 +718,7 @@ export class NodeHost {
     // Checked before building the status: this runs after every drained batch.
     if (!force && now - this.lastStatusAt < this.cfg.statusEveryMs) return;
     const st = this.raft.status();
-    const key = `${st.role}:${st.term}:${st.leader}:${st.commit}:${st.lastIndex}:${st.firstIndex}:${st.snapshotIndex}`;
+    const key = `${st.role}:${st.term}:${st.leader}:${st.commit}:${this.applied}:${st.lastIndex}:${st.firstIndex}:${st.snapshotIndex}:${st.membershipIndex}`;
     // Unchanged status is still repeated now and then, so a supervisor that missed a report
     // (it restarted its view, or the frame was dropped) converges.
     if (key === this.lastStatus && now - this.lastStatusAt < statusRefreshMs) return;
@@ -592,6 +734,11 @@ export class NodeHost {
       applied: this.applied,
       firstIndex: st.firstIndex,
       snapshotIndex: st.snapshotIndex,
+      voters: [...st.membership.voters],
+      outgoing: [...st.membership.outgoing],
+      learners: [...st.membership.learners],
+      witnesses: [...st.membership.witnesses],
+      membershipIndex: st.membershipIndex,
     });
   }
 
@@ -603,6 +750,7 @@ export class NodeHost {
       ...st,
       roleName: roleName[st.role],
       progress: Object.fromEntries(st.progress),
+      witness: this.witness,
       applied: this.applied,
       pending: this.pending.size,
       reads: this.reads.size,
@@ -613,6 +761,8 @@ export class NodeHost {
           : {
               index: k.current?.index ?? 0,
               fileBytes: k.current?.fileBytes ?? 0,
+              // The image's size: what the state machine costs (0 for a witness's imageless snapshots).
+              current: k.current === null ? null : { name: k.current.name, index: k.current.index, term: k.current.term, fileBytes: k.current.fileBytes, dataBytes: k.current.dataBytes },
               previousIndex: k.previous?.index ?? 0,
               writing: k.writing,
               taken: k.taken,

@@ -64,6 +64,16 @@ export interface BusyReply {
   why: string;
 }
 
+/**
+ * Node → supervisor: this node will not serve the request at all (a witness asked for a read):
+ * retrying elsewhere is the caller's choice, `why` says where.
+ */
+export interface RefusedReply {
+  t: 'refused';
+  id: number;
+  why: string;
+}
+
 /** Node → supervisor: what GET /cluster shows, sent on change (rate-limited). */
 export interface StatusReport {
   t: 'status';
@@ -77,10 +87,18 @@ export interface StatusReport {
   firstIndex: number;
   /** The newest snapshot the node's log is based on (0: none). */
   snapshotIndex: number;
+  /** The configuration in force at this node (the newest its log holds, committed or not). */
+  voters: number[];
+  /** Joint consensus: the outgoing half's voters (empty when not joint). */
+  outgoing: number[];
+  learners: number[];
+  witnesses: number[];
+  /** The index of the entry that set it (0: the configuration the node started with). */
+  membershipIndex: number;
 }
 
 export type ToNode = ProposeRequest | ReadRequest;
-export type FromNode = AppliedReply | RedirectReply | DroppedReply | BusyReply | StatusReport | ReadReply;
+export type FromNode = AppliedReply | RedirectReply | DroppedReply | BusyReply | RefusedReply | StatusReport | ReadReply;
 
 /** Key order of every record that crosses a ring, so cbor-x ships them without key names. */
 export const clusterShapes: MessageShapes = [
@@ -92,7 +110,7 @@ export const clusterShapes: MessageShapes = [
   ['t', 'id', 'index', 'result'],
   ['t', 'id', 'leader'],
   ['t', 'id', 'why'],
-  ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied', 'firstIndex', 'snapshotIndex'],
+  ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied', 'firstIndex', 'snapshotIndex', 'voters', 'outgoing', 'learners', 'witnesses', 'membershipIndex'],
   ['t', 'id', 'mode', 'key'],
   ['t', 'id', 'value', 'index', 'applied', 'commit'],
 ];

@@ -39,8 +39,25 @@ export class NodeStartError extends Error {
   override name = 'NodeStartError';
 }
 
-/** Feeds a snapshot file's image into `app` (whose state is replaced only if all of it is good). */
+/**
+ * A snapshot without an image: a witness's, which only bounds its log (apps always write at least
+ * a header, so an empty image is never an app's).
+ */
+export function isImageless(info: Pick<SnapshotInfo, 'dataBytes'>): boolean {
+  return info.dataBytes === 0;
+}
+
+/** The image of an imageless snapshot at `index`. */
+export function noImage(index: number): SnapshotImage {
+  return { index, next: () => null };
+}
+
+/**
+ * Feeds a snapshot file's image into `app` (whose state is replaced only if all of it is good).
+ * An imageless snapshot leaves `app` as it is: only a witness, whose app stays empty, has one.
+ */
 export function restoreFromFile(app: StateMachine, store: SnapshotStore, info: SnapshotInfo): void {
+  if (isImageless(info)) return;
   const restore = app.restore();
   const data = store.openData(info.name);
   try {

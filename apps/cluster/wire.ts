@@ -24,11 +24,15 @@
 //                    0 tag | 1 kind | 2 done u8 | 3 unused | 4 headerCrc u32 | 8 index f64
 //                    16 snapshot term f64 | 24 file bytes f64 | 32 have f64: the receiver holds
 //                    bytes [0, have) of that file; done = it is complete and verified
+//   witness snapshot (9, leader to a witness, which keeps no state machine: no image travels)
+//                    0 tag | 1 kind | 2 unused u16 | 4 unused u32 | 8 leader term f64
+//                    16 index f64 | 24 snapshot term f64 | 32 the configuration at index
+//                    (encodeMembership bytes, to the end of the frame)
 import { rawFrameTag } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { type Entry, type EntryKind, type Message, type MessageType } from '../../protocols/raft/index.ts';
 
-export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5, held: 6, snapshotChunk: 7, snapshotAck: 8 } as const;
+export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5, held: 6, snapshotChunk: 7, snapshotAck: 8, witnessSnapshot: 9 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const raftHeaderBytes = 60;
@@ -303,4 +307,31 @@ export function decodeSnapshotAck(bytes: Uint8Array, start: number, end: number)
     have: v.getFloat64(start + 32, true),
     done: bytes[start + 2] === 1,
   };
+}
+
+const witnessSnapshotHeaderBytes = 32;
+
+/** A snapshot for a witness: where its log restarts and the configuration there, without an image. */
+export function encodeWitnessSnapshot(leaderTerm: number, index: number, term: number, membership: Uint8Array): Uint8Array {
+  const b = new Uint8Array(witnessSnapshotHeaderBytes + membership.length);
+  const v = new DataView(b.buffer);
+  b[0] = rawFrameTag;
+  b[1] = FrameKind.witnessSnapshot;
+  v.setFloat64(8, leaderTerm, true);
+  v.setFloat64(16, index, true);
+  v.setFloat64(24, term, true);
+  b.set(membership, witnessSnapshotHeaderBytes);
+  return b;
+}
+
+/** Decodes a witness snapshot; `membership` is a copy (the frame is ring memory). */
+export function decodeWitnessSnapshot(bytes: Uint8Array, start: number, end: number): { leaderTerm: number; index: number; term: number; membership: Uint8Array } {
+  if (end - start < witnessSnapshotHeaderBytes) throw new DecodeError(end - start, 'witness snapshot shorter than its header');
+  const v = frameView(bytes);
+  const index = v.getFloat64(start + 16, true);
+  const term = v.getFloat64(start + 24, true);
+  if (!(Number.isSafeInteger(index) && index > 0 && Number.isSafeInteger(term) && term >= 0 && term <= termMax)) {
+    throw new DecodeError(end - start, `witness snapshot with impossible fields (index ${index}, term ${term})`);
+  }
+  return { leaderTerm: v.getFloat64(start + 8, true), index, term, membership: bytes.slice(start + witnessSnapshotHeaderBytes, end) };
 }

@@ -5,6 +5,27 @@ import type { Observable } from 'rxjs';
 
 export type NodeRole = 'leader' | 'follower' | 'candidate';
 
+/** A node's part in the cluster's configuration. */
+export const memberRoles = ['voter', 'learner', 'witness'] as const;
+export type MemberRole = (typeof memberRoles)[number];
+
+export interface ClusterMember {
+  id: number;
+  role: MemberRole;
+}
+
+/** A configuration change proposed and not yet committed (or a joint configuration not yet left). */
+export interface PendingChange {
+  /** The log index of the entry that set the configuration in force. */
+  index: number;
+  /** Joint consensus: decisions need majorities of both `voters` and `outgoing`. */
+  joint: boolean;
+  voters: number[];
+  outgoing: number[];
+  learners: number[];
+  witnesses: number[];
+}
+
 /**
  * How a GET is served: `log` through the replicated log; `index` ReadIndex on the leader; `lease`
  * the leader's lease; `follower` any node after asking the leader for a read index; `stale` any
@@ -38,6 +59,8 @@ export interface NodeStatus {
   appliedIndex?: number;
   firstIndex?: number;
   snapshotIndex?: number;
+  /** Its part in the configuration; null for a node in none (joining, or left). */
+  member?: MemberRole | null;
 }
 
 export interface ClusterStatus {
@@ -45,6 +68,9 @@ export interface ClusterStatus {
   leader: number | null;
   term: number;
   nodes: NodeStatus[];
+  /** The configuration in force (from backends that change membership), and the change not yet committed. */
+  members?: ClusterMember[];
+  pendingChange?: PendingChange | null;
 }
 
 /** One item of the runtime's event stream (role change, election, commit, fault, metric...). */
@@ -84,6 +110,18 @@ export interface ClusterBackend {
   read(key: string, mode: LocalReadMode, timeoutMs: number, opts?: { via?: number }): Promise<LocalReadResult>;
   /** A hot stream of cluster events; each subscriber gets events from when it subscribed. */
   events(): Observable<ClusterEvent>;
+  // Membership (the API answers 501 for backends without it). Each settles within `timeoutMs`,
+  // resolving once the change committed; ConflictError when it cannot be made now (another change
+  // pending, a learner behind, the last voter, the node limit), UnknownNodeError for an id that is
+  // not in the cluster.
+  /** Spawns a node with a fresh id and adds it in `role`; a voter joins as a learner first and is promoted once caught up. */
+  addMember?(role: MemberRole, timeoutMs: number): Promise<{ id: number; index: number }>;
+  /** Removes a member; its worker stops once the change commits. Removing the leader hands leadership over. */
+  removeMember?(id: number, timeoutMs: number): Promise<{ id: number; index: number }>;
+  /** Turns a caught-up learner into a voter. */
+  promote?(id: number, timeoutMs: number): Promise<{ id: number; index: number }>;
+  /** Moves leadership to the full voter `to`; resolves once it leads. */
+  transfer?(to: number, timeoutMs: number): Promise<{ leader: number; term: number }>;
 }
 
 /** Base of the errors a backend rejects with; `code` is the stable token the API answers with. */
@@ -151,5 +189,12 @@ export class UnknownNodeError extends BackendError {
 export class NodeStateError extends BackendError {
   constructor(message: string) {
     super(message, 'node-state');
+  }
+}
+
+/** The request conflicts with the cluster's state now (a change pending, a learner behind, the last voter, the node limit); the message says what to do. */
+export class ConflictError extends BackendError {
+  constructor(message: string, code: string) {
+    super(message, code);
   }
 }

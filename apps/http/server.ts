@@ -16,7 +16,10 @@ import {
   BackendError,
   BusyError,
   type ClusterBackend,
+  ConflictError,
   DeadlineError,
+  type MemberRole,
+  memberRoles,
   NoLeaderError,
   NoQuorumError,
   NodeStateError,
@@ -217,7 +220,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     if (err instanceof NoLeaderError || err instanceof NoQuorumError || err instanceof BusyError) return new HttpError(503, err.code, err.message, { 'retry-after': retryAfter(err) });
     if (err instanceof DeadlineError) return new HttpError(504, err.code, err.message);
     if (err instanceof UnknownNodeError) return new HttpError(404, err.code, err.message);
-    if (err instanceof NodeStateError) return new HttpError(409, err.code, err.message);
+    if (err instanceof NodeStateError || err instanceof ConflictError) return new HttpError(409, err.code, err.message);
     onInternalError(err);
     if (err instanceof BackendError) return new HttpError(500, err.code, err.message);
     return new HttpError(500, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`);
@@ -332,10 +335,74 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     return out;
   }
 
+  /** A membership method of the backend, or 501 when it has none. */
+  function membershipCall<K extends 'addMember' | 'removeMember' | 'promote' | 'transfer'>(name: K): NonNullable<ClusterBackend[K]> {
+    const f = backend[name];
+    if (typeof f !== 'function') throw new HttpError(501, 'not-supported', 'this cluster cannot change its membership');
+    return f.bind(backend) as NonNullable<ClusterBackend[K]>;
+  }
+
+  async function controlBody(ctx: RequestContext, shape: string): Promise<Record<string, unknown>> {
+    const bytes = await readBodyBytes(ctx.req, settings.controlBodyBytesMax, remainingMs(ctx), bodyTooLarge(settings.controlBodyBytesMax));
+    if (bytes.byteLength === 0) return {};
+    const body = parseJson(bytes);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'bad-body', `expected a JSON object ${shape}`);
+    return body as Record<string, unknown>;
+  }
+
+  /** The id in the path, known to the backend (404 otherwise). */
+  function memberFrom(ctx: RequestContext): number {
+    const id = parseNodeId(ctx.params[0]!);
+    if (!backend.hasNode(id)) throw new HttpError(404, 'unknown-node', `there is no node ${id}; GET /cluster lists the members`);
+    return id;
+  }
+
+  async function addMember(ctx: RequestContext): Promise<void> {
+    const body = await controlBody(ctx, '{ "role": "voter" | "learner" | "witness" }');
+    const role = body.role ?? 'voter';
+    if (typeof role !== 'string' || !(memberRoles as readonly string[]).includes(role)) {
+      throw new HttpError(400, 'bad-body', `"role" must be one of ${memberRoles.join(', ')}, got ${JSON.stringify(role)}`);
+    }
+    const add = membershipCall('addMember');
+    const answer = await withDeadline(ctx, add(role as MemberRole, remainingMs(ctx)), `adding a ${role}`);
+    sendJson(ctx.res, 200, answer);
+  }
+
+  async function memberAction(ctx: RequestContext, action: 'removeMember' | 'promote'): Promise<void> {
+    const id = memberFrom(ctx);
+    const f = membershipCall(action);
+    sendJson(ctx.res, 200, await withDeadline(ctx, f(id, remainingMs(ctx)), `${action === 'promote' ? 'promoting' : 'removing'} node ${id}`));
+  }
+
+  async function transfer(ctx: RequestContext): Promise<void> {
+    const body = await controlBody(ctx, '{ "to": <node id> }');
+    const to = body.to;
+    if (typeof to !== 'number' || !Number.isSafeInteger(to) || to < 1) throw new HttpError(400, 'bad-body', `"to" must be a node id (a positive integer), got ${JSON.stringify(to)}`);
+    if (!backend.hasNode(to)) throw new HttpError(404, 'unknown-node', `there is no node ${to}; GET /cluster lists the members`);
+    const f = membershipCall('transfer');
+    sendJson(ctx.res, 200, await withDeadline(ctx, f(to, remainingMs(ctx)), `moving leadership to node ${to}`));
+  }
+
   const routes: Array<{ pattern: RegExp; route: Route }> = [
     {
       pattern: /^\/cluster$/,
       route: { methods: { GET: (ctx) => sendJson(ctx.res, 200, backend.status()) } },
+    },
+    {
+      pattern: /^\/cluster\/members$/,
+      route: { methods: { POST: addMember } },
+    },
+    {
+      pattern: /^\/cluster\/members\/([^/]+)$/,
+      route: { methods: { DELETE: (ctx) => memberAction(ctx, 'removeMember') } },
+    },
+    {
+      pattern: /^\/cluster\/members\/([^/]+)\/promote$/,
+      route: { methods: { POST: (ctx) => memberAction(ctx, 'promote') } },
+    },
+    {
+      pattern: /^\/cluster\/transfer$/,
+      route: { methods: { POST: transfer } },
     },
     {
       pattern: /^\/cluster\/nodes\/([^/]+)\/crash$/,

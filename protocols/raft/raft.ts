@@ -465,6 +465,11 @@ export class RaftNode {
     return this.memberships.current;
   }
 
+  /** Index of the entry that set the configuration in force (cheaper than status()). */
+  get membershipIndex(): number {
+    return this.memberships.currentIndex;
+  }
+
   /**
    * Proposes a membership change (leader only). Returns the config entry's index, or why it is
    * refused: not leader, a transfer under way, no entry of this term committed yet (a change

@@ -8,8 +8,13 @@
 // File `snap-<index, 16 digits>-<term, 10 digits>.snap`, little-endian:
 //   header (64 B): magic "CONCURSN" | version u32 | flags u32 | index u64 | term u64 |
 //                  dataBytes u64 | dataCrc u32 | metaBytes u32 | reserved (12 B) | headerCrc u32
-//   meta block:    voter count u32 | count × voter id u32
-//   data:          the app image (dataBytes)
+//   meta block:    version 1: voter count u32 | count × voter id u32
+//                  version 2 (written when the snapshot records its whole configuration):
+//                  flags u32 (bit 0: auto-leave) | then four lists, each count u32 | count × id
+//                  u32: voters, outgoing voters (joint consensus), learners, witnesses
+//   data:          the app image (dataBytes; 0 for an imageless snapshot, which only bounds a log)
+// Version 1 files (no configuration beyond the voters) still load; they are written when the
+// caller gives no membership, so a store's files never change format behind an older reader.
 // headerCrc covers header bytes 0..59 and then the meta block; since it covers dataCrc it
 // identifies the whole content, which is what a resumed transfer checks it is still receiving.
 // u64 fields hold safe integers (< 2^53), stored as two u32 halves.
@@ -25,10 +30,27 @@ import { checkFileSystem, nodeFs, type FileSystem, type OpenFlags } from './fs.t
 import { fsyncDir } from './fsync-dir.ts';
 import { StorageError } from './rules.ts';
 
+/**
+ * The whole configuration at a snapshot's index (version 2 files). Sorted id lists; the store
+ * checks their shape, not their meaning.
+ */
+export interface SnapshotMembership {
+  readonly voters: readonly number[];
+  /** Joint consensus: the outgoing configuration's voters (empty when not joint). */
+  readonly outgoing: readonly number[];
+  readonly learners: readonly number[];
+  /** Voters (of either half) that keep no state machine. */
+  readonly witnesses: readonly number[];
+  readonly autoLeave: boolean;
+}
+
 export interface SnapshotMeta {
   index: number;
   term: number;
+  /** The voters; with `membership`, they must equal membership.voters. */
   voters: number[];
+  /** The whole configuration; absent in version 1 files. */
+  membership?: SnapshotMembership;
 }
 
 export interface SnapshotInfo extends SnapshotMeta {
@@ -41,7 +63,9 @@ export interface SnapshotInfo extends SnapshotMeta {
   headerCrc: number;
 }
 
-export const snapshotFormatVersion = 1;
+/** The newest format this build writes and reads (it reads version 1 too). */
+export const snapshotFormatVersion = 2;
+const formatVersionVoters = 1;
 
 const magic = Buffer.from('CONCURSN', 'ascii');
 const headerBytes = 64;
@@ -51,7 +75,8 @@ const termMax = 0xffff_ffff;
 const voterIdMax = 0xffff_ffff;
 /** Bounds the meta block, so a damaged metaBytes never makes a reader allocate gigabytes. */
 const votersMax = 4096;
-const metaBytesMax = 4 + 4 * votersMax;
+const membershipLists = ['voters', 'outgoing', 'learners', 'witnesses'] as const;
+const metaBytesMaxOf = (version: number): number => (version === formatVersionVoters ? 4 + 4 * votersMax : 4 + membershipLists.length * (4 + 4 * votersMax));
 const pieceBytesDefault = 1024 * 1024;
 /** Bounds one openData() piece and one readRaw() answer: both are allocated whole. */
 const pieceBytesMax = 64 * 1024 * 1024;
@@ -104,24 +129,47 @@ function checkIndexTerm(index: unknown, term: unknown, where: string): void {
   }
 }
 
-function checkMeta(meta: SnapshotMeta, where: string): SnapshotMeta {
-  if (meta === null || typeof meta !== 'object') {
-    throw new StorageError('BAD_OPTION', `${where} expects { index, term, voters }`);
+function checkIds(ids: unknown, what: string, where: string): number[] {
+  if (!Array.isArray(ids) || ids.length > votersMax) {
+    throw new StorageError('BAD_OPTION', `${where}: ${what} must be an array of at most ${votersMax} node ids`);
   }
-  checkIndexTerm(meta.index, meta.term, where);
-  const { voters } = meta;
-  if (!Array.isArray(voters) || voters.length > votersMax) {
-    throw new StorageError('BAD_OPTION', `${where}: voters must be an array of at most ${votersMax} node ids`);
-  }
-  for (const id of voters) {
+  for (const id of ids) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > voterIdMax) {
-      throw new StorageError('BAD_OPTION', `${where}: voter ids must be integers from 0 to ${voterIdMax}, got ${JSON.stringify(id)}`);
+      throw new StorageError('BAD_OPTION', `${where}: ${what.replace(/s$/, '')} ids must be integers from 0 to ${voterIdMax}, got ${JSON.stringify(id)}`);
     }
   }
-  if (new Set(voters).size !== voters.length) {
-    throw new StorageError('BAD_OPTION', `${where}: voters lists a node twice: ${JSON.stringify(voters)}`);
+  if (new Set(ids).size !== ids.length) {
+    throw new StorageError('BAD_OPTION', `${where}: ${what} lists a node twice: ${JSON.stringify(ids)}`);
   }
-  return { index: meta.index, term: meta.term, voters: [...voters] };
+  return [...(ids as number[])];
+}
+
+function checkMembership(m: SnapshotMembership, voters: readonly number[], where: string): SnapshotMembership {
+  if (m === null || typeof m !== 'object') throw new StorageError('BAD_OPTION', `${where}: membership must be { voters, outgoing, learners, witnesses, autoLeave }`);
+  const lists = Object.fromEntries(membershipLists.map((name) => [name, checkIds(m[name], `membership ${name}`, where)])) as Record<(typeof membershipLists)[number], number[]>;
+  if (typeof m.autoLeave !== 'boolean') throw new StorageError('BAD_OPTION', `${where}: membership autoLeave must be a boolean`);
+  if (lists.voters.length !== voters.length || lists.voters.some((id, i) => id !== voters[i])) {
+    throw new StorageError('BAD_OPTION', `${where}: voters ${JSON.stringify(voters)} must equal membership voters ${JSON.stringify(lists.voters)}`);
+  }
+  return { ...lists, autoLeave: m.autoLeave };
+}
+
+function checkMeta(meta: SnapshotMeta, where: string): SnapshotMeta {
+  if (meta === null || typeof meta !== 'object') {
+    throw new StorageError('BAD_OPTION', `${where} expects { index, term, voters, membership? }`);
+  }
+  checkIndexTerm(meta.index, meta.term, where);
+  const voters = checkIds(meta.voters, 'voters', where);
+  if (meta.membership === undefined) return { index: meta.index, term: meta.term, voters };
+  return { index: meta.index, term: meta.term, voters, membership: checkMembership(meta.membership, voters, where) };
+}
+
+/** A copy the caller may change without touching what a writer holds. */
+function copyMeta(meta: SnapshotMeta): SnapshotMeta {
+  const m = meta.membership;
+  const copy: SnapshotMeta = { index: meta.index, term: meta.term, voters: [...meta.voters] };
+  if (m !== undefined) copy.membership = { voters: [...m.voters], outgoing: [...m.outgoing], learners: [...m.learners], witnesses: [...m.witnesses], autoLeave: m.autoLeave };
+  return copy;
 }
 
 function checkCount(name: string, value: unknown, min: number, max: number): number {
@@ -140,6 +188,7 @@ interface Header {
   index: number;
   term: number;
   voters: number[];
+  membership?: SnapshotMembership;
   dataBytes: number;
   dataCrc: number;
   metaBytes: number;
@@ -157,22 +206,73 @@ function getU64(b: Buffer, offset: number): number | null {
   return hi > 0x1f_ffff ? null : hi * 2 ** 32 + b.readUInt32LE(offset);
 }
 
+/** Bytes of the meta block `meta` is recorded with (the format follows from it). */
+function metaBytesOf(meta: SnapshotMeta): number {
+  const m = meta.membership;
+  if (m === undefined) return 4 + 4 * meta.voters.length;
+  return 4 + membershipLists.reduce((n, name) => n + 4 + 4 * m[name].length, 0);
+}
+
+function encodeMetaBlock(meta: SnapshotMeta, out: Buffer): void {
+  let o = 0;
+  const list = (ids: readonly number[]) => {
+    out.writeUInt32LE(ids.length, o);
+    ids.forEach((id, i) => out.writeUInt32LE(id, o + 4 + 4 * i));
+    o += 4 + 4 * ids.length;
+  };
+  const m = meta.membership;
+  if (m === undefined) return list(meta.voters);
+  out.writeUInt32LE(m.autoLeave ? 1 : 0, 0);
+  o = 4;
+  for (const name of membershipLists) list(m[name]);
+}
+
 /** Header and meta block, ready to write at offset 0; returns them with the headerCrc. */
 function encodeHead(meta: SnapshotMeta, dataBytes: number, dataCrc: number): { head: Buffer; headerCrc: number } {
-  const metaBytes = 4 + 4 * meta.voters.length;
+  const metaBytes = metaBytesOf(meta);
   const head = Buffer.alloc(headerBytes + metaBytes);
   magic.copy(head, at.magic);
-  head.writeUInt32LE(snapshotFormatVersion, at.version);
+  head.writeUInt32LE(meta.membership === undefined ? formatVersionVoters : snapshotFormatVersion, at.version);
   putU64(head, at.index, meta.index);
   putU64(head, at.term, meta.term);
   putU64(head, at.dataBytes, dataBytes);
   head.writeUInt32LE(dataCrc >>> 0, at.dataCrc);
   head.writeUInt32LE(metaBytes, at.metaBytes);
-  head.writeUInt32LE(meta.voters.length, headerBytes);
-  meta.voters.forEach((id, i) => head.writeUInt32LE(id, headerBytes + 4 + 4 * i));
+  encodeMetaBlock(meta, head.subarray(headerBytes));
   const headerCrc = crc32(head.subarray(headerBytes), crc32(head.subarray(0, at.headerCrc)));
   head.writeUInt32LE(headerCrc, at.headerCrc);
   return { head, headerCrc };
+}
+
+/** The voters (version 1) or the whole configuration (version 2) of a checked meta block; a string says what is damaged. */
+function decodeMetaBlock(version: number, block: Buffer): { voters: number[]; membership?: SnapshotMembership } | string {
+  let o = 0;
+  const list = (what: string): number[] | string => {
+    if (o + 4 > block.length) return `damaged meta block: it ends before the ${what} list`;
+    const count = block.readUInt32LE(o);
+    if (count > votersMax || o + 4 + 4 * count > block.length) return `damaged meta block: ${count} ${what} do not fit in ${block.length} bytes`;
+    const ids: number[] = [];
+    for (let i = 0; i < count; i++) ids.push(block.readUInt32LE(o + 4 + 4 * i));
+    o += 4 + 4 * count;
+    return ids;
+  };
+  if (version === formatVersionVoters) {
+    const voters = list('voters');
+    if (typeof voters === 'string') return voters;
+    return o === block.length ? { voters } : `damaged meta block: ${voters.length} voters do not fill ${block.length} bytes`;
+  }
+  const flags = block.readUInt32LE(0);
+  if (flags > 1) return `damaged meta block: unknown membership flags ${hex(flags)}`;
+  o = 4;
+  const lists: number[][] = [];
+  for (const name of membershipLists) {
+    const ids = list(name);
+    if (typeof ids === 'string') return ids;
+    lists.push(ids);
+  }
+  if (o !== block.length) return `damaged meta block: the membership lists do not fill ${block.length} bytes`;
+  const [voters, outgoing, learners, witnesses] = lists as [number[], number[], number[], number[]];
+  return { voters, membership: { voters: [...voters], outgoing, learners, witnesses, autoLeave: flags === 1 } };
 }
 
 type Inspected = { ok: true; header: Header } | { ok: false; detail: string };
@@ -189,12 +289,12 @@ function inspect(files: Files, fd: number, file: string, fileBytes: number, whol
   }
   const version = head.readUInt32LE(at.version);
   if (version > snapshotFormatVersion) {
-    return bad(`written by snapshot format version ${version}; this build reads version ${snapshotFormatVersion} — run a newer concur`);
+    return bad(`written by snapshot format version ${version}; this build reads versions up to ${snapshotFormatVersion} — run a newer concur`);
   }
-  if (version !== snapshotFormatVersion) return bad(`unknown snapshot format version ${version}`);
+  if (version !== formatVersionVoters && version !== snapshotFormatVersion) return bad(`unknown snapshot format version ${version}`);
   const metaBytes = head.readUInt32LE(at.metaBytes);
-  if (metaBytes < 4 || metaBytes > metaBytesMax || metaBytes % 4 !== 0) {
-    return bad(`damaged header: meta block size ${metaBytes} is not 4 + 4 × voters (at most ${votersMax} voters)`);
+  if (metaBytes < 4 || metaBytes > metaBytesMaxOf(version) || metaBytes % 4 !== 0) {
+    return bad(`damaged header: meta block size ${metaBytes} is not a multiple of 4 from 4 to ${metaBytesMaxOf(version)} (at most ${votersMax} ids per list)`);
   }
   if (headerBytes + metaBytes > fileBytes) {
     return bad(`truncated: ${fileBytes} bytes, but the header says a ${metaBytes}-byte meta block follows it`);
@@ -214,11 +314,9 @@ function inspect(files: Files, fd: number, file: string, fileBytes: number, whol
     return bad('damaged header: index, term or dataBytes out of range');
   }
   if (head.readUInt32LE(at.flags) !== 0) return bad(`unknown header flags ${hex(head.readUInt32LE(at.flags))}`);
-  const count = metaBlock.readUInt32LE(0);
-  if (4 + 4 * count !== metaBytes) return bad(`damaged meta block: ${count} voters do not fill ${metaBytes} bytes`);
-  const voters: number[] = [];
-  for (let i = 0; i < count; i++) voters.push(metaBlock.readUInt32LE(4 + 4 * i));
-  const header: Header = { index, term, voters, dataBytes, dataCrc: head.readUInt32LE(at.dataCrc), metaBytes, headerCrc: stored };
+  const meta = decodeMetaBlock(version, metaBlock);
+  if (typeof meta === 'string') return bad(meta);
+  const header: Header = { index, term, ...meta, dataBytes, dataCrc: head.readUInt32LE(at.dataCrc), metaBytes, headerCrc: stored };
   if (!wholeFile) return { ok: true, header };
 
   const expectBytes = headerBytes + metaBytes + dataBytes;
@@ -239,7 +337,9 @@ function inspect(files: Files, fd: number, file: string, fileBytes: number, whol
 }
 
 function infoOf(name: string, fileBytes: number, h: Header): SnapshotInfo {
-  return { name, index: h.index, term: h.term, voters: h.voters, fileBytes, dataBytes: h.dataBytes, headerCrc: h.headerCrc };
+  const info: SnapshotInfo = { name, index: h.index, term: h.term, voters: h.voters, fileBytes, dataBytes: h.dataBytes, headerCrc: h.headerCrc };
+  if (h.membership !== undefined) info.membership = h.membership;
+  return info;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,7 +494,7 @@ class FileSnapshotWriter implements SnapshotWriter {
       return Promise.reject(new StorageError('BAD_OPTION', `snapshot writer ${this.name}: write() expects a Uint8Array of image bytes`));
     }
     // Position and checksum are taken now, in call order, so concurrent writes land in order.
-    const position = headerBytes + 4 + 4 * this.meta.voters.length + this.dataBytes;
+    const position = headerBytes + metaBytesOf(this.meta) + this.dataBytes;
     this.dataBytes += bytes.length;
     this.dataCrc = crc32(bytes, this.dataCrc);
     this.pending++;
@@ -467,7 +567,7 @@ class FileSnapshotWriter implements SnapshotWriter {
       throw failed('fsync directory', this.dir, e);
     }
     const fileBytes = head.length + this.dataBytes;
-    return { ...this.meta, voters: [...this.meta.voters], name: this.name, fileBytes, dataBytes: this.dataBytes, headerCrc };
+    return { ...copyMeta(this.meta), name: this.name, fileBytes, dataBytes: this.dataBytes, headerCrc };
   }
 
   /** Closes the handle and deletes the temp file; errors are swallowed because the caller is
@@ -800,7 +900,7 @@ export class SnapshotStore {
     let headerCrc: number;
     let fileBytes: number;
     try {
-      const dataStart = headerBytes + 4 + 4 * meta.voters.length;
+      const dataStart = headerBytes + metaBytesOf(meta);
       let dataCrc = 0;
       const add = (piece: unknown): void => {
         if (!(piece instanceof Uint8Array)) {
@@ -829,7 +929,7 @@ export class SnapshotStore {
     }
     io(`rename to ${name}`, tmp, () => this.fs.renameSync(tmp, this.file(name)));
     this.files.fsyncDir(this.dir);
-    return { ...meta, voters: [...meta.voters], name, fileBytes, dataBytes, headerCrc };
+    return { ...copyMeta(meta), name, fileBytes, dataBytes, headerCrc };
   }
 
   /** Reads the app image of a snapshot piece by piece (synchronous reads of `pieceBytes`, default

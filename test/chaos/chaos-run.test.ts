@@ -137,6 +137,15 @@ test('WAL nodes snapshotting every few entries, under partitions, crashes and lo
   assert.ok(report.compactedThrough.every((c) => c > 0), `every node cut its log (${report.compactedThrough.join(', ')})`);
 });
 
+test('membership changes mixed with partitions and crashes (add, remove the leader, promote, transfer): history linearizable', async () => {
+  const { report } = await runChaos({ ...base, seed: 3, faults: ['membership', 'partition', 'crash'], durationSec: 14 });
+  assert.is(report.linearizable, true, report.failure);
+  assert.ok(report.recovered, 'the healed cluster recovered');
+  assert.equal(report.nodeErrors, [], 'no node died of an error of its own');
+  assert.ok((report.faultsByKind.membership ?? 0) >= 2, `membership changes were made: ${report.faultLog.join('; ')}`);
+  assert.ok(report.faultLog.some((f) => / add a /.test(f)), `a node was added: ${report.faultLog.join('; ')}`);
+});
+
 test('concur chaos refuses bad flags with the accepted values', () => {
   const bin = fileURLToPath(new URL('../../bin/concur.mjs', import.meta.url));
   const r = spawnSync(process.execPath, [bin, 'chaos', '--faults', 'partition,meteor'], { encoding: 'utf8' });

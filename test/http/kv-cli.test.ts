@@ -1,33 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { KvClientError, kvCas, kvDel, kvGet, kvPut } from '../../apps/cli/commands/kv.ts';
 import { textBytes } from '../../apps/kv/commands.ts';
 import { use } from './harness.ts';
+import { deadPort, runCli } from '../support/cli-process.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const text = (b: Uint8Array | null | undefined) => (b == null ? b : Buffer.from(b).toString('utf8'));
 
-/** Runs the real CLI asynchronously (the API server lives in this process and must keep running). */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/concur.mjs', ...args], { cwd: root, timeout: 60_000, env: { ...process.env, FORCE_COLOR: '0' } }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
-  });
-}
 
-/** A port nothing listens on: bind one, note it, close it. */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('client functions: put, get, del, cas against a live API', () =>
   use(async ({ url, backend }) => {
@@ -90,16 +70,16 @@ test('client functions: server errors and unreachable servers become clear KvCli
 
 test('`concur kv` end to end: output, exit codes and messages', () =>
   use(async ({ url, backend }) => {
-    let r = await cli(['kv', 'put', 'greeting', 'hello', '--url', url]);
+    let r = await runCli(['kv', 'put', 'greeting', 'hello', '--url', url]);
     assert.equal([r.code, r.stdout, r.stderr], [0, 'ok index=1\n', '']);
     assert.is(text(backend.sm.readLocal('greeting')), 'hello');
 
     const [get, missing, cas, casOk, del] = await Promise.all([
-      cli(['kv', 'get', 'greeting', '--url', url]),
-      cli(['kv', 'get', 'nothing', '--url', url]),
-      cli(['kv', 'cas', 'greeting', 'bye', '--expect', 'wrong', '--url', url]),
-      cli(['kv', 'cas', 'fresh', 'new', '--absent', '--url', url]),
-      cli(['kv', 'del', 'never-set', '--url', url]),
+      runCli(['kv', 'get', 'greeting', '--url', url]),
+      runCli(['kv', 'get', 'nothing', '--url', url]),
+      runCli(['kv', 'cas', 'greeting', 'bye', '--expect', 'wrong', '--url', url]),
+      runCli(['kv', 'cas', 'fresh', 'new', '--absent', '--url', url]),
+      runCli(['kv', 'del', 'never-set', '--url', url]),
     ]);
     assert.equal([get.code, get.stdout], [0, 'hello'], 'get prints the exact bytes when piped');
     assert.equal([missing.code, missing.stderr], [1, 'concur: key "nothing" not found\n']);
@@ -110,18 +90,18 @@ test('`concur kv` end to end: output, exit codes and messages', () =>
     assert.equal(del.code, 0);
     assert.match(del.stdout, /^was absent index=\d+\n$/);
 
-    r = await cli(['kv', 'cas', 'greeting', 'bye', '--url', url]);
+    r = await runCli(['kv', 'cas', 'greeting', 'bye', '--url', url]);
     assert.is(r.code, 2);
     assert.match(r.stderr, /exactly one of --expect VALUE or --absent/);
   }));
 
 test('`concur kv` says clearly when the server is unreachable', async () => {
   const port = await deadPort();
-  const r = await cli(['kv', 'get', 'k', '--url', `http://127.0.0.1:${port}`]);
+  const r = await runCli(['kv', 'get', 'k', '--url', `http://127.0.0.1:${port}`]);
   assert.is(r.code, 3);
   assert.match(r.stderr, /^concur: cannot reach the concur API at http:\/\/127\.0\.0\.1:\d+: connection refused\. Is `concur start` running there\?/);
   assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
-  const bad = await cli(['kv', 'get', 'k', '--url', 'not a url']);
+  const bad = await runCli(['kv', 'get', 'k', '--url', 'not a url']);
   assert.is(bad.code, 2);
   assert.match(bad.stderr, /--url must be an http:\/\/ URL, got "not a url"/);
 });

@@ -1,6 +1,7 @@
 // Runs `concur start` as a real child process for tests: waits for its API URL, and kills or
 // interrupts it like a user would (SIGKILL for a crash, SIGINT for Ctrl-C).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../../bin/concur.mjs', import.meta.url));
@@ -45,4 +46,25 @@ export async function waitForLeader(url: string, timeoutMs = 10_000): Promise<nu
     if (Date.now() > deadline) throw new Error(`no leader within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs the real CLI to completion, asynchronously (an API server in the calling process keeps running). */
+export function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['bin/concur.mjs', ...args], { cwd: repoRoot, timeout: 60_000, env: { ...process.env, FORCE_COLOR: '0' } }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+    });
+  });
+}
+
+/** A port nothing listens on: bind one, note it, close it. */
+export async function deadPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }

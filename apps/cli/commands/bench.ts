@@ -131,6 +131,22 @@ export function registerBench(program: Command): void {
     });
 
   bench
+    .command('witness')
+    .description('what a witness costs against a full replica: disk, log in memory, state machine and heap after N writes (3 nodes, node 3 a witness)')
+    .option('--writes <n>', 'puts of distinct keys', intOption(100, 1e8), 100_000)
+    .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 100)
+    .option('--concurrency <n>', 'puts in flight', intOption(1, 4096), 64)
+    .option('--snapshot-entries <n>', 'each full node snapshots every n applied entries', intOption(1, 1e9), 10_000)
+    .option('--json', 'print one JSON object as the last line')
+    .action(async (opts: { writes: number; valueBytes: number; concurrency: number; snapshotEntries: number; json?: boolean }) => {
+      const { benchWitness } = await import('../../../bench/witness.ts');
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(`witness: 3 nodes (node 3 a witness), WAL, ${opts.writes} puts of distinct keys, ${opts.valueBytes}-byte values, ${opts.concurrency} in flight`);
+      const r = await benchWitness({ writes: opts.writes, valueBytes: opts.valueBytes, concurrency: opts.concurrency, snapshotEntries: opts.snapshotEntries }, log);
+      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+
+  bench
     .command('raft')
     .description('Raft throughput and latency over batch × inflight on real worker clusters, loaded by client actors; vs the raw ring limit')
     .option('--nodes <list>', 'cluster sizes, comma-separated', intListOption(1, 15), [3])

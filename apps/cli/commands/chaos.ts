@@ -88,7 +88,7 @@ export function registerChaos(program: Command): void {
       log(`faults      ${report.faults} (${Object.entries(report.faultsByKind).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`);
       log(`leaders     ${report.leaderChanges} elected; recovery after heal ${report.recovered ? `${report.recoveryMs} ms` : 'NOT reached'}`);
       log(`verdict     ${report.linearizable === true ? 'linearizable' : report.linearizable === false ? 'NOT linearizable' : 'unknown (the checker ran out of its search budget)'} (checked in ${report.checkMs} ms)`);
-      log(`compacted   through ${report.compactedThrough.map((c, i) => `n${i + 1} ${c}`).join(', ')}${report.storage === 'wal' ? `; snapshots taken ${report.snapshotsTaken}, installed from a leader ${report.snapshotsInstalled}` : ''}`);
+      log(`compacted   through ${report.compactedThrough.map((c, i) => `n${report.nodeIds[i]} ${c}`).join(', ')}${report.storage === 'wal' ? `; snapshots taken ${report.snapshotsTaken}, installed from a leader ${report.snapshotsInstalled}` : ''}`);
       for (const e of report.nodeErrors) log(`NODE ERROR  ${e}`);
       if (report.failure) log(`\n${report.failure}`);
       if (f.history) log(`history     ${f.history}`);

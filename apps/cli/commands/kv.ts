@@ -5,13 +5,23 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { choiceOption, intOption, UsageError } from '../options.ts';
 import { readModes, type ReadMode } from '../../http/backend.ts';
+import {
+  ApiClientError,
+  apiBase,
+  apiTimeoutMsDefault,
+  apiUrlDefault,
+  exitFailed,
+  exitNegative,
+  failure,
+  jsonBody,
+  request,
+  runClient,
+  withApiFlags,
+} from '../http-client.ts';
 
-export const kvUrlDefault = 'http://127.0.0.1:7070';
-export const kvTimeoutMsDefault = 10_000;
-
-/** Exit codes: 1 = a negative answer (not found, cas conflict), 3 = the request did not succeed. */
-export const exitNegative = 1;
-export const exitFailed = 3;
+export { exitFailed, exitNegative };
+export const kvUrlDefault = apiUrlDefault;
+export const kvTimeoutMsDefault = apiTimeoutMsDefault;
 
 export interface KvClientOptions {
   url: string;
@@ -21,27 +31,12 @@ export interface KvClientOptions {
   seq?: number;
 }
 
-/** A request that did not succeed; `message` is for a person, `exitCode` for a script. */
-export class KvClientError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = exitFailed,
-    readonly status?: number,
-    readonly code?: string,
-  ) {
-    super(message);
-    this.name = 'KvClientError';
-  }
-}
+/** A request that did not succeed (the API client's error, under the name `concur kv` always had). */
+export const KvClientError = ApiClientError;
+export type KvClientError = ApiClientError;
 
 function endpoint(opts: KvClientOptions, key: string, suffix = ''): URL {
-  let base: URL;
-  try {
-    base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`);
-  } catch {
-    throw new UsageError(`--url must be an http:// URL, got "${opts.url}".`);
-  }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url must be an http:// URL, got "${opts.url}".`);
+  const base = apiBase(opts.url);
   if (key === '') throw new UsageError('the key must not be empty.');
   return new URL(`kv/${encodeURIComponent(key)}${suffix}`, base);
 }
@@ -53,41 +48,7 @@ async function send(opts: KvClientOptions, url: URL, init: RequestInit): Promise
     headers.set('x-client-id', opts.clientId);
     headers.set('x-request-seq', String(opts.seq));
   }
-  try {
-    return await fetch(url, { ...init, headers, signal: AbortSignal.timeout(opts.timeoutMs) });
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-      throw new KvClientError(`no answer from the concur API at ${opts.url} within ${opts.timeoutMs} ms (raise --timeout-ms, or check the cluster with \`curl ${opts.url}/cluster\`).`);
-    }
-    const why = e.cause?.code === 'ECONNREFUSED' ? 'connection refused' : (e.cause?.code ?? e.cause?.message ?? e.message);
-    throw new KvClientError(`cannot reach the concur API at ${opts.url}: ${why}. Is \`concur start\` running there? (set --url to point elsewhere)`);
-  }
-}
-
-/** Turns an error answer `{ error, code }` into a KvClientError with the server's own words. */
-async function failure(res: Response, exitCode = exitFailed): Promise<KvClientError> {
-  const text = await res.text();
-  let error = text.slice(0, 500);
-  let code: string | undefined;
-  try {
-    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
-    if (typeof body.error === 'string') error = body.error;
-    if (typeof body.code === 'string') code = body.code;
-  } catch {
-    // Not our JSON (a proxy's page?): show the start of it as is.
-  }
-  const retry = res.headers.get('retry-after');
-  const hint = res.status === 503 && retry ? ` (retry in ${retry} s)` : '';
-  return new KvClientError(`the server answered ${res.status}${code ? ` ${code}` : ''}: ${error}${hint}`, exitCode, res.status, code);
-}
-
-async function jsonBody<T>(res: Response): Promise<T> {
-  try {
-    return (await res.json()) as T;
-  } catch {
-    throw new KvClientError(`the server at ${res.url} answered ${res.status} with something other than JSON; is it a concur API?`);
-  }
+  return request(opts, url, { ...init, headers });
 }
 
 export async function kvPut(opts: KvClientOptions, key: string, value: Uint8Array): Promise<{ index: number }> {
@@ -145,9 +106,7 @@ interface CommonFlags {
 }
 
 function withCommon(cmd: Command): Command {
-  return cmd
-    .option('--url <url>', 'the HTTP API of a running `concur start`', kvUrlDefault)
-    .option('--timeout-ms <ms>', 'give up after this many milliseconds', intOption(1, 3_600_000), kvTimeoutMsDefault)
+  return withApiFlags(cmd)
     .option('--client-id <id>', 'client id for a safe retry (with --seq; the server applies a repeated id+seq once)')
     .option('--seq <n>', 'request sequence number for --client-id (increase it for every new request)', intOption(1, Number.MAX_SAFE_INTEGER));
 }
@@ -181,18 +140,7 @@ async function valueArg(value: string | undefined, file: string | undefined, wha
   return new Uint8Array(Buffer.from(value, 'utf8'));
 }
 
-/** Runs an action, printing a KvClientError as one line and setting the exit code. */
-function run<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await action(...args);
-    } catch (err) {
-      if (!(err instanceof KvClientError)) throw err;
-      process.stderr.write(`concur: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-    }
-  };
-}
+const run = runClient;
 
 export function registerKv(program: Command): void {
   const kv = program

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
-import { choiceOption, intOption, UsageError } from '../options.ts';
+import { choiceOption, intListOption, intOption, UsageError } from '../options.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
 import { defaultRaftSettings } from '../../../protocols/raft/index.ts';
 import { snapshotSettingsDefault } from '../../cluster/snapshot-keeper.ts';
@@ -20,6 +20,7 @@ export function electionRangeOption(value: string): [number, number] {
 
 interface StartOptions {
   nodes: number;
+  witnesses?: number[];
   port: number;
   host: string;
   dataDir?: string;
@@ -42,6 +43,7 @@ export function registerStart(program: Command): void {
     .command('start')
     .description('start a live Raft cluster on worker threads and its HTTP API')
     .option('--nodes <n>', 'number of Raft nodes, one worker each', intOption(1, 15), 5)
+    .option('--witnesses <ids>', 'node ids (comma-separated) that are witnesses: they vote and hold the log but keep no state machine, e.g. --nodes 3 --witnesses 3', intListOption(1, 15))
     .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--data-dir <dir>', 'keep each node\'s write-ahead log under DIR/node-<id> (default: a temporary directory removed at exit)')
@@ -60,6 +62,9 @@ export function registerStart(program: Command): void {
     .action(async (opts: StartOptions) => {
       if (opts.heartbeatMs >= opts.electionMs[0]) throw new UsageError(`--heartbeat-ms (${opts.heartbeatMs}) must be below the minimum election timeout (${opts.electionMs[0]} ms)`);
       if (opts.dataDir !== undefined && opts.storage === 'memory') throw new UsageError('--data-dir keeps a write-ahead log; it cannot be used with --storage memory');
+      const w = opts.witnesses ?? [];
+      if (w.some((id) => id > opts.nodes)) throw new UsageError(`--witnesses names node ids from 1 to --nodes (${opts.nodes}), got ${w.join(',')}`);
+      if (new Set(w).size >= opts.nodes) throw new UsageError(`--witnesses ${w.join(',')} leaves no full voter among ${opts.nodes} nodes; at least one node must keep the state machine`);
       await runStart(opts);
     });
 }
@@ -72,6 +77,7 @@ async function runStart(opts: StartOptions): Promise<void> {
   try {
     cluster = await Cluster.start({
       nodes: opts.nodes,
+      ...(opts.witnesses !== undefined ? { witnesses: [...new Set(opts.witnesses)] } : {}),
       dataDir: opts.dataDir === undefined ? null : resolve(opts.dataDir),
       storage: opts.storage,
       fsync: opts.fsync,
@@ -107,7 +113,8 @@ async function runStart(opts: StartOptions): Promise<void> {
     throw e;
   }
   const where = cluster.dataDir ? `${opts.storage === 'wal' ? 'WAL' : 'storage'} in ${cluster.dataDir}${opts.dataDir === undefined ? ' (temporary)' : ''}` : 'in-memory storage';
-  process.stdout.write(`concur: ${opts.nodes}-node Raft cluster, ${where}, fsync ${opts.fsync}\n`);
+  const witnesses = cluster.members().filter((m) => m.role === 'witness').map((m) => m.id);
+  process.stdout.write(`concur: ${cluster.supervisor.ids.length}-node Raft cluster${witnesses.length > 0 ? ` (witness${witnesses.length > 1 ? 'es' : ''}: ${witnesses.join(', ')})` : ''}, ${where}, fsync ${opts.fsync}\n`);
   process.stdout.write(`concur: HTTP API on ${api.url}  (try: curl ${api.url}/cluster)\n`);
 
   const tty = process.stderr.isTTY === true;
