@@ -41,6 +41,23 @@ test('--seed replays one seed; bad flags are named', () => {
   assert.match(badMutation.stderr, /--mutation: unknown mutation "nope"/);
 });
 
+test('concur sim --protocol paxos|multipaxos: the Paxos cores under the same engine; their mutations by name', () => {
+  for (const protocol of ['paxos', 'multipaxos']) {
+    const r = concur('sim', '--protocol', protocol, '--seeds', '5', '--nodes', '3', '--json');
+    assert.is(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.is(summary.violations, 0);
+    assert.ok(summary.commits > 0, `${protocol} chose values`);
+  }
+  const broken = concur('sim', '--protocol', 'multipaxos', '--seeds', '20', '--nodes', '5', '--mutation', 'ignore-accepted-in-promise');
+  assert.is(broken.status, 1);
+  assert.match(broken.stdout, /VIOLATION of (agreement|learned-stable) at seed \d+/);
+  assert.match(broken.stdout, /replay with: concur sim --protocol multipaxos --nodes 5 --seed \d+ --mutation ignore-accepted-in-promise --trace/);
+  const wrong = concur('sim', '--protocol', 'paxos', '--seeds', '1', '--mutation', 'skip-gap-fill');
+  assert.is(wrong.status, 2);
+  assert.match(wrong.stderr, /unknown mutation "skip-gap-fill" for paxos; expected one of accept-below-promise, ignore-accepted-in-promise/);
+});
+
 test('concur sim --replica: whole replicas, and a violation names how to replay it', () => {
   const ok = concur('sim', '--protocol', 'raft', '--replica', '--seeds', '3', '--nodes', '3', '--json');
   assert.is(ok.status, 0, ok.stderr);

@@ -1,0 +1,741 @@
+// One Paxos node — proposer, acceptor and learner at once — as a deterministic state machine
+// with the Raft core's contract: step/tick/propose/readIndex change state and queue output,
+// ready()/advance() hand it to the host one batch at a time; no timers, clocks, files or
+// Math.random. Two modes:
+//  - basic: every value is one single-decree instance (a slot) run from scratch by whichever node
+//    got the command — phase 1 (prepare/promise) then phase 2 (accept/accepted), two round trips
+//    per value; proposers that collide are refused by ballot and retry after a random back-off;
+//  - multi: a distinguished leader runs phase 1 once for every slot from its commit on, then
+//    phase 2 per slot, pipelined (many slots in flight) and batched (many per message); slots may
+//    be chosen out of order and are applied in order; a new leader re-proposes what its promises
+//    reported and fills gaps with no-ops; heartbeats detect a dead leader and confirm reads.
+import { resolvePaxosConfig, type PaxosConfig, type ResolvedPaxosConfig } from './config.ts';
+import {
+  ballot as makeBallot,
+  NONE,
+  nodeOf,
+  paxosMessage,
+  PaxosMessageType as T,
+  PaxosRole,
+  roundOf,
+  ValueKind,
+  type Chosen,
+  type PaxosHardState,
+  type PaxosMessage,
+  type PaxosReadState,
+  type PaxosReady,
+  type Proposal,
+  type Value,
+} from './types.ts';
+
+const noop: Value = Object.freeze({ kind: ValueKind.noop, data: new Uint8Array(0) });
+/** Basic Paxos: instances one proposer runs at once (different slots, one ballot). */
+const basicConcurrencyMax = 16;
+
+export interface PaxosStatus {
+  id: number;
+  mode: 'basic' | 'multi';
+  role: PaxosRole;
+  /** The ballot this node proposes with (0: none yet). */
+  ballot: number;
+  promised: number;
+  /** The node whose ballot this one follows (multi), or NONE. */
+  leader: number;
+  /** Every slot through this one is chosen and known here. */
+  commit: number;
+  applied: number;
+  /** The highest slot this node knows anything of (accepted, chosen or proposed). */
+  lastSlot: number;
+  /** Slots proposed by this leader (or instances run by this proposer) and not yet chosen. */
+  inflight: number;
+  /** Values waiting for a slot (basic: the proposer's queue). */
+  queued: number;
+}
+
+/** A slot this node proposes in: the value and which acceptors accepted it. */
+interface Instance {
+  value: Value;
+  acks: Set<number>;
+  /** Tick when the accept was last sent (for resending). */
+  sentTick: number;
+  /** Sent at least once (batched proposals wait for flush). */
+  sent: boolean;
+}
+
+/** Basic Paxos: the one instance this proposer runs now. */
+interface BasicRun {
+  slot: number;
+  ballot: number;
+  phase: 1 | 2;
+  /** What the proposer wants chosen; the instance may choose another value (then it tries again). */
+  own: QueuedValue;
+  value: Value;
+  promises: Map<number, Proposal | null>;
+  acks: Set<number>;
+  sentTick: number;
+}
+
+interface QueuedValue {
+  value: Value;
+  /** Reads (basic mode) waiting for this marker to be chosen: their contexts. */
+  readContexts: number[];
+  /**
+   * Proposed at least once. A marker already proposed may be chosen in a slot from before a read
+   * asked now (an earlier attempt's acceptances survive): later reads need a marker of their own.
+   */
+  proposed: boolean;
+}
+
+export class PaxosNode {
+  readonly id: number;
+  private readonly cfg: ResolvedPaxosConfig;
+  private readonly quorum: number;
+
+  // acceptor (durable)
+  private promised: number;
+  private readonly accepted = new Map<number, Proposal>();
+  // learner
+  private readonly chosenValues = new Map<number, Value>();
+  private commit: number;
+  private applied: number;
+  private applying: number;
+  private highestSlot = 0;
+
+  // proposer
+  private role: PaxosRole = PaxosRole.follower;
+  private myBallot = 0;
+  private leaderId = NONE;
+  private readonly promises = new Map<number, readonly Proposal[]>();
+  private nextSlot = 1;
+  private readonly instances = new Map<number, Instance>();
+  private chosenToSend: Chosen[] = [];
+  /** Basic Paxos: the instances this proposer runs now, by slot (all with one ballot until refused). */
+  private readonly runs = new Map<number, BasicRun>();
+  private runBallot = 0;
+  private readonly queue: QueuedValue[] = [];
+  /** Commands queued or in an instance here (a client's retry of one is not queued twice). */
+  private readonly queuedKeys = new Set<string>();
+  private backoffUntil = 0;
+  /** Instances lost in a row to other proposers: the back-off doubles with each. */
+  private duelsLost = 0;
+
+  // time
+  private ticks = 0;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private timeout = 0;
+  private lastQuorumTick = 0;
+  private readonly heardAt = new Map<number, number>();
+  private catchUpAskedTick = -1;
+
+  // reads (multi): rounds confirmed by heartbeat acks
+  private nextRound = 1;
+  private readonly rounds = new Map<number, { index: number; contexts: number[]; acks: Set<number> }>();
+  private waitingReads: number[] = [];
+
+  // output
+  private msgs: PaxosMessage[] = [];
+  private msgsAfterPersist: PaxosMessage[] = [];
+  private selfAfterPersist: PaxosMessage[] = [];
+  private acceptedOut: Proposal[] = [];
+  private learnedOut: Chosen[] = [];
+  private readStates: PaxosReadState[] = [];
+  private prevHard: PaxosHardState;
+  private readyOutstanding = false;
+  private pendingSelf: PaxosMessage[] = [];
+
+  constructor(config: PaxosConfig) {
+    this.cfg = resolvePaxosConfig(config);
+    this.id = this.cfg.id;
+    this.quorum = Math.floor(this.cfg.nodes.length / 2) + 1;
+    const hs = this.cfg.storage.initialState();
+    this.promised = hs.promised;
+    for (const p of this.cfg.storage.accepted()) {
+      this.accepted.set(p.slot, p);
+      this.highestSlot = Math.max(this.highestSlot, p.slot);
+    }
+    for (const c of this.cfg.storage.learned()) {
+      this.chosenValues.set(c.slot, c.value);
+      this.highestSlot = Math.max(this.highestSlot, c.slot);
+    }
+    this.commit = 0;
+    this.advanceCommit();
+    this.applied = Math.min(this.cfg.applied, this.commit);
+    this.applying = this.applied;
+    this.prevHard = { promised: this.promised, commit: this.commit };
+    this.resetTimeout();
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  status(): PaxosStatus {
+    return {
+      id: this.id,
+      mode: this.cfg.mode,
+      role: this.role,
+      ballot: this.myBallot,
+      promised: this.promised,
+      leader: this.leaderId,
+      commit: this.commit,
+      applied: this.applied,
+      lastSlot: Math.max(this.highestSlot, this.nextSlot - 1),
+      inflight: this.cfg.mode === 'multi' ? this.instances.size : this.runs.size,
+      queued: this.queue.length,
+    };
+  }
+
+  get currentRole(): PaxosRole {
+    return this.role;
+  }
+
+  get commitIndex(): number {
+    return this.commit;
+  }
+
+  get promisedBallot(): number {
+    return this.promised;
+  }
+
+  /** The value chosen at `slot` as this node knows it, or undefined. */
+  chosenAt(slot: number): Value | undefined {
+    return this.chosenValues.get(slot);
+  }
+
+  /** What this acceptor accepted at `slot` (in memory; durable after the Ready that reports it). */
+  acceptedAt(slot: number): Proposal | undefined {
+    return this.accepted.get(slot);
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  tick(): void {
+    this.ticks++;
+    if (this.cfg.mode === 'basic') this.tickBasic();
+    else if (this.role === PaxosRole.leader) this.tickLeader();
+    else this.tickFollower();
+  }
+
+  /**
+   * A client command. Multi: accepted only by the leader (false elsewhere, or with inflightMax
+   * slots open); it gets the next slot and leaves with the next flush. Basic: any node takes it
+   * and runs instances until it is chosen.
+   */
+  propose(data: Uint8Array): boolean {
+    const value: Value = { kind: ValueKind.normal, data };
+    if (this.cfg.mode === 'basic') {
+      const key = commandKey(data);
+      if (this.queuedKeys.has(key)) return true;
+      if (this.queue.length >= this.cfg.inflightMax) return false;
+      this.queuedKeys.add(key);
+      this.queue.push({ value, readContexts: [], proposed: false });
+      this.maybeStartBasic();
+      return true;
+    }
+    if (this.role !== PaxosRole.leader || this.instances.size >= this.cfg.inflightMax) return false;
+    this.assign(this.nextSlot++, value);
+    return true;
+  }
+
+  /**
+   * A linearizable read. Multi (leader only): the read index is the highest slot assigned so far,
+   * confirmed by a heartbeat round a majority acknowledges at this ballot (no higher ballot could
+   * have chosen anything meanwhile). Basic: a read marker goes through consensus like a command;
+   * its slot is the read index. A ReadState comes out of a later Ready; false when it cannot start.
+   */
+  readIndex(context: number): boolean {
+    if (this.cfg.mode === 'basic') {
+      // Reads asked before a marker's instance starts share that marker (one instance, many reads).
+      const waiting = this.queue.find((q) => q.value.kind === ValueKind.read && !q.proposed);
+      if (waiting !== undefined) waiting.readContexts.push(context);
+      else if (this.queue.length >= this.cfg.inflightMax) return false;
+      else this.queue.push({ value: { kind: ValueKind.read, data: new Uint8Array(0) }, readContexts: [context], proposed: false });
+      this.maybeStartBasic();
+      return true;
+    }
+    if (this.role !== PaxosRole.leader) return false;
+    if (this.cfg.nodes.length === 1) {
+      this.readStates.push({ index: this.nextSlot - 1, context });
+      return true;
+    }
+    this.waitingReads.push(context);
+    return true;
+  }
+
+  /** Sends what is batched: accepts of new slots, chosen notices, a read round if reads wait. */
+  flush(): void {
+    if (this.cfg.mode === 'multi' && this.role === PaxosRole.leader) {
+      this.sendAccepts(false);
+      if (this.waitingReads.length > 0) this.heartbeat();
+    }
+    this.sendChosen();
+  }
+
+  step(m: PaxosMessage): void {
+    if (m.to !== this.id) throw new Error(`paxos ${this.id}: message for ${m.to} delivered here`);
+    this.heardAt.set(m.from, this.ticks);
+    if (m.commit > this.commit) this.maybeCatchUp(m.from, m.commit);
+    switch (m.type) {
+      case T.prepare:
+        return this.onPrepare(m);
+      case T.accept:
+        return this.onAccept(m);
+      case T.promise:
+        return this.onPromise(m);
+      case T.accepted:
+        return this.onAccepted(m);
+      case T.nack:
+        return this.onNack(m);
+      case T.chosen:
+        for (const c of m.chosen) this.learn(c.slot, c.value);
+        return;
+      case T.heartbeat:
+        return this.onHeartbeat(m);
+      case T.heartbeatResp:
+        return this.onHeartbeatResp(m);
+      case T.catchUp:
+        return this.onCatchUp(m);
+    }
+  }
+
+  // ---------------------------------------------------------------- Ready / advance
+
+  hasReady(): boolean {
+    if (this.readyOutstanding) return false;
+    return (
+      this.prevHard.promised !== this.promised ||
+      this.prevHard.commit !== this.commit ||
+      this.msgs.length > 0 ||
+      this.msgsAfterPersist.length > 0 ||
+      this.selfAfterPersist.length > 0 ||
+      this.acceptedOut.length > 0 ||
+      this.learnedOut.length > 0 ||
+      this.readStates.length > 0 ||
+      this.commit > this.applying
+    );
+  }
+
+  ready(): PaxosReady {
+    if (this.readyOutstanding) throw new Error(`paxos ${this.id}: ready() called again before advance()`);
+    let hardState: PaxosHardState | null = null;
+    const promiseChanged = this.prevHard.promised !== this.promised;
+    if (promiseChanged || this.prevHard.commit !== this.commit) {
+      hardState = { promised: this.promised, commit: this.commit };
+      this.prevHard = hardState;
+    }
+    const apply: Chosen[] = [];
+    for (let s = this.applying + 1; s <= this.commit; s++) apply.push({ slot: s, value: this.chosenValues.get(s)! });
+    this.applying = this.commit;
+    const rd: PaxosReady = {
+      hardState,
+      accepted: this.acceptedOut,
+      learned: this.learnedOut,
+      messages: this.msgs,
+      messagesAfterPersist: this.msgsAfterPersist,
+      apply,
+      readStates: this.readStates,
+      mustSync: promiseChanged || this.acceptedOut.length > 0,
+    };
+    this.pendingSelf = this.selfAfterPersist;
+    this.selfAfterPersist = [];
+    this.acceptedOut = [];
+    this.learnedOut = [];
+    this.msgs = [];
+    this.msgsAfterPersist = [];
+    this.readStates = [];
+    this.readyOutstanding = true;
+    return rd;
+  }
+
+  /** The host made the Ready durable, sent its messages and applied its values. */
+  advance(rd: PaxosReady): void {
+    if (!this.readyOutstanding) throw new Error(`paxos ${this.id}: advance() without an outstanding ready()`);
+    this.readyOutstanding = false;
+    if (rd.apply.length > 0) this.applied = rd.apply[rd.apply.length - 1]!.slot;
+    // This node's own promises and accepts count only once durable, like any other acceptor's.
+    const self = this.pendingSelf;
+    this.pendingSelf = [];
+    for (const m of self) this.step(m);
+  }
+
+  // ---------------------------------------------------------------- acceptor
+
+  private onPrepare(m: PaxosMessage): void {
+    // The same ballot again (a resend, or Basic Paxos' next instance) gets the same promise.
+    if (m.ballot < this.promised) {
+      this.send(paxosMessage(T.nack, this.id, m.from, this.promised, { slot: m.slot, commit: this.commit }));
+      return;
+    }
+    this.promised = m.ballot;
+    if (this.cfg.mode === 'multi') this.follow(m.ballot);
+    const reported: Proposal[] = [];
+    if (this.cfg.mode === 'basic') {
+      const p = this.accepted.get(m.slot);
+      if (p !== undefined) reported.push(p);
+    } else {
+      for (const p of this.accepted.values()) if (p.slot >= m.slot) reported.push(p);
+    }
+    this.send(paxosMessage(T.promise, this.id, m.from, m.ballot, { slot: m.slot, proposals: reported, commit: this.commit }));
+  }
+
+  private onAccept(m: PaxosMessage): void {
+    if (m.ballot < this.promised && this.cfg.unsafe.acceptBelowPromise !== true) {
+      this.send(paxosMessage(T.nack, this.id, m.from, this.promised, { slot: m.proposals[0]?.slot ?? 0, commit: this.commit }));
+      return;
+    }
+    if (m.ballot > this.promised) this.promised = m.ballot;
+    if (this.cfg.mode === 'multi' && m.from !== this.id) this.follow(m.ballot);
+    const slots: number[] = [];
+    for (const p of m.proposals) {
+      // A proposal with a ballot is immutable: a duplicate changes nothing.
+      const had = this.accepted.get(p.slot);
+      if (had !== undefined && had.ballot === p.ballot) {
+        slots.push(p.slot);
+        continue;
+      }
+      if (this.chosenValues.has(p.slot) && had === undefined) {
+        // Chosen already and learned here: accepting again is harmless but needless; ack it.
+      }
+      const rec: Proposal = { slot: p.slot, ballot: m.ballot, value: p.value };
+      this.accepted.set(p.slot, rec);
+      this.acceptedOut.push(rec);
+      if (p.slot > this.highestSlot) this.highestSlot = p.slot;
+      slots.push(p.slot);
+    }
+    this.send(paxosMessage(T.accepted, this.id, m.from, m.ballot, { slots }));
+  }
+
+  // ---------------------------------------------------------------- learner
+
+  private learn(slot: number, value: Value): void {
+    if (this.chosenValues.has(slot)) return;
+    this.chosenValues.set(slot, value);
+    this.learnedOut.push({ slot, value });
+    if (slot > this.highestSlot) this.highestSlot = slot;
+    this.advanceCommit();
+  }
+
+  private advanceCommit(): void {
+    while (this.chosenValues.has(this.commit + 1)) this.commit++;
+  }
+
+  private maybeCatchUp(from: number, theirCommit: number): void {
+    // At most one request per tick: a flood of messages from an advanced peer asks once.
+    if (this.catchUpAskedTick === this.ticks || from === this.id) return;
+    this.catchUpAskedTick = this.ticks;
+    this.send(paxosMessage(T.catchUp, this.id, from, 0, { slot: this.commit + 1, commit: this.commit }));
+    void theirCommit;
+  }
+
+  private onCatchUp(m: PaxosMessage): void {
+    const chosen: Chosen[] = [];
+    for (let s = m.slot; s <= this.commit && chosen.length < this.cfg.batchMax * 4; s++) chosen.push({ slot: s, value: this.chosenValues.get(s)! });
+    if (chosen.length > 0) this.send(paxosMessage(T.chosen, this.id, m.from, 0, { chosen, commit: this.commit }));
+  }
+
+  private announce(slot: number, value: Value): void {
+    this.learn(slot, value);
+    this.chosenToSend.push({ slot, value });
+  }
+
+  private sendChosen(): void {
+    if (this.chosenToSend.length === 0) return;
+    const chosen = this.chosenToSend;
+    this.chosenToSend = [];
+    for (const id of this.cfg.nodes) if (id !== this.id) this.send(paxosMessage(T.chosen, this.id, id, this.myBallot, { chosen, commit: this.commit }));
+  }
+
+  // ---------------------------------------------------------------- Multi-Paxos proposer
+
+  private follow(b: number): void {
+    const lead = nodeOf(b);
+    if (lead !== this.id && this.role !== PaxosRole.follower && b > this.myBallot) this.stepDown();
+    this.leaderId = lead;
+    if (lead !== this.id) this.electionElapsed = 0;
+  }
+
+  private stepDown(): void {
+    this.role = PaxosRole.follower;
+    this.instances.clear();
+    this.promises.clear();
+    this.rounds.clear();
+    this.waitingReads = [];
+    this.resetTimeout();
+  }
+
+  private resetTimeout(): void {
+    this.electionElapsed = 0;
+    this.timeout = this.cfg.electionTicks + this.cfg.rng.int(0, this.cfg.electionTicks);
+  }
+
+  private tickFollower(): void {
+    this.electionElapsed++;
+    if (this.role === PaxosRole.candidate && this.electionElapsed % (2 * this.cfg.heartbeatTicks) === 0) this.resendPrepare();
+    if (this.electionElapsed >= this.timeout) this.campaign();
+  }
+
+  /** Phase 1 for every slot past our commit, with a ballot above any we have seen. */
+  campaign(): void {
+    if (this.cfg.mode !== 'multi' || this.role === PaxosRole.leader) return;
+    this.role = PaxosRole.candidate;
+    this.leaderId = NONE;
+    this.myBallot = makeBallot(Math.max(roundOf(this.promised), roundOf(this.myBallot)) + 1, this.id);
+    this.promises.clear();
+    this.resetTimeout();
+    this.resendPrepare();
+  }
+
+  private resendPrepare(): void {
+    for (const id of this.cfg.nodes) {
+      if (this.promises.has(id) || (id === this.id && this.promised >= this.myBallot)) continue;
+      this.send(paxosMessage(T.prepare, this.id, id, this.myBallot, { slot: this.commit + 1, commit: this.commit }));
+    }
+  }
+
+  private onPromise(m: PaxosMessage): void {
+    if (this.cfg.mode === 'basic') return this.onBasicPromise(m);
+    if (this.role !== PaxosRole.candidate || m.ballot !== this.myBallot || this.promises.has(m.from)) return;
+    this.promises.set(m.from, m.proposals);
+    if (this.promises.size >= this.quorum) this.becomeLeader();
+  }
+
+  /**
+   * Phase 1 won. Every slot past our commit that a promise reported gets the value accepted with
+   * the highest ballot there (it may have been chosen: only that value is safe); slots below the
+   * highest reported that no promise mentions get a no-op, so the slots after them can apply.
+   */
+  private becomeLeader(): void {
+    this.role = PaxosRole.leader;
+    this.leaderId = this.id;
+    this.lastQuorumTick = this.ticks;
+    this.heartbeatElapsed = 0;
+    const best = new Map<number, Proposal>();
+    let top = this.commit;
+    for (const list of this.promises.values()) {
+      for (const p of list) {
+        if (p.slot <= this.commit) continue;
+        const b = best.get(p.slot);
+        if (b === undefined || p.ballot > b.ballot) best.set(p.slot, p);
+        if (p.slot > top) top = p.slot;
+      }
+    }
+    this.promises.clear();
+    this.instances.clear();
+    for (let s = this.commit + 1; s <= top; s++) {
+      const known = this.chosenValues.get(s);
+      const reported = best.get(s);
+      if (known !== undefined) this.assign(s, known);
+      else if (reported !== undefined && this.cfg.unsafe.ignoreAcceptedInPromise !== true) this.assign(s, reported.value);
+      else if (reported !== undefined || this.cfg.unsafe.skipGapFill !== true) this.assign(s, noop);
+    }
+    this.nextSlot = top + 1;
+    this.sendAccepts(false);
+    this.heartbeat();
+  }
+
+  private assign(slot: number, value: Value): void {
+    this.instances.set(slot, { value, acks: new Set(), sentTick: this.ticks, sent: false });
+    if (slot > this.highestSlot) this.highestSlot = slot;
+  }
+
+  /** Accepts for slots not sent yet (or, when `resend`, not acked for a heartbeat), batched. */
+  private sendAccepts(resend: boolean): void {
+    const by = new Map<number, Proposal[]>();
+    for (const [slot, inst] of this.instances) {
+      if (inst.sent && !(resend && this.ticks - inst.sentTick >= 2 * this.cfg.heartbeatTicks)) continue;
+      inst.sent = true;
+      inst.sentTick = this.ticks;
+      for (const id of this.cfg.nodes) {
+        if (inst.acks.has(id)) continue;
+        let list = by.get(id);
+        if (list === undefined) by.set(id, (list = []));
+        list.push({ slot, ballot: this.myBallot, value: inst.value });
+      }
+    }
+    for (const [id, list] of by) {
+      for (let i = 0; i < list.length; i += this.cfg.batchMax) {
+        this.send(paxosMessage(T.accept, this.id, id, this.myBallot, { proposals: list.slice(i, i + this.cfg.batchMax), commit: this.commit }));
+      }
+    }
+  }
+
+  private onAccepted(m: PaxosMessage): void {
+    if (this.cfg.mode === 'basic') return this.onBasicAccepted(m);
+    if (this.role !== PaxosRole.leader || m.ballot !== this.myBallot) return;
+    for (const slot of m.slots) {
+      const inst = this.instances.get(slot);
+      if (inst === undefined) continue;
+      inst.acks.add(m.from);
+      if (inst.acks.size >= this.quorum) {
+        this.instances.delete(slot);
+        this.announce(slot, inst.value);
+      }
+    }
+  }
+
+  private onNack(m: PaxosMessage): void {
+    if (m.ballot > this.promised) this.promised = m.ballot;
+    if (this.cfg.mode === 'basic') return this.onBasicNack(m);
+    if (this.role !== PaxosRole.follower && m.ballot > this.myBallot) {
+      this.stepDown();
+      this.leaderId = nodeOf(m.ballot);
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    // A leader that has not heard from a majority for two election timeouts is likely cut off.
+    let heard = 0;
+    for (const id of this.cfg.nodes) if (id === this.id || this.ticks - (this.heardAt.get(id) ?? -Infinity) < this.cfg.electionTicks) heard++;
+    if (heard >= this.quorum) this.lastQuorumTick = this.ticks;
+    else if (this.ticks - this.lastQuorumTick > 2 * this.cfg.electionTicks) {
+      this.stepDown();
+      this.leaderId = NONE;
+      return;
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.sendAccepts(true);
+      this.heartbeat();
+    }
+  }
+
+  /** One heartbeat round; it carries the reads waiting now (their index: the highest slot assigned). */
+  private heartbeat(): void {
+    let context = 0;
+    if (this.waitingReads.length > 0) {
+      context = this.nextRound++;
+      this.rounds.set(context, { index: this.nextSlot - 1, contexts: this.waitingReads, acks: new Set() });
+      this.waitingReads = [];
+    }
+    for (const id of this.cfg.nodes) this.send(paxosMessage(T.heartbeat, this.id, id, this.myBallot, { commit: this.commit, context }));
+  }
+
+  private onHeartbeat(m: PaxosMessage): void {
+    // Basic Paxos nodes gossip their commit this way (ballot 0); step() already acted on it.
+    if (this.cfg.mode === 'basic') return;
+    if (m.ballot < this.promised) {
+      this.send(paxosMessage(T.nack, this.id, m.from, this.promised, { commit: this.commit }));
+      return;
+    }
+    if (m.from !== this.id) this.follow(m.ballot);
+    this.send(paxosMessage(T.heartbeatResp, this.id, m.from, m.ballot, { context: m.context, commit: this.commit }));
+  }
+
+  private onHeartbeatResp(m: PaxosMessage): void {
+    if (this.role !== PaxosRole.leader || m.ballot !== this.myBallot || m.context === 0) return;
+    const round = this.rounds.get(m.context);
+    if (round === undefined) return;
+    round.acks.add(m.from);
+    if (round.acks.size < this.quorum) return;
+    // Rounds complete in order: an older round still open is confirmed by this one too.
+    for (const [id, r] of this.rounds) {
+      if (id > m.context) break;
+      for (const context of r.contexts) this.readStates.push({ index: r.index, context });
+      this.rounds.delete(id);
+    }
+  }
+
+  // ---------------------------------------------------------------- Basic Paxos proposer
+
+  private tickBasic(): void {
+    // Learners that missed a chosen notice hear commits here now and then.
+    if (this.ticks % (3 * this.cfg.heartbeatTicks) === 0) {
+      for (const id of this.cfg.nodes) if (id !== this.id) this.send(paxosMessage(T.heartbeat, this.id, id, 0, { commit: this.commit }));
+    }
+    for (const run of [...this.runs.values()]) {
+      // No majority answered in time (loss, a crash): give the value back; the next try uses a higher ballot.
+      if (this.ticks - run.sentTick >= this.cfg.electionTicks) {
+        this.abandon(run);
+        this.runBallot = 0;
+      }
+    }
+    this.maybeStartBasic();
+  }
+
+  /** Starts instances for queued values, each in the lowest slot not known chosen nor already run here. */
+  private maybeStartBasic(): void {
+    if (this.ticks < this.backoffUntil) return;
+    const concurrent = Math.min(this.cfg.inflightMax, basicConcurrencyMax);
+    let slot = this.commit + 1;
+    while (this.runs.size < concurrent && this.queue.length > 0) {
+      while (this.chosenValues.has(slot) || this.runs.has(slot)) slot++;
+      if (this.runBallot === 0) this.runBallot = this.myBallot = makeBallot(Math.max(roundOf(this.promised), roundOf(this.myBallot)) + 1, this.id);
+      const own = this.queue.shift()!;
+      own.proposed = true;
+      const run: BasicRun = { slot, ballot: this.runBallot, phase: 1, own, value: own.value, promises: new Map(), acks: new Set(), sentTick: this.ticks };
+      this.runs.set(slot, run);
+      for (const id of this.cfg.nodes) this.send(paxosMessage(T.prepare, this.id, id, run.ballot, { slot, commit: this.commit }));
+    }
+  }
+
+  private abandon(run: BasicRun): void {
+    this.runs.delete(run.slot);
+    this.queue.unshift(run.own);
+  }
+
+  private onBasicPromise(m: PaxosMessage): void {
+    const run = this.runs.get(m.slot);
+    if (run === undefined || run.phase !== 1 || m.ballot !== run.ballot || run.promises.has(m.from)) return;
+    run.promises.set(m.from, m.proposals[0] ?? null);
+    if (run.promises.size < this.quorum) return;
+    // Round 5 chose X? Then some promiser in round 6's majority accepted X: propose X, not ours.
+    let best: Proposal | null = null;
+    for (const p of run.promises.values()) if (p !== null && (best === null || p.ballot > best.ballot)) best = p;
+    run.value = best !== null && this.cfg.unsafe.ignoreAcceptedInPromise !== true ? best.value : run.own.value;
+    run.phase = 2;
+    run.sentTick = this.ticks;
+    for (const id of this.cfg.nodes) this.send(paxosMessage(T.accept, this.id, id, run.ballot, { proposals: [{ slot: run.slot, ballot: run.ballot, value: run.value }], commit: this.commit }));
+  }
+
+  private onBasicAccepted(m: PaxosMessage): void {
+    for (const slot of m.slots) {
+      const run = this.runs.get(slot);
+      if (run === undefined || run.phase !== 2 || m.ballot !== run.ballot) continue;
+      run.acks.add(m.from);
+      if (run.acks.size < this.quorum) continue;
+      this.runs.delete(slot);
+      this.duelsLost = 0;
+      this.announce(slot, run.value);
+      if (run.value === run.own.value) {
+        if (run.own.value.kind === ValueKind.read) for (const context of run.own.readContexts) this.readStates.push({ index: slot, context });
+        else this.queuedKeys.delete(commandKey(run.own.value.data));
+      } else {
+        // The slot chose someone else's value: ours goes to a later slot.
+        this.queue.unshift(run.own);
+      }
+    }
+    this.maybeStartBasic();
+  }
+
+  private onBasicNack(m: PaxosMessage): void {
+    if (this.runBallot === 0 || m.ballot <= this.runBallot) return;
+    // Dueling proposers: give way for a random while (doubling with each duel lost in a row, so
+    // two proposers soon stop pre-empting each other), then try again above the ballot that won.
+    for (const run of [...this.runs.values()].sort((a, b) => b.slot - a.slot)) this.abandon(run);
+    this.runBallot = 0;
+    this.duelsLost = Math.min(this.duelsLost + 1, 3);
+    this.backoffUntil = this.ticks + 1 + this.cfg.rng.int(0, this.cfg.electionTicks * 2 ** this.duelsLost);
+  }
+
+  // ---------------------------------------------------------------- output
+
+  private send(m: PaxosMessage): void {
+    // Promises and accepts vouch for durable acceptor state: they wait for the Ready. So does a
+    // prepare: this node's own promise of its ballot must be durable first, or a crash would let
+    // it come back below that ballot and use it again with other values.
+    const afterPersist = m.type === T.promise || m.type === T.accepted || (m.type === T.prepare && m.to !== this.id);
+    if (m.to === this.id) {
+      if (afterPersist) this.selfAfterPersist.push(m);
+      else this.step(m);
+      return;
+    }
+    if (afterPersist) this.msgsAfterPersist.push(m);
+    else this.msgs.push(m);
+  }
+}
+
+function commandKey(data: Uint8Array): string {
+  let k = '';
+  for (let i = 0; i < data.length; i++) k += String.fromCharCode(data[i]!);
+  return k;
+}
