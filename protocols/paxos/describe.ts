@@ -30,6 +30,8 @@ export function formatPaxosMessage(m: PaxosMessage): string {
       return `${head} commit=${m.commit}${m.context !== 0 ? ` read-round=${m.context}` : ''}`;
     case T.catchUp:
       return `${head} from slot ${m.slot}`;
+    case T.snapshot:
+      return `${head} through slot ${m.slot} commit=${m.commit}`;
     default:
       return head;
   }

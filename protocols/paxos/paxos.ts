@@ -100,12 +100,19 @@ export class PaxosNode {
   private applied: number;
   private applying: number;
   private highestSlot = 0;
+  /** Slots through this one live only in the state machine's snapshot. */
+  private snapshotSlot: number;
+  /** A snapshot from another node, to hand to the next Ready (0: none). */
+  private pendingSnapshot = 0;
 
   // proposer
   private role: PaxosRole = PaxosRole.follower;
   private myBallot = 0;
   private leaderId = NONE;
   private readonly promises = new Map<number, readonly Proposal[]>();
+  /** The highest commit a promise of this phase 1 reported, and who reported it. */
+  private promisedCommit = 0;
+  private promisedCommitFrom = NONE;
   private nextSlot = 1;
   private readonly instances = new Map<number, Instance>();
   private chosenToSend: Chosen[] = [];
@@ -113,11 +120,16 @@ export class PaxosNode {
   private readonly runs = new Map<number, BasicRun>();
   private runBallot = 0;
   private readonly queue: QueuedValue[] = [];
-  /** Commands queued or in an instance here (a client's retry of one is not queued twice). */
-  private readonly queuedKeys = new Set<string>();
+  /**
+   * Values queued or in an instance here, by content: a client's retry of a command is not
+   * queued twice, and a value someone else got chosen is not proposed again.
+   */
+  private readonly pendingByKey = new Map<string, QueuedValue>();
   private backoffUntil = 0;
   /** Instances lost in a row to other proposers: the back-off doubles with each. */
   private duelsLost = 0;
+  private markers = 0;
+  private readonly markerSalt: number;
 
   // time
   private ticks = 0;
@@ -150,6 +162,7 @@ export class PaxosNode {
     this.quorum = Math.floor(this.cfg.nodes.length / 2) + 1;
     const hs = this.cfg.storage.initialState();
     this.promised = hs.promised;
+    this.snapshotSlot = this.cfg.storage.snapshotSlot();
     for (const p of this.cfg.storage.accepted()) {
       this.accepted.set(p.slot, p);
       this.highestSlot = Math.max(this.highestSlot, p.slot);
@@ -158,12 +171,13 @@ export class PaxosNode {
       this.chosenValues.set(c.slot, c.value);
       this.highestSlot = Math.max(this.highestSlot, c.slot);
     }
-    this.commit = 0;
+    this.commit = this.snapshotSlot;
     this.advanceCommit();
-    this.applied = Math.min(this.cfg.applied, this.commit);
+    this.applied = Math.min(Math.max(this.cfg.applied, this.snapshotSlot), this.commit);
     this.applying = this.applied;
     this.prevHard = { promised: this.promised, commit: this.commit };
     this.resetTimeout();
+    this.markerSalt = this.cfg.rng.int(0, 0x7fffffff);
   }
 
   // ---------------------------------------------------------------- inspection
@@ -178,7 +192,7 @@ export class PaxosNode {
       leader: this.leaderId,
       commit: this.commit,
       applied: this.applied,
-      lastSlot: Math.max(this.highestSlot, this.nextSlot - 1),
+      lastSlot: Math.max(this.highestSlot, this.nextSlot - 1, this.commit),
       inflight: this.cfg.mode === 'multi' ? this.instances.size : this.runs.size,
       queued: this.queue.length,
     };
@@ -223,11 +237,12 @@ export class PaxosNode {
   propose(data: Uint8Array): boolean {
     const value: Value = { kind: ValueKind.normal, data };
     if (this.cfg.mode === 'basic') {
-      const key = commandKey(data);
-      if (this.queuedKeys.has(key)) return true;
+      const key = valueKey(value);
+      if (this.pendingByKey.has(key)) return true;
       if (this.queue.length >= this.cfg.inflightMax) return false;
-      this.queuedKeys.add(key);
-      this.queue.push({ value, readContexts: [], proposed: false });
+      const q: QueuedValue = { value, readContexts: [], proposed: false };
+      this.pendingByKey.set(key, q);
+      this.queue.push(q);
       this.maybeStartBasic();
       return true;
     }
@@ -248,7 +263,11 @@ export class PaxosNode {
       const waiting = this.queue.find((q) => q.value.kind === ValueKind.read && !q.proposed);
       if (waiting !== undefined) waiting.readContexts.push(context);
       else if (this.queue.length >= this.cfg.inflightMax) return false;
-      else this.queue.push({ value: { kind: ValueKind.read, data: new Uint8Array(0) }, readContexts: [context], proposed: false });
+      else {
+        const q: QueuedValue = { value: { kind: ValueKind.read, data: this.markerData() }, readContexts: [context], proposed: false };
+        this.pendingByKey.set(valueKey(q.value), q);
+        this.queue.push(q);
+      }
       this.maybeStartBasic();
       return true;
     }
@@ -294,6 +313,9 @@ export class PaxosNode {
         return this.onHeartbeatResp(m);
       case T.catchUp:
         return this.onCatchUp(m);
+      case T.snapshot:
+        if (m.slot > this.commit && m.slot > this.pendingSnapshot) this.pendingSnapshot = m.slot;
+        return;
     }
   }
 
@@ -310,12 +332,22 @@ export class PaxosNode {
       this.acceptedOut.length > 0 ||
       this.learnedOut.length > 0 ||
       this.readStates.length > 0 ||
+      this.pendingSnapshot > 0 ||
       this.commit > this.applying
     );
   }
 
   ready(): PaxosReady {
     if (this.readyOutstanding) throw new Error(`paxos ${this.id}: ready() called again before advance()`);
+    // A snapshot from another node replaces every slot through it: what follows applies after it.
+    const snapshotSlot = this.pendingSnapshot > this.commit ? this.pendingSnapshot : 0;
+    this.pendingSnapshot = 0;
+    if (snapshotSlot > 0) {
+      this.dropThrough(snapshotSlot);
+      this.commit = snapshotSlot;
+      this.applying = snapshotSlot;
+      this.advanceCommit();
+    }
     let hardState: PaxosHardState | null = null;
     const promiseChanged = this.prevHard.promised !== this.promised;
     if (promiseChanged || this.prevHard.commit !== this.commit) {
@@ -327,13 +359,14 @@ export class PaxosNode {
     this.applying = this.commit;
     const rd: PaxosReady = {
       hardState,
+      snapshotSlot,
       accepted: this.acceptedOut,
       learned: this.learnedOut,
       messages: this.msgs,
       messagesAfterPersist: this.msgsAfterPersist,
       apply,
       readStates: this.readStates,
-      mustSync: promiseChanged || this.acceptedOut.length > 0,
+      mustSync: promiseChanged || this.acceptedOut.length > 0 || snapshotSlot > 0,
     };
     this.pendingSelf = this.selfAfterPersist;
     this.selfAfterPersist = [];
@@ -350,6 +383,7 @@ export class PaxosNode {
   advance(rd: PaxosReady): void {
     if (!this.readyOutstanding) throw new Error(`paxos ${this.id}: advance() without an outstanding ready()`);
     this.readyOutstanding = false;
+    if (rd.snapshotSlot > this.applied) this.applied = rd.snapshotSlot;
     if (rd.apply.length > 0) this.applied = rd.apply[rd.apply.length - 1]!.slot;
     // This node's own promises and accepts count only once durable, like any other acceptor's.
     const self = this.pendingSelf;
@@ -357,9 +391,40 @@ export class PaxosNode {
     for (const m of self) this.step(m);
   }
 
+  // ---------------------------------------------------------------- snapshots
+
+  /**
+   * The host's snapshot of its state machine through `slot` (applied) is durable: the slots it
+   * covers go (chosen values and acceptances). Nodes that ask for them later get the snapshot.
+   * Safe for the acceptor: a slot through its commit is chosen, and a new leader proposes only
+   * past the highest commit its promises report.
+   */
+  compact(slot: number): void {
+    if (slot > this.applied) throw new Error(`paxos ${this.id}: compact(${slot}) past what was applied (${this.applied})`);
+    if (slot <= this.snapshotSlot) return;
+    this.dropThrough(slot);
+  }
+
+  private dropThrough(slot: number): void {
+    this.snapshotSlot = Math.max(this.snapshotSlot, slot);
+    for (const s of [...this.chosenValues.keys()]) if (s <= slot) this.chosenValues.delete(s);
+    for (const s of [...this.accepted.keys()]) if (s <= slot) this.accepted.delete(s);
+    this.acceptedOut = this.acceptedOut.filter((p) => p.slot > slot);
+    this.learnedOut = this.learnedOut.filter((c) => c.slot > slot);
+    for (const [s, run] of this.runs) if (s <= slot) this.abandon(run);
+    for (const s of [...this.instances.keys()]) if (s <= slot) this.instances.delete(s);
+  }
+
+  /** Basic Paxos: a proposer asked about a slot already chosen here is told its value (or sent the snapshot). */
+  private tellChosen(to: number, slot: number): void {
+    if (slot <= this.snapshotSlot) this.send(paxosMessage(T.snapshot, this.id, to, 0, { slot: this.snapshotSlot, commit: this.commit }));
+    else this.send(paxosMessage(T.chosen, this.id, to, 0, { chosen: [{ slot, value: this.chosenValues.get(slot)! }], commit: this.commit }));
+  }
+
   // ---------------------------------------------------------------- acceptor
 
   private onPrepare(m: PaxosMessage): void {
+    if (this.cfg.mode === 'basic' && m.slot <= this.commit) return this.tellChosen(m.from, m.slot);
     // The same ballot again (a resend, or Basic Paxos' next instance) gets the same promise.
     if (m.ballot < this.promised) {
       this.send(paxosMessage(T.nack, this.id, m.from, this.promised, { slot: m.slot, commit: this.commit }));
@@ -386,6 +451,11 @@ export class PaxosNode {
     if (this.cfg.mode === 'multi' && m.from !== this.id) this.follow(m.ballot);
     const slots: number[] = [];
     for (const p of m.proposals) {
+      // Compacted: chosen long ago, and this acceptance would say nothing new.
+      if (p.slot <= this.snapshotSlot) {
+        if (this.cfg.mode === 'basic') this.tellChosen(m.from, p.slot);
+        continue;
+      }
       // A proposal with a ballot is immutable: a duplicate changes nothing.
       const had = this.accepted.get(p.slot);
       if (had !== undefined && had.ballot === p.ballot) {
@@ -407,7 +477,10 @@ export class PaxosNode {
   // ---------------------------------------------------------------- learner
 
   private learn(slot: number, value: Value): void {
-    if (this.chosenValues.has(slot)) return;
+    if (slot <= this.snapshotSlot || this.chosenValues.has(slot)) return;
+    // Chosen is final: a leader's own proposal there (the same value, by Paxos) is done.
+    this.instances.delete(slot);
+    if (this.cfg.mode === 'basic') this.learnedBasic(slot, value);
     this.chosenValues.set(slot, value);
     this.learnedOut.push({ slot, value });
     if (slot > this.highestSlot) this.highestSlot = slot;
@@ -427,6 +500,10 @@ export class PaxosNode {
   }
 
   private onCatchUp(m: PaxosMessage): void {
+    if (m.slot <= this.snapshotSlot) {
+      this.send(paxosMessage(T.snapshot, this.id, m.from, 0, { slot: this.snapshotSlot, commit: this.commit }));
+      return;
+    }
     const chosen: Chosen[] = [];
     for (let s = m.slot; s <= this.commit && chosen.length < this.cfg.batchMax * 4; s++) chosen.push({ slot: s, value: this.chosenValues.get(s)! });
     if (chosen.length > 0) this.send(paxosMessage(T.chosen, this.id, m.from, 0, { chosen, commit: this.commit }));
@@ -480,6 +557,8 @@ export class PaxosNode {
     this.leaderId = NONE;
     this.myBallot = makeBallot(Math.max(roundOf(this.promised), roundOf(this.myBallot)) + 1, this.id);
     this.promises.clear();
+    this.promisedCommit = 0;
+    this.promisedCommitFrom = NONE;
     this.resetTimeout();
     this.resendPrepare();
   }
@@ -495,6 +574,10 @@ export class PaxosNode {
     if (this.cfg.mode === 'basic') return this.onBasicPromise(m);
     if (this.role !== PaxosRole.candidate || m.ballot !== this.myBallot || this.promises.has(m.from)) return;
     this.promises.set(m.from, m.proposals);
+    if (m.commit > this.promisedCommit) {
+      this.promisedCommit = m.commit;
+      this.promisedCommitFrom = m.from;
+    }
     if (this.promises.size >= this.quorum) this.becomeLeader();
   }
 
@@ -509,10 +592,16 @@ export class PaxosNode {
     this.lastQuorumTick = this.ticks;
     this.heartbeatElapsed = 0;
     const best = new Map<number, Proposal>();
-    let top = this.commit;
+    // Slots through the highest commit a promiser reported are chosen already (and may be
+    // compacted away there): learn them, never propose into them.
+    const from = Math.max(this.commit, this.promisedCommit);
+    if (from > this.commit && this.promisedCommitFrom !== NONE) {
+      this.send(paxosMessage(T.catchUp, this.id, this.promisedCommitFrom, 0, { slot: this.commit + 1, commit: this.commit }));
+    }
+    let top = from;
     for (const list of this.promises.values()) {
       for (const p of list) {
-        if (p.slot <= this.commit) continue;
+        if (p.slot <= from) continue;
         const b = best.get(p.slot);
         if (b === undefined || p.ballot > b.ballot) best.set(p.slot, p);
         if (p.slot > top) top = p.slot;
@@ -520,7 +609,7 @@ export class PaxosNode {
     }
     this.promises.clear();
     this.instances.clear();
-    for (let s = this.commit + 1; s <= top; s++) {
+    for (let s = from + 1; s <= top; s++) {
       const known = this.chosenValues.get(s);
       const reported = best.get(s);
       if (known !== undefined) this.assign(s, known);
@@ -668,9 +757,47 @@ export class PaxosNode {
     }
   }
 
+  /** A read marker's bytes: this node and a counter, so no two markers are equal anywhere. */
+  private markerData(): Uint8Array {
+    // A random part too: a restarted node counts from 1 again, and its old markers may still be chosen.
+    const d = new Uint8Array(12);
+    const v = new DataView(d.buffer);
+    v.setUint32(0, this.id);
+    v.setUint32(4, this.markerSalt);
+    v.setUint32(8, ++this.markers);
+    return d;
+  }
+
+  /**
+   * Basic Paxos: `value` is chosen at `slot`. An instance of ours in that slot for another value
+   * is over (ours goes elsewhere); and if the value is one of ours — whoever got it chosen, here
+   * or in another slot — it is done: off the queue, its other instance dropped, its reads served.
+   */
+  private learnedBasic(slot: number, value: Value): void {
+    const run = this.runs.get(slot);
+    if (run !== undefined && !sameValue(run.own.value, value)) this.abandon(run);
+    const own = this.pendingByKey.get(valueKey(value));
+    if (own === undefined) return;
+    this.pendingByKey.delete(valueKey(value));
+    const queued = this.queue.indexOf(own);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    for (const [s, r] of this.runs) {
+      if (r.own !== own) continue;
+      this.runs.delete(s);
+      // That instance may have sent accepts with our ballot: the slot must never see another value with it.
+      this.runBallot = 0;
+    }
+    if (own.value.kind === ValueKind.read) for (const context of own.readContexts) this.readStates.push({ index: slot, context });
+  }
+
+  /**
+   * Gives an instance up; its value goes back to the queue. A later instance in that slot uses a
+   * new ballot: this one may have sent accepts, and a ballot carries one value per slot.
+   */
   private abandon(run: BasicRun): void {
     this.runs.delete(run.slot);
     this.queue.unshift(run.own);
+    this.runBallot = 0;
   }
 
   private onBasicPromise(m: PaxosMessage): void {
@@ -695,14 +822,9 @@ export class PaxosNode {
       if (run.acks.size < this.quorum) continue;
       this.runs.delete(slot);
       this.duelsLost = 0;
+      // learn() settles both cases: ours chosen (done), or another value (ours goes to a later slot).
+      if (!sameValue(run.value, run.own.value)) this.queue.unshift(run.own);
       this.announce(slot, run.value);
-      if (run.value === run.own.value) {
-        if (run.own.value.kind === ValueKind.read) for (const context of run.own.readContexts) this.readStates.push({ index: slot, context });
-        else this.queuedKeys.delete(commandKey(run.own.value.data));
-      } else {
-        // The slot chose someone else's value: ours goes to a later slot.
-        this.queue.unshift(run.own);
-      }
     }
     this.maybeStartBasic();
   }
@@ -734,8 +856,16 @@ export class PaxosNode {
   }
 }
 
-function commandKey(data: Uint8Array): string {
-  let k = '';
-  for (let i = 0; i < data.length; i++) k += String.fromCharCode(data[i]!);
+/** A value's content as a map key (commands are unique per client request; read markers per node). */
+function valueKey(v: Value): string {
+  let k = String(v.kind);
+  for (let i = 0; i < v.data.length; i++) k += String.fromCharCode(v.data[i]!);
   return k;
+}
+
+function sameValue(a: Value, b: Value): boolean {
+  if (a === b) return true;
+  if (a.kind !== b.kind || a.data.length !== b.data.length) return false;
+  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
+  return true;
 }

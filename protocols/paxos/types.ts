@@ -51,6 +51,11 @@ export interface PaxosHardState {
   readonly commit: number;
 }
 
+/** Where a node's slots start: everything through `slot` is in its state machine's snapshot. */
+export interface PaxosSnapshotMeta {
+  readonly slot: number;
+}
+
 export const PaxosMessageType = {
   /** Phase 1a: ballot; slot = the first slot it covers (Multi-Paxos: every slot from it on; Basic: just it). */
   prepare: 1,
@@ -70,6 +75,12 @@ export const PaxosMessageType = {
   heartbeatResp: 8,
   /** A node behind asks for chosen values: slot = the first it lacks. */
   catchUp: 9,
+  /**
+   * The values a node behind asked for were compacted into a snapshot: slot = the snapshot's last
+   * slot, commit = the sender's. The state machine's image travels beside it (the host's
+   * business); the receiver's host steps this message once it holds the image.
+   */
+  snapshot: 10,
 } as const;
 export type PaxosMessageType = (typeof PaxosMessageType)[keyof typeof PaxosMessageType];
 export const paxosMessageTypeName: Record<number, string> = Object.fromEntries(Object.entries(PaxosMessageType).map(([k, v]) => [v, k]));
@@ -119,6 +130,11 @@ export interface PaxosReadState {
  */
 export interface PaxosReady {
   readonly hardState: PaxosHardState | null;
+  /**
+   * A snapshot from another node to install first (before anything else is written): restore
+   * the state machine from its image; it covers every slot through this one. 0: none.
+   */
+  readonly snapshotSlot: number;
   /** Proposals this acceptor accepted (a later one for a slot replaces the earlier). */
   readonly accepted: readonly Proposal[];
   /** Chosen values learned (to keep: a restarted node applies them again). */

@@ -1,7 +1,8 @@
 // Paxos (Basic or Multi) plugged into the simulator: each node a PaxosNode over a
 // MemoryPaxosStorage that survives crashes, driven through the Ready contract with disk writes
 // that take virtual time (a crash loses what was not yet durable). The state machine is a digest
-// of the values applied, in slot order. Reads: Multi-Paxos by a leader's heartbeat round, Basic
+// of the values applied, in slot order; nodes snapshot it at seed-chosen intervals and drop the
+// slots it covers, and a node that asks for dropped slots gets the snapshot's image instead. Reads: Multi-Paxos by a leader's heartbeat round, Basic
 // Paxos by a read marker chosen like a command; each is served once the state machine applied it.
 import { createRng, type Rng } from '../../runtime/rng.ts';
 import {
@@ -11,6 +12,7 @@ import {
   PaxosRole,
   paxosRoleName,
   ValueKind,
+  PaxosMessageType,
   type PaxosMode,
   type PaxosMessage,
   type PaxosMutations,
@@ -30,8 +32,19 @@ export const paxosMutations: Record<string, PaxosMutations> = {
   'skip-gap-fill': { skipGapFill: true },
 };
 
+/** A snapshot's image in the simulator: the state machine (digest) through `slot`. */
+interface SimImage {
+  readonly slot: number;
+  readonly digest: number;
+}
+
 interface Host {
   readonly id: number;
+  /** The durable snapshot (kept across crashes, like storage). */
+  image: SimImage | null;
+  snapshotting: boolean;
+  /** Images that came with snapshot messages, by slot (volatile). */
+  received: Map<number, SimImage>;
   node: PaxosNode | null;
   readonly storage: MemoryPaxosStorage;
   incarnation: number;
@@ -51,7 +64,10 @@ class PaxosSimCluster implements SimCluster<PaxosMessage> {
   private readonly proposerRng: Rng;
   private topCommit = 0;
   private topBallot = 0;
-  private readonly counts = { instancesChosen: 0, noopsChosen: 0, readsServed: 0 };
+  private readonly counts = { instancesChosen: 0, noopsChosen: 0, readsServed: 0, snapshotsTaken: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
+  /** Snapshot every this many applied slots (0: never), drawn per seed. */
+  private readonly snapshotEvery: number;
+  private readonly images = new WeakMap<PaxosMessage, SimImage>();
 
   constructor(
     readonly nodeIds: readonly number[],
@@ -68,13 +84,16 @@ class PaxosSimCluster implements SimCluster<PaxosMessage> {
       ...fixed,
     };
     this.proposerRng = createRng(env.nodeSeed(0, 1));
+    // Its own stream, so seeds keep the settings they drew before snapshots existed.
+    const snapRng = createRng(env.nodeSeed(0, 2));
+    this.snapshotEvery = [0, 5, 20, 50][snapRng.int(0, 4)]!;
     if (options.mutation !== undefined) {
       this.mutation = paxosMutations[options.mutation];
       if (this.mutation === undefined) throw new RangeError(`unknown paxos mutation "${options.mutation}" (known: ${Object.keys(paxosMutations).join(', ')})`);
     }
-    if (env.tracing) env.trace(`   ${mode}-paxos settings: ${JSON.stringify(this.settings)}`);
+    if (env.tracing) env.trace(`   ${mode}-paxos settings: ${JSON.stringify(this.settings)}; snapshot every ${this.snapshotEvery || 'never'}`);
     for (const id of nodeIds) {
-      const h: Host = { id, node: null, storage: new MemoryPaxosStorage(), incarnation: 0, writing: null, applied: 0, digest: 0, readsWaiting: [], lastRole: -1 };
+      const h: Host = { id, image: null, snapshotting: false, received: new Map(), node: null, storage: new MemoryPaxosStorage(), incarnation: 0, writing: null, applied: 0, digest: 0, readsWaiting: [], lastRole: -1 };
       this.hosts.set(id, h);
       this.start(h);
     }
@@ -82,11 +101,14 @@ class PaxosSimCluster implements SimCluster<PaxosMessage> {
 
   private start(h: Host): void {
     h.incarnation++;
-    // The state machine is rebuilt from the chosen values the node kept, replayed from slot 1.
-    h.node = new PaxosNode({ ...this.settings, id: h.id, nodes: this.nodeIds, mode: this.mode, storage: h.storage, rng: createRng(this.env.nodeSeed(h.id, h.incarnation)), unsafe: this.mutation });
+    // The state machine comes back from the durable snapshot; the chosen values kept replay after it.
+    const from = h.image?.slot ?? 0;
+    h.node = new PaxosNode({ ...this.settings, id: h.id, nodes: this.nodeIds, mode: this.mode, storage: h.storage, rng: createRng(this.env.nodeSeed(h.id, h.incarnation)), applied: from, unsafe: this.mutation });
     h.writing = null;
-    h.applied = 0;
-    h.digest = 0;
+    h.applied = from;
+    h.digest = h.image?.digest ?? 0;
+    h.snapshotting = false;
+    h.received.clear();
     h.readsWaiting = [];
     h.lastRole = PaxosRole.follower;
   }
@@ -112,6 +134,11 @@ class PaxosSimCluster implements SimCluster<PaxosMessage> {
   deliver(msg: PaxosMessage): void {
     const h = this.host(msg.to);
     if (h.node === null) return;
+    if (msg.type === PaxosMessageType.snapshot) {
+      const image = this.images.get(msg);
+      if (image === undefined) throw new Error(`snapshot message ${formatPaxosMessage(msg)} carries no image`);
+      h.received.set(msg.slot, image);
+    }
     h.node.step(msg);
     this.afterInput(h);
   }
@@ -158,7 +185,7 @@ class PaxosSimCluster implements SimCluster<PaxosMessage> {
     const h = this.host(node);
     if (h.node !== null) return;
     this.start(h);
-    this.env.observe({ kind: 'restart', node, promised: h.storage.initialState().promised });
+    this.env.observe({ kind: 'restart', node, promised: h.storage.initialState().promised, applied: h.applied });
     if (this.env.tracing) this.env.trace(`   n${node} restarted from disk: ${this.describe(h)}`);
     this.afterInput(h);
   }
@@ -180,7 +207,10 @@ class PaxosSimCluster implements SimCluster<PaxosMessage> {
       if (node === null || h.writing !== null || !node.hasReady()) return;
       const rd = node.ready();
       h.writing = rd;
-      for (const m of rd.messages) this.env.send(m);
+      for (const m of rd.messages) {
+        if (m.type === PaxosMessageType.snapshot) this.attachImage(h, m);
+        this.env.send(m);
+      }
       const needsDisk = rd.hardState !== null || rd.accepted.length > 0 || rd.learned.length > 0;
       const delay = needsDisk ? this.env.diskDelayMs() : 0;
       if (delay > 0) {
@@ -196,8 +226,18 @@ class PaxosSimCluster implements SimCluster<PaxosMessage> {
     }
   }
 
+  private attachImage(h: Host, m: PaxosMessage): void {
+    const image = h.image;
+    if (image === null || image.slot < m.slot) throw new Error(`n${h.id} offers snapshot ${m.slot} but holds ${image?.slot ?? 'none'}`);
+    // A newer snapshot may have become durable since the core asked: send that one.
+    m.slot = image.slot;
+    this.images.set(m, image);
+    this.counts.snapshotsSent++;
+  }
+
   private complete(h: Host, rd: PaxosReady): void {
     const node = h.node!;
+    if (rd.snapshotSlot > 0) this.install(h, rd.snapshotSlot);
     h.storage.persist(rd);
     for (const p of rd.accepted) this.env.observe({ kind: 'accepted', node: h.id, slot: p.slot, ballot: p.ballot, value: p.value });
     for (const m of rd.messagesAfterPersist) this.env.send(m);
@@ -214,6 +254,36 @@ class PaxosSimCluster implements SimCluster<PaxosMessage> {
     this.serveReads(h);
     h.writing = null;
     node.advance(rd);
+    this.maybeSnapshot(h);
+  }
+
+  private install(h: Host, slot: number): void {
+    const image = h.received.get(slot);
+    if (image === undefined) throw new Error(`n${h.id} must install snapshot ${slot} but received no such image`);
+    h.image = image;
+    h.digest = image.digest;
+    h.applied = slot;
+    for (const s of h.received.keys()) if (s <= slot) h.received.delete(s);
+    this.counts.snapshotsInstalled++;
+    this.env.observe({ kind: 'snapshot', node: h.id, slot, digest: image.digest, installed: true });
+  }
+
+  /** Every `snapshotEvery` applied slots: capture the state, make it durable after a disk write, then drop what it covers. */
+  private maybeSnapshot(h: Host): void {
+    if (this.snapshotEvery === 0 || h.snapshotting || h.applied - (h.image?.slot ?? 0) < this.snapshotEvery) return;
+    const image: SimImage = { slot: h.applied, digest: h.digest };
+    h.snapshotting = true;
+    this.env.observe({ kind: 'snapshot', node: h.id, slot: image.slot, digest: image.digest, installed: false });
+    const inc = h.incarnation;
+    this.env.after(this.env.diskDelayMs() + 1, this.env.tracing ? `n${h.id} snapshot ${image.slot} written` : '', () => {
+      if (h.node === null || h.incarnation !== inc) return;
+      h.snapshotting = false;
+      if (h.image !== null && h.image.slot >= image.slot) return;
+      h.image = image;
+      h.storage.compact(image.slot);
+      h.node.compact(image.slot);
+      this.counts.snapshotsTaken++;
+    });
   }
 
   private serveReads(h: Host): void {

@@ -12,8 +12,10 @@ export type PaxosObservation =
   | { kind: 'apply'; node: number; slot: number; value: Value }
   | { kind: 'proposed'; data: Uint8Array }
   | { kind: 'crash'; node: number }
-  /** A node started again; `promised` is its durable promise. */
-  | { kind: 'restart'; node: number; promised: number }
+  /** A node started again; `promised` is its durable promise, `applied` where its state machine came back. */
+  | { kind: 'restart'; node: number; promised: number; applied: number }
+  /** A node took (or installed from another) a snapshot of its state machine through `slot`. */
+  | { kind: 'snapshot'; node: number; slot: number; digest: number; installed: boolean }
   | { kind: 'read-request'; requestId: number }
   | { kind: 'read-state'; node: number; requestId: number; index: number; applied: number; digest: number };
 
@@ -107,7 +109,14 @@ export class LearnedStable implements Checker<PaxosObservation> {
 
   observe(o: PaxosObservation): string | null {
     if (o.kind === 'restart') {
-      this.next.set(o.node, 1);
+      this.next.set(o.node, o.applied + 1);
+      return null;
+    }
+    if (o.kind === 'snapshot') {
+      // A snapshot must be exactly the replay of the chosen values it covers.
+      const want = this.digestThrough(o.slot);
+      if (want !== undefined && want !== o.digest) return `n${o.node} ${o.installed ? 'installed' : 'took'} a snapshot through slot ${o.slot} that is not the replay of slots 1..${o.slot}`;
+      if (o.installed) this.next.set(o.node, o.slot + 1);
       return null;
     }
     if (o.kind !== 'apply') return null;
