@@ -29,6 +29,8 @@ import {
 } from './types.ts';
 
 const noop: Value = Object.freeze({ kind: ValueKind.noop, data: new Uint8Array(0) });
+/** Multi-Paxos: values a leader holds beyond its window before it refuses more. */
+const backlogMax = 8192;
 /** Basic Paxos: instances one proposer runs at once (different slots, one ballot). */
 const basicConcurrencyMax = 16;
 
@@ -115,6 +117,8 @@ export class PaxosNode {
   private promisedCommitFrom = NONE;
   private nextSlot = 1;
   private readonly instances = new Map<number, Instance>();
+  /** Multi-Paxos: values proposed while the window was full, oldest first. */
+  private readonly backlog: Value[] = [];
   private chosenToSend: Chosen[] = [];
   /** Basic Paxos: the instances this proposer runs now, by slot (all with one ballot until refused). */
   private readonly runs = new Map<number, BasicRun>();
@@ -194,7 +198,7 @@ export class PaxosNode {
       applied: this.applied,
       lastSlot: Math.max(this.highestSlot, this.nextSlot - 1, this.commit),
       inflight: this.cfg.mode === 'multi' ? this.instances.size : this.runs.size,
-      queued: this.queue.length,
+      queued: this.cfg.mode === 'multi' ? this.backlog.length : this.queue.length,
     };
   }
 
@@ -246,9 +250,23 @@ export class PaxosNode {
       this.maybeStartBasic();
       return true;
     }
-    if (this.role !== PaxosRole.leader || this.instances.size >= this.cfg.inflightMax) return false;
+    if (this.role !== PaxosRole.leader) return false;
+    // Past the window, values wait here for a slot (as Raft's uncommitted entries wait for the
+    // append window): the window bounds what is in flight, not what a leader accepts.
+    if (this.instances.size >= this.cfg.inflightMax || this.backlog.length > 0) {
+      if (this.backlog.length >= backlogMax) return false;
+      this.backlog.push(value);
+      return true;
+    }
     this.assign(this.nextSlot++, value);
     return true;
+  }
+
+  /** Gives slots to waiting values as the window frees up. */
+  private drainBacklog(): void {
+    let n = 0;
+    while (n < this.backlog.length && this.instances.size < this.cfg.inflightMax) this.assign(this.nextSlot++, this.backlog[n++]!);
+    if (n > 0) this.backlog.splice(0, n);
   }
 
   /**
@@ -283,6 +301,7 @@ export class PaxosNode {
   /** Sends what is batched: accepts of new slots, chosen notices, a read round if reads wait. */
   flush(): void {
     if (this.cfg.mode === 'multi' && this.role === PaxosRole.leader) {
+      this.drainBacklog();
       this.sendAccepts(false);
       if (this.waitingReads.length > 0) this.heartbeat();
     }
@@ -292,7 +311,8 @@ export class PaxosNode {
   step(m: PaxosMessage): void {
     if (m.to !== this.id) throw new Error(`paxos ${this.id}: message for ${m.to} delivered here`);
     this.heardAt.set(m.from, this.ticks);
-    if (m.commit > this.commit) this.maybeCatchUp(m.from, m.commit);
+    // A chosen notice may itself carry what we lack: judge the gap after learning from it.
+    if (m.commit > this.commit && m.type !== T.chosen) this.maybeCatchUp(m.from, m.commit);
     switch (m.type) {
       case T.prepare:
         return this.onPrepare(m);
@@ -306,6 +326,7 @@ export class PaxosNode {
         return this.onNack(m);
       case T.chosen:
         for (const c of m.chosen) this.learn(c.slot, c.value);
+        if (m.commit > this.commit) this.maybeCatchUp(m.from, m.commit);
         return;
       case T.heartbeat:
         return this.onHeartbeat(m);
@@ -533,6 +554,7 @@ export class PaxosNode {
   private stepDown(): void {
     this.role = PaxosRole.follower;
     this.instances.clear();
+    this.backlog.length = 0;
     this.promises.clear();
     this.rounds.clear();
     this.waitingReads = [];

@@ -274,14 +274,14 @@ test('multi: a deposed leader steps down when a higher ballot refuses it', () =>
   assert.is(c.paxos(1).commitIndex, 0, 'the stale proposal was not chosen');
 });
 
-test('multi: inflightMax refuses proposals past the window until slots are chosen', () => {
+test('multi: inflightMax bounds the slots in flight; proposals past it wait for a slot, in order', () => {
   const c = multiLeaderCluster(3, { inflightMax: 3 });
   const results = ['a', 'b', 'c', 'd'].map((v) => c.propose(1, v));
-  assert.equal(results, [true, true, true, false]);
-  assert.is(c.paxos(1).status().inflight, 3);
+  assert.equal(results, [true, true, true, true]);
+  assert.equal([c.paxos(1).status().inflight, c.paxos(1).status().queued], [3, 1], 'd waits outside the window');
   c.stabilize();
-  assert.is(c.paxos(1).status().inflight, 0);
-  assert.ok(c.propose(1, 'd'));
+  assert.equal([c.paxos(1).status().inflight, c.paxos(1).status().queued], [0, 0]);
+  assert.is(c.paxos(1).commitIndex, 4, 'd got slot 4 once the window freed');
 });
 
 test('multi: batchMax splits one flush into accept messages of at most batchMax proposals', () => {
