@@ -1,7 +1,7 @@
 // One `concur chaos` run: a live cluster on workers, concurrent clients doing random KV
 // operations and recording a history, a nemesis injecting faults; then heal, wait for recovery,
 // and judge the history with the linearizability checker. Never reports a verdict it did not check.
-import { Cluster } from '../cluster/cluster.ts';
+import { Cluster, type ClusterProtocol } from '../cluster/cluster.ts';
 import { BackendError, type ReadMode } from '../http/backend.ts';
 import { decodeResult, encodeCommand, textBytes, type KvCommand } from '../kv/commands.ts';
 import { createRng, mixSeed } from '../../runtime/rng.ts';
@@ -12,6 +12,8 @@ import { Nemesis, type FaultKind } from './nemesis.ts';
 
 export interface ChaosOptions {
   nodes: number;
+  /** The consensus protocol the cluster runs (default raft). */
+  protocol?: ClusterProtocol;
   durationSec: number;
   clients: number;
   keys: number;
@@ -39,6 +41,7 @@ export interface ChaosOptions {
 
 export interface ChaosReport {
   seed: number;
+  protocol: ClusterProtocol;
   nodes: number;
   read: ReadMode;
   durationSec: number;
@@ -69,9 +72,15 @@ export interface ChaosReport {
 }
 
 /** Why a chaos configuration cannot run, for the CLI to print. */
-export function chaosConfigProblem(o: Pick<ChaosOptions, 'storage' | 'faults'>): string | null {
+export function chaosConfigProblem(o: Pick<ChaosOptions, 'storage' | 'faults'> & Partial<Pick<ChaosOptions, 'protocol' | 'read' | 'snapshotEntries' | 'unsafe' | 'raft'>>): string | null {
   if (o.storage === 'memory' && o.faults.includes('crash')) {
     return 'crash faults need --storage wal: a node with memory storage cannot restart (it would come back without its log); drop crash from --faults or use wal';
+  }
+  if (o.protocol === 'multipaxos') {
+    if (o.faults.includes('membership')) return 'membership faults need --protocol raft: a Multi-Paxos cluster keeps the nodes it started with; drop membership from --faults';
+    if (o.read === 'lease') return 'read=lease is not available on multipaxos (its leader holds no lease); use --read index, follower, log or stale';
+    if (o.snapshotEntries !== undefined) return '--snapshot-entries needs --protocol raft: Multi-Paxos nodes on workers take no snapshots yet';
+    if (o.unsafe !== undefined || o.raft !== undefined) return 'Raft settings and mutations (--break) need --protocol raft';
   }
   return null;
 }
@@ -85,6 +94,7 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
   const storage = o.storage ?? 'wal';
   const cluster = await Cluster.start({
     nodes: o.nodes,
+    ...(o.protocol !== undefined ? { protocol: o.protocol } : {}),
     storage,
     ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}),
     // A small interval with a margin to match, so a follower back from a crash or a partition
@@ -158,6 +168,7 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
     for (const h of history) byOp[h.op] = (byOp[h.op] ?? 0) + 1;
     const report: ChaosReport = {
       seed: o.seed,
+      protocol: o.protocol ?? 'raft',
       nodes: o.nodes,
       read: o.read,
       durationSec: o.durationSec,

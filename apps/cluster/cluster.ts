@@ -1,4 +1,4 @@
-// A live Raft cluster in this process: one node actor per Worker under a Supervisor, plus the
+// A live Raft (or Multi-Paxos) cluster in this process: one node actor per Worker under a Supervisor, plus the
 // main-thread side of the client path (route a command to the leader, retry on redirect, give up
 // at a deadline) and of membership changes (spawn or stop a node's worker, propose the change
 // through the leader, answer once it committed). It implements the HTTP API's ClusterBackend and
@@ -36,8 +36,16 @@ import type { NodeConfig } from './node-config.ts';
 import { checkSnapshotSettings, snapshotSettingsDefault, type SnapshotSettings } from './snapshot-keeper.ts';
 import type { TransferSettings } from './snapshot-transfer.ts';
 
+/** The consensus protocols a live cluster can run; the KV store and the API are the same on each. */
+export const clusterProtocols = ['raft', 'multipaxos'] as const;
+export type ClusterProtocol = (typeof clusterProtocols)[number];
+
 export interface ClusterOptions {
   nodes: number;
+  /** The consensus protocol every node runs (default raft). */
+  protocol?: ClusterProtocol;
+  /** Multi-Paxos only: slots in flight at once (pipelining) and proposals per accept message (batching). */
+  paxos?: { inflightMax?: number; batchMax?: number };
   /** Nodes (ids from 1 to `nodes`) that are witnesses: they vote and hold the log, but keep no state machine. */
   witnesses?: number[];
   /** The most nodes that may run at once; adding past it is refused (default clusterNodesMax). */
@@ -84,6 +92,9 @@ export const clusterDefaults: ClusterOptions = {
 
 export const clusterNodesMax = 15;
 const nodeModule = new URL('./node-actor.ts', import.meta.url);
+const paxosNodeModule = new URL('./paxos-actor.ts', import.meta.url);
+/** Read modes a Multi-Paxos cluster serves (its leader holds no lease). */
+const paxosReadModes: readonly LocalReadMode[] = ['index', 'follower', 'stale'];
 
 export class ClusterConfigError extends RangeError {}
 
@@ -222,13 +233,18 @@ export class Cluster implements ClusterBackend {
       ...(o.walSegmentBytesMax !== undefined ? { walSegmentBytesMax: o.walSegmentBytesMax } : {}),
       ...(o.unsafe ? { unsafe: o.unsafe } : {}),
     };
+    if (o.protocol === 'multipaxos') {
+      // The Paxos core counts time in the same ticks; what it needs beyond NodeConfig rides along.
+      Object.assign(config, { protocol: 'multipaxos', paxos: { ...(o.paxos ?? {}), electionTicks: t.electionTicks, heartbeatTicks: t.heartbeatTicks } });
+    }
+    const module = o.protocol === 'multipaxos' ? paxosNodeModule : nodeModule;
     const warnings: string[] = [];
     try {
       const layout = Cluster.layoutFor(o, dataDir, warnings);
       config.voters = [...layout.first.voters];
       config.witnesses = [...layout.first.witnesses];
       const supervisor = Supervisor.create({
-        actors: layout.nodes.map((n) => ({ id: n.id, module: nodeModule, config: nodeConfigFor(config, o, n.id, n.joinAs) as unknown as Record<string, unknown> })),
+        actors: layout.nodes.map((n) => ({ id: n.id, module, config: nodeConfigFor(config, o, n.id, n.joinAs) as unknown as Record<string, unknown> })),
         shapes: clusterShapes,
         seed: o.seed,
         ringBytes: o.ringBytes,
@@ -331,6 +347,7 @@ export class Cluster implements ClusterBackend {
    * index of the entry that made it a `role`.
    */
   async addMember(role: MemberRole, timeoutMs: number): Promise<{ id: number; index: number }> {
+    this.checkRaft('adding members');
     const deadline = Date.now() + timeoutMs;
     this.checkCanAdd();
     await this.checkNoChangePending(deadline);
@@ -350,6 +367,7 @@ export class Cluster implements ClusterBackend {
 
   /** Removes member `id`; answers once the change committed and its worker stopped. */
   async removeMember(id: number, timeoutMs: number): Promise<{ id: number; index: number }> {
+    this.checkRaft('removing members');
     const deadline = Date.now() + timeoutMs;
     this.knownNode(id);
     const config = await this.freshConfig(deadline);
@@ -365,6 +383,7 @@ export class Cluster implements ClusterBackend {
 
   /** Turns learner `id` into a voter; refused (ConflictError) while it lags behind the leader. */
   async promote(id: number, timeoutMs: number): Promise<{ id: number; index: number }> {
+    this.checkRaft('promoting learners');
     const deadline = Date.now() + timeoutMs;
     this.knownNode(id);
     const role = roleIn(await this.freshConfig(deadline), id);
@@ -377,6 +396,7 @@ export class Cluster implements ClusterBackend {
 
   /** Moves leadership to full voter `to`; answers once `to` leads. */
   async transfer(to: number, timeoutMs: number): Promise<{ leader: number; term: number }> {
+    this.checkRaft('leadership transfer');
     const deadline = Date.now() + timeoutMs;
     this.knownNode(to);
     const config = await this.freshConfig(deadline);
@@ -399,6 +419,11 @@ export class Cluster implements ClusterBackend {
       await sleep(10);
     }
     throw new DeadlineError(`leadership did not move to node ${to} within ${timeoutMs} ms (it may be behind, or cut off from the leader); it is with ${this.leader() === null ? 'no node' : `node ${this.leader()}`}`);
+  }
+
+  /** Membership changes and transfers are Raft's: a Multi-Paxos cluster keeps the nodes it started with. */
+  private checkRaft(what: string): void {
+    if (this.options.protocol === 'multipaxos') throw new ConflictError(`${what} is not available on multipaxos: its nodes are the ones it started with; start the cluster with --protocol raft to change its membership`, 'not-available');
   }
 
   private checkRunning(): void {
@@ -590,6 +615,11 @@ export class Cluster implements ClusterBackend {
    * `via` picks the node a follower or stale read is served by (default: spread over the nodes).
    */
   read(key: string, mode: LocalReadMode, timeoutMs: number, opts: { via?: number } = {}): Promise<LocalReadResult> {
+    if (this.options.protocol === 'multipaxos' && !paxosReadModes.includes(mode)) {
+      const err = new ConflictError(`read=${mode} is not available on multipaxos (its leader holds no lease); use read=index (the default), follower, log or stale`, 'read-mode-unavailable');
+      err.definitelyNotApplied = true;
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => this.begin({ kind: 'read', mode, key, resolve }, reject, timeoutMs, opts.via));
   }
 
@@ -824,6 +854,17 @@ function checkOptions(o: ClusterOptions): void {
     throw new ClusterConfigError(`nodesMax must be a whole number from the node count (${o.nodes}) to ${actorIdMax}, got ${o.nodesMax}`);
   }
   const w = o.witnesses ?? [];
+  if (o.protocol !== undefined && !(clusterProtocols as readonly string[]).includes(o.protocol)) {
+    throw new ClusterConfigError(`protocol must be one of ${clusterProtocols.join(', ')}, got ${String(o.protocol)}`);
+  }
+  if (o.protocol === 'multipaxos') {
+    if (w.length > 0) throw new ClusterConfigError('witnesses are a Raft feature; a Multi-Paxos cluster has no witnesses (drop --witnesses or use --protocol raft)');
+    if (o.unsafe !== undefined) throw new ClusterConfigError('unsafe Raft mutations cannot be set on a Multi-Paxos cluster');
+    for (const k of ['inflightMax', 'batchMax'] as const) {
+      const v = o.paxos?.[k];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new ClusterConfigError(`paxos ${k} must be a whole number ≥ 1, got ${v}`);
+    }
+  }
   for (const id of w) {
     if (!Number.isInteger(id) || id < 1 || id > o.nodes) throw new ClusterConfigError(`witnesses are node ids from 1 to ${o.nodes}, got ${id}`);
   }

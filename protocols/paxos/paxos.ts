@@ -547,7 +547,8 @@ export class PaxosNode {
   private follow(b: number): void {
     const lead = nodeOf(b);
     if (lead !== this.id && this.role !== PaxosRole.follower && b > this.myBallot) this.stepDown();
-    this.leaderId = lead;
+    // A candidate's own prepare does not make it the leader: phase 1 has not been won yet.
+    this.leaderId = lead === this.id && this.role !== PaxosRole.leader ? NONE : lead;
     if (lead !== this.id) this.electionElapsed = 0;
   }
 

@@ -1,5 +1,5 @@
 // `concur bench <what>`: one subcommand per benchmark; the measuring code lives in bench/.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { choiceOption, intListOption, intOption, UsageError } from '../options.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
 
@@ -131,6 +131,23 @@ export function registerBench(program: Command): void {
     });
 
   bench
+    .command('replication')
+    .description('Raft and Multi-Paxos side by side on live clusters: a batching × pipelining grid of KV puts through the same client path, and one client alone for low-load latency')
+    .option('--protocol <list>', 'protocols to compare (comma-separated): raft, multipaxos', protocolListOption, ['raft', 'multipaxos'])
+    .option('--quick', 'a 2 × 2 grid of 2-second cells instead of 3 × 3 of 4 seconds')
+    .option('--clients <n>', 'closed-loop clients per cell', intOption(1, 4096), 64)
+    .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 64)
+    .option('--json', 'print one JSON object as the last line')
+    .action(async (opts: { protocol: ('raft' | 'multipaxos')[]; quick?: boolean; clients: number; valueBytes: number; json?: boolean }) => {
+      const { benchReplication, replicationFull, replicationQuick } = await import('../../../bench/replication.ts');
+      const grid = opts.quick ? replicationQuick : replicationFull;
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(`replication: ${opts.protocol.join(' vs ')}, 3 nodes, WAL (fsync batch), ${opts.clients} clients, ${opts.valueBytes}-byte puts, ${grid.durationSec} s per cell`);
+      const r = await benchReplication({ protocols: opts.protocol, batches: grid.batches, inflights: grid.inflights, clients: opts.clients, durationSec: grid.durationSec, valueBytes: opts.valueBytes, nodes: 3 }, log);
+      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+
+  bench
     .command('witness')
     .description('what a witness costs against a full replica: disk, log in memory, state machine and heap after N writes (3 nodes, node 3 a witness)')
     .option('--writes <n>', 'puts of distinct keys', intOption(100, 1e8), 100_000)
@@ -232,4 +249,11 @@ interface RaftCliOptions {
   quick?: boolean;
   out?: string;
   json?: boolean;
+}
+
+function protocolListOption(value: string): ('raft' | 'multipaxos')[] {
+  const list = value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  for (const p of list) if (p !== 'raft' && p !== 'multipaxos') throw new InvalidArgumentError(`unknown protocol "${p}"; choose from raft, multipaxos (comma-separated)`);
+  if (list.length === 0) throw new InvalidArgumentError('name at least one protocol: raft, multipaxos');
+  return [...new Set(list)] as ('raft' | 'multipaxos')[];
 }

@@ -17,7 +17,11 @@ function faultListOption(value: string): FaultKind[] {
 /** Deliberately broken variants, for showing the checker has teeth. Never for real runs. */
 const breakages = ['read-without-quorum'] as const;
 
+/** `--protocol` choices (apps/cluster/cluster.ts clusterProtocols; not imported here, so --help stays fast). */
+const protocols = ['raft', 'multipaxos'] as const;
+
 interface ChaosFlags {
+  protocol: (typeof protocols)[number];
   nodes: number;
   duration: number;
   clients: number;
@@ -38,6 +42,7 @@ export function registerChaos(program: Command): void {
   program
     .command('chaos')
     .description('inject faults into a live cluster while clients run, then check the history for linearizability')
+    .option('--protocol <name>', `consensus protocol: ${protocols.join(' | ')}`, choiceOption(protocols), 'raft' as const)
     .option('--nodes <n>', 'cluster size', intOption(1, 15), 5)
     .option('--duration <s>', 'seconds of load and faults', intOption(1, 3600), 30)
     .option('--clients <n>', 'concurrent clients', intOption(1, 256), 8)
@@ -58,12 +63,14 @@ export function registerChaos(program: Command): void {
       const { runChaos, chaosConfigProblem } = await import('../../chaos/run.ts');
       // With memory storage the default fault set leaves out crash; asking for it is an error.
       if (f.storage === 'memory' && cmd.getOptionValueSource('faults') !== 'cli') f.faults = f.faults.filter((k) => k !== 'crash');
+      if (f.protocol === 'multipaxos' && f.break !== undefined) throw new UsageError(`--break ${f.break} breaks the Raft core; it needs --protocol raft`);
       const problem = chaosConfigProblem(f);
       if (problem !== null) throw new UsageError(problem);
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      log(`chaos: ${f.nodes} nodes (${f.storage}), ${f.clients} clients, ${f.keys} keys, read=${f.read}, faults ${f.faults.join(',') || 'none'}, ${f.duration} s, seed ${f.seed}${f.break ? `, BROKEN: ${f.break}` : ''}`);
+      log(`chaos: ${f.nodes} ${f.protocol === 'multipaxos' ? 'Multi-Paxos ' : ''}nodes (${f.storage}), ${f.clients} clients, ${f.keys} keys, read=${f.read}, faults ${f.faults.join(',') || 'none'}, ${f.duration} s, seed ${f.seed}${f.break ? `, BROKEN: ${f.break}` : ''}`);
       const { report } = await runChaos(
         {
+          ...(f.protocol === 'multipaxos' ? { protocol: f.protocol } : {}),
           nodes: f.nodes,
           durationSec: f.duration,
           clients: f.clients,

@@ -1,5 +1,5 @@
-// `concur start`: a live Raft cluster on worker threads with the HTTP API in front of it,
-// a one-line live status, and a clean shutdown on Ctrl-C. What `npm start` runs.
+// `concur start`: a live Raft (or Multi-Paxos) cluster on worker threads with the HTTP API in
+// front of it, a one-line live status, and a clean shutdown on Ctrl-C. What `npm start` runs.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
@@ -18,7 +18,14 @@ export function electionRangeOption(value: string): [number, number] {
   return [min, max];
 }
 
+/** The protocols `--protocol` takes (apps/cluster/cluster.ts clusterProtocols; not imported here, so --help stays fast). */
+const protocols = ['raft', 'multipaxos'] as const;
+/** Flags that set what only Raft nodes have: a Multi-Paxos start refuses them when given. */
+const raftOnlyFlags = ['witnesses', 'snapshotEntries', 'snapshotBytes', 'snapshotCatchUp', 'inflightBytesMax', 'uncommittedBytesMax'] as const;
+const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
 interface StartOptions {
+  protocol: (typeof protocols)[number];
   nodes: number;
   witnesses?: number[];
   port: number;
@@ -41,7 +48,8 @@ interface StartOptions {
 export function registerStart(program: Command): void {
   program
     .command('start')
-    .description('start a live Raft cluster on worker threads and its HTTP API')
+    .description('start a live Raft cluster on worker threads and its HTTP API (or Multi-Paxos: --protocol multipaxos)')
+    .option('--protocol <name>', `consensus protocol: ${protocols.join(' | ')} (the same KV store and HTTP API on either)`, choiceOption(protocols), 'raft' as const)
     .option('--nodes <n>', 'number of Raft nodes, one worker each', intOption(1, 15), 5)
     .option('--witnesses <ids>', 'node ids (comma-separated) that are witnesses: they vote and hold the log but keep no state machine, e.g. --nodes 3 --witnesses 3', intListOption(1, 15))
     .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
@@ -59,7 +67,11 @@ export function registerStart(program: Command): void {
     .option('--snapshot-catch-up <n>', 'WAL: log entries every node keeps behind its snapshot, so a follower that lags a little catches up from the log', intOption(0, 1e12), snapshotSettingsDefault.catchUpEntries)
     .option('--inflight-bytes-max <n>', `command bytes in flight to one follower (default ${defaultRaftSettings.inflightBytesMax})`, intOption(1, 2 ** 40))
     .option('--uncommitted-bytes-max <n>', `command bytes the leader holds uncommitted before answering 503 busy (default ${defaultRaftSettings.uncommittedBytesMax})`, intOption(1, 2 ** 40))
-    .action(async (opts: StartOptions) => {
+    .action(async (opts: StartOptions, cmd: Command) => {
+      if (opts.protocol === 'multipaxos') {
+        const given = raftOnlyFlags.filter((k) => cmd.getOptionValueSource(k) === 'cli');
+        if (given.length > 0) throw new UsageError(`${given.map(flagName).join(', ')} ${given.length > 1 ? 'are' : 'is'} Raft-only: a Multi-Paxos cluster has no witnesses, snapshots or byte limits yet; drop ${given.length > 1 ? 'them' : 'it'} or use --protocol raft`);
+      }
       if (opts.heartbeatMs >= opts.electionMs[0]) throw new UsageError(`--heartbeat-ms (${opts.heartbeatMs}) must be below the minimum election timeout (${opts.electionMs[0]} ms)`);
       if (opts.dataDir !== undefined && opts.storage === 'memory') throw new UsageError('--data-dir keeps a write-ahead log; it cannot be used with --storage memory');
       const w = opts.witnesses ?? [];
@@ -76,6 +88,7 @@ async function runStart(opts: StartOptions): Promise<void> {
   let cluster: Awaited<ReturnType<typeof Cluster.start>>;
   try {
     cluster = await Cluster.start({
+      ...(opts.protocol === 'multipaxos' ? { protocol: opts.protocol } : {}),
       nodes: opts.nodes,
       ...(opts.witnesses !== undefined ? { witnesses: [...new Set(opts.witnesses)] } : {}),
       dataDir: opts.dataDir === undefined ? null : resolve(opts.dataDir),
@@ -112,9 +125,11 @@ async function runStart(opts: StartOptions): Promise<void> {
     if (code === 'EADDRINUSE') throw new UsageError(`port ${opts.port} on ${opts.host} is in use; pick another with --port (0 picks a free one)`);
     throw e;
   }
-  const where = cluster.dataDir ? `${opts.storage === 'wal' ? 'WAL' : 'storage'} in ${cluster.dataDir}${opts.dataDir === undefined ? ' (temporary)' : ''}` : 'in-memory storage';
+  const paxos = opts.protocol === 'multipaxos';
+  const where = cluster.dataDir ? `${opts.storage === 'wal' ? (paxos ? 'Paxos logs' : 'WAL') : 'storage'} in ${cluster.dataDir}${opts.dataDir === undefined ? ' (temporary)' : ''}` : 'in-memory storage';
   const witnesses = cluster.members().filter((m) => m.role === 'witness').map((m) => m.id);
-  process.stdout.write(`concur: ${cluster.supervisor.ids.length}-node Raft cluster${witnesses.length > 0 ? ` (witness${witnesses.length > 1 ? 'es' : ''}: ${witnesses.join(', ')})` : ''}, ${where}, fsync ${opts.fsync}\n`);
+  const formatBallot = paxos ? (await import('../../../protocols/paxos/index.ts')).formatBallot : String;
+  process.stdout.write(`concur: ${cluster.supervisor.ids.length}-node ${paxos ? 'Multi-Paxos' : 'Raft'} cluster${witnesses.length > 0 ? ` (witness${witnesses.length > 1 ? 'es' : ''}: ${witnesses.join(', ')})` : ''}, ${where}, fsync ${opts.fsync}\n`);
   process.stdout.write(`concur: HTTP API on ${api.url}  (try: curl ${api.url}/cluster)\n`);
 
   const tty = process.stderr.isTTY === true;
@@ -123,7 +138,8 @@ async function runStart(opts: StartOptions): Promise<void> {
     const s = cluster.status();
     const up = s.nodes.filter((n) => n.up).length;
     const commit = Math.max(0, ...s.nodes.map((n) => n.commitIndex));
-    const line = `leader ${s.leader ?? 'none'}  term ${s.term}  commit ${commit}  nodes up ${up}/${s.nodes.length}`;
+    // A Paxos node's "term" is its ballot (round and node in one number): shown as round.node.
+    const line = `leader ${s.leader ?? 'none'}  ${paxos ? `ballot ${formatBallot(s.term)}` : `term ${s.term}`}  commit ${commit}  nodes up ${up}/${s.nodes.length}`;
     if (tty) err(`\r\x1b[2K${line}`);
     else if (line !== lastLine) err(`${line}\n`);
     lastLine = line;

@@ -1,0 +1,533 @@
+// The Multi-Paxos node host: one PaxosNode's Ready loop (send, write, sync, then promises and
+// accepts; apply in slot order; reads), its clients and its status reports, in the same shape as
+// the Raft NodeHost so the Cluster router, the HTTP API and the KV store cannot tell them apart.
+// It talks to the world only through NodeIO. It must never let a promise or an accept leave
+// before the state it vouches for is durable, and never serve a read before it has applied the
+// read's index.
+import type { ActorId } from '../../runtime/actor.ts';
+import { rawFrameTag, supervisorId } from '../../runtime/actor.ts';
+import { DecodeError } from '../../runtime/codec.ts';
+import { createRng, mixSeed } from '../../runtime/rng.ts';
+import type { PaxosLog, PaxosLogReport } from '../../runtime/storage/paxos-log.ts';
+import {
+  formatBallot,
+  MemoryPaxosStorage,
+  nodeOf,
+  PaxosMessageType,
+  PaxosNode,
+  PaxosRole,
+  paxosRoleName,
+  ValueKind,
+  type PaxosMessage,
+  type PaxosReady,
+  type PaxosSettings,
+  type PaxosStorage,
+} from '../../protocols/paxos/index.ts';
+import { Role } from '../../protocols/raft/index.ts';
+import { CountStateMachine } from '../count/state-machine.ts';
+import type { StateMachine } from '../state-machine.ts';
+import type { NodeConfig } from './node-config.ts';
+import type { NodeIO } from './node-host.ts';
+import { decodePaxos, encodePaxos, paxosFrameKind } from './paxos-wire.ts';
+import type { ReadRequest, ToNode } from './protocol.ts';
+
+/** What a Multi-Paxos node is configured with: a node's settings plus the Paxos core's. */
+export interface PaxosNodeConfig extends NodeConfig {
+  protocol: 'multipaxos';
+  /** Timing in ticks of tickMs, pipelining (inflightMax) and batching (batchMax). */
+  paxos: Partial<PaxosSettings>;
+}
+
+/** Host settings the core's defaults do not suit: a live cluster has many clients. */
+export const paxosHostDefaults: Pick<PaxosSettings, 'inflightMax' | 'batchMax'> = { inflightMax: 1024, batchMax: 64 };
+
+/** Host frames beside the core's (kinds after paxosFrameKind): a follower asks the leader for a read index. */
+const readIndexAskKind = paxosFrameKind + 1;
+const readIndexAnswerKind = paxosFrameKind + 2;
+const readFrameBytes = 24;
+/** A follower read not answered by the leader in this long is forgotten (the cluster has resent or given up). */
+const followerReadForgetMs = 10_000;
+const statusRefreshMs = 1_000;
+const noResult = new Uint8Array(0);
+
+export interface PaxosHostInit {
+  self: ActorId;
+  peers: readonly ActorId[];
+  incarnation: number;
+  config: PaxosNodeConfig;
+  io: NodeIO;
+  /** The durable log (WAL storage), opened and recovered; null for memory storage. */
+  log: PaxosLog | null;
+  app: StateMachine;
+}
+
+interface PendingRead {
+  id: number;
+  key: string;
+  /** The read index once confirmed; -1 until then. */
+  index: number;
+  /** A follower read: when it asked the leader (for forgetting unanswered asks). */
+  askedAt: number;
+}
+
+/** Whose read a core read context is: a client read here, or a follower's ask. */
+type ReadContext = { local: number } | { from: ActorId; ref: number };
+
+export class PaxosHost {
+  readonly self: ActorId;
+  readonly node: PaxosNode;
+  private readonly cfg: PaxosNodeConfig;
+  private readonly io: NodeIO;
+  private readonly app: StateMachine;
+  private readonly log: PaxosLog | null;
+  private readonly memory: MemoryPaxosStorage | null;
+  private readonly voters: number[];
+  /** What the log's replay found at start (null: memory storage). */
+  readonly recovery: PaxosLogReport | null;
+
+  /** Proposals this node took as leader, by the identity of their bytes (the core keeps the object). */
+  private readonly pending = new Map<Uint8Array, number>();
+  private readonly reads = new Map<number, PendingRead>();
+  private readsWaiting: PendingRead[] = [];
+  private readonly contexts = new Map<number, ReadContext>();
+  private nextContext = 1;
+  /** The last slot applied to the state machine. */
+  applied = 0;
+  appliedCommands = 0;
+  /** The highest ballot a leader's heartbeat or accept carried that this node took (what it follows). */
+  private followedBallot = 0;
+  private lastRole: PaxosRole = PaxosRole.follower;
+  private lastLeader = 0;
+
+  accepts = 0;
+  valuesSent = 0;
+  proposalsAccepted = 0;
+
+  private lastStatus = '';
+  private statusDue = false;
+  private lastStatusAt = Number.NEGATIVE_INFINITY;
+  private lastTickAt: number;
+  private stopped = false;
+
+  constructor(init: PaxosHostInit) {
+    const cfg = init.config;
+    this.cfg = cfg;
+    this.io = init.io;
+    this.self = init.self;
+    this.app = init.app;
+    this.log = init.log;
+    this.voters = cfg.voters !== undefined ? [...cfg.voters] : [init.self, ...init.peers].sort((a, b) => a - b);
+    let storage: PaxosStorage;
+    if (init.log !== null) {
+      const recovered = init.log.load();
+      this.recovery = recovered.report;
+      // The log keeps values as (kind, bytes); the core's kinds are the same numbers. This host
+      // takes no snapshots yet, so every slot is in the log (snapshotSlot 0).
+      storage = {
+        initialState: () => recovered.initialState(),
+        snapshotSlot: () => 0,
+        accepted: () => recovered.accepted(),
+        learned: () => recovered.learned(),
+      } as unknown as PaxosStorage;
+      this.memory = null;
+    } else {
+      this.memory = new MemoryPaxosStorage();
+      this.recovery = null;
+      storage = this.memory;
+    }
+    this.node = new PaxosNode({
+      ...paxosHostDefaults,
+      ...cfg.paxos,
+      id: init.self,
+      nodes: this.voters,
+      mode: 'multi',
+      storage,
+      rng: createRng(mixSeed(cfg.seed, init.self, init.incarnation)),
+      applied: 0,
+    });
+    this.lastTickAt = init.io.now();
+  }
+
+  // ---- inputs --------------------------------------------------------------------------------
+
+  onFrame(from: ActorId, bytes: Uint8Array, start: number, end: number): void {
+    if (end - start < 2) throw new DecodeError(end - start, 'raw frame shorter than its header');
+    const kind = bytes[start + 1]!;
+    if (kind === paxosFrameKind) this.step(decodePaxos(bytes, start, end));
+    else if (kind === readIndexAskKind) this.onReadIndexAsk(from, readRef(bytes, start, end));
+    else if (kind === readIndexAnswerKind) this.onReadIndexAnswer(bytes, start, end);
+    else throw new DecodeError(end - start, `node ${this.self}: unexpected frame kind ${kind} from actor ${from} (a Multi-Paxos node takes requests from the supervisor only)`);
+  }
+
+  /** A Paxos message as an object (tests send these; nodes send frames). */
+  onMessage(from: ActorId, m: PaxosMessage): void {
+    if (from === supervisorId) throw new Error(`node ${this.self}: the supervisor sends requests, not Paxos messages`);
+    this.step(m);
+  }
+
+  private step(m: PaxosMessage): void {
+    // What this node follows: a leader's heartbeat or accept at or above what it promised.
+    const leaderClaim = (m.type === PaxosMessageType.heartbeat || m.type === PaxosMessageType.accept) && nodeOf(m.ballot) === m.from && m.ballot >= this.node.promisedBallot;
+    this.node.step(m);
+    if (leaderClaim && m.ballot > this.followedBallot) this.followedBallot = m.ballot;
+  }
+
+  onClientRequest(m: ToNode): void {
+    if (m.t === 'read') {
+      this.onRead(m);
+      return;
+    }
+    if (m.t !== 'propose') throw new Error(`node ${this.self}: unknown request ${JSON.stringify((m as { t: unknown }).t)} from the supervisor`);
+    if (!this.node.propose(m.data)) {
+      const st = this.node.status();
+      if (st.role === PaxosRole.leader) {
+        const max = this.cfg.paxos?.inflightMax ?? paxosHostDefaults.inflightMax;
+        this.io.reply({ t: 'busy', id: m.id, why: `the leader has ${st.inflight} slots proposed and not yet chosen, its limit (${max}): writes arrive faster than the cluster chooses them; retry shortly` });
+      } else {
+        this.io.reply({ t: 'redirect', id: m.id, leader: this.leaderHint() });
+      }
+      return;
+    }
+    this.proposalsAccepted++;
+    this.pending.set(m.data, m.id);
+  }
+
+  private leaderHint(): number {
+    const lead = this.node.status().leader;
+    return lead === this.self ? 0 : lead;
+  }
+
+  beforeBatch(): void {
+    this.catchUpTicks();
+  }
+
+  tick(): void {
+    if (this.stopped) return;
+    this.catchUpTicks();
+    this.forgetStaleReads();
+    this.process();
+  }
+
+  /** Drains every Ready: the one place where the durability order is kept. */
+  process(): void {
+    if (this.stopped) return;
+    this.catchUpTicks();
+    this.node.flush();
+    while (this.node.hasReady()) {
+      const rd = this.node.ready();
+      this.sendAll(rd.messages);
+      this.persist(rd);
+      this.sendAll(rd.messagesAfterPersist);
+      this.apply(rd);
+      this.collectReadStates(rd);
+      this.serveReads();
+      this.node.advance(rd);
+      this.checkRole();
+    }
+    this.checkRole();
+    this.reportStatus(this.statusDue);
+    this.statusDue = false;
+  }
+
+  private catchUpTicks(): void {
+    const due = Math.floor((this.io.now() - this.lastTickAt) / this.cfg.tickMs);
+    if (due <= 0) return;
+    this.lastTickAt += due * this.cfg.tickMs;
+    for (let i = 0; i < due; i++) this.node.tick();
+  }
+
+  private readonly stallCell = new Int32Array(new SharedArrayBuffer(4));
+
+  private persist(rd: PaxosReady): void {
+    if (rd.snapshotSlot > 0) {
+      // Only a node that compacted sends snapshots, and no node of this host compacts yet.
+      throw new Error(`node ${this.self}: the core installs a snapshot, but Multi-Paxos nodes on workers take no snapshots yet`);
+    }
+    if (this.memory !== null) {
+      this.memory.persist(rd);
+      return;
+    }
+    const log = this.log!;
+    if (rd.hardState !== null || rd.accepted.length > 0 || rd.learned.length > 0) log.append(rd.hardState, rd.accepted, rd.learned);
+    if (rd.mustSync) {
+      log.sync();
+      // The slow-disk fault: the thread waits as it would on a slow fsync.
+      if (this.cfg.syncDelayMs !== undefined && this.cfg.syncDelayMs > 0) Atomics.wait(this.stallCell, 0, 0, this.cfg.syncDelayMs);
+    } else {
+      // Learned values and the commit need not be durable before anything: written, not synced.
+      log.flush();
+    }
+  }
+
+  private sendAll(msgs: readonly PaxosMessage[]): void {
+    for (const m of msgs) {
+      if (m.type === PaxosMessageType.accept) {
+        this.accepts++;
+        this.valuesSent += m.proposals.length;
+      }
+      this.io.sendFrame(m.to, encodePaxos(m));
+    }
+  }
+
+  private apply(rd: PaxosReady): void {
+    for (const c of rd.apply) {
+      let result: Uint8Array | null = null;
+      // No-ops (gap fillers) and read markers change nothing in the app.
+      if (c.value.kind === ValueKind.normal) {
+        const data = c.value.data;
+        result = this.app.apply(c.slot, data, 0, data.length);
+        this.appliedCommands++;
+        if (this.pending.size > 0) {
+          const id = this.pending.get(data);
+          if (id !== undefined) {
+            this.pending.delete(data);
+            this.io.reply({ t: 'applied', id, index: c.slot, result: result ?? noResult });
+          }
+        }
+      }
+      this.applied = c.slot;
+    }
+  }
+
+  /** Role and leader changes: reads not yet confirmed go back, proposals held as leader are let go, status goes at once. */
+  private checkRole(): void {
+    const st = this.node.status();
+    if (st.role === this.lastRole && st.leader === this.lastLeader) return;
+    const wasLeader = this.lastRole === PaxosRole.leader;
+    this.lastRole = st.role;
+    this.lastLeader = st.leader;
+    if (wasLeader && st.role !== PaxosRole.leader) {
+      // A deposed leader's proposals may still be chosen (a new leader re-proposes what it finds
+      // accepted) or not: neither answer is known here. The cluster sends them to the new leader,
+      // whose state machine applies a command once (its session table).
+      this.pending.clear();
+      for (const [ctx, c] of this.contexts) {
+        if ('from' in c) this.io.sendFrame(c.from, readAnswerFrame(false, c.ref, 0, this.leaderHint()));
+        this.contexts.delete(ctx);
+      }
+    }
+    for (const r of [...this.reads.values()]) if (r.index < 0 && r.askedAt < 0) this.redirectRead(r.id);
+    this.io.emit({ type: 'role', role: paxosRoleName[st.role], term: this.termOf(st), leader: st.leader, ballot: formatBallot(st.role === PaxosRole.leader ? st.ballot : this.termOf(st)) });
+    this.statusDue = true;
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  private onRead(m: ReadRequest): void {
+    if (m.mode === 'stale') {
+      this.serveRead(m.id, m.key, this.applied);
+      return;
+    }
+    if (m.mode === 'lease') {
+      this.io.reply({ t: 'refused', id: m.id, why: 'read=lease is not available on multipaxos (its leader holds no lease); use read=index (the default), follower, log or stale' });
+      return;
+    }
+    const st = this.node.status();
+    const isLeader = st.role === PaxosRole.leader;
+    if (m.mode === 'index' && !isLeader) {
+      this.redirectRead(m.id);
+      return;
+    }
+    if (m.mode === 'follower' && !isLeader) {
+      if (st.leader === 0 || st.leader === this.self) {
+        this.redirectRead(m.id);
+        return;
+      }
+      this.reads.set(m.id, { id: m.id, key: m.key, index: -1, askedAt: this.io.now() });
+      this.io.sendFrame(st.leader, readAskFrame(m.id));
+      return;
+    }
+    this.reads.set(m.id, { id: m.id, key: m.key, index: -1, askedAt: -1 });
+    this.catchUpTicks();
+    const ctx = this.nextContext++;
+    this.contexts.set(ctx, { local: m.id });
+    if (!this.node.readIndex(ctx)) {
+      this.contexts.delete(ctx);
+      this.redirectRead(m.id);
+    }
+  }
+
+  /** A follower asks for a read index: confirm one as for our own reads, answer with it. */
+  private onReadIndexAsk(from: ActorId, ref: number): void {
+    if (this.node.currentRole !== PaxosRole.leader) {
+      this.io.sendFrame(from, readAnswerFrame(false, ref, 0, this.leaderHint()));
+      return;
+    }
+    const ctx = this.nextContext++;
+    this.contexts.set(ctx, { from, ref });
+    if (!this.node.readIndex(ctx)) {
+      this.contexts.delete(ctx);
+      this.io.sendFrame(from, readAnswerFrame(false, ref, 0, this.leaderHint()));
+    }
+  }
+
+  private onReadIndexAnswer(bytes: Uint8Array, start: number, end: number): void {
+    if (end - start < readFrameBytes) throw new DecodeError(end - start, 'read-index answer frame cut short');
+    const v = new DataView(bytes.buffer, bytes.byteOffset + start, readFrameBytes);
+    const ok = bytes[start + 2] === 1;
+    const ref = v.getFloat64(8, true);
+    const r = this.reads.get(ref);
+    if (r === undefined || r.index >= 0) return;
+    if (!ok) {
+      this.redirectRead(r.id, v.getUint16(4, true));
+      return;
+    }
+    r.index = v.getFloat64(16, true);
+    this.readsWaiting.push(r);
+    this.serveReads();
+  }
+
+  private collectReadStates(rd: PaxosReady): void {
+    for (const rs of rd.readStates) {
+      const c = this.contexts.get(rs.context);
+      if (c === undefined) continue;
+      this.contexts.delete(rs.context);
+      if ('from' in c) {
+        this.io.sendFrame(c.from, readAnswerFrame(true, c.ref, rs.index, 0));
+        continue;
+      }
+      const r = this.reads.get(c.local);
+      if (r !== undefined && r.index < 0) {
+        r.index = rs.index;
+        this.readsWaiting.push(r);
+      }
+    }
+  }
+
+  private serveReads(): void {
+    if (this.readsWaiting.length === 0) return;
+    const still: PendingRead[] = [];
+    for (const r of this.readsWaiting) {
+      if (r.index <= this.applied) this.serveRead(r.id, r.key, r.index);
+      else still.push(r);
+    }
+    this.readsWaiting = still;
+  }
+
+  private serveRead(id: number, key: string, index: number): void {
+    this.reads.delete(id);
+    this.io.reply({ t: 'read-ok', id, value: this.app.readLocal(key) ?? null, index, applied: this.applied, commit: this.node.commitIndex });
+  }
+
+  private redirectRead(id: number, hint?: number): void {
+    this.reads.delete(id);
+    const lead = hint ?? this.leaderHint();
+    this.io.reply({ t: 'redirect', id, leader: lead === this.self ? 0 : lead });
+  }
+
+  /** Follower reads whose ask or answer was lost: the cluster resent them long ago. */
+  private forgetStaleReads(): void {
+    if (this.reads.size === 0) return;
+    const now = this.io.now();
+    for (const r of this.reads.values()) if (r.askedAt >= 0 && r.index < 0 && now - r.askedAt > followerReadForgetMs) this.reads.delete(r.id);
+  }
+
+  // ---- status and control ---------------------------------------------------------------------
+
+  /** The ballot this node acts under: its own as leader, else the newest leader's it follows (or its promise). */
+  private termOf(st: ReturnType<PaxosNode['status']>): number {
+    if (st.role === PaxosRole.leader) return st.ballot;
+    return Math.max(st.promised, this.followedBallot);
+  }
+
+  private reportStatus(force: boolean): void {
+    const now = this.io.now();
+    if (!force && now - this.lastStatusAt < this.cfg.statusEveryMs) return;
+    const st = this.node.status();
+    const term = this.termOf(st);
+    const key = `${st.role}:${term}:${st.leader}:${st.commit}:${this.applied}:${st.lastSlot}`;
+    if (key === this.lastStatus && now - this.lastStatusAt < statusRefreshMs) return;
+    this.lastStatus = key;
+    this.lastStatusAt = now;
+    this.io.reply({
+      t: 'status',
+      role: st.role === PaxosRole.leader ? Role.leader : st.role === PaxosRole.candidate ? Role.candidate : Role.follower,
+      term,
+      leader: st.leader,
+      commit: st.commit,
+      lastIndex: st.lastSlot,
+      applied: this.applied,
+      firstIndex: 1,
+      snapshotIndex: 0,
+      voters: [...this.voters],
+      outgoing: [],
+      learners: [],
+      witnesses: [],
+      membershipIndex: 0,
+    });
+  }
+
+  status(): Record<string, unknown> {
+    const st = this.node.status();
+    return {
+      ...st,
+      protocol: 'multipaxos',
+      roleName: paxosRoleName[st.role],
+      ballotName: formatBallot(st.ballot),
+      promisedName: formatBallot(st.promised),
+      term: this.termOf(st),
+      applied: this.applied,
+      pending: this.pending.size,
+      reads: this.reads.size,
+      firstIndex: 1,
+      snapshotIndex: 0,
+      voters: [...this.voters],
+      log: this.log === null ? null : { file: this.log.file, bytes: this.log.bytes, ...this.log.stats() },
+    };
+  }
+
+  membershipStatus(): { voters: number[]; outgoing: number[]; learners: number[]; witnesses: number[]; membershipIndex: number; commit: number } {
+    return { voters: [...this.voters], outgoing: [], learners: [], witnesses: [], membershipIndex: 0, commit: this.node.commitIndex };
+  }
+
+  /** Runs phase 1 now (takes leadership with a higher ballot). */
+  campaign(): { started: boolean; why?: string } {
+    if (this.node.currentRole === PaxosRole.leader) return { started: false, why: 'this node already leads' };
+    this.node.campaign();
+    this.process();
+    return { started: true };
+  }
+
+  readLocal(key: string): Uint8Array | undefined {
+    return this.app.readLocal(key);
+  }
+
+  get commandsApplied(): number | null {
+    return this.app instanceof CountStateMachine ? this.app.commands : null;
+  }
+
+  digest(): { applied: number; digest: string } {
+    return { applied: this.applied, digest: this.app.digest() };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.log?.close();
+  }
+}
+
+function readAskFrame(ref: number): Uint8Array {
+  const b = new Uint8Array(readFrameBytes);
+  const v = new DataView(b.buffer);
+  b[0] = rawFrameTag;
+  b[1] = readIndexAskKind;
+  v.setFloat64(8, ref, true);
+  return b;
+}
+
+function readAnswerFrame(ok: boolean, ref: number, index: number, leader: number): Uint8Array {
+  const b = new Uint8Array(readFrameBytes);
+  const v = new DataView(b.buffer);
+  b[0] = rawFrameTag;
+  b[1] = readIndexAnswerKind;
+  b[2] = ok ? 1 : 0;
+  v.setUint16(4, leader, true);
+  v.setFloat64(8, ref, true);
+  v.setFloat64(16, index, true);
+  return b;
+}
+
+function readRef(bytes: Uint8Array, start: number, end: number): number {
+  if (end - start < readFrameBytes) throw new DecodeError(end - start, 'read-index ask frame cut short');
+  return new DataView(bytes.buffer, bytes.byteOffset + start, readFrameBytes).getFloat64(8, true);
+}

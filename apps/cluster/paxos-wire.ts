@@ -1,0 +1,137 @@
+// Hand-packed frames for Paxos messages between nodes, in the style of wire.ts (which packs Raft's):
+// values stay opaque bytes, copied into the frame once and out of it once, never re-encoded.
+//
+//   paxos (kind 10)  0 tag | 1 kind | 2 type u8 | 3 unused | 4 from u16 | 6 to u16
+//                    8 ballot f64 | 16 slot f64 | 24 commit f64 | 32 context f64
+//                    40 proposals u32 | 44 slots u32 | 48 chosen u32 | 52 unused u32, then
+//                    proposals: slot f64 | ballot f64 | kind u8 | length u32 | data
+//                    slots:     slot f64
+//                    chosen:    slot f64 | kind u8 | length u32 | data
+//
+// The kind byte shares wire.ts's FrameKind space (1..9 there): 10 is the Paxos frame.
+import { rawFrameTag } from '../../runtime/actor.ts';
+import { DecodeError } from '../../runtime/codec.ts';
+import type { Chosen, PaxosMessage, PaxosMessageType, Proposal, ValueKind } from '../../protocols/paxos/index.ts';
+
+export const paxosFrameKind = 10;
+
+const headerBytes = 56;
+const proposalFixedBytes = 21;
+const chosenFixedBytes = 13;
+const none: readonly never[] = Object.freeze([]);
+
+let scratch = new Uint8Array(1 << 16);
+let view = new DataView(scratch.buffer);
+
+function ensure(n: number): void {
+  if (n <= scratch.length) return;
+  let size = scratch.length;
+  while (size < n) size *= 2;
+  scratch = new Uint8Array(size);
+  view = new DataView(scratch.buffer);
+}
+
+/** Encodes a Paxos message into a shared scratch buffer: valid until the next encode, send it at once. */
+export function encodePaxos(m: PaxosMessage): Uint8Array {
+  let size = headerBytes + m.slots.length * 8;
+  for (const p of m.proposals) size += proposalFixedBytes + p.value.data.length;
+  for (const c of m.chosen) size += chosenFixedBytes + c.value.data.length;
+  ensure(size);
+  const b = scratch;
+  const v = view;
+  b[0] = rawFrameTag;
+  b[1] = paxosFrameKind;
+  b[2] = m.type;
+  b[3] = 0;
+  v.setUint16(4, m.from, true);
+  v.setUint16(6, m.to, true);
+  v.setFloat64(8, m.ballot, true);
+  v.setFloat64(16, m.slot, true);
+  v.setFloat64(24, m.commit, true);
+  v.setFloat64(32, m.context, true);
+  v.setUint32(40, m.proposals.length, true);
+  v.setUint32(44, m.slots.length, true);
+  v.setUint32(48, m.chosen.length, true);
+  v.setUint32(52, 0, true);
+  let o = headerBytes;
+  for (const p of m.proposals) {
+    v.setFloat64(o, p.slot, true);
+    v.setFloat64(o + 8, p.ballot, true);
+    b[o + 16] = p.value.kind;
+    v.setUint32(o + 17, p.value.data.length, true);
+    o += proposalFixedBytes;
+    b.set(p.value.data, o);
+    o += p.value.data.length;
+  }
+  for (const s of m.slots) {
+    v.setFloat64(o, s, true);
+    o += 8;
+  }
+  for (const c of m.chosen) {
+    v.setFloat64(o, c.slot, true);
+    b[o + 8] = c.value.kind;
+    v.setUint32(o + 9, c.value.data.length, true);
+    o += chosenFixedBytes;
+    b.set(c.value.data, o);
+    o += c.value.data.length;
+  }
+  return b.subarray(0, size);
+}
+
+/** Decodes a Paxos frame from ring memory: values are views of one copy of the frame's body. */
+export function decodePaxos(bytes: Uint8Array, start: number, end: number): PaxosMessage {
+  const len = end - start;
+  if (len < headerBytes || bytes[start + 1] !== paxosFrameKind) throw new DecodeError(len, 'not a paxos frame');
+  const copy = bytes.slice(start, end);
+  const v = new DataView(copy.buffer);
+  const nProposals = v.getUint32(40, true);
+  const nSlots = v.getUint32(44, true);
+  const nChosen = v.getUint32(48, true);
+  const short = (what: string) => new DecodeError(len, `paxos frame cut short in ${what}`);
+  let o = headerBytes;
+  let proposals: readonly Proposal[] = none;
+  if (nProposals > 0) {
+    const list: Proposal[] = new Array(nProposals);
+    for (let i = 0; i < nProposals; i++) {
+      if (o + proposalFixedBytes > len) throw short(`proposal ${i} of ${nProposals}`);
+      const n = v.getUint32(o + 17, true);
+      const at = o + proposalFixedBytes;
+      if (at + n > len) throw short(`proposal ${i} of ${nProposals}`);
+      list[i] = { slot: v.getFloat64(o, true), ballot: v.getFloat64(o + 8, true), value: { kind: copy[o + 16]! as ValueKind, data: copy.subarray(at, at + n) } };
+      o = at + n;
+    }
+    proposals = list;
+  }
+  let slots: readonly number[] = none;
+  if (nSlots > 0) {
+    if (o + nSlots * 8 > len) throw short('its slots');
+    const list: number[] = new Array(nSlots);
+    for (let i = 0; i < nSlots; i++, o += 8) list[i] = v.getFloat64(o, true);
+    slots = list;
+  }
+  let chosen: readonly Chosen[] = none;
+  if (nChosen > 0) {
+    const list: Chosen[] = new Array(nChosen);
+    for (let i = 0; i < nChosen; i++) {
+      if (o + chosenFixedBytes > len) throw short(`chosen value ${i} of ${nChosen}`);
+      const n = v.getUint32(o + 9, true);
+      const at = o + chosenFixedBytes;
+      if (at + n > len) throw short(`chosen value ${i} of ${nChosen}`);
+      list[i] = { slot: v.getFloat64(o, true), value: { kind: copy[o + 8]! as ValueKind, data: copy.subarray(at, at + n) } };
+      o = at + n;
+    }
+    chosen = list;
+  }
+  return {
+    type: copy[2]! as PaxosMessageType,
+    from: v.getUint16(4, true),
+    to: v.getUint16(6, true),
+    ballot: v.getFloat64(8, true),
+    slot: v.getFloat64(16, true),
+    proposals,
+    slots,
+    chosen,
+    commit: v.getFloat64(24, true),
+    context: v.getFloat64(32, true),
+  };
+}
