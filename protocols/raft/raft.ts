@@ -160,6 +160,7 @@ export class RaftNode {
     this.memberships = this.loadMemberships();
     this.prevMembership = this.memberships.current;
     this.quorum = quorumOf(this.memberships.current);
+    if (this.cfg.witnesses.includes(this.id) || this.memberships.current.witnesses.includes(this.id)) this.wasWitness = true;
     this.log.onAppend = (ents) => this.onLogAppend(ents);
     this.term = hs.term;
     this.vote = hs.vote;
@@ -514,6 +515,9 @@ export class RaftNode {
     return this.memberships.current.witnesses.includes(this.id);
   }
 
+  /** Set once any configuration this node used made it a witness: it keeps no state machine since. */
+  private wasWitness = false;
+
   private loadMemberships(): MembershipLog {
     const snap = this.cfg.storage.snapshot?.() ?? noSnapshot;
     const base =
@@ -528,7 +532,7 @@ export class RaftNode {
     const chunk = 4096;
     for (let lo = this.log.firstIndex(); lo <= last; lo += chunk) {
       for (const e of this.cfg.storage.entries(lo, Math.min(last + 1, lo + chunk))) {
-        if (e.kind === EntryKind.config) log.appended(e.index, e.data);
+        if (e.kind === EntryKind.config && log.appended(e.index, e.data).witnesses.includes(this.id)) this.wasWitness = true;
       }
     }
     return log;
@@ -543,6 +547,7 @@ export class RaftNode {
 
   private membershipChanged(): void {
     const m = this.memberships.current;
+    if (m.witnesses.includes(this.id)) this.wasWitness = true;
     this.quorum = quorumOf(m);
     this.lease.configChanged();
     if (this.role !== Role.leader) return;
@@ -584,9 +589,13 @@ export class RaftNode {
     }
   }
 
-  /** A witness that leads hands leadership to the first full voter holding its whole log. */
+  /**
+   * A witness that leads hands leadership to the first full voter holding its whole log — without
+   * waiting to commit in its term: that commit may need a voter only a snapshot can catch up,
+   * and a witness has none to send.
+   */
   private maybeWitnessHandOff(): void {
-    if (this.role !== Role.leader || !this.isWitness() || this.leadTransferee !== NONE || !this.committedEntryInCurrentTerm()) return;
+    if (this.role !== Role.leader || !this.isWitness() || this.leadTransferee !== NONE) return;
     for (const id of fullVoters(this.memberships.current)) {
       const pr = this.progress.get(id);
       if (pr !== undefined && pr.match === this.log.lastIndex() && pr.recentActive) {
@@ -1128,8 +1137,9 @@ export class RaftNode {
    * reply brings us back here.
    */
   private maybeSendSnapshot(to: number, pr: Progress): boolean {
-    // A witness holds no image to send; it hands leadership to a full voter instead.
-    if (!pr.recentActive || this.isWitness()) return false;
+    // A witness holds no image to send (nor does one being removed): it hands leadership to a
+    // full voter instead, or steps down once its removal commits.
+    if (!pr.recentActive || this.isWitness() || this.wasWitness) return false;
     const snap = this.cfg.storage.snapshot?.() ?? noSnapshot;
     if (snap.index === 0 || snap.index + 1 < this.log.firstIndex()) {
       throw new Error(`raft ${this.id}: follower ${to} needs entries from ${pr.next}, but the log starts at ${this.log.firstIndex()} and no snapshot covers the gap (newest: ${snap.index})`);
