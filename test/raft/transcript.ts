@@ -1,47 +1,9 @@
 // Runs scenario transcripts (testdata/*.txt, after etcd's datadriven tests): each block is a
 // command, a `----` line and the output expected from it. Run with CONCUR_REWRITE=1 to rewrite
 // the expected output from what the code does now — then read the diff before keeping it.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { runTranscriptFile } from '../support/transcript-file.ts';
 import { describeMembership, formatEntry, roleName, type ConfChange, type ConfChangeOp, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import { TestCluster, type InitialMembership } from './harness.ts';
-
-interface Block {
-  command: string;
-  expected: string[];
-  comments: string[];
-}
-
-export function parseTranscript(text: string): Block[] {
-  const lines = text.split('\n');
-  const blocks: Block[] = [];
-  let comments: string[] = [];
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i]!;
-    if (line.trim() === '' || line.startsWith('#')) {
-      if (line.startsWith('#')) comments.push(line);
-      i++;
-      continue;
-    }
-    const command = line;
-    if (lines[i + 1] !== '----') throw new Error(`line ${i + 2}: expected ---- after "${command}"`);
-    i += 2;
-    const expected: string[] = [];
-    while (i < lines.length && lines[i] !== '') expected.push(lines[i++]!);
-    blocks.push({ command, expected, comments });
-    comments = [];
-  }
-  return blocks;
-}
-
-function render(blocks: Block[], outputs: string[][]): string {
-  const parts: string[] = [];
-  blocks.forEach((b, k) => {
-    const head = b.comments.length > 0 ? `${b.comments.join('\n')}\n` : '';
-    parts.push(`${head}${b.command}\n----\n${outputs[k]!.join('\n')}${outputs[k]!.length > 0 ? '\n' : ''}`);
-  });
-  return parts.join('\n');
-}
 
 const settingKeys = new Set(['preVote', 'checkQuorum', 'electionTicks', 'heartbeatTicks', 'inflightMax', 'batchEntriesMax', 'batchBytesMax', 'leaseDriftTicks', 'promoteLagEntriesMax']);
 
@@ -220,25 +182,6 @@ class Interpreter {
 
 /** Runs a transcript file; returns mismatches (or rewrites the file when CONCUR_REWRITE=1). */
 export function runTranscript(path: string): string[] {
-  const blocks = parseTranscript(readFileSync(path, 'utf8'));
   const it = new Interpreter();
-  const outputs: string[][] = [];
-  const mismatches: string[] = [];
-  for (const b of blocks) {
-    let out: string[];
-    try {
-      out = it.run(b.command);
-    } catch (err) {
-      out = [`error: ${(err as Error).message}`];
-    }
-    outputs.push(out);
-    if (out.join('\n') !== b.expected.join('\n')) {
-      mismatches.push(`${b.command}\n  expected:\n    ${b.expected.join('\n    ')}\n  got:\n    ${out.join('\n    ')}`);
-    }
-  }
-  if (process.env.CONCUR_REWRITE === '1') {
-    writeFileSync(path, render(blocks, outputs));
-    return [];
-  }
-  return mismatches;
+  return runTranscriptFile(path, (command) => it.run(command));
 }

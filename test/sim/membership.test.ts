@@ -24,6 +24,13 @@ test('a membership seed replays exactly', () => {
   assert.ok(a.trace.some((l) => /: (add-|remove)/.test(l)), 'the trace shows membership changes');
 });
 
+test('seeds that once failed stay clean: a witness leader that must hand over before it can commit, a removed witness leader with no image to send', () => {
+  for (const [nodes, seed] of [[3, 426], [5, 420], [3, 53]] as const) {
+    const r = runSeed(raft, { seed, nodes });
+    assert.ok(r.ok, `${nodes} nodes, seed ${seed}: ${JSON.stringify(r.violation)}`);
+  }
+});
+
 const mutations: [string, number, number, RegExp][] = [
   // Two voters changed in one step: the leader commits without a majority of the old voters.
   ['skip-joint-step', 5, 20, /commit-quorum/],
