@@ -99,6 +99,8 @@ test('KV over HTTP on a live Multi-Paxos cluster: writes, every read path, refus
           // aborted below
         }
       })();
+      // Subscribed before the fault, so no event of it can be missed.
+      await eventually(() => (received.includes(': subscribed') ? true : undefined), 'the event stream subscribed');
       const crash = await call('POST', `/cluster/nodes/${leader}/crash`);
       assert.is(crash.status, 200, crash.text);
       assert.is((await call('POST', `/cluster/nodes/${leader}/crash`)).status, 409);
@@ -109,7 +111,7 @@ test('KV over HTTP on a live Multi-Paxos cluster: writes, every read path, refus
       assert.is((await call('PUT', '/kv/after-crash', 'yes')).status, 200);
       const status = await call('GET', '/cluster');
       assert.is(status.json!.leader, next);
-      assert.ok(await eventually(() => (/"type":"role"/.test(received) && /"role":"leader"/.test(received) ? true : undefined), 'a role event on the stream'));
+      assert.ok(await eventually(() => (/"type":"role"/.test(received) && /"role":"leader"/.test(received) ? true : undefined), 'a role event on the stream', 30_000));
       assert.match(received, /"type":"crashed"/);
       abort.abort();
       await reading;
