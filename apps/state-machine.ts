@@ -44,4 +44,13 @@ export interface StateMachine {
    * their history of snapshots.
    */
   digest(): string;
+  /** Several apps on one log (apps/platform/router.ts): a query to the app named. */
+  query?(app: string, q: string): Uint8Array | undefined;
+  /** Whether the leader should propose clock entries now (some app waits on the log's time). */
+  wantsTime?(): boolean;
+}
+
+/** What a read answers: a KV key's value, or (with `app`) that app's answer to the query. */
+export function readValue(sm: StateMachine, key: string, app: string | undefined): Uint8Array | undefined {
+  return app === undefined ? sm.readLocal(key) : sm.query?.(app, key);
 }

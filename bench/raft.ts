@@ -9,6 +9,7 @@ import type { FsyncPolicy } from '../runtime/storage/index.ts';
 import { Role } from '../protocols/raft/index.ts';
 import { timing } from '../apps/cluster/cluster.ts';
 import type { NodeConfig } from '../apps/cluster/node-actor.ts';
+import type { PaxosNodeConfig } from '../apps/cluster/paxos-host.ts';
 import { snapshotSettingsDefault } from '../apps/cluster/snapshot-keeper.ts';
 import { clusterShapes } from '../apps/cluster/protocol.ts';
 import { LatencyRecorder } from './latency.ts';
@@ -168,6 +169,7 @@ export interface RaftBenchProgress {
 }
 
 const nodeModule = new URL('../apps/cluster/node-actor.ts', import.meta.url);
+const paxosNodeModule = new URL('../apps/cluster/paxos-actor.ts', import.meta.url);
 const clientModule = new URL('./raft-client.ts', import.meta.url);
 
 interface BenchStats {
@@ -177,6 +179,22 @@ interface BenchStats {
   appliedCommands: number | null;
   eluActiveMs: number;
   eluIdleMs: number;
+}
+
+/**
+ * What a bench cluster runs: Raft, Multi-Paxos, or Basic Paxos (`paxos`: every node may propose;
+ * the clients send to the lowest voter, which reports itself as the leader).
+ */
+export type BenchProtocol = 'raft' | 'multipaxos' | 'paxos';
+
+/**
+ * One cell's settings for a protocol. Raft: `batchEntriesMax = batch` entries per AppendEntries,
+ * `inflightMax = inflight` AppendEntries in flight per follower. Paxos: `batchMax = batch`
+ * proposals per accept message, `inflightMax = batch × inflight` slots proposed and not yet
+ * chosen — the same number of values in flight as Raft's at most, in `inflight` full accepts.
+ */
+export function paxosSettingsFor(batch: number, inflight: number): { batchMax: number; inflightMax: number } {
+  return { batchMax: batch, inflightMax: batch * inflight };
 }
 
 /** A running cluster of node actors and client actors for one setting. */
@@ -189,7 +207,7 @@ export class BenchCluster {
     private readonly dataDir: string | null,
   ) {}
 
-  static async start(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, snapshotEntries = o.snapshotEntries[0] ?? snapshotSettingsDefault.entries): Promise<BenchCluster> {
+  static async start(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, snapshotEntries = o.snapshotEntries[0] ?? snapshotSettingsDefault.entries, protocol: BenchProtocol = 'raft'): Promise<BenchCluster> {
     const t = timing({ electionMsMin: o.electionMsMin, electionMsMax: o.electionMsMin * 2, heartbeatMs: o.heartbeatMs });
     const voters = Array.from({ length: nodes }, (_, i) => i + 1);
     const clientIds = Array.from({ length: o.clientActors }, (_, i) => nodes + 1 + i);
@@ -213,11 +231,22 @@ export class BenchCluster {
       app: 'count',
       voters,
     };
+    if (protocol !== 'raft') {
+      // The Paxos core counts time in the same ticks; the node's Raft settings go unused.
+      const paxos: PaxosNodeConfig = {
+        ...nodeConfig,
+        raft: {},
+        protocol: 'multipaxos',
+        paxos: { electionTicks: t.electionTicks, heartbeatTicks: t.heartbeatTicks, ...paxosSettingsFor(batch, inflight) },
+        paxosMode: protocol === 'paxos' ? 'basic' : 'multi',
+      };
+      Object.assign(nodeConfig, paxos);
+    }
     const clientConfig: RaftClientConfig = { voters, payloadBytes: o.payloadBytes, proposalsPerFrameMax: o.proposalsPerFrameMax, openLoopOutstandingMax };
     const dataDir = o.storage === 'wal' ? mkdtempSync(join(tmpdir(), 'concur-bench-')) : null;
     const supervisor = await Supervisor.start({
       actors: [
-        ...voters.map((id) => ({ id, module: nodeModule, config: nodeConfig as unknown as Record<string, unknown> })),
+        ...voters.map((id) => ({ id, module: protocol === 'raft' ? nodeModule : paxosNodeModule, config: nodeConfig as unknown as Record<string, unknown> })),
         ...clientIds.map((id) => ({ id, module: clientModule, config: clientConfig as unknown as Record<string, unknown> })),
       ],
       shapes: clusterShapes,
@@ -238,7 +267,7 @@ export class BenchCluster {
       if (performance.now() > deadline) {
         await supervisor.stop();
         if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-        throw new Error(`no leader elected within ${o.leaderWaitMs} ms (${nodes} nodes, batch ${batch}, inflight ${inflight})`);
+        throw new Error(`no leader elected within ${o.leaderWaitMs} ms (${protocol === 'raft' ? '' : `${protocol}, `}${nodes} nodes, batch ${batch}, inflight ${inflight})`);
       }
       await sleep(20);
     }
@@ -296,9 +325,12 @@ function elu(a: BenchStats, b: BenchStats): number {
   return active + idle > 0 ? round(active / (active + idle), 2) : 0;
 }
 
-/** One closed-loop cell: warm up, then measure for durationMs. */
-async function measureCell(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, snapshotEntries: number, limitMsgsPerSec: number): Promise<RaftCell> {
-  const c = await BenchCluster.start(o, nodes, batch, inflight, snapshotEntries);
+/**
+ * One closed-loop cell: warm up, then measure for durationMs. For Paxos, "appends" are accept
+ * messages the leader sent with at least one proposal, "entries" the proposals they carried.
+ */
+export async function measureCell(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, snapshotEntries: number, limitMsgsPerSec: number, protocol: BenchProtocol = 'raft'): Promise<RaftCell> {
+  const c = await BenchCluster.start(o, nodes, batch, inflight, snapshotEntries, protocol);
   try {
     const done = c.runClients({ mode: 'closed', outstanding: o.clients * o.window, ratePerSec: 0, warmupMs: o.warmupMs, durationMs: o.durationMs, totalOps: 0, drainTimeoutMs: 2_000 });
     await sleep(o.warmupMs);
@@ -331,7 +363,7 @@ async function measureCell(o: RaftBenchOptions, nodes: number, batch: number, in
       appendsPerSec: Math.round(appends / seconds),
       entriesPerAppend: appends > 0 ? round(entries / appends, 1) : 0,
       cpuUsPerOp: applied > 0 ? round((cpu.user + cpu.system) / applied, 2) : 0,
-      limitFraction: round(opsPerSec / limitMsgsPerSec, 3),
+      limitFraction: limitMsgsPerSec > 0 ? round(opsPerSec / limitMsgsPerSec, 3) : 0,
       leaderElu: elu(s0[lead]!, s1[lead]!),
       followerEluMax: Math.max(0, ...c.voters.map((_, i) => (i === lead ? 0 : elu(s0[i]!, s1[i]!)))),
       redirects: m.redirects,

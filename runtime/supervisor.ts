@@ -104,7 +104,8 @@ export class ActorDownError extends Error {
 }
 
 const bootUrl = new URL('./worker-boot.mjs', import.meta.url);
-const hostUrl = new URL('./actor-host.ts', import.meta.url).href;
+// Compiled (dist/, the package's build) the host is a .js file beside this one; from source, .ts.
+const hostUrl = new URL(`./actor-host.${import.meta.url.endsWith('.js') ? 'js' : 'ts'}`, import.meta.url).href;
 
 export class Supervisor {
   readonly seed: number;

@@ -1,7 +1,7 @@
 // One `concur chaos` run: a live cluster on workers, concurrent clients doing random KV
 // operations and recording a history, a nemesis injecting faults; then heal, wait for recovery,
 // and judge the history with the linearizability checker. Never reports a verdict it did not check.
-import { Cluster, type ClusterProtocol } from '../cluster/cluster.ts';
+import { Cluster, type ClusterOptions, type ClusterProtocol } from '../cluster/cluster.ts';
 import { BackendError, type ReadMode } from '../http/backend.ts';
 import { decodeResult, encodeCommand, textBytes, type KvCommand } from '../kv/commands.ts';
 import { createRng, mixSeed } from '../../runtime/rng.ts';
@@ -65,7 +65,7 @@ export interface ChaosReport {
   compactedThrough: number[];
   /** The node each compactedThrough entry is of: the nodes at the end (membership faults change them). */
   nodeIds: number[];
-  /** WAL storage: snapshots taken and installed from a leader, over all nodes. */
+  /** WAL storage: snapshots taken, and installed from another node, over all nodes. */
   snapshotsTaken: number;
   snapshotsInstalled: number;
   failure?: string;
@@ -79,7 +79,6 @@ export function chaosConfigProblem(o: Pick<ChaosOptions, 'storage' | 'faults'> &
   if (o.protocol === 'multipaxos') {
     if (o.faults.includes('membership')) return 'membership faults need --protocol raft: a Multi-Paxos cluster keeps the nodes it started with; drop membership from --faults';
     if (o.read === 'lease') return 'read=lease is not available on multipaxos (its leader holds no lease); use --read index, follower, log or stale';
-    if (o.snapshotEntries !== undefined) return '--snapshot-entries needs --protocol raft: Multi-Paxos nodes on workers take no snapshots yet';
     if (o.unsafe !== undefined || o.raft !== undefined) return 'Raft settings and mutations (--break) need --protocol raft';
   }
   return null;
@@ -87,16 +86,12 @@ export function chaosConfigProblem(o: Pick<ChaosOptions, 'storage' | 'faults'> &
 
 const textDecoder = new TextDecoder();
 
-/** Runs the whole experiment; `log` gets progress lines. */
-export async function runChaos(o: ChaosOptions, log: (line: string) => void = () => {}): Promise<{ report: ChaosReport; history: HistoryOp[]; check: CheckResult }> {
-  const problem = chaosConfigProblem(o);
-  if (problem !== null) throw new RangeError(problem);
-  const storage = o.storage ?? 'wal';
-  const cluster = await Cluster.start({
+/** A chaos run's cluster: the run's protocol, storage, seed and timing, and `extra` options. */
+export function startChaosCluster(o: Pick<ChaosOptions, 'nodes' | 'protocol' | 'storage' | 'snapshotEntries' | 'seed' | 'electionMsMin' | 'heartbeatMs' | 'unsafe' | 'raft'>, extra: Partial<ClusterOptions> = {}): Promise<Cluster> {
+  return Cluster.start({
     nodes: o.nodes,
     ...(o.protocol !== undefined ? { protocol: o.protocol } : {}),
-    storage,
-    ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}),
+    storage: o.storage ?? 'wal',
     // A small interval with a margin to match, so a follower back from a crash or a partition
     // is as likely to catch up by InstallSnapshot as from the log.
     ...(o.snapshotEntries !== undefined ? { snapshot: { entries: o.snapshotEntries, catchUpEntries: Math.ceil(o.snapshotEntries / 2), retainEntriesMax: 4 * o.snapshotEntries } } : {}),
@@ -107,30 +102,51 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
     ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
     ...(o.unsafe ? { unsafe: o.unsafe } : {}),
     ...(o.raft ? { raft: o.raft } : {}),
+    ...extra,
   });
-  const recorder = new HistoryRecorder();
-  const nemesis = new Nemesis(cluster, { faults: o.faults, seed: mixSeed(o.seed, 0x6e656d), faultMsMin: 1_000, faultMsMax: 3_000, calmMsMin: 300, calmMsMax: 1_500 }, log);
-  let leaderChanges = 0;
+}
+
+/** What a chaos run counts from the cluster's events: leader changes, nodes dying of their own errors, snapshots. */
+export function watchCluster(cluster: Cluster): { leaderChanges: number; nodeErrors: string[]; snapshotsTaken: number; snapshotsInstalled: number; firstLeader(): Promise<void>; stop(): void } {
   let lastLeaderTerm = 0;
-  const nodeErrors: string[] = [];
-  let snapshotsTaken = 0;
-  let snapshotsInstalled = 0;
-  const roles = cluster.events().subscribe((e) => {
-    if (e.type === 'crashed' && e.reason === 'error') nodeErrors.push(`node ${String(e.id)}: ${String(e.error)}`);
-    if (e.type === 'snapshot') snapshotsTaken++;
-    if (e.type === 'snapshot-installed') snapshotsInstalled++;
+  const w = {
+    leaderChanges: 0,
+    nodeErrors: [] as string[],
+    snapshotsTaken: 0,
+    snapshotsInstalled: 0,
+    /** Waits for a leader; the first may have been elected before the subscription saw it. */
+    async firstLeader(): Promise<void> {
+      await waitFor(() => cluster.leader() !== null, 10_000);
+      if (lastLeaderTerm === 0 && cluster.leader() !== null) {
+        lastLeaderTerm = cluster.status().term;
+        w.leaderChanges = 1;
+      }
+    },
+    stop: () => sub.unsubscribe(),
+  };
+  const sub = cluster.events().subscribe((e) => {
+    if (e.type === 'crashed' && e.reason === 'error') w.nodeErrors.push(`node ${String(e.id)}: ${String(e.error)}`);
+    if (e.type === 'snapshot') w.snapshotsTaken++;
+    if (e.type === 'snapshot-installed') w.snapshotsInstalled++;
     if (e.type === 'role' && e.role === 'leader' && Number(e.term) > lastLeaderTerm) {
       lastLeaderTerm = Number(e.term);
-      leaderChanges++;
+      w.leaderChanges++;
     }
   });
+  return w;
+}
+
+/** Runs the whole experiment; `log` gets progress lines. */
+export async function runChaos(o: ChaosOptions, log: (line: string) => void = () => {}): Promise<{ report: ChaosReport; history: HistoryOp[]; check: CheckResult }> {
+  const problem = chaosConfigProblem(o);
+  if (problem !== null) throw new RangeError(problem);
+  const storage = o.storage ?? 'wal';
+  const cluster = await startChaosCluster(o, { ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}) });
+  const recorder = new HistoryRecorder();
+  const nemesis = new Nemesis(cluster, { faults: o.faults, seed: mixSeed(o.seed, 0x6e656d), faultMsMin: 1_000, faultMsMax: 3_000, calmMsMin: 300, calmMsMax: 1_500 }, log);
+  const watch = watchCluster(cluster);
   try {
-    await waitFor(() => cluster.leader() !== null, 10_000);
-    // The first leader may have been elected before the subscription saw it.
-    if (lastLeaderTerm === 0 && cluster.leader() !== null) {
-      lastLeaderTerm = cluster.status().term;
-      leaderChanges = 1;
-    }
+    await watch.firstLeader();
     const endAt = performance.now() + o.durationSec * 1000;
     let running = true;
     const counts = { ok: 0, fail: 0, unknown: 0 };
@@ -180,28 +196,28 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
       faults: nemesis.injected.length,
       faultsByKind: nemesis.counts(),
       faultLog: nemesis.injected.map((f) => `${(f.atMs / 1000).toFixed(1)}s ${f.what}`),
-      leaderChanges,
+      leaderChanges: watch.leaderChanges,
       recovered,
       recoveryMs,
       linearizable: check.linearizable,
       checkMs,
       storage,
-      nodeErrors,
+      nodeErrors: watch.nodeErrors,
       compactedThrough,
       nodeIds,
-      snapshotsTaken,
-      snapshotsInstalled,
+      snapshotsTaken: watch.snapshotsTaken,
+      snapshotsInstalled: watch.snapshotsInstalled,
       ...(check.failure ? { failure: formatFailure(check.failure) } : {}),
     };
     return { report, history, check };
   } finally {
-    roles.unsubscribe();
+    watch.stop();
     await nemesis.stop().catch(() => {});
     await cluster.stop();
   }
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     if (await cond()) return true;
@@ -211,7 +227,7 @@ async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number
 }
 
 /** A leader, every node up, and every node's commit index equal to the leader's. */
-function isRecovered(c: Cluster): boolean {
+export function isRecovered(c: Cluster): boolean {
   const s = c.status();
   if (s.leader === null || s.nodes.some((n) => !n.up)) return false;
   const lead = s.nodes.find((n) => n.id === s.leader)!;
@@ -219,7 +235,7 @@ function isRecovered(c: Cluster): boolean {
 }
 
 /** Errors that prove the request was refused before any node could have applied it. */
-function definitelyNotApplied(err: unknown): boolean {
+export function definitelyNotApplied(err: unknown): boolean {
   return err instanceof BackendError && err.definitelyNotApplied;
 }
 

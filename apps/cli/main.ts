@@ -1,10 +1,12 @@
 // The `concur` command line: one module per command under ./commands, wired here.
 // Parsing and validation live at this edge; a bad flag is named with the fix, never a stack.
 import { Command, CommanderError } from 'commander';
+import { registerApp } from './commands/app.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerChaos } from './commands/chaos.ts';
 import { registerSim } from './commands/sim.ts';
 import { registerKv } from './commands/kv.ts';
+import { registerLock } from './commands/lock.ts';
 import { registerMember } from './commands/member.ts';
 import { registerStart } from './commands/start.ts';
 import { UsageError } from './options.ts';
@@ -14,13 +16,17 @@ export function buildProgram(): Command {
     .description('An actor-model cluster runtime on worker threads that runs Raft and Paxos for real')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // `concur app MODULE ...` hands everything after MODULE to the app's own commands.
+    .enablePositionalOptions();
   registerStart(program);
   registerChaos(program);
   registerBench(program);
   registerSim(program);
   registerKv(program);
+  registerLock(program);
   registerMember(program);
+  registerApp(program);
   return program;
 }
 

@@ -5,7 +5,7 @@
 // knows nothing of HTTP.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { filter, map, type Observable, type Subscription } from 'rxjs';
 import { actorIdMax, Supervisor } from '../../runtime/supervisor.ts';
 import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
@@ -35,6 +35,8 @@ import { clusterShapes, type FromNode, type StatusReport } from './protocol.ts';
 import type { NodeConfig } from './node-config.ts';
 import { checkSnapshotSettings, snapshotSettingsDefault, type SnapshotSettings } from './snapshot-keeper.ts';
 import type { TransferSettings } from './snapshot-transfer.ts';
+import type { App } from '../platform/app.ts';
+import { defaultAppNames, isAppModule, loadApps } from '../platform/registry.ts';
 
 /** The consensus protocols a live cluster can run; the KV store and the API are the same on each. */
 export const clusterProtocols = ['raft', 'multipaxos'] as const;
@@ -42,6 +44,8 @@ export type ClusterProtocol = (typeof clusterProtocols)[number];
 
 export interface ClusterOptions {
   nodes: number;
+  /** The apps on the log: built-in names (kv, lock) or paths to app modules. Default: kv and lock. */
+  apps?: string[];
   /** The consensus protocol every node runs (default raft). */
   protocol?: ClusterProtocol;
   /** Multi-Paxos only: slots in flight at once (pipelining) and proposals per accept message (batching). */
@@ -129,7 +133,7 @@ function initialView(id: number, first: ClusterLayout['first'], member: boolean)
 
 type Work =
   | { kind: 'propose'; command: Uint8Array; resolve: (r: { index: number; result: Uint8Array }) => void }
-  | { kind: 'read'; mode: LocalReadMode; key: string; resolve: (r: LocalReadResult) => void };
+  | { kind: 'read'; mode: LocalReadMode; key: string; app: string | undefined; resolve: (r: LocalReadResult) => void };
 
 interface Request {
   id: number;
@@ -154,6 +158,8 @@ interface Request {
 const readResendMs = 250;
 
 export class Cluster implements ClusterBackend {
+  /** The apps every node runs on the log, in order. */
+  apps: readonly App[] = [];
   private readonly views = new Map<number, NodeView>();
   /** The last storage recovery of each node (at start and at every restart). */
   readonly recoveries = new Map<number, { summary: string; entries: number; dropped: RecoveryReport['dropped']; snapshotIndex: number; ms: number }>();
@@ -208,6 +214,15 @@ export class Cluster implements ClusterBackend {
     const o: ClusterOptions = { ...clusterDefaults, ...overrides, raft: { ...clusterDefaults.raft, ...(overrides.raft ?? {}) } };
     checkOptions(o);
     const t = timing(o);
+    // Resolved here too (not only on the nodes): bad app modules fail before any worker starts,
+    // and the HTTP API mounts the apps' routes.
+    const appSpecs = (o.apps ?? [...defaultAppNames]).map((a) => (isAppModule(a) && !a.startsWith('file:') ? resolve(a) : a));
+    let apps: App[];
+    try {
+      apps = await loadApps(appSpecs);
+    } catch (err) {
+      throw new ClusterConfigError((err as Error).message);
+    }
     let dataDir = o.dataDir;
     let removeAtStop = false;
     if (o.storage === 'wal' && dataDir === null) {
@@ -227,6 +242,7 @@ export class Cluster implements ClusterBackend {
       fsync: o.fsync,
       statusEveryMs: 50,
       seed: o.seed,
+      apps: appSpecs,
       ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}),
       ...(o.snapshot ? { snapshot: o.snapshot } : {}),
       ...(o.transfer ? { transfer: o.transfer } : {}),
@@ -255,6 +271,7 @@ export class Cluster implements ClusterBackend {
       });
       // Subscribed before any node starts, so no status report is missed.
       const cluster = new Cluster(supervisor, o, dataDir, removeAtStop, lock, layout, config);
+      cluster.apps = apps;
       cluster.warnings.push(...warnings);
       try {
         await supervisor.startAll();
@@ -614,13 +631,13 @@ export class Cluster implements ClusterBackend {
    * Reads `key` by one of the local read paths (a `log` read is a `submit` of a get command).
    * `via` picks the node a follower or stale read is served by (default: spread over the nodes).
    */
-  read(key: string, mode: LocalReadMode, timeoutMs: number, opts: { via?: number } = {}): Promise<LocalReadResult> {
+  read(key: string, mode: LocalReadMode, timeoutMs: number, opts: { via?: number; app?: string } = {}): Promise<LocalReadResult> {
     if (this.options.protocol === 'multipaxos' && !paxosReadModes.includes(mode)) {
       const err = new ConflictError(`read=${mode} is not available on multipaxos (its leader holds no lease); use read=index (the default), follower, log or stale`, 'read-mode-unavailable');
       err.definitelyNotApplied = true;
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => this.begin({ kind: 'read', mode, key, resolve }, reject, timeoutMs, opts.via));
+    return new Promise((resolve, reject) => this.begin({ kind: 'read', mode, key, app: opts.app, resolve }, reject, timeoutMs, opts.via));
   }
 
   private begin(work: Work, reject: (e: Error) => void, timeoutMs: number, via: number | undefined): void {
@@ -704,7 +721,10 @@ export class Cluster implements ClusterBackend {
     }
     const w = req.work;
     try {
-      this.supervisor.send(target, w.kind === 'propose' ? { t: 'propose', id: req.id, data: w.command } : { t: 'read', id: req.id, mode: w.mode, key: w.key });
+      this.supervisor.send(
+        target,
+        w.kind === 'propose' ? { t: 'propose', id: req.id, data: w.command } : w.app === undefined ? { t: 'read', id: req.id, mode: w.mode, key: w.key } : { t: 'read', id: req.id, mode: w.mode, key: w.key, app: w.app },
+      );
     } catch {
       // Removed a moment ago (its view goes once its worker has stopped): look again.
       req.at = null;

@@ -10,13 +10,16 @@ import type { ConfChange, Message } from '../../protocols/raft/index.ts';
 import type { NodeConfig } from './node-config.ts';
 import type { FromNode, ToNode } from './protocol.ts';
 import { startNode, type StartedNode } from './node-start.ts';
+import { defaultAppNames, loadApps } from '../platform/registry.ts';
 
 export { compactEntriesDefault } from './node-host.ts';
 export { nodeApps, type NodeApp, type NodeConfig } from './node-config.ts';
 
-const createNode: ActorFactory = (ctx: ActorContext): Actor => {
+const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
   const startedAt = ctx.now();
   const cfg = ctx.config as unknown as NodeConfig;
+  // The user's app modules load here, on the node's own worker (built-in apps are already here).
+  const apps = cfg.app === 'count' ? undefined : await loadApps(cfg.apps ?? defaultAppNames);
   const dir = ctx.storage.dir;
   if (cfg.storage === 'wal' && dir === null) throw new Error(`node ${ctx.self}: WAL storage needs a data directory`);
   // A second process on this directory would overwrite what this node promised.
@@ -42,6 +45,7 @@ const createNode: ActorFactory = (ctx: ActorContext): Actor => {
         emit: (e) => ctx.emit(e),
       },
       warn: (line) => ctx.emit({ type: 'warning', message: line }),
+      ...(apps !== undefined ? { apps } : {}),
     });
   } catch (err) {
     lock?.release();

@@ -18,8 +18,15 @@ export interface NodeConfig {
   /** Status reports to the supervisor are sent at most this often (role changes go at once). */
   statusEveryMs: number;
   seed: number;
-  /** The state machine: the KV store (default) or `count` for benchmarks. */
+  /** The state machine: the apps of `apps` on one log (default), or `count` for benchmarks. */
   app?: NodeApp;
+  /**
+   * The apps on the log (built-in names or module paths; default kv and lock). Every node of a
+   * cluster must run the same list, in the same order.
+   */
+  apps?: string[];
+  /** While an app waits on the log's time, the leader proposes a clock entry this often (ms; default 100). */
+  clockMs?: number;
   /**
    * The voting members. Default: this node and every peer. Set it when other actors (client
    * actors) share the supervisor: any actor that is not a voter is treated as a client.

@@ -28,7 +28,8 @@ import {
   type SoftState,
 } from '../../protocols/raft/index.ts';
 import { CountStateMachine } from '../count/state-machine.ts';
-import type { StateMachine } from '../state-machine.ts';
+import { readValue, type StateMachine } from '../state-machine.ts';
+import { LogClock } from '../platform/log-clock.ts';
 import { ClientSessions } from './client-sessions.ts';
 import { DurableLog } from './log-store.ts';
 import type { FromNode, ReadRequest, ToNode } from './protocol.ts';
@@ -105,6 +106,8 @@ const noResult = new Uint8Array(0);
 interface PendingRead {
   id: number;
   key: string;
+  /** An app query (undefined: a KV read). */
+  app: string | undefined;
   /** The read index once the core has confirmed it; -1 until then. */
   index: number;
 }
@@ -180,6 +183,7 @@ export class NodeHost {
     this.observer = init.observer ?? {};
     this.self = init.self;
     this.app = init.app;
+    this.clock = new LogClock(cfg.clockMs);
     this.keeper = init.snapshots;
     this.snapshotSettings = { ...snapshotSettingsDefault, ...(cfg.snapshot ?? {}) };
     this.compactEntries = cfg.storage === 'memory' ? (cfg.compactEntries ?? compactEntriesDefault) : 0;
@@ -285,6 +289,7 @@ export class NodeHost {
     if (this.stopped) return;
     this.catchUpTicks();
     this.senders?.tick();
+    if (this.raft.currentRole === Role.leader && !this.witness) this.clock.due(this.io.now(), this.app, (bytes) => this.raft.propose(bytes) > 0);
     this.process();
   }
 
@@ -322,6 +327,9 @@ export class NodeHost {
     this.reportStatus(this.statusDue);
     this.statusDue = false;
   }
+
+  /** Time on the log: clock entries this node proposes while it leads and an app wants time. */
+  private clock!: LogClock;
 
   private readonly stallCell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -477,6 +485,8 @@ export class NodeHost {
   private onRoleChange(soft: SoftState): void {
     // Reads not yet confirmed may vanish with the old role: tell the supervisor to retry.
     for (const r of this.reads.values()) if (r.index < 0) this.redirectRead(r.id);
+    // A new leader counts time from now: the gap since the last leader's clock entry is not counted (late, never early).
+    if (soft.role === Role.leader) this.clock.restart(this.io.now());
     if (soft.role !== Role.leader) {
       this.senders?.stopAll();
       if (this.sessions.size > 0) {
@@ -666,9 +676,9 @@ export class NodeHost {
     }
   }
 
-  private serveRead(id: number, key: string, index: number): void {
+  private serveRead(id: number, key: string, app: string | undefined, index: number): void {
     this.reads.delete(id);
-    this.io.reply({ t: 'read-ok', id, value: this.app.readLocal(key) ?? null, index, applied: this.applied, commit: this.raft.commitIndex });
+    this.io.reply({ t: 'read-ok', id, value: readValue(this.app, key, app) ?? null, index, applied: this.applied, commit: this.raft.commitIndex });
   }
 
   private serveReads(): void {
@@ -676,7 +686,7 @@ export class NodeHost {
     const still: PendingRead[] = [];
     const early = this.cfg.hostUnsafe?.serveBeforeApply === true;
     for (const r of this.readsWaiting) {
-      if (r.index <= this.applied || early) this.serveRead(r.id, r.key, r.index);
+      if (r.index <= this.applied || early) this.serveRead(r.id, r.key, r.app, r.index);
       else still.push(r);
     }
     this.readsWaiting = still;
@@ -696,7 +706,7 @@ export class NodeHost {
       return;
     }
     if (m.mode === 'stale') {
-      this.serveRead(m.id, m.key, this.applied);
+      this.serveRead(m.id, m.key, m.app, this.applied);
       return;
     }
     const isLeader = this.raft.currentRole === Role.leader;
@@ -704,7 +714,7 @@ export class NodeHost {
       this.redirectRead(m.id);
       return;
     }
-    this.reads.set(m.id, { id: m.id, key: m.key, index: -1 });
+    this.reads.set(m.id, { id: m.id, key: m.key, app: m.app, index: -1 });
     // A lapsed lease falls back to a ReadIndex round: slower, still linearizable.
     this.catchUpTicks();
     const started = (m.mode === 'lease' && this.raft.leaseRead(m.id)) || this.raft.readIndex(m.id);

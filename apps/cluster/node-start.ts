@@ -5,7 +5,9 @@ import { openStorage, type Recovered, type Storage } from '../../runtime/storage
 import type { FileSystem } from '../../runtime/storage/fs.ts';
 import { SnapshotStore, type SnapshotInfo } from '../../runtime/storage/snapshot-store.ts';
 import { CountStateMachine } from '../count/state-machine.ts';
-import { KvApp } from '../kv/app.ts';
+import type { App } from '../platform/app.ts';
+import { builtinAppsNamed, defaultAppNames } from '../platform/registry.ts';
+import { AppRouter } from '../platform/router.ts';
 import type { StateMachine } from '../state-machine.ts';
 import type { NodeConfig } from './node-config.ts';
 import { NodeHost, type NodeIO, type NodeObserver } from './node-host.ts';
@@ -26,6 +28,8 @@ export interface NodeStartOptions {
   snapshotSchedule?: (done: () => void) => void;
   /** A warning for a person (e.g. a damaged snapshot skipped). */
   warn(line: string): void;
+  /** The apps, resolved (loadApps); default: the built-in apps `config.apps` names. */
+  apps?: readonly App[];
 }
 
 export interface StartedNode {
@@ -36,8 +40,10 @@ export interface StartedNode {
   startedFrom: SnapshotInfo | null;
 }
 
-export function createApp(cfg: NodeConfig): StateMachine {
-  return cfg.app === 'count' ? new CountStateMachine() : new KvApp();
+/** The node's state machine: the apps on one log (router), or the bare counter benchmarks use. */
+export function createApp(cfg: NodeConfig, apps?: readonly App[]): StateMachine {
+  if (cfg.app === 'count') return new CountStateMachine();
+  return new AppRouter(apps ?? builtinAppsNamed(cfg.apps ?? defaultAppNames));
 }
 
 /**
@@ -68,7 +74,7 @@ export function startNode(o: NodeStartOptions): StartedNode {
       const snapshots = SnapshotStore.open(o.dir!, o.fs);
       keeper = new SnapshotKeeper(snapshots, o.self, o.snapshotSchedule ? { schedule: o.snapshotSchedule } : null);
     }
-    const app = createApp(cfg);
+    const app = createApp(cfg, o.apps);
     const startedFrom = keeper?.load(app, recovered.compactedIndex, o.warn) ?? null;
     const host = new NodeHost({
       self: o.self,

@@ -8,28 +8,35 @@ import type { Actor, ActorContext, ActorFactory } from '../../runtime/actor.ts';
 import { supervisorId } from '../../runtime/actor.ts';
 import { lockDir } from '../../runtime/storage/dir-lock.ts';
 import { PaxosLog } from '../../runtime/storage/paxos-log.ts';
+import { SnapshotStore, type SnapshotInfo } from '../../runtime/storage/snapshot-store.ts';
 import type { PaxosMessage } from '../../protocols/paxos/index.ts';
+import { PaxosRole } from '../../protocols/paxos/index.ts';
+import { Role } from '../../protocols/raft/index.ts';
 import { createApp } from './node-start.ts';
+import { defaultAppNames, loadApps } from '../platform/registry.ts';
 import { PaxosHost, type PaxosNodeConfig } from './paxos-host.ts';
+import { SnapshotKeeper } from './snapshot-keeper.ts';
 import type { FromNode, ToNode } from './protocol.ts';
 
 /** A directory a Raft node wrote: its WAL segments. A Paxos node must not start over them (nor the reverse). */
 function raftFilesIn(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((n) => /^wal-\d{16}\.log$/.test(n) || n.startsWith('snap-'));
+    return readdirSync(dir).filter((n) => /^wal-\d{16}\.log$/.test(n));
   } catch {
     return [];
   }
 }
 
-const createPaxosNode: ActorFactory = (ctx: ActorContext): Actor => {
+const createPaxosNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
   const startedAt = ctx.now();
   const cfg = ctx.config as unknown as PaxosNodeConfig;
+  const apps = cfg.app === 'count' ? undefined : await loadApps(cfg.apps ?? defaultAppNames);
   const dir = ctx.storage.dir;
   if (cfg.storage === 'wal' && dir === null) throw new Error(`node ${ctx.self}: WAL storage needs a data directory`);
   const lock = cfg.storage === 'wal' ? lockDir(dir!, `concur node ${ctx.self}`) : null;
   let host: PaxosHost;
   let log: PaxosLog | null = null;
+  let keeper: SnapshotKeeper | null = null;
   try {
     if (cfg.storage === 'wal') {
       const raft = raftFilesIn(dir!);
@@ -37,7 +44,11 @@ const createPaxosNode: ActorFactory = (ctx: ActorContext): Actor => {
         throw new Error(`${dir} holds a Raft node's files (${raft.slice(0, 3).join(', ')}${raft.length > 3 ? ', …' : ''}), not a Paxos log; start this data directory with --protocol raft, or use another --data-dir for multipaxos`);
       }
       log = PaxosLog.open({ dir: dir!, fsync: cfg.fsync });
+      keeper = new SnapshotKeeper(SnapshotStore.open(dir!), ctx.self);
     }
+    const app = createApp(cfg, apps);
+    // The newest snapshot at or past the log's compaction point; without one, the node refuses to start.
+    const startedFrom: SnapshotInfo | null = keeper?.load(app, log!.compactedThrough, (line) => ctx.emit({ type: 'warning', message: line })) ?? null;
     host = new PaxosHost({
       self: ctx.self,
       peers: ctx.peers,
@@ -50,7 +61,9 @@ const createPaxosNode: ActorFactory = (ctx: ActorContext): Actor => {
         emit: (e) => ctx.emit(e),
       },
       log,
-      app: createApp(cfg),
+      app,
+      snapshots: keeper,
+      startedFrom,
     });
   } catch (err) {
     try {
@@ -66,7 +79,7 @@ const createPaxosNode: ActorFactory = (ctx: ActorContext): Actor => {
     summary: host.recovery === null ? 'memory storage: started empty' : `${host.recovery.summary}; chosen through slot ${st.commit}`,
     entries: st.commit,
     dropped: host.recovery?.dropped ?? null,
-    snapshotIndex: 0,
+    snapshotIndex: host.node.compactedThrough,
     ms: Math.round(ctx.now() - startedAt),
   });
 
@@ -107,10 +120,21 @@ const createPaxosNode: ActorFactory = (ctx: ActorContext): Actor => {
       benchStats: () => {
         const elu = performance.eventLoopUtilization();
         return {
-          role: host.node.currentRole,
+          // In Raft's numbering (BenchCluster looks for Role.leader). Basic Paxos has no leader:
+          // the lowest voter reports itself as one, so a benchmark sends its load to one proposer.
+          role:
+            cfg.paxosMode === 'basic'
+              ? ctx.self === Math.min(...(cfg.voters ?? [ctx.self, ...ctx.peers]))
+                ? Role.leader
+                : Role.follower
+              : host.node.currentRole === PaxosRole.leader
+                ? Role.leader
+                : host.node.currentRole === PaxosRole.candidate
+                  ? Role.candidate
+                  : Role.follower,
           appendsSent: host.accepts,
           entriesSent: host.valuesSent,
-          proposalsAccepted: host.proposalsAccepted,
+          proposalsAccepted: host.proposalsAccepted + host.sessions.proposalsAccepted,
           applied: host.applied,
           appliedCommands: host.commandsApplied,
           eluActiveMs: elu.active,

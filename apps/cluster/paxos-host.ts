@@ -9,10 +9,12 @@ import { rawFrameTag, supervisorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { createRng, mixSeed } from '../../runtime/rng.ts';
 import type { PaxosLog, PaxosLogReport } from '../../runtime/storage/paxos-log.ts';
+import type { SnapshotInfo } from '../../runtime/storage/snapshot-store.ts';
 import {
   formatBallot,
   MemoryPaxosStorage,
   nodeOf,
+  paxosMessage,
   PaxosMessageType,
   PaxosNode,
   PaxosRole,
@@ -25,17 +27,24 @@ import {
 } from '../../protocols/paxos/index.ts';
 import { Role } from '../../protocols/raft/index.ts';
 import { CountStateMachine } from '../count/state-machine.ts';
-import type { StateMachine } from '../state-machine.ts';
+import { readValue, type StateMachine } from '../state-machine.ts';
+import { LogClock } from '../platform/log-clock.ts';
 import type { NodeConfig } from './node-config.ts';
-import type { NodeIO } from './node-host.ts';
+import { compactEntriesDefault, type NodeIO } from './node-host.ts';
 import { decodePaxos, encodePaxos, paxosFrameKind } from './paxos-wire.ts';
+import { PaxosSessions } from './paxos-sessions.ts';
 import type { ReadRequest, ToNode } from './protocol.ts';
+import { restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
+import { SnapshotIntake, SnapshotSenders, transferDefaults } from './snapshot-transfer.ts';
+import { decodeSnapshotAck, decodeSnapshotChunk, FrameKind } from './wire.ts';
 
 /** What a Multi-Paxos node is configured with: a node's settings plus the Paxos core's. */
 export interface PaxosNodeConfig extends NodeConfig {
   protocol: 'multipaxos';
   /** Timing in ticks of tickMs, pipelining (inflightMax) and batching (batchMax). */
   paxos: Partial<PaxosSettings>;
+  /** The core's mode (default multi): basic runs Basic Paxos, where every node proposes (benchmarks compare the two). */
+  paxosMode?: 'basic' | 'multi';
 }
 
 /** Host settings the core's defaults do not suit: a live cluster has many clients. */
@@ -48,6 +57,8 @@ const readFrameBytes = 24;
 /** A follower read not answered by the leader in this long is forgotten (the cluster has resent or given up). */
 const followerReadForgetMs = 10_000;
 const statusRefreshMs = 1_000;
+/** After a failed snapshot write, the next try waits this long. */
+const snapshotRetryMs = 1_000;
 const noResult = new Uint8Array(0);
 
 export interface PaxosHostInit {
@@ -59,11 +70,17 @@ export interface PaxosHostInit {
   /** The durable log (WAL storage), opened and recovered; null for memory storage. */
   log: PaxosLog | null;
   app: StateMachine;
+  /** The node's snapshots (WAL storage; null for memory storage, whose nodes never compact). */
+  snapshots: SnapshotKeeper | null;
+  /** The snapshot `app` was restored from at start (SnapshotKeeper.load), or null. */
+  startedFrom: SnapshotInfo | null;
 }
 
 interface PendingRead {
   id: number;
   key: string;
+  /** An app query (undefined: a KV read). */
+  app: string | undefined;
   /** The read index once confirmed; -1 until then. */
   index: number;
   /** A follower read: when it asked the leader (for forgetting unanswered asks). */
@@ -91,6 +108,18 @@ export class PaxosHost {
   private readsWaiting: PendingRead[] = [];
   private readonly contexts = new Map<number, ReadContext>();
   private nextContext = 1;
+  private readonly keeper: SnapshotKeeper | null;
+  /** Time on the log: clock entries this node proposes while it leads and an app wants time. */
+  private readonly clock: LogClock;
+  private readonly snapshotSettings: SnapshotSettings;
+  private readonly senders: SnapshotSenders | null;
+  private readonly intake: SnapshotIntake | null;
+  /** A snapshot received whole and handed to the core, until a Ready installs it. */
+  private received: SnapshotInfo | null = null;
+  /** A snapshot of our own that became durable: the log is rewritten past it between Readies. */
+  private compactDue: SnapshotInfo | null = null;
+  private bytesSinceSnapshot = 0;
+  private snapshotNotBeforeMs = 0;
   /** The last slot applied to the state machine. */
   applied = 0;
   appliedCommands = 0;
@@ -102,6 +131,8 @@ export class PaxosHost {
   accepts = 0;
   valuesSent = 0;
   proposalsAccepted = 0;
+  /** Client actors' propose frames (apps/cluster/wire.ts), acked once applied. */
+  readonly sessions: PaxosSessions;
 
   private lastStatus = '';
   private statusDue = false;
@@ -117,17 +148,24 @@ export class PaxosHost {
     this.app = init.app;
     this.log = init.log;
     this.voters = cfg.voters !== undefined ? [...cfg.voters] : [init.self, ...init.peers].sort((a, b) => a - b);
+    this.clock = new LogClock(cfg.clockMs);
+    this.keeper = init.snapshots;
+    this.snapshotSettings = { ...snapshotSettingsDefault, ...(cfg.snapshot ?? {}) };
+    // The state machine starts where its snapshot does; the log holds only what lies past it.
+    const from = init.startedFrom?.index ?? 0;
+    this.applied = from;
     let storage: PaxosStorage;
     if (init.log !== null) {
       const recovered = init.log.load();
       this.recovery = recovered.report;
-      // The log keeps values as (kind, bytes); the core's kinds are the same numbers. This host
-      // takes no snapshots yet, so every slot is in the log (snapshotSlot 0).
+      if (from < recovered.compactedThrough) throw new Error(`node ${init.self}: its log starts after slot ${recovered.compactedThrough} but its state machine starts at ${from}`);
+      // The log keeps values as (kind, bytes); the core's kinds are the same numbers. Records at
+      // or below the snapshot (a crash between a snapshot and the log's rewrite) are covered by it.
       storage = {
         initialState: () => recovered.initialState(),
-        snapshotSlot: () => 0,
-        accepted: () => recovered.accepted(),
-        learned: () => recovered.learned(),
+        snapshotSlot: () => from,
+        accepted: () => [...recovered.accepted()].filter((a) => a.slot > from),
+        learned: () => [...recovered.learned()].filter((c) => c.slot > from),
       } as unknown as PaxosStorage;
       this.memory = null;
     } else {
@@ -140,11 +178,23 @@ export class PaxosHost {
       ...cfg.paxos,
       id: init.self,
       nodes: this.voters,
-      mode: 'multi',
+      mode: cfg.paxosMode ?? 'multi',
       storage,
       rng: createRng(mixSeed(cfg.seed, init.self, init.incarnation)),
-      applied: 0,
+      applied: from,
     });
+    if (this.keeper !== null) {
+      const transfer = { ...transferDefaults, ...(cfg.transfer ?? {}) };
+      // Any node may send a snapshot (a peer asked it for slots it compacted); nothing in the core
+      // waits for the outcome: a peer still behind asks again.
+      this.senders = new SnapshotSenders(this.keeper.store, transfer, init.io, () => this.keeper!.prune(this.senders!.inUse()));
+      this.intake = new SnapshotIntake(this.keeper.store, init.io, (from, _ballot, info) => this.onSnapshotReceived(from, info));
+    } else {
+      this.senders = null;
+      this.intake = null;
+    }
+    // A session with nothing acked for two longest election timeouts (and at least 1 s) goes back to its last ack.
+    this.sessions = new PaxosSessions(this.node, init.io, cfg.paxosMode === 'basic', Math.max(1_000, 4 * (cfg.paxos?.electionTicks ?? 10) * cfg.tickMs));
     this.lastTickAt = init.io.now();
   }
 
@@ -154,9 +204,17 @@ export class PaxosHost {
     if (end - start < 2) throw new DecodeError(end - start, 'raw frame shorter than its header');
     const kind = bytes[start + 1]!;
     if (kind === paxosFrameKind) this.step(decodePaxos(bytes, start, end));
+    else if (kind === FrameKind.propose && from !== supervisorId) this.sessions.onProposeFrame(this.self, from, bytes, start, end);
+    else if (kind === FrameKind.snapshotChunk && this.intake !== null) {
+      const c = decodeSnapshotChunk(bytes, start, end);
+      this.intake.onChunk(from, c.key, c.leaderTerm, c.offset, c.data);
+    } else if (kind === FrameKind.snapshotAck && this.senders !== null) {
+      const a = decodeSnapshotAck(bytes, start, end);
+      this.senders.onAck(from, a.key, a.have, a.done);
+    }
     else if (kind === readIndexAskKind) this.onReadIndexAsk(from, readRef(bytes, start, end));
     else if (kind === readIndexAnswerKind) this.onReadIndexAnswer(bytes, start, end);
-    else throw new DecodeError(end - start, `node ${this.self}: unexpected frame kind ${kind} from actor ${from} (a Multi-Paxos node takes requests from the supervisor only)`);
+    else throw new DecodeError(end - start, `node ${this.self}: unexpected frame kind ${kind} from actor ${from} (a Multi-Paxos node takes requests from the supervisor and propose frames from client actors only)`);
   }
 
   /** A Paxos message as an object (tests send these; nodes send frames). */
@@ -205,6 +263,9 @@ export class PaxosHost {
     if (this.stopped) return;
     this.catchUpTicks();
     this.forgetStaleReads();
+    this.sessions.tick(this.self);
+    this.senders?.tick();
+    if (this.node.currentRole === PaxosRole.leader) this.clock.due(this.io.now(), this.app, (bytes) => this.node.propose(bytes));
     this.process();
   }
 
@@ -224,7 +285,12 @@ export class PaxosHost {
       this.node.advance(rd);
       this.checkRole();
     }
+    if (this.received !== null) this.discardReceived();
+    if (this.compactDue !== null) this.compactLog();
+    if (this.memory !== null) this.forgetHeldByAll();
+    this.maybeSnapshot();
     this.checkRole();
+    this.sessions.sendAcks();
     this.reportStatus(this.statusDue);
     this.statusDue = false;
   }
@@ -239,14 +305,10 @@ export class PaxosHost {
   private readonly stallCell = new Int32Array(new SharedArrayBuffer(4));
 
   private persist(rd: PaxosReady): void {
-    if (rd.snapshotSlot > 0) {
-      // Only a node that compacted sends snapshots, and no node of this host compacts yet.
-      throw new Error(`node ${this.self}: the core installs a snapshot, but Multi-Paxos nodes on workers take no snapshots yet`);
-    }
-    if (this.memory !== null) {
-      this.memory.persist(rd);
-      return;
-    }
+    if (rd.snapshotSlot > 0) this.installSnapshot(rd.snapshotSlot);
+    // Memory storage: a node that crashes is never restarted (it would come back empty), so
+    // nothing would ever read what a store kept: keep nothing.
+    if (this.memory !== null) return;
     const log = this.log!;
     if (rd.hardState !== null || rd.accepted.length > 0 || rd.learned.length > 0) log.append(rd.hardState, rd.accepted, rd.learned);
     if (rd.mustSync) {
@@ -261,6 +323,10 @@ export class PaxosHost {
 
   private sendAll(msgs: readonly PaxosMessage[]): void {
     for (const m of msgs) {
+      if (m.type === PaxosMessageType.snapshot) {
+        this.offerSnapshot(m);
+        continue;
+      }
       if (m.type === PaxosMessageType.accept) {
         this.accepts++;
         this.valuesSent += m.proposals.length;
@@ -277,6 +343,8 @@ export class PaxosHost {
         const data = c.value.data;
         result = this.app.apply(c.slot, data, 0, data.length);
         this.appliedCommands++;
+        if (this.sessions.size > 0) this.sessions.applied(data);
+        this.bytesSinceSnapshot += data.length;
         if (this.pending.size > 0) {
           const id = this.pending.get(data);
           if (id !== undefined) {
@@ -289,6 +357,115 @@ export class PaxosHost {
     }
   }
 
+  // ---- snapshots and compaction --------------------------------------------------------------
+
+  /** The core answers a peer with a snapshot (it asked for slots compacted here): stream the newest file. */
+  private offerSnapshot(m: PaxosMessage): void {
+    const current = this.keeper?.current ?? null;
+    if (current === null || this.senders === null || current.index < m.slot) {
+      throw new Error(`node ${this.self}: the core offers snapshot ${m.slot} to node ${m.to}, but the newest snapshot file is ${current?.index ?? 'none'}`);
+    }
+    this.senders.start(m.to, 0, current);
+  }
+
+  /** A whole snapshot file arrived and verified: hand it to the core as the peer's message. */
+  private onSnapshotReceived(from: ActorId, info: SnapshotInfo): void {
+    if (this.received !== null && this.received.name !== info.name) this.keeper!.store.remove(this.received.name);
+    this.received = info;
+    this.step(paxosMessage(PaxosMessageType.snapshot, from, this.self, 0, { slot: info.index, commit: info.index }));
+  }
+
+  /** The core did not take the snapshot it was handed (it has chosen that far already): drop the file. */
+  private discardReceived(): void {
+    const r = this.received!;
+    this.received = null;
+    if (this.keeper!.current?.name !== r.name) this.keeper!.store.remove(r.name);
+  }
+
+  /**
+   * A peer's snapshot replaces the state machine through `slot`: restore it from the received
+   * file, then rewrite the log past it (before the Ready's own records, which go after).
+   */
+  private installSnapshot(slot: number): void {
+    const info = this.received;
+    if (info === null || info.index !== slot || this.keeper === null) {
+      throw new Error(`node ${this.self}: the core installs snapshot ${slot}, but the file received is ${info === null ? 'none' : info.index}`);
+    }
+    restoreFromFile(this.app, this.keeper.store, info);
+    const kept = this.node.retained();
+    this.log?.compact(slot, kept.promise, kept.accepted, kept.learned);
+    this.keeper.adopt(info, this.senders?.inUse());
+    this.received = null;
+    this.compactDue = null;
+    this.applied = slot;
+    this.bytesSinceSnapshot = 0;
+    // Proposals taken here may or may not be in the snapshot: resubmitting is safe (the state
+    // machine's session table applies a command once), so they go back as dropped.
+    for (const id of this.pending.values()) this.io.reply({ t: 'dropped', id, why: `a snapshot from a peer replaced the state through slot ${slot}` });
+    this.pending.clear();
+    this.sessions.forgetAll(this.self);
+    this.io.emit({ type: 'snapshot-installed', index: slot, term: 0, bytes: info.fileBytes });
+  }
+
+  /**
+   * Memory storage: values every node has chosen are never asked for again (a node that crashes
+   * is not restarted), so they go once that many have gathered — memory follows what is in flight,
+   * not the history. (With WAL storage, snapshots bound it.)
+   */
+  private forgetHeldByAll(): void {
+    const through = Math.min(this.node.chosenByAll, this.applied);
+    if (through - this.node.compactedThrough >= (this.cfg.compactEntries ?? compactEntriesDefault) && this.cfg.compactEntries !== 0) this.node.compact(through);
+  }
+
+  /** Every `snapshot.entries` slots applied (or `snapshot.bytes` of commands): capture the state and write it in the background. */
+  private maybeSnapshot(): void {
+    const keeper = this.keeper;
+    if (keeper === null || keeper.writing || this.stopped || this.compactDue !== null) return;
+    const s = this.snapshotSettings;
+    const since = this.applied - (keeper.current?.index ?? 0);
+    if (since <= 0) return;
+    const due = (s.entries > 0 && since >= s.entries) || (s.bytes > 0 && this.bytesSinceSnapshot >= s.bytes);
+    if (!due || this.io.now() < this.snapshotNotBeforeMs) return;
+    const image = this.app.snapshot();
+    // No-ops and read markers change nothing in the app: its image covers every slot applied.
+    const meta = { index: this.applied, term: 0, voters: [...this.voters] };
+    this.bytesSinceSnapshot = 0;
+    keeper.write(
+      image,
+      meta,
+      () => this.io.now(),
+      (info) => {
+        if (this.stopped || (keeper.current !== null && keeper.current.index >= info.index)) {
+          // A peer's snapshot installed meanwhile covers more: this one is of no use.
+          if (keeper.current?.name !== info.name) keeper.store.remove(info.name);
+          return;
+        }
+        this.compactDue = info;
+        this.process();
+      },
+      (err) => {
+        this.snapshotNotBeforeMs = this.io.now() + snapshotRetryMs;
+        this.io.emit({ type: 'snapshot-failed', index: meta.index, error: err.message });
+      },
+    );
+  }
+
+  /**
+   * Our snapshot is durable: the core drops the slots it covers and the log is rewritten with
+   * what lies past it. Only here, between Readies, where the core's state is the durable one.
+   */
+  private compactLog(): void {
+    const info = this.compactDue!;
+    this.compactDue = null;
+    const keeper = this.keeper!;
+    if (keeper.current !== null && keeper.current.index >= info.index) return;
+    this.node.compact(info.index);
+    const kept = this.node.retained();
+    this.log!.compact(info.index, kept.promise, kept.accepted, kept.learned);
+    keeper.adopt(info, this.senders?.inUse());
+    this.io.emit({ type: 'snapshot', index: info.index, bytes: info.fileBytes, ms: Math.round(keeper.lastDurationMs) });
+  }
+
   /** Role and leader changes: reads not yet confirmed go back, proposals held as leader are let go, status goes at once. */
   private checkRole(): void {
     const st = this.node.status();
@@ -296,11 +473,14 @@ export class PaxosHost {
     const wasLeader = this.lastRole === PaxosRole.leader;
     this.lastRole = st.role;
     this.lastLeader = st.leader;
+    // A new leader counts the log's time from now: the gap before it is not counted (late, never early).
+    if (!wasLeader && st.role === PaxosRole.leader) this.clock.restart(this.io.now());
     if (wasLeader && st.role !== PaxosRole.leader) {
       // A deposed leader's proposals may still be chosen (a new leader re-proposes what it finds
       // accepted) or not: neither answer is known here. The cluster sends them to the new leader,
       // whose state machine applies a command once (its session table).
       this.pending.clear();
+      this.sessions.leadershipLost(this.self);
       for (const [ctx, c] of this.contexts) {
         if ('from' in c) this.io.sendFrame(c.from, readAnswerFrame(false, c.ref, 0, this.leaderHint()));
         this.contexts.delete(ctx);
@@ -315,7 +495,7 @@ export class PaxosHost {
 
   private onRead(m: ReadRequest): void {
     if (m.mode === 'stale') {
-      this.serveRead(m.id, m.key, this.applied);
+      this.serveRead(m.id, m.key, m.app, this.applied);
       return;
     }
     if (m.mode === 'lease') {
@@ -333,11 +513,11 @@ export class PaxosHost {
         this.redirectRead(m.id);
         return;
       }
-      this.reads.set(m.id, { id: m.id, key: m.key, index: -1, askedAt: this.io.now() });
+      this.reads.set(m.id, { id: m.id, key: m.key, app: m.app, index: -1, askedAt: this.io.now() });
       this.io.sendFrame(st.leader, readAskFrame(m.id));
       return;
     }
-    this.reads.set(m.id, { id: m.id, key: m.key, index: -1, askedAt: -1 });
+    this.reads.set(m.id, { id: m.id, key: m.key, app: m.app, index: -1, askedAt: -1 });
     this.catchUpTicks();
     const ctx = this.nextContext++;
     this.contexts.set(ctx, { local: m.id });
@@ -398,15 +578,15 @@ export class PaxosHost {
     if (this.readsWaiting.length === 0) return;
     const still: PendingRead[] = [];
     for (const r of this.readsWaiting) {
-      if (r.index <= this.applied) this.serveRead(r.id, r.key, r.index);
+      if (r.index <= this.applied) this.serveRead(r.id, r.key, r.app, r.index);
       else still.push(r);
     }
     this.readsWaiting = still;
   }
 
-  private serveRead(id: number, key: string, index: number): void {
+  private serveRead(id: number, key: string, app: string | undefined, index: number): void {
     this.reads.delete(id);
-    this.io.reply({ t: 'read-ok', id, value: this.app.readLocal(key) ?? null, index, applied: this.applied, commit: this.node.commitIndex });
+    this.io.reply({ t: 'read-ok', id, value: readValue(this.app, key, app) ?? null, index, applied: this.applied, commit: this.node.commitIndex });
   }
 
   private redirectRead(id: number, hint?: number): void {
@@ -447,8 +627,8 @@ export class PaxosHost {
       commit: st.commit,
       lastIndex: st.lastSlot,
       applied: this.applied,
-      firstIndex: 1,
-      snapshotIndex: 0,
+      firstIndex: this.node.compactedThrough + 1,
+      snapshotIndex: this.node.compactedThrough,
       voters: [...this.voters],
       outgoing: [],
       learners: [],
@@ -469,8 +649,12 @@ export class PaxosHost {
       applied: this.applied,
       pending: this.pending.size,
       reads: this.reads.size,
-      firstIndex: 1,
-      snapshotIndex: 0,
+      firstIndex: this.node.compactedThrough + 1,
+      snapshotIndex: this.node.compactedThrough,
+      snapshots:
+        this.keeper === null
+          ? null
+          : { current: this.keeper.current?.index ?? null, taken: this.keeper.taken, failures: this.keeper.failures, lastError: this.keeper.lastError, sending: this.senders!.status(), receiving: this.intake!.status() },
       voters: [...this.voters],
       log: this.log === null ? null : { file: this.log.file, bytes: this.log.bytes, ...this.log.stats() },
     };
@@ -502,6 +686,8 @@ export class PaxosHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.senders?.stopAll();
+    await this.keeper?.settle();
     this.log?.close();
   }
 }

@@ -3,9 +3,11 @@
 //
 //   paxos (kind 10)  0 tag | 1 kind | 2 type u8 | 3 unused | 4 from u16 | 6 to u16
 //                    8 ballot f64 | 16 slot f64 | 24 commit f64 | 32 context f64
-//                    40 proposals u32 | 44 slots u32 | 48 chosen u32 | 52 unused u32, then
+//                    40 proposals u32 | 44 slots u32 | 48 chosen u32 | 52 slot runs u32, then
 //                    proposals: slot f64 | ballot f64 | kind u8 | length u32 | data
-//                    slots:     slot f64
+//                    slots:     runs of consecutive slots: first f64 | count u32 (they come in
+//                               runs: an acceptor acks the slots of an accept, a leader names
+//                               the slots it got chosen)
 //                    chosen:    slot f64 | kind u8 | length u32 | data
 //
 // The kind byte shares wire.ts's FrameKind space (1..9 there): 10 is the Paxos frame.
@@ -18,6 +20,21 @@ export const paxosFrameKind = 10;
 const headerBytes = 56;
 const proposalFixedBytes = 21;
 const chosenFixedBytes = 13;
+
+const slotRunBytes = 12;
+
+/** Slots as (first, count) pairs of consecutive runs, flattened. */
+function slotRuns(slots: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < slots.length; ) {
+    const first = slots[i]!;
+    let n = 1;
+    while (i + n < slots.length && slots[i + n] === first + n) n++;
+    out.push(first, n);
+    i += n;
+  }
+  return out;
+}
 const none: readonly never[] = Object.freeze([]);
 
 let scratch = new Uint8Array(1 << 16);
@@ -33,7 +50,8 @@ function ensure(n: number): void {
 
 /** Encodes a Paxos message into a shared scratch buffer: valid until the next encode, send it at once. */
 export function encodePaxos(m: PaxosMessage): Uint8Array {
-  let size = headerBytes + m.slots.length * 8;
+  const runs = slotRuns(m.slots);
+  let size = headerBytes + (runs.length / 2) * slotRunBytes;
   for (const p of m.proposals) size += proposalFixedBytes + p.value.data.length;
   for (const c of m.chosen) size += chosenFixedBytes + c.value.data.length;
   ensure(size);
@@ -52,7 +70,7 @@ export function encodePaxos(m: PaxosMessage): Uint8Array {
   v.setUint32(40, m.proposals.length, true);
   v.setUint32(44, m.slots.length, true);
   v.setUint32(48, m.chosen.length, true);
-  v.setUint32(52, 0, true);
+  v.setUint32(52, runs.length / 2, true);
   let o = headerBytes;
   for (const p of m.proposals) {
     v.setFloat64(o, p.slot, true);
@@ -63,9 +81,10 @@ export function encodePaxos(m: PaxosMessage): Uint8Array {
     b.set(p.value.data, o);
     o += p.value.data.length;
   }
-  for (const s of m.slots) {
-    v.setFloat64(o, s, true);
-    o += 8;
+  for (let i = 0; i < runs.length; i += 2) {
+    v.setFloat64(o, runs[i]!, true);
+    v.setUint32(o + 8, runs[i + 1]!, true);
+    o += slotRunBytes;
   }
   for (const c of m.chosen) {
     v.setFloat64(o, c.slot, true);
@@ -104,9 +123,17 @@ export function decodePaxos(bytes: Uint8Array, start: number, end: number): Paxo
   }
   let slots: readonly number[] = none;
   if (nSlots > 0) {
-    if (o + nSlots * 8 > len) throw short('its slots');
+    const nRuns = v.getUint32(52, true);
+    if (nRuns > nSlots || o + nRuns * slotRunBytes > len) throw short('its slots');
     const list: number[] = new Array(nSlots);
-    for (let i = 0; i < nSlots; i++, o += 8) list[i] = v.getFloat64(o, true);
+    let k = 0;
+    for (let r = 0; r < nRuns; r++, o += slotRunBytes) {
+      const first = v.getFloat64(o, true);
+      const count = v.getUint32(o + 8, true);
+      if (k + count > nSlots) throw new DecodeError(len, `paxos frame with slot runs longer than its ${nSlots} slots`);
+      for (let j = 0; j < count; j++) list[k++] = first + j;
+    }
+    if (k !== nSlots) throw new DecodeError(len, `paxos frame with ${k} slots in its runs, not ${nSlots}`);
     slots = list;
   }
   let chosen: readonly Chosen[] = none;

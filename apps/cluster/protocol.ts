@@ -16,6 +16,8 @@ export interface ReadRequest {
   id: number;
   mode: LocalReadMode;
   key: string;
+  /** A query to this app (the key is its query); absent: a KV read. */
+  app?: string;
 }
 
 /**
@@ -112,5 +114,6 @@ export const clusterShapes: MessageShapes = [
   ['t', 'id', 'why'],
   ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied', 'firstIndex', 'snapshotIndex', 'voters', 'outgoing', 'learners', 'witnesses', 'membershipIndex'],
   ['t', 'id', 'mode', 'key'],
+  ['t', 'id', 'mode', 'key', 'app'],
   ['t', 'id', 'value', 'index', 'applied', 'commit'],
 ];

@@ -2,6 +2,7 @@
 // command submission and the event stream, plus the errors a backend may reject with.
 // Must never mention workers, rings, Raft messages or any transport: the API sees only this.
 import type { Observable } from 'rxjs';
+import type { App } from '../platform/app.ts';
 
 export type NodeRole = 'leader' | 'follower' | 'candidate';
 
@@ -107,7 +108,9 @@ export interface ClusterBackend {
    * Reads a key by a local read path (`log` reads are a `submit` of a get). Settles within
    * `timeoutMs` like submit. `via` asks a given node to serve a follower or stale read.
    */
-  read(key: string, mode: LocalReadMode, timeoutMs: number, opts?: { via?: number }): Promise<LocalReadResult>;
+  read(key: string, mode: LocalReadMode, timeoutMs: number, opts?: { via?: number; app?: string }): Promise<LocalReadResult>;
+  /** The apps on the log (their HTTP routes are mounted beside the KV API); absent: KV only. */
+  readonly apps?: readonly App[];
   /** A hot stream of cluster events; each subscriber gets events from when it subscribed. */
   events(): Observable<ClusterEvent>;
   // Membership (the API answers 501 for backends without it). Each settles within `timeoutMs`,

@@ -27,6 +27,7 @@ import {
   readModes,
   UnknownNodeError,
 } from './backend.ts';
+import { mountAppRoutes } from './app-routes.ts';
 import { discardRestAfterAnswer, readBodyBytes } from './body.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
 import { type SessionLane, SessionLanes } from './sessions.ts';
@@ -533,6 +534,8 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     },
   ];
 
+  const appRoutes = mountAppRoutes({ backend, lanes, bodyBytesMax: settings.controlBodyBytesMax, requestDeadlineMs: settings.requestDeadlineMs, fromBackendError, sse: settings });
+
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const rawUrl = req.url ?? '/';
@@ -541,6 +544,27 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
     const method = req.method ?? 'GET';
     try {
+      let appPathFound = false;
+      for (const r of appRoutes) {
+        const m = r.pattern.exec(path);
+        if (!m) continue;
+        appPathFound = true;
+        if (r.method !== method) continue;
+        inflight += 1;
+        try {
+          await r.run(req, res, m, query);
+        } finally {
+          inflight -= 1;
+        }
+        return;
+      }
+      if (/^\/kv(\/|$)/.test(path) && backend.apps !== undefined && !backend.apps.some((a) => a.name === 'kv')) {
+        throw new HttpError(404, 'app-not-running', `the kv app does not run on this cluster (it runs ${backend.apps.map((a) => a.name).join(', ')}); start it with --apps kv,...`);
+      }
+      if (appPathFound) {
+        const allow = appRoutes.filter((r) => r.pattern.test(path)).map((r) => r.method).join(', ');
+        throw new HttpError(405, 'method-not-allowed', `${method} is not supported on ${path}; use ${allow}`, { allow });
+      }
       for (const { pattern, route } of routes) {
         const m = pattern.exec(path);
         if (!m) continue;
@@ -568,6 +592,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     },
     closeStreams() {
       for (const stop of [...streams]) stop();
+      appRoutes.closeStreams();
     },
     get sseClientCount() {
       return streams.size;

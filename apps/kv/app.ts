@@ -1,5 +1,7 @@
-// The KV store as an app on the replicated log: adapts KvStateMachine to the StateMachine
-// interface the cluster node drives. Holds no state or logic of its own.
+// The KV store as an app on the replicated log: adapts KvStateMachine to the app interface
+// (kvApp, which the platform's router drives) and, alone, to the StateMachine interface a node
+// drives (KvApp, for tests and tools that run the KV store by itself). Holds no logic of its own.
+import type { App, AppContext, AppStateMachine } from '../platform/app.ts';
 import type { SnapshotImage, SnapshotRestore, StateMachine } from '../state-machine.ts';
 import { KvStateMachine } from './state-machine.ts';
 
@@ -28,3 +30,34 @@ export class KvApp implements StateMachine {
     return this.kv.digest();
   }
 }
+
+/** The KV store on the app platform: its commands are the KV commands (unwrapped, see apps/platform/envelope.ts). */
+export class KvAppMachine implements AppStateMachine {
+  constructor(readonly kv: KvStateMachine = new KvStateMachine()) {}
+
+  apply(command: Uint8Array, ctx: AppContext): Uint8Array {
+    return this.kv.apply(ctx.index, command);
+  }
+
+  query(key: string): Uint8Array | undefined {
+    return this.kv.readLocal(key);
+  }
+
+  snapshot(): SnapshotImage {
+    return this.kv.snapshotImage();
+  }
+
+  restore(): SnapshotRestore {
+    return this.kv.restoreImage();
+  }
+
+  digest(): string {
+    return this.kv.digest();
+  }
+}
+
+export const kvApp: App = {
+  name: 'kv',
+  description: 'the key-value store (PUT/GET/DELETE /kv/:key, cas), with every read path',
+  createStateMachine: () => new KvAppMachine(),
+};

@@ -2,7 +2,8 @@
 // log in index order (learned from whatever node committed each entry), remembering each key's
 // value and each entry's result by index, and the state digest at every index. Checks queue
 // until the model reaches the index they need. It never trusts a node's claim about the state.
-import { KvStateMachine } from '../kv/state-machine.ts';
+import { AppRouter } from '../platform/router.ts';
+import { builtinAppsNamed } from '../platform/registry.ts';
 import type { Entry } from '../../protocols/raft/index.ts';
 import { EntryKind } from '../../protocols/raft/index.ts';
 import { decodeCommand, KvDecodeError } from '../kv/commands.ts';
@@ -14,7 +15,8 @@ interface Change {
 }
 
 export class KvModel {
-  private readonly kv = new KvStateMachine();
+  // The KV store behind the same app router the nodes run (apps: ['kv']), so digests compare.
+  private readonly kv = new AppRouter(builtinAppsNamed(['kv']));
   /** Committed entries learned so far, by index (some may arrive before earlier ones). */
   private readonly committed = new Map<number, Entry>();
   /** The model has applied every entry through this index. */
@@ -63,7 +65,7 @@ export class KvModel {
       }
       const before = key === null ? undefined : this.kv.readLocal(key);
       this.commands.set(index, e.data);
-      this.results.set(index, this.kv.apply(index, e.data).slice());
+      this.results.set(index, this.kv.apply(index, e.data, 0, e.data.length).slice());
       if (key !== null) {
         const after = this.kv.readLocal(key);
         if (after !== before) {
@@ -113,7 +115,7 @@ export class KvModel {
   }
 
   digestAt(index: number): string | undefined {
-    return index === 0 ? new KvStateMachine().digest() : this.digests.get(index);
+    return index === 0 ? new AppRouter(builtinAppsNamed(['kv'])).digest() : this.digests.get(index);
   }
 
   /** Checks left waiting (at the end of a run: indexes the model never reached). */

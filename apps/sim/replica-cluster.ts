@@ -197,6 +197,7 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
       statusEveryMs: 1_000,
       seed: env.nodeSeed(0, 4),
       app: 'kv',
+      apps: ['kv'],
       snapshot: { entries: this.settings.snapshotEntries, catchUpEntries: this.settings.catchUpEntries, retainEntriesMax: Math.max(40, this.settings.catchUpEntries) },
       // Small chunks: a snapshot transfer takes several round trips, losses included.
       transfer: { chunkBytes: 512, inflightBytesMax: 2048, resendMs: 60, timeoutMs: 600 },

@@ -24,7 +24,7 @@ export function formatPaxosMessage(m: PaxosMessage): string {
     case T.nack:
       return `${head} (promised higher)`;
     case T.chosen:
-      return `${head} ${m.chosen.map((c) => `${c.slot}:${formatValue(c.value)}`).join(' ')} commit=${m.commit}`;
+      return `${head} ${[...m.chosen.map((c) => `${c.slot}:${formatValue(c.value)}`), ...(m.slots.length > 0 ? [`slots=${m.slots.join(',')}`] : [])].join(' ')} commit=${m.commit}`;
     case T.heartbeat:
     case T.heartbeatResp:
       return `${head} commit=${m.commit}${m.context !== 0 ? ` read-round=${m.context}` : ''}`;

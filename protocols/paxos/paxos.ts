@@ -9,6 +9,8 @@
 //    phase 2 per slot, pipelined (many slots in flight) and batched (many per message); slots may
 //    be chosen out of order and are applied in order; a new leader re-proposes what its promises
 //    reported and fills gaps with no-ops; heartbeats detect a dead leader and confirm reads.
+import { ChosenValues } from './chosen-values.ts';
+import { SlotMap } from './slot-map.ts';
 import { resolvePaxosConfig, type PaxosConfig, type ResolvedPaxosConfig } from './config.ts';
 import {
   ballot as makeBallot,
@@ -55,9 +57,15 @@ export interface PaxosStatus {
 }
 
 /** A slot this node proposes in: the value and which acceptors accepted it. */
-interface Instance {
+/**
+ * A slot this leader proposes: the proposal itself (sent as is, kept as the acceptance and the
+ * chosen record — one object per slot from propose to apply) plus the leader's bookkeeping.
+ */
+interface Instance extends Proposal {
   value: Value;
-  acks: Set<number>;
+  /** Nodes that accepted it, one bit per position in the node list (a Set per slot costs too much). */
+  acks: number;
+  ackCount: number;
   /** Tick when the accept was last sent (for resending). */
   sentTick: number;
   /** Sent at least once (batched proposals wait for flush). */
@@ -95,9 +103,9 @@ export class PaxosNode {
 
   // acceptor (durable)
   private promised: number;
-  private readonly accepted = new Map<number, Proposal>();
+  private readonly accepted = new SlotMap<Proposal>();
   // learner
-  private readonly chosenValues = new Map<number, Value>();
+  private chosenValues = new ChosenValues();
   private commit: number;
   private applied: number;
   private applying: number;
@@ -116,10 +124,16 @@ export class PaxosNode {
   private promisedCommit = 0;
   private promisedCommitFrom = NONE;
   private nextSlot = 1;
-  private readonly instances = new Map<number, Instance>();
+  private readonly instances = new SlotMap<Instance>();
   /** Multi-Paxos: values proposed while the window was full, oldest first. */
-  private readonly backlog: Value[] = [];
+  private backlog: Value[] = [];
+  /** backlog[backlogHead] is the oldest waiting value (no splice per flush: that is quadratic). */
+  private backlogHead = 0;
   private chosenToSend: Chosen[] = [];
+  /** Slots assigned and not yet sent, in order (so a flush does not walk every slot in flight). */
+  private unsent: number[] = [];
+  /** Multi-Paxos: slots this leader got chosen at its own ballot, announced without their values. */
+  private chosenSlotsToSend: number[] = [];
   /** Basic Paxos: the instances this proposer runs now, by slot (all with one ballot until refused). */
   private readonly runs = new Map<number, BasicRun>();
   private runBallot = 0;
@@ -142,6 +156,12 @@ export class PaxosNode {
   private timeout = 0;
   private lastQuorumTick = 0;
   private readonly heardAt = new Map<number, number>();
+  /** Each node's bit in an ack mask: its position in the node list. */
+  private readonly bits = new Map<number, number>();
+  /** The highest commit each peer has told us of (any message carries its sender's). */
+  private readonly peerCommit = new Map<number, number>();
+  /** Every node has chosen through this slot (a leader computes it; followers hear it in heartbeats). */
+  private heldByAll = 0;
   private catchUpAskedTick = -1;
 
   // reads (multi): rounds confirmed by heartbeat acks
@@ -164,9 +184,12 @@ export class PaxosNode {
     this.cfg = resolvePaxosConfig(config);
     this.id = this.cfg.id;
     this.quorum = Math.floor(this.cfg.nodes.length / 2) + 1;
+    if (this.cfg.nodes.length > 30) throw new RangeError(`paxos: at most 30 nodes, got ${this.cfg.nodes.length}`);
+    this.cfg.nodes.forEach((id, i) => this.bits.set(id, 1 << i));
     const hs = this.cfg.storage.initialState();
     this.promised = hs.promised;
     this.snapshotSlot = this.cfg.storage.snapshotSlot();
+    this.chosenValues = new ChosenValues(this.snapshotSlot);
     for (const p of this.cfg.storage.accepted()) {
       this.accepted.set(p.slot, p);
       this.highestSlot = Math.max(this.highestSlot, p.slot);
@@ -198,7 +221,7 @@ export class PaxosNode {
       applied: this.applied,
       lastSlot: Math.max(this.highestSlot, this.nextSlot - 1, this.commit),
       inflight: this.cfg.mode === 'multi' ? this.instances.size : this.runs.size,
-      queued: this.cfg.mode === 'multi' ? this.backlog.length : this.queue.length,
+      queued: this.cfg.mode === 'multi' ? this.backlog.length - this.backlogHead : this.queue.length,
     };
   }
 
@@ -253,8 +276,8 @@ export class PaxosNode {
     if (this.role !== PaxosRole.leader) return false;
     // Past the window, values wait here for a slot (as Raft's uncommitted entries wait for the
     // append window): the window bounds what is in flight, not what a leader accepts.
-    if (this.instances.size >= this.cfg.inflightMax || this.backlog.length > 0) {
-      if (this.backlog.length >= backlogMax) return false;
+    if (this.instances.size >= this.cfg.inflightMax || this.backlog.length > this.backlogHead) {
+      if (this.backlog.length - this.backlogHead >= backlogMax) return false;
       this.backlog.push(value);
       return true;
     }
@@ -264,9 +287,17 @@ export class PaxosNode {
 
   /** Gives slots to waiting values as the window frees up. */
   private drainBacklog(): void {
-    let n = 0;
-    while (n < this.backlog.length && this.instances.size < this.cfg.inflightMax) this.assign(this.nextSlot++, this.backlog[n++]!);
-    if (n > 0) this.backlog.splice(0, n);
+    const b = this.backlog;
+    let h = this.backlogHead;
+    while (h < b.length && this.instances.size < this.cfg.inflightMax) this.assign(this.nextSlot++, b[h++]!);
+    if (h === b.length) {
+      b.length = 0;
+      h = 0;
+    } else if (h > 4096 && h * 2 > b.length) {
+      this.backlog = b.slice(h);
+      h = 0;
+    }
+    this.backlogHead = h;
   }
 
   /**
@@ -300,19 +331,22 @@ export class PaxosNode {
 
   /** Sends what is batched: accepts of new slots, chosen notices, a read round if reads wait. */
   flush(): void {
+    // Chosen notices first: an accept carries a commit the follower should already have learned.
+    this.sendChosen();
     if (this.cfg.mode === 'multi' && this.role === PaxosRole.leader) {
       this.drainBacklog();
       this.sendAccepts(false);
       if (this.waitingReads.length > 0) this.heartbeat();
     }
-    this.sendChosen();
   }
 
   step(m: PaxosMessage): void {
     if (m.to !== this.id) throw new Error(`paxos ${this.id}: message for ${m.to} delivered here`);
     this.heardAt.set(m.from, this.ticks);
-    // A chosen notice may itself carry what we lack: judge the gap after learning from it.
-    if (m.commit > this.commit && m.type !== T.chosen) this.maybeCatchUp(m.from, m.commit);
+    if (m.commit > (this.peerCommit.get(m.from) ?? 0) && m.type !== T.catchUp) this.peerCommit.set(m.from, m.commit);
+    // A peer that has chosen further than us: ask for what we lack. Not on an accept (the chosen
+    // notices sent before it are on their way), and a chosen notice is judged after learning from it.
+    if (m.commit > this.commit && m.type !== T.chosen && m.type !== T.accept) this.maybeCatchUp(m.from, m.commit);
     switch (m.type) {
       case T.prepare:
         return this.onPrepare(m);
@@ -326,6 +360,7 @@ export class PaxosNode {
         return this.onNack(m);
       case T.chosen:
         for (const c of m.chosen) this.learn(c.slot, c.value);
+        if (m.slots.length > 0) this.learnNamed(m);
         if (m.commit > this.commit) this.maybeCatchUp(m.from, m.commit);
         return;
       case T.heartbeat:
@@ -376,7 +411,7 @@ export class PaxosNode {
       this.prevHard = hardState;
     }
     const apply: Chosen[] = [];
-    for (let s = this.applying + 1; s <= this.commit; s++) apply.push({ slot: s, value: this.chosenValues.get(s)! });
+    for (let s = this.applying + 1; s <= this.commit; s++) apply.push(this.chosenValues.chosen(s)!);
     this.applying = this.commit;
     const rd: PaxosReady = {
       hardState,
@@ -426,9 +461,34 @@ export class PaxosNode {
     this.dropThrough(slot);
   }
 
+  /**
+   * What this node holds past its snapshot point — its promise, the proposals it accepted and the
+   * values it learned — for a host that rewrites its log after a snapshot. Between Readies (no
+   * Ready outstanding, none pending) this is exactly what the host made durable.
+   */
+  retained(): { promise: PaxosHardState; accepted: Proposal[]; learned: Chosen[] } {
+    const learned: Chosen[] = [];
+    for (const [slot, value] of this.chosenValues.entries()) learned.push({ slot, value });
+    return { promise: { promised: this.promised, commit: this.commit }, accepted: [...this.accepted.values()], learned };
+  }
+
+  /**
+   * Every node has chosen through this slot, as far as this node knows (the leader's view, which
+   * it sends in heartbeats): no node will ever ask for a value at or below it. A node whose
+   * peers never restart without their state (memory storage) may forget values through it.
+   */
+  get chosenByAll(): number {
+    return Math.min(this.heldByAll, this.commit);
+  }
+
+  /** The slot through which this node's state lives only in a snapshot (0: none). */
+  get compactedThrough(): number {
+    return this.snapshotSlot;
+  }
+
   private dropThrough(slot: number): void {
     this.snapshotSlot = Math.max(this.snapshotSlot, slot);
-    for (const s of [...this.chosenValues.keys()]) if (s <= slot) this.chosenValues.delete(s);
+    this.chosenValues.dropThrough(slot);
     for (const s of [...this.accepted.keys()]) if (s <= slot) this.accepted.delete(s);
     this.acceptedOut = this.acceptedOut.filter((p) => p.slot > slot);
     this.learnedOut = this.learnedOut.filter((c) => c.slot > slot);
@@ -486,7 +546,7 @@ export class PaxosNode {
       if (this.chosenValues.has(p.slot) && had === undefined) {
         // Chosen already and learned here: accepting again is harmless but needless; ack it.
       }
-      const rec: Proposal = { slot: p.slot, ballot: m.ballot, value: p.value };
+      const rec: Proposal = p.ballot === m.ballot ? p : { slot: p.slot, ballot: m.ballot, value: p.value };
       this.accepted.set(p.slot, rec);
       this.acceptedOut.push(rec);
       if (p.slot > this.highestSlot) this.highestSlot = p.slot;
@@ -498,18 +558,29 @@ export class PaxosNode {
   // ---------------------------------------------------------------- learner
 
   private learn(slot: number, value: Value): void {
+    this.learnRecord({ slot, value });
+  }
+
+  /** Learns `c` (kept as is: a proposal with that slot and value will do). */
+  private learnRecord(c: Chosen): void {
+    const slot = c.slot;
     if (slot <= this.snapshotSlot || this.chosenValues.has(slot)) return;
     // Chosen is final: a leader's own proposal there (the same value, by Paxos) is done.
     this.instances.delete(slot);
-    if (this.cfg.mode === 'basic') this.learnedBasic(slot, value);
-    this.chosenValues.set(slot, value);
-    this.learnedOut.push({ slot, value });
+    if (this.cfg.mode === 'basic') this.learnedBasic(slot, c.value);
+    this.learnedOut.push(this.chosenValues.setRecord(c));
     if (slot > this.highestSlot) this.highestSlot = slot;
     this.advanceCommit();
   }
 
   private advanceCommit(): void {
-    while (this.chosenValues.has(this.commit + 1)) this.commit++;
+    const multi = this.cfg.mode === 'multi';
+    while (this.chosenValues.has(this.commit + 1)) {
+      this.commit++;
+      // Multi-Paxos: an acceptance of a chosen slot is never needed again (a candidate asking
+      // from below our commit learns the chosen values from us instead; the log keeps them).
+      if (multi) this.accepted.delete(this.commit);
+    }
   }
 
   private maybeCatchUp(from: number, theirCommit: number): void {
@@ -526,7 +597,7 @@ export class PaxosNode {
       return;
     }
     const chosen: Chosen[] = [];
-    for (let s = m.slot; s <= this.commit && chosen.length < this.cfg.batchMax * 4; s++) chosen.push({ slot: s, value: this.chosenValues.get(s)! });
+    for (let s = m.slot; s <= this.commit && chosen.length < this.cfg.batchMax * 4; s++) chosen.push(this.chosenValues.chosen(s)!);
     if (chosen.length > 0) this.send(paxosMessage(T.chosen, this.id, m.from, 0, { chosen, commit: this.commit }));
   }
 
@@ -535,11 +606,33 @@ export class PaxosNode {
     this.chosenToSend.push({ slot, value });
   }
 
+  /**
+   * Multi-Paxos: `slot` was chosen at this leader's ballot, with the one value it proposes there.
+   * Every acceptor that accepted the slot at this ballot holds that value already: the notice
+   * names the slot only (an acceptor without it asks for it), so values cross the wire once.
+   */
+  private announceOwn(slot: number, inst: Instance): void {
+    this.learnRecord(inst);
+    this.chosenSlotsToSend.push(slot);
+  }
+
   private sendChosen(): void {
-    if (this.chosenToSend.length === 0) return;
+    if (this.chosenToSend.length === 0 && this.chosenSlotsToSend.length === 0) return;
     const chosen = this.chosenToSend;
+    const slots = this.chosenSlotsToSend;
     this.chosenToSend = [];
-    for (const id of this.cfg.nodes) if (id !== this.id) this.send(paxosMessage(T.chosen, this.id, id, this.myBallot, { chosen, commit: this.commit }));
+    this.chosenSlotsToSend = [];
+    for (const id of this.cfg.nodes) if (id !== this.id) this.send(paxosMessage(T.chosen, this.id, id, this.myBallot, { chosen, slots, commit: this.commit }));
+  }
+
+  /** A leader's value-less notice: learn each slot from what we accepted at its ballot, or ask for it. */
+  private learnNamed(m: PaxosMessage): void {
+    for (const slot of m.slots) {
+      if (slot <= this.commit || this.chosenValues.has(slot)) continue;
+      const p = this.accepted.get(slot);
+      // Chosen at ballot m.ballot with the leader's one value there; our acceptance at that ballot is it.
+      if (p !== undefined && p.ballot === m.ballot) this.learnRecord(p);
+    }
   }
 
   // ---------------------------------------------------------------- Multi-Paxos proposer
@@ -555,7 +648,8 @@ export class PaxosNode {
   private stepDown(): void {
     this.role = PaxosRole.follower;
     this.instances.clear();
-    this.backlog.length = 0;
+    this.backlog = [];
+    this.backlogHead = 0;
     this.promises.clear();
     this.rounds.clear();
     this.waitingReads = [];
@@ -644,25 +738,44 @@ export class PaxosNode {
     this.heartbeat();
   }
 
+  /** A node's ack bit; 0 for a node outside the configuration (its acks never count). */
+  private bitOf(id: number): number {
+    return this.bits.get(id) ?? 0;
+  }
+
   private assign(slot: number, value: Value): void {
-    this.instances.set(slot, { value, acks: new Set(), sentTick: this.ticks, sent: false });
+    this.instances.set(slot, { slot, ballot: this.myBallot, value, acks: 0, ackCount: 0, sentTick: this.ticks, sent: false });
+    this.unsent.push(slot);
     if (slot > this.highestSlot) this.highestSlot = slot;
   }
 
   /** Accepts for slots not sent yet (or, when `resend`, not acked for a heartbeat), batched. */
   private sendAccepts(resend: boolean): void {
     const by = new Map<number, Proposal[]>();
-    for (const [slot, inst] of this.instances) {
-      if (inst.sent && !(resend && this.ticks - inst.sentTick >= 2 * this.cfg.heartbeatTicks)) continue;
+    // Resent only after an election timeout: under load an ack can take longer than a heartbeat
+    // to come back, and an early resend doubles the values on the wire for nothing.
+    const resendTicks = Math.max(2 * this.cfg.heartbeatTicks, this.cfg.electionTicks);
+    const pick = (slot: number, inst: Instance): void => {
+      if (inst.sent && !(resend && this.ticks - inst.sentTick >= resendTicks)) return;
       inst.sent = true;
       inst.sentTick = this.ticks;
+      const proposal: Proposal = inst;
       for (const id of this.cfg.nodes) {
-        if (inst.acks.has(id)) continue;
+        if ((inst.acks & this.bitOf(id)) !== 0) continue;
         let list = by.get(id);
         if (list === undefined) by.set(id, (list = []));
-        list.push({ slot, ballot: this.myBallot, value: inst.value });
+        list.push(proposal);
+      }
+    };
+    if (resend) {
+      for (const [slot, inst] of this.instances) pick(slot, inst);
+    } else {
+      for (const slot of this.unsent) {
+        const inst = this.instances.get(slot);
+        if (inst !== undefined) pick(slot, inst);
       }
     }
+    this.unsent = [];
     for (const [id, list] of by) {
       for (let i = 0; i < list.length; i += this.cfg.batchMax) {
         this.send(paxosMessage(T.accept, this.id, id, this.myBallot, { proposals: list.slice(i, i + this.cfg.batchMax), commit: this.commit }));
@@ -673,13 +786,16 @@ export class PaxosNode {
   private onAccepted(m: PaxosMessage): void {
     if (this.cfg.mode === 'basic') return this.onBasicAccepted(m);
     if (this.role !== PaxosRole.leader || m.ballot !== this.myBallot) return;
+    const bit = this.bitOf(m.from);
     for (const slot of m.slots) {
       const inst = this.instances.get(slot);
       if (inst === undefined) continue;
-      inst.acks.add(m.from);
-      if (inst.acks.size >= this.quorum) {
+      if (bit === 0 || (inst.acks & bit) !== 0) continue;
+      inst.acks |= bit;
+      inst.ackCount++;
+      if (inst.ackCount >= this.quorum) {
         this.instances.delete(slot);
-        this.announce(slot, inst.value);
+        this.announceOwn(slot, inst);
       }
     }
   }
@@ -719,7 +835,10 @@ export class PaxosNode {
       this.rounds.set(context, { index: this.nextSlot - 1, contexts: this.waitingReads, acks: new Set() });
       this.waitingReads = [];
     }
-    for (const id of this.cfg.nodes) this.send(paxosMessage(T.heartbeat, this.id, id, this.myBallot, { commit: this.commit, context }));
+    let held = this.commit;
+    for (const id of this.cfg.nodes) if (id !== this.id) held = Math.min(held, this.peerCommit.get(id) ?? 0);
+    if (held > this.heldByAll) this.heldByAll = held;
+    for (const id of this.cfg.nodes) this.send(paxosMessage(T.heartbeat, this.id, id, this.myBallot, { commit: this.commit, context, slot: this.heldByAll }));
   }
 
   private onHeartbeat(m: PaxosMessage): void {
@@ -730,6 +849,7 @@ export class PaxosNode {
       return;
     }
     if (m.from !== this.id) this.follow(m.ballot);
+    if (m.slot > this.heldByAll) this.heldByAll = m.slot;
     this.send(paxosMessage(T.heartbeatResp, this.id, m.from, m.ballot, { context: m.context, commit: this.commit }));
   }
 

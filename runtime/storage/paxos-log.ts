@@ -16,6 +16,9 @@
 //   1 PROMISE   promised u64 | commit u64            (the acceptor's promise; the chosen prefix)
 //   2 ACCEPTED  slot u64 | ballot u64 | kind u8 | data (to the end of the record)
 //   3 LEARNED   slot u64 | kind u8 | data
+//   4 BASE      through u64                         (slots through it live in a snapshot: v2)
+// A BASE record starts a compacted file (`compact` writes the whole state past a snapshot into a
+// new file and renames it over the old one): records of slots at or below it are ignored.
 // The crc covers length, type and body. Integers are little-endian; u64 fields hold safe integers.
 // The file is created whole (header written, synced, renamed into place), so it never lacks a
 // header. Nothing here knows Paxos beyond these three shapes: values are (kind, opaque bytes).
@@ -27,7 +30,8 @@ import { StorageError, fsyncPolicyDefault, parseFsyncPolicy } from './rules.ts';
 import type { DropReason, FsyncPolicy } from './types.ts';
 
 export const paxosLogFileName = 'paxos.log';
-export const paxosLogFormatVersion = 1;
+/** The newest format this build writes (v2 adds BASE); it reads v1 too. */
+export const paxosLogFormatVersion = 2;
 const magic = Buffer.from('CONCURPX', 'ascii');
 const headerBytes = 16;
 const recordHeaderBytes = 8; // crc + length
@@ -37,11 +41,13 @@ const enum RecordType {
   Promise = 1,
   Accepted = 2,
   Learned = 3,
+  Base = 4,
 }
 
 const promiseBodyBytes = 16;
 const acceptedFixedBytes = 17; // slot u64 + ballot u64 + kind u8
 const learnedFixedBytes = 9; // slot u64 + kind u8
+const baseBodyBytes = 8;
 
 /** A value as the log keeps it: the protocol's kind tag and opaque bytes. */
 export interface DurableValue {
@@ -82,6 +88,8 @@ export interface PaxosLogReport {
   /** Slots with an accepted proposal, and with a learned value, after replay. */
   accepted: number;
   learned: number;
+  /** Slots through this one were compacted into a snapshot (0: never compacted). */
+  compactedThrough: number;
   /** null when every byte on disk was accepted. */
   dropped: PaxosLogDropped | null;
   /** One line a caller can print as is. */
@@ -94,6 +102,8 @@ export interface PaxosLogReport {
  */
 export interface PaxosLogRecovered {
   initialState(): DurablePromise;
+  /** Slots through this one are not in the log: the node must start from a snapshot at or past it. */
+  readonly compactedThrough: number;
   accepted(): Iterable<DurableAccepted>;
   learned(): Iterable<DurableLearned>;
   readonly report: PaxosLogReport;
@@ -111,6 +121,8 @@ export interface PaxosLogStats {
   bytesWritten: number;
   fsyncs: number;
   records: number;
+  /** Rewrites of the file after a snapshot. */
+  compactions: number;
 }
 
 const u64Max = Number.MAX_SAFE_INTEGER;
@@ -190,6 +202,12 @@ class RecordBuffer {
     this.finish(at);
   }
 
+  base(through: number): void {
+    const at = this.begin(RecordType.Base, baseBodyBytes);
+    this.u64(through);
+    this.finish(at);
+  }
+
   learned(c: DurableLearned): void {
     const at = this.begin(RecordType.Learned, learnedFixedBytes + c.value.data.length);
     this.u64(c.slot);
@@ -219,6 +237,7 @@ interface Stop {
 class Replay {
   promised = 0;
   commit = 0;
+  base = 0;
   readonly accepted = new Map<number, DurableAccepted>();
   readonly learned = new Map<number, DurableLearned>();
   records = 0;
@@ -242,6 +261,7 @@ class Replay {
         const slot = readU64(b, from);
         const ballot = readU64(b, from + 8);
         if (slot < 1 || slot > u64Max || ballot < 1 || ballot > u64Max) return `an accepted record with slot ${slot} and ballot ${ballot} (both must be from 1 to 2^53)`;
+        if (slot <= this.base) break;
         const value = { kind: b[from + 16]!, data: Uint8Array.prototype.slice.call(b, from + acceptedFixedBytes, end) };
         this.accepted.set(slot, { slot, ballot, value });
         break;
@@ -250,8 +270,19 @@ class Replay {
         if (n < learnedFixedBytes) return `a learned record of ${n} body bytes (at least ${learnedFixedBytes} expected)`;
         const slot = readU64(b, from);
         if (slot < 1 || slot > u64Max) return `a learned record with slot ${slot} (must be from 1 to 2^53)`;
+        if (slot <= this.base) break;
         const value = { kind: b[from + 8]!, data: Uint8Array.prototype.slice.call(b, from + learnedFixedBytes, end) };
         this.learned.set(slot, { slot, value });
+        break;
+      }
+      case RecordType.Base: {
+        if (n !== baseBodyBytes) return `a base record of ${n} body bytes (expected ${baseBodyBytes})`;
+        const through = readU64(b, from);
+        if (through > u64Max) return 'a base record with a slot beyond 2^53';
+        if (through < this.base) return `a base record of slot ${through} after one of slot ${this.base}: compaction never goes back`;
+        this.base = through;
+        for (const s of this.accepted.keys()) if (s <= through) this.accepted.delete(s);
+        for (const s of this.learned.keys()) if (s <= through) this.learned.delete(s);
         break;
       }
       default:
@@ -276,7 +307,7 @@ function validRecordEnd(b: Buffer, p: number): number {
 function findValidRecord(b: Buffer, from: number): number {
   for (let p = from; p + recordHeaderBytes + typeBytes <= b.length; p++) {
     const t = b[p + recordHeaderBytes]!;
-    if (t < RecordType.Promise || t > RecordType.Learned) continue;
+    if (t < RecordType.Promise || t > RecordType.Base) continue;
     if (validRecordEnd(b, p) >= 0) return p;
   }
   return -1;
@@ -349,9 +380,13 @@ export class PaxosLog {
   /** Bytes written since the last fsync. */
   private unsynced = false;
   private failed: Error | null = null;
-  private readonly counters: PaxosLogStats = { writeCalls: 0, bytesWritten: 0, fsyncs: 0, records: 0 };
+  private readonly counters: PaxosLogStats = { writeCalls: 0, bytesWritten: 0, fsyncs: 0, records: 0, compactions: 0 };
 
-  private constructor(fs: FileSystem, file: string, fd: number, position: number, policy: FsyncPolicy, recovered: PaxosLogRecovered) {
+  /** Slots through this one were compacted away (the snapshot holds them). */
+  compactedThrough: number;
+
+  private constructor(fs: FileSystem, file: string, fd: number, position: number, policy: FsyncPolicy, recovered: PaxosLogRecovered, compactedThrough: number) {
+    this.compactedThrough = compactedThrough;
     this.fs = fs;
     this.file = file;
     this.fd = fd;
@@ -428,36 +463,58 @@ export class PaxosLog {
       bytesReplayed: end,
       accepted: replay.accepted.size,
       learned: replay.learned.size,
+      compactedThrough: replay.base,
       dropped,
       summary:
         `replayed ${replay.records} records (${end} bytes) from ${file}: promised ballot ${replay.promised}, ` +
         `${replay.accepted.size} slots accepted, ${replay.learned.size} learned` +
+        (replay.base > 0 ? `, compacted through slot ${replay.base}` : '') +
         (dropped === null ? '' : `; cut a ${dropped.reason === 'torn' ? 'torn' : 'damaged'} tail of ${dropped.bytes} bytes at offset ${dropped.offset} (${dropped.detail})`),
     };
     const promise: DurablePromise = { promised: replay.promised, commit: replay.commit };
     const recovered: PaxosLogRecovered = {
       initialState: () => promise,
+      compactedThrough: replay.base,
       accepted: () => replay.accepted.values(),
       learned: () => replay.learned.values(),
       report,
     };
     const fd = fs.openSync(file, 'r+');
-    return new PaxosLog(fs, file, fd, end, policy, recovered);
+    return new PaxosLog(fs, file, fd, end, policy, recovered, replay.base);
   }
 
   private static create(fs: FileSystem, dir: string, file: string): void {
-    const tmp = `${file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      const h = headerBuffer();
-      let done = 0;
-      while (done < h.length) done += fs.writeSync(fd, h, done, h.length - done, done);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    fsyncDir(dir, fs);
+    writeWhole(fs, dir, file, headerBuffer());
+  }
+
+  /**
+   * A snapshot through `through` is durable: replace the file by one holding only what lies past
+   * it — a BASE record, the promise, and the accepted and learned values of later slots (the
+   * caller's whole durable state past the snapshot, which it must hand over complete). Written to
+   * a temporary file, synced and renamed over the log, so a crash leaves the old file or the new
+   * one, never a mix. Cost: the state past the snapshot, not the history.
+   */
+  compact(through: number, promise: DurablePromise, accepted: Iterable<DurableAccepted>, learned: Iterable<DurableLearned>): void {
+    this.checkOpen();
+    checkCount('compaction slot', through, 0);
+    if (through < this.compactedThrough) throw new StorageError('BAD_ENTRY', `paxos log ${this.file}: compact(${through}) goes back past slot ${this.compactedThrough}, compacted earlier`);
+    // What is buffered belongs to the old file's history; it is in the state handed over.
+    this.sync();
+    const b = new RecordBuffer();
+    b.base(through);
+    b.promise(promise);
+    for (const a of accepted) if (a.slot > through) b.accepted(a);
+    for (const c of learned) if (c.slot > through) b.learned(c);
+    const whole = Buffer.concat([headerBuffer(), b.buf.subarray(0, b.len)]);
+    this.guard(() => {
+      writeWhole(this.fs, path.dirname(this.file), this.file, whole);
+      this.fs.closeSync(this.fd);
+      this.fd = this.fs.openSync(this.file, 'r+');
+    });
+    this.position = whole.length;
+    this.unsynced = false;
+    this.compactedThrough = through;
+    this.counters.compactions++;
   }
 
   /** What replay found (promise, accepted, learned), handed over once: the core copies it at start. */
@@ -557,6 +614,21 @@ export class PaxosLog {
       this.fs.closeSync(this.fd);
     }
   }
+}
+
+/** Writes `bytes` as the whole of `file`: a temporary file, synced, renamed into place, the directory synced. */
+function writeWhole(fs: FileSystem, dir: string, file: string, bytes: Buffer): void {
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    let done = 0;
+    while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  fsyncDir(dir, fs);
 }
 
 function allZeroOrHeaderPrefix(b: Buffer): boolean {

@@ -1,6 +1,7 @@
 // `concur chaos --protocol multipaxos` in short: a live Multi-Paxos cluster under partitions,
 // crashes and message loss while clients write and read (ReadIndex-style reads on the leader),
-// then healed, recovered and judged by the linearizability checker.
+// then healed, recovered and judged by the linearizability checker; with snapshots every 100
+// slots, so compaction and snapshot transfers happen under the same faults.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runChaos, type ChaosOptions } from '../../apps/chaos/run.ts';
@@ -16,6 +17,7 @@ const base: ChaosOptions = {
   faults: ['partition', 'crash', 'loss'],
   opTimeoutMs: 1_000,
   recoveryMsMax: 20_000,
+  snapshotEntries: 100,
 };
 
 test('Multi-Paxos under partitions, crashes and loss: linearizable, recovered, no node errors', async () => {
@@ -29,6 +31,8 @@ test('Multi-Paxos under partitions, crashes and loss: linearizable, recovered, n
   const reads = history.filter((h) => h.op === 'get' && h.status === 'ok' && h.client !== 'final').length;
   assert.ok(reads > 100, `index reads answered under faults (${reads})`);
   assert.ok(report.leaderChanges >= 1);
+  assert.ok(report.snapshotsTaken >= 3, `nodes snapshotted and compacted (${report.snapshotsTaken})`);
+  assert.ok(report.compactedThrough.every((c) => c > 0), `every node compacted: ${report.compactedThrough.join(', ')}`);
 });
 
 test.run();

@@ -74,9 +74,9 @@ test('the whole process killed (SIGKILL) mid-load and started again on its direc
 });
 
 test('Raft-only flags with --protocol multipaxos are refused with exit code 2 and one line', async () => {
-  const r = await runCli(['start', '--protocol', 'multipaxos', '--nodes', '3', '--witnesses', '3', '--snapshot-entries', '10', '--port', '0']);
+  const r = await runCli(['start', '--protocol', 'multipaxos', '--nodes', '3', '--witnesses', '3', '--snapshot-catch-up', '10', '--port', '0']);
   assert.is(r.code, 2, r.stderr);
-  assert.match(r.stderr, /--witnesses, --snapshot-entries are Raft-only/);
+  assert.match(r.stderr, /--witnesses, --snapshot-catch-up are Raft-only/);
   const c = await runCli(['chaos', '--protocol', 'multipaxos', '--faults', 'membership', '--duration', '1']);
   assert.is(c.code, 2, c.stderr);
   assert.match(c.stderr, /membership faults need --protocol raft/);

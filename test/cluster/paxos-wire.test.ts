@@ -8,13 +8,18 @@ import { paxosMessage, PaxosMessageType as T, ValueKind, type PaxosMessage } fro
 import { decodePaxos, encodePaxos, paxosFrameKind } from '../../apps/cluster/paxos-wire.ts';
 
 const b = (s: string) => new TextEncoder().encode(s);
-const plain = (m: PaxosMessage) => JSON.parse(JSON.stringify(m, (_k, v) => (v instanceof Uint8Array ? Array.from(v) : v)));
+// Proposals compared by their fields (a decoded one is its own value: p.value === p).
+const plain = (m: PaxosMessage) =>
+  JSON.parse(JSON.stringify({ ...m, proposals: m.proposals.map((p) => ({ slot: p.slot, ballot: p.ballot, value: { kind: p.value.kind, data: p.value.data } })) }, (_k, v) => (v instanceof Uint8Array ? Array.from(v) : v)));
 
 const samples: PaxosMessage[] = [
   paxosMessage(T.prepare, 1, 2, 131, { slot: 7, commit: 6 }),
   paxosMessage(T.promise, 2, 1, 131, { slot: 7, commit: 6, proposals: [{ slot: 7, ballot: 130, value: { kind: ValueKind.normal, data: b('x') } }, { slot: 9, ballot: 2, value: { kind: ValueKind.noop, data: new Uint8Array(0) } }] }),
   paxosMessage(T.accept, 1, 3, 2 ** 40 + 3, { commit: 2 ** 33, proposals: Array.from({ length: 70 }, (_, i) => ({ slot: 100 + i, ballot: 2 ** 40 + 3, value: { kind: ValueKind.normal, data: b(`value ${i}`.repeat(i)) } })) }),
   paxosMessage(T.accepted, 3, 1, 131, { slots: [100, 101, 2 ** 50] }),
+  // Slots travel as runs of consecutive slots: one long run, single slots, a run after a gap.
+  paxosMessage(T.accepted, 3, 1, 131, { slots: [...Array.from({ length: 600 }, (_, i) => 1_000 + i), 5, 7, 8, 9] }),
+  paxosMessage(T.chosen, 1, 2, 131, { commit: 30, slots: [21, 22, 23, 30, 29] }),
   paxosMessage(T.nack, 3, 1, 259, { slot: 4, commit: 3 }),
   paxosMessage(T.chosen, 1, 2, 131, { commit: 12, chosen: [{ slot: 11, value: { kind: ValueKind.read, data: b('marker') } }, { slot: 12, value: { kind: ValueKind.normal, data: b('') } }] }),
   paxosMessage(T.heartbeat, 1, 2, 131, { commit: 12, context: 77 }),

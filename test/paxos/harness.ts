@@ -321,8 +321,8 @@ export class PaxosTestCluster {
   }
 
   /**
-   * What node `id` accepted (value@ballot) and learned chosen, slot by slot. A down node shows
-   * its durable state. `-` marks a slot it has nothing for.
+   * What node `id` accepted (value@ballot, as stored) and learned chosen, slot by slot. A down
+   * node shows its durable state. `-` marks a slot it has nothing for.
    */
   slotsLine(id: number, through?: number): string {
     const n = this.node(id);
@@ -332,7 +332,8 @@ export class PaxosTestCluster {
     let prefix = `${id}:`;
     if (n.node !== null) {
       const p = n.node;
-      accepted = (s) => p.acceptedAt(s);
+      // Durable acceptances: the core forgets its acceptance of a slot once that slot is chosen.
+      accepted = (s) => n.storage.acceptedAt(s) ?? p.acceptedAt(s);
       chosen = (s) => p.chosenAt(s);
       last = p.status().lastSlot;
     } else {

@@ -69,6 +69,27 @@ export function registerBench(program: Command): void {
     });
 
   bench
+    .command('locks')
+    .description('the lock service through Cluster.submit (the path its HTTP routes take): acquire+release pairs/s and p50/p99, each client on its own lock and all on one')
+    .option('--nodes <n>', 'cluster size', intOption(1, 15), 3)
+    .option('--clients <n>', 'concurrent clients, one pair in flight each', intOption(1, 1024), 32)
+    .option('--duration <s>', 'seconds per cell (uncontended, contended)', intOption(1, 600), 5)
+    .option('--storage <kind>', 'wal or memory', choiceOption(['wal', 'memory'] as const), 'wal' as const)
+    .option('--protocol <name>', 'raft or multipaxos', choiceOption(['raft', 'multipaxos'] as const), 'raft' as const)
+    .option('--json', 'print one JSON object as the last line')
+    .action(async (opts: { nodes: number; clients: number; duration: number; storage: 'wal' | 'memory'; protocol: 'raft' | 'multipaxos'; json?: boolean }) => {
+      const { benchLocks } = await import('../../../bench/locks.ts');
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(`locks: ${opts.nodes} ${opts.protocol === 'multipaxos' ? 'Multi-Paxos ' : ''}nodes, ${opts.storage}, ${opts.clients} clients, ${opts.duration} s per cell`);
+      const r = await benchLocks({ nodes: opts.nodes, clients: opts.clients, durationSec: opts.duration, storage: opts.storage, ...(opts.protocol === 'multipaxos' ? { protocol: opts.protocol } : {}) }, (c) =>
+        log(
+          `  ${c.cell.padEnd(11)} ${String(c.locks).padStart(4)} lock${c.locks === 1 ? ' ' : 's'} ${String(c.pairsPerSec).padStart(7)} pairs/s  pair p50 ${c.p50Ms} ms p99 ${c.p99Ms} ms  (acquire p50 ${c.acquire.p50Ms} p99 ${c.acquire.p99Ms}; release p50 ${c.release.p50Ms} p99 ${c.release.p99Ms})  waited ${c.waited}  errors ${c.errors}`,
+        ),
+      );
+      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+
+  bench
     .command('soak')
     .description('a live cluster under full write load for minutes: RSS, disk, log in memory, throughput and p99 each second, and an SVG of them')
     .option('--duration <s>', 'seconds of load', intOption(10, 24 * 3600), 600)
@@ -132,18 +153,35 @@ export function registerBench(program: Command): void {
 
   bench
     .command('replication')
-    .description('Raft and Multi-Paxos side by side on live clusters: a batching × pipelining grid of KV puts through the same client path, and one client alone for low-load latency')
-    .option('--protocol <list>', 'protocols to compare (comma-separated): raft, multipaxos', protocolListOption, ['raft', 'multipaxos'])
-    .option('--quick', 'a 2 × 2 grid of 2-second cells instead of 3 × 3 of 4 seconds')
-    .option('--clients <n>', 'closed-loop clients per cell', intOption(1, 4096), 64)
-    .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 64)
+    .description("Raft and Multi-Paxos side by side: the batching × pipelining sweep of `concur bench raft` (client actors, packed frames) for each protocol, then one proposal outstanding for low-load latency of Basic Paxos, Multi-Paxos and Raft")
+    .option('--protocol <list>', 'protocols to sweep (comma-separated): raft, multipaxos', protocolListOption, ['raft', 'multipaxos'])
+    .option('--quick', 'the sweep of `concur bench raft --quick`: batch 1,512 × inflight 1,8, 2 s per cell')
+    .option('--clients <n>', 'closed-loop clients', intOption(1, 4_096), 64)
+    .option('--window <n>', 'proposals each client keeps outstanding', intOption(1, 4_096), 64)
+    .option('--value-bytes <n>', 'bytes per command (opaque, count app)', intOption(1, 65_536), 64)
+    .option('--storage <kind>', 'memory (as `concur bench raft`) or wal', choiceOption(['memory', 'wal'] as const), 'memory' as const)
+    .option('--fsync <policy>', `WAL fsync policy (with --storage wal): ${fsyncPolicies.join(' | ')}`, choiceOption(fsyncPolicies), 'batch' as FsyncPolicy)
     .option('--json', 'print one JSON object as the last line')
-    .action(async (opts: { protocol: ('raft' | 'multipaxos')[]; quick?: boolean; clients: number; valueBytes: number; json?: boolean }) => {
-      const { benchReplication, replicationFull, replicationQuick } = await import('../../../bench/replication.ts');
-      const grid = opts.quick ? replicationQuick : replicationFull;
+    .action(async (opts: { protocol: ('raft' | 'multipaxos')[]; quick?: boolean; clients: number; window: number; valueBytes: number; storage: 'memory' | 'wal'; fsync: FsyncPolicy; json?: boolean }, cmd: Command) => {
+      if (cmd.getOptionValueSource('fsync') === 'cli' && opts.storage !== 'wal') throw new UsageError(`--fsync applies to the WAL only; add --storage wal (got --storage ${opts.storage})`);
+      const { benchReplication, formatReplication, replicationDefaults, replicationFull, replicationQuick, replicationSetup } = await import('../../../bench/replication.ts');
+      const o = {
+        ...replicationDefaults,
+        ...(opts.quick ? replicationQuick : replicationFull),
+        protocols: opts.protocol,
+        // Basic Paxos beside every protocol swept (it is what Multi-Paxos saves a round trip against).
+        lowLoadProtocols: ['paxos' as const, ...(['multipaxos', 'raft'] as const).filter((p) => opts.protocol.includes(p))],
+        clients: opts.clients,
+        window: opts.window,
+        payloadBytes: opts.valueBytes,
+        storage: opts.storage,
+        fsync: opts.fsync,
+      };
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      log(`replication: ${opts.protocol.join(' vs ')}, 3 nodes, WAL (fsync batch), ${opts.clients} clients, ${opts.valueBytes}-byte puts, ${grid.durationSec} s per cell`);
-      const r = await benchReplication({ protocols: opts.protocol, batches: grid.batches, inflights: grid.inflights, clients: opts.clients, durationSec: grid.durationSec, valueBytes: opts.valueBytes, nodes: 3 }, log);
+      log(`replication: ${opts.protocol.join(' vs ')}; ${replicationSetup(o)}`);
+      const r = await benchReplication(o, log);
+      for (const line of formatReplication(r)) log(line);
+      log(`took ${r.durationSec} s`);
       if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
 

@@ -15,12 +15,16 @@ function faultListOption(value: string): FaultKind[] {
 }
 
 /** Deliberately broken variants, for showing the checker has teeth. Never for real runs. */
-const breakages = ['read-without-quorum'] as const;
+const breakages = ['read-without-quorum', 'grant-while-held'] as const;
+/** What the clients do: KV operations checked for linearizability, or locks checked for mutual exclusion (apps/chaos/lock-*.ts). */
+const workloads = ['kv', 'lock'] as const;
 
 /** `--protocol` choices (apps/cluster/cluster.ts clusterProtocols; not imported here, so --help stays fast). */
 const protocols = ['raft', 'multipaxos'] as const;
 
-interface ChaosFlags {
+export interface ChaosFlags {
+  workload: (typeof workloads)[number];
+  locks: number;
   protocol: (typeof protocols)[number];
   nodes: number;
   duration: number;
@@ -41,7 +45,9 @@ interface ChaosFlags {
 export function registerChaos(program: Command): void {
   program
     .command('chaos')
-    .description('inject faults into a live cluster while clients run, then check the history for linearizability')
+    .description('inject faults into a live cluster while clients run, then check the history for linearizability (--workload lock: for mutual exclusion)')
+    .option('--workload <kind>', 'kv (puts, gets, cas, deletes; checked for linearizability) or lock (acquire, renew, release; checked for mutual exclusion)', choiceOption(workloads), 'kv' as const)
+    .option('--locks <n>', 'with --workload lock: distinct locks the clients contend for', intOption(1, 1_000), 2)
     .option('--protocol <name>', `consensus protocol: ${protocols.join(' | ')}`, choiceOption(protocols), 'raft' as const)
     .option('--nodes <n>', 'cluster size', intOption(1, 15), 5)
     .option('--duration <s>', 'seconds of load and faults', intOption(1, 3600), 30)
@@ -60,6 +66,12 @@ export function registerChaos(program: Command): void {
     .action(async (f: ChaosFlags, cmd: Command) => {
       if (f.compactEntries !== undefined && f.storage !== 'memory') throw new UsageError(`--compact-entries applies to memory storage only (a WAL node compacts behind its snapshots: see --snapshot-entries); add --storage memory`);
       if (f.snapshotEntries !== undefined && f.storage !== 'wal') throw new UsageError('--snapshot-entries applies to --storage wal only (memory nodes never snapshot)');
+      if (f.workload === 'lock') {
+        const { chaosLockCommand } = await import('../../chaos/lock-cli.ts');
+        return chaosLockCommand(f, cmd);
+      }
+      if (cmd.getOptionValueSource('locks') === 'cli') throw new UsageError('--locks applies to --workload lock');
+      if (f.break === 'grant-while-held') throw new UsageError('--break grant-while-held breaks the lock service; it needs --workload lock');
       const { runChaos, chaosConfigProblem } = await import('../../chaos/run.ts');
       // With memory storage the default fault set leaves out crash; asking for it is an error.
       if (f.storage === 'memory' && cmd.getOptionValueSource('faults') !== 'cli') f.faults = f.faults.filter((k) => k !== 'crash');
@@ -95,7 +107,7 @@ export function registerChaos(program: Command): void {
       log(`faults      ${report.faults} (${Object.entries(report.faultsByKind).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`);
       log(`leaders     ${report.leaderChanges} elected; recovery after heal ${report.recovered ? `${report.recoveryMs} ms` : 'NOT reached'}`);
       log(`verdict     ${report.linearizable === true ? 'linearizable' : report.linearizable === false ? 'NOT linearizable' : 'unknown (the checker ran out of its search budget)'} (checked in ${report.checkMs} ms)`);
-      log(`compacted   through ${report.compactedThrough.map((c, i) => `n${report.nodeIds[i]} ${c}`).join(', ')}${report.storage === 'wal' ? `; snapshots taken ${report.snapshotsTaken}, installed from a leader ${report.snapshotsInstalled}` : ''}`);
+      log(`compacted   through ${report.compactedThrough.map((c, i) => `n${report.nodeIds[i]} ${c}`).join(', ')}${report.storage === 'wal' ? `; snapshots taken ${report.snapshotsTaken}, installed from another node ${report.snapshotsInstalled}` : ''}`);
       for (const e of report.nodeErrors) log(`NODE ERROR  ${e}`);
       if (report.failure) log(`\n${report.failure}`);
       if (f.history) log(`history     ${f.history}`);

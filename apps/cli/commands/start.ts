@@ -21,7 +21,8 @@ export function electionRangeOption(value: string): [number, number] {
 /** The protocols `--protocol` takes (apps/cluster/cluster.ts clusterProtocols; not imported here, so --help stays fast). */
 const protocols = ['raft', 'multipaxos'] as const;
 /** Flags that set what only Raft nodes have: a Multi-Paxos start refuses them when given. */
-const raftOnlyFlags = ['witnesses', 'snapshotEntries', 'snapshotBytes', 'snapshotCatchUp', 'inflightBytesMax', 'uncommittedBytesMax'] as const;
+/** A Multi-Paxos node compacts exactly at its snapshot (no catch-up margin) and has no byte limits. */
+const raftOnlyFlags = ['witnesses', 'snapshotCatchUp', 'inflightBytesMax', 'uncommittedBytesMax'] as const;
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 interface StartOptions {
@@ -43,6 +44,20 @@ interface StartOptions {
   snapshotCatchUp: number;
   inflightBytesMax?: number;
   uncommittedBytesMax?: number;
+  apps: string[];
+  app?: string[];
+}
+
+/** The built-in apps (apps/platform/registry.ts; not imported here, so --help stays fast). */
+const builtinAppNames = ['kv', 'lock'];
+
+function appListOption(value: string): string[] {
+  const names = value.split(',').map((n) => n.trim());
+  for (const n of names) {
+    if (!builtinAppNames.includes(n)) throw new InvalidArgumentError(`${JSON.stringify(n)} is not a built-in app (built in: ${builtinAppNames.join(', ')}); load your own with --app ./path/to/app.ts`);
+  }
+  if (new Set(names).size !== names.length) throw new InvalidArgumentError(`an app is named twice in "${value}"`);
+  return names;
 }
 
 export function registerStart(program: Command): void {
@@ -54,6 +69,8 @@ export function registerStart(program: Command): void {
     .option('--witnesses <ids>', 'node ids (comma-separated) that are witnesses: they vote and hold the log but keep no state machine, e.g. --nodes 3 --witnesses 3', intListOption(1, 15))
     .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--apps <names>', `built-in apps on the log, comma-separated: ${builtinAppNames.join(', ')} (the KV store and the lock service)`, appListOption, [...builtinAppNames])
+    .option('--app <path>', 'also run your own app from a module (default export: { name, createStateMachine, routes? }; see apps/README.md); repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--data-dir <dir>', 'keep each node\'s write-ahead log under DIR/node-<id> (default: a temporary directory removed at exit)')
     .option('--fsync <policy>', `when the WAL is fsynced: ${fsyncPolicies.join(' | ')}`, choiceOption(fsyncPolicies), 'batch' as FsyncPolicy)
     .option('--storage <kind>', 'wal (files) or memory (nothing survives a restart)', choiceOption(['wal', 'memory'] as const), 'wal' as const)
@@ -70,7 +87,7 @@ export function registerStart(program: Command): void {
     .action(async (opts: StartOptions, cmd: Command) => {
       if (opts.protocol === 'multipaxos') {
         const given = raftOnlyFlags.filter((k) => cmd.getOptionValueSource(k) === 'cli');
-        if (given.length > 0) throw new UsageError(`${given.map(flagName).join(', ')} ${given.length > 1 ? 'are' : 'is'} Raft-only: a Multi-Paxos cluster has no witnesses, snapshots or byte limits yet; drop ${given.length > 1 ? 'them' : 'it'} or use --protocol raft`);
+        if (given.length > 0) throw new UsageError(`${given.map(flagName).join(', ')} ${given.length > 1 ? 'are' : 'is'} Raft-only: a Multi-Paxos cluster has no witnesses, no catch-up margin behind its snapshots and no byte limits; drop ${given.length > 1 ? 'them' : 'it'} or use --protocol raft`);
       }
       if (opts.heartbeatMs >= opts.electionMs[0]) throw new UsageError(`--heartbeat-ms (${opts.heartbeatMs}) must be below the minimum election timeout (${opts.electionMs[0]} ms)`);
       if (opts.dataDir !== undefined && opts.storage === 'memory') throw new UsageError('--data-dir keeps a write-ahead log; it cannot be used with --storage memory');
@@ -90,6 +107,7 @@ async function runStart(opts: StartOptions): Promise<void> {
     cluster = await Cluster.start({
       ...(opts.protocol === 'multipaxos' ? { protocol: opts.protocol } : {}),
       nodes: opts.nodes,
+      apps: [...opts.apps, ...(opts.app ?? []).map((p) => resolve(p))],
       ...(opts.witnesses !== undefined ? { witnesses: [...new Set(opts.witnesses)] } : {}),
       dataDir: opts.dataDir === undefined ? null : resolve(opts.dataDir),
       storage: opts.storage,
@@ -131,6 +149,7 @@ async function runStart(opts: StartOptions): Promise<void> {
   const formatBallot = paxos ? (await import('../../../protocols/paxos/index.ts')).formatBallot : String;
   process.stdout.write(`concur: ${cluster.supervisor.ids.length}-node ${paxos ? 'Multi-Paxos' : 'Raft'} cluster${witnesses.length > 0 ? ` (witness${witnesses.length > 1 ? 'es' : ''}: ${witnesses.join(', ')})` : ''}, ${where}, fsync ${opts.fsync}\n`);
   process.stdout.write(`concur: HTTP API on ${api.url}  (try: curl ${api.url}/cluster)\n`);
+  process.stdout.write(`concur: apps on the log: ${cluster.apps.map((a) => a.name).join(', ')}\n`);
 
   const tty = process.stderr.isTTY === true;
   let lastLine = '';
