@@ -30,8 +30,8 @@ import { CountStateMachine } from '../count/state-machine.ts';
 import { readValue, type StateMachine } from '../state-machine.ts';
 import { LogClock } from '../platform/log-clock.ts';
 import type { NodeConfig } from './node-config.ts';
-import { compactEntriesDefault, type NodeIO } from './node-host.ts';
-import { decodePaxos, encodePaxos, paxosFrameKind } from './paxos-wire.ts';
+import type { NodeIO } from './node-host.ts';
+import { decodePaxos, encodePaxos, paxosFrameKind, setFrameTo } from './paxos-wire.ts';
 import { PaxosSessions } from './paxos-sessions.ts';
 import type { ReadRequest, ToNode } from './protocol.ts';
 import { restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
@@ -57,6 +57,12 @@ const readFrameBytes = 24;
 /** A follower read not answered by the leader in this long is forgotten (the cluster has resent or given up). */
 const followerReadForgetMs = 10_000;
 const statusRefreshMs = 1_000;
+/**
+ * Memory storage: values every node has chosen are dropped once this many gathered. Smaller than
+ * Raft's (whose entries sit in a byte arena): here each is a few objects, and the longer they
+ * live the more of them the garbage collector moves to its old space.
+ */
+const paxosCompactEntriesDefault = 4096;
 /** After a failed snapshot write, the next try waits this long. */
 const snapshotRetryMs = 1_000;
 const noResult = new Uint8Array(0);
@@ -331,8 +337,24 @@ export class PaxosHost {
         this.accepts++;
         this.valuesSent += m.proposals.length;
       }
-      this.io.sendFrame(m.to, encodePaxos(m));
+      this.io.sendFrame(m.to, this.frameOf(m));
     }
+    this.lastEncoded = null;
+  }
+
+  /** The last message encoded: the same content to another node is the same frame but for its `to`. */
+  private lastEncoded: { m: PaxosMessage; frame: Uint8Array } | null = null;
+
+  private frameOf(m: PaxosMessage): Uint8Array {
+    const last = this.lastEncoded;
+    if (last !== null && sameContent(last.m, m)) {
+      // encodePaxos's frame is a view of its scratch buffer, untouched since: patch the destination.
+      setFrameTo(last.frame, m.to);
+      return last.frame;
+    }
+    const frame = encodePaxos(m);
+    this.lastEncoded = { m, frame };
+    return frame;
   }
 
   private apply(rd: PaxosReady): void {
@@ -343,7 +365,7 @@ export class PaxosHost {
         const data = c.value.data;
         result = this.app.apply(c.slot, data, 0, data.length);
         this.appliedCommands++;
-        if (this.sessions.size > 0) this.sessions.applied(data);
+        if (this.sessions.size > 0) this.sessions.applied(c.value);
         this.bytesSinceSnapshot += data.length;
         if (this.pending.size > 0) {
           const id = this.pending.get(data);
@@ -414,7 +436,7 @@ export class PaxosHost {
    */
   private forgetHeldByAll(): void {
     const through = Math.min(this.node.chosenByAll, this.applied);
-    if (through - this.node.compactedThrough >= (this.cfg.compactEntries ?? compactEntriesDefault) && this.cfg.compactEntries !== 0) this.node.compact(through);
+    if (through - this.node.compactedThrough >= (this.cfg.compactEntries ?? paxosCompactEntriesDefault) && this.cfg.compactEntries !== 0) this.node.compact(through);
   }
 
   /** Every `snapshot.entries` slots applied (or `snapshot.bytes` of commands): capture the state and write it in the background. */
@@ -716,4 +738,19 @@ function readAnswerFrame(ok: boolean, ref: number, index: number, leader: number
 function readRef(bytes: Uint8Array, start: number, end: number): number {
   if (end - start < readFrameBytes) throw new DecodeError(end - start, 'read-index ask frame cut short');
   return new DataView(bytes.buffer, bytes.byteOffset + start, readFrameBytes).getFloat64(8, true);
+}
+
+/** Two messages with the same content (all but `to`), judged by identity of their lists. */
+function sameContent(a: PaxosMessage, b: PaxosMessage): boolean {
+  return (
+    a.type === b.type &&
+    a.from === b.from &&
+    a.ballot === b.ballot &&
+    a.slot === b.slot &&
+    a.commit === b.commit &&
+    a.context === b.context &&
+    a.proposals === b.proposals &&
+    a.slots === b.slots &&
+    a.chosen === b.chosen
+  );
 }

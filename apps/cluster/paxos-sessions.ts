@@ -17,13 +17,13 @@
 // session has made no progress for `stuckMs` (it is sent back to its last ack here).
 import type { ActorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
-import { PaxosRole, type PaxosNode } from '../../protocols/paxos/index.ts';
+import { PaxosRole, type PaxosNode, type Value } from '../../protocols/paxos/index.ts';
 import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes } from './wire.ts';
 
 /** One accepted propose frame: its commands proposed and not yet applied, and the last seq it covers. */
 interface FrameRecord {
   readonly session: PaxosSession;
-  readonly lastSeq: number;
+  lastSeq: number;
   remaining: number;
 }
 
@@ -49,7 +49,8 @@ export interface PaxosSessionIO {
 export class PaxosSessions {
   private readonly sessions = new Map<ActorId, PaxosSession>();
   /** Frames with commands proposed and not all applied, by their copy's buffer. */
-  private readonly frames = new Map<ArrayBufferLike, FrameRecord>();
+  /** Frames whose commands still count (each command's value carries its frame as its tag). */
+  private readonly frames = new Set<FrameRecord>();
   private acksDue = false;
   /** Multi-Paxos: the ballot the sessions' commands were proposed under (0: none yet). */
   private ballot = 0;
@@ -110,6 +111,7 @@ export class PaxosSessions {
     const copy = bytes.slice(start, end);
     const buffer = copy.buffer; // once: `.buffer` is a slow builtin call
     if (s.head === s.frames.length) s.progressAt = this.io.now();
+    const f: FrameRecord = { session: s, lastSeq: 0, remaining: 0 };
     let at = proposeHeaderBytes;
     let proposed = 0;
     for (let i = 0; i < count; i++) {
@@ -119,7 +121,7 @@ export class PaxosSessions {
       if (dataAt + len > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
       at = dataAt + len;
       if (i < skip) continue;
-      if (!this.node.propose(new Uint8Array(buffer, dataAt, len))) {
+      if (!this.node.propose(new Uint8Array(buffer, dataAt, len), f)) {
         // Refused: a Multi-Paxos leader with its window and backlog full, a Basic Paxos proposer
         // with its queue full (back off), or no longer the leader (go to the new one).
         if (this.basic || this.node.currentRole === PaxosRole.leader) this.io.sendFrame(client, encodeControl(FrameKind.busy, s.nextSeq));
@@ -131,9 +133,10 @@ export class PaxosSessions {
       this.proposalsAccepted++;
     }
     if (proposed === 0) return;
-    const f: FrameRecord = { session: s, lastSeq: s.nextSeq - 1, remaining: proposed };
+    f.lastSeq = s.nextSeq - 1;
+    f.remaining = proposed;
     s.frames.push(f);
-    this.frames.set(buffer, f);
+    this.frames.add(f);
   }
 
   /**
@@ -141,12 +144,11 @@ export class PaxosSessions {
    * commands, that frame is one closer to done; done frames at the front of their session's queue
    * move its ack forward.
    */
-  applied(data: Uint8Array): void {
-    const buffer = data.buffer;
-    const f = this.frames.get(buffer);
-    if (f === undefined) return;
+  applied(value: Value): void {
+    const f = value.tag as FrameRecord | undefined;
+    if (f === undefined || !this.frames.has(f)) return;
     if (--f.remaining > 0) return;
-    this.frames.delete(buffer);
+    this.frames.delete(f);
     const s = f.session;
     // Frames of one session may finish out of order (Basic Paxos chooses slots in any order, and
     // a frame with a replaced command never finishes): the ack covers only a finished prefix.
@@ -219,8 +221,8 @@ export class PaxosSessions {
 
   /** Sends one session back to its last ack while this node still takes its frames. */
   private rewind(s: PaxosSession, self: ActorId): void {
-    // A frame's buffer identifies it only while it is in the map: its commands that apply later count for nothing.
-    for (const [buffer, f] of this.frames) if (f.session === s) this.frames.delete(buffer);
+    // A frame counts only while it is in the set: its commands that apply later count for nothing.
+    for (const f of this.frames) if (f.session === s) this.frames.delete(f);
     s.frames = [];
     s.head = 0;
     // Frames the client sent before it hears this start past nextSeq and are ignored.
@@ -244,6 +246,6 @@ export class PaxosSessions {
     const s = this.sessions.get(client);
     if (s === undefined) return;
     this.sessions.delete(client);
-    for (const [buffer, f] of this.frames) if (f.session === s) this.frames.delete(buffer);
+    for (const f of this.frames) if (f.session === s) this.frames.delete(f);
   }
 }

@@ -98,6 +98,11 @@ export function encodePaxos(m: PaxosMessage): Uint8Array {
 }
 
 /** Decodes a Paxos frame from ring memory: values are views of one copy of the frame's body. */
+/** Rewrites the destination of an encoded frame (the same content sent to several nodes). */
+export function setFrameTo(frame: Uint8Array, to: number): void {
+  new DataView(frame.buffer, frame.byteOffset, frame.byteLength).setUint16(6, to, true);
+}
+
 export function decodePaxos(bytes: Uint8Array, start: number, end: number): PaxosMessage {
   const len = end - start;
   if (len < headerBytes || bytes[start + 1] !== paxosFrameKind) throw new DecodeError(len, 'not a paxos frame');

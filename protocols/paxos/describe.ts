@@ -18,7 +18,7 @@ export function formatPaxosMessage(m: PaxosMessage): string {
     case T.promise:
       return `${head} accepted=[${m.proposals.map((p) => `${p.slot}:${formatValue(p.value)}@${formatBallot(p.ballot)}`).join(' ')}]`;
     case T.accept:
-      return `${head} ${m.proposals.map((p) => `${p.slot}:${formatValue(p.value)}`).join(' ')}`;
+      return `${head} ${m.proposals.map((p) => `${p.slot}:${formatValue(p.value)}`).join(' ')}${m.slots.length > 0 ? ` chosen=${m.slots.join(',')}` : ''}`;
     case T.accepted:
       return `${head} slots=${m.slots.join(',')}`;
     case T.nack:

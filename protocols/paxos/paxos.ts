@@ -261,8 +261,8 @@ export class PaxosNode {
    * slots open); it gets the next slot and leaves with the next flush. Basic: any node takes it
    * and runs instances until it is chosen.
    */
-  propose(data: Uint8Array): boolean {
-    const value: Value = { kind: ValueKind.normal, data };
+  propose(data: Uint8Array, tag?: unknown): boolean {
+    const value: Value = tag === undefined ? { kind: ValueKind.normal, data } : { kind: ValueKind.normal, data, tag };
     if (this.cfg.mode === 'basic') {
       const key = valueKey(value);
       if (this.pendingByKey.has(key)) return true;
@@ -331,13 +331,25 @@ export class PaxosNode {
 
   /** Sends what is batched: accepts of new slots, chosen notices, a read round if reads wait. */
   flush(): void {
-    // Chosen notices first: an accept carries a commit the follower should already have learned.
-    this.sendChosen();
     if (this.cfg.mode === 'multi' && this.role === PaxosRole.leader) {
       this.drainBacklog();
-      this.sendAccepts(false);
+      // Slots chosen at our ballot ride on the accepts going out anyway (one message, not two);
+      // nodes that get no accept now get a chosen notice below.
+      const named = this.chosenToSend.length === 0 && this.chosenSlotsToSend.length > 0 ? this.chosenSlotsToSend : null;
+      const told = this.sendAccepts(false, named);
+      if (named !== null && told.size > 0) {
+        this.chosenSlotsToSend = [];
+        const rest = this.cfg.nodes.filter((id) => id !== this.id && !told.has(id));
+        if (rest.length > 0) {
+          const held = this.updateHeldByAll();
+          for (const id of rest) this.send(paxosMessage(T.chosen, this.id, id, this.myBallot, { slots: named, commit: this.commit, slot: held }));
+        }
+      }
+      this.sendChosen();
       if (this.waitingReads.length > 0) this.heartbeat();
+      return;
     }
+    this.sendChosen();
   }
 
   step(m: PaxosMessage): void {
@@ -359,6 +371,7 @@ export class PaxosNode {
       case T.nack:
         return this.onNack(m);
       case T.chosen:
+        if (m.slot > this.heldByAll) this.heldByAll = m.slot;
         for (const c of m.chosen) this.learn(c.slot, c.value);
         if (m.slots.length > 0) this.learnNamed(m);
         if (m.commit > this.commit) this.maybeCatchUp(m.from, m.commit);
@@ -552,7 +565,12 @@ export class PaxosNode {
       if (p.slot > this.highestSlot) this.highestSlot = p.slot;
       slots.push(p.slot);
     }
-    this.send(paxosMessage(T.accepted, this.id, m.from, m.ballot, { slots }));
+    this.send(paxosMessage(T.accepted, this.id, m.from, m.ballot, { slots, commit: this.commit }));
+    // The leader's notice of slots chosen at its ballot, riding on this accept.
+    if (m.slots.length > 0) {
+      if (m.slot > this.heldByAll) this.heldByAll = m.slot;
+      this.learnNamed(m);
+    }
   }
 
   // ---------------------------------------------------------------- learner
@@ -622,7 +640,9 @@ export class PaxosNode {
     const slots = this.chosenSlotsToSend;
     this.chosenToSend = [];
     this.chosenSlotsToSend = [];
-    for (const id of this.cfg.nodes) if (id !== this.id) this.send(paxosMessage(T.chosen, this.id, id, this.myBallot, { chosen, slots, commit: this.commit }));
+    // `slot` carries how far every node has chosen, so nodes learn it at the pace of the log.
+    const held = this.updateHeldByAll();
+    for (const id of this.cfg.nodes) if (id !== this.id) this.send(paxosMessage(T.chosen, this.id, id, this.myBallot, { chosen, slots, commit: this.commit, slot: held }));
   }
 
   /** A leader's value-less notice: learn each slot from what we accepted at its ballot, or ask for it. */
@@ -750,7 +770,12 @@ export class PaxosNode {
   }
 
   /** Accepts for slots not sent yet (or, when `resend`, not acked for a heartbeat), batched. */
-  private sendAccepts(resend: boolean): void {
+  /**
+   * Accepts for slots not sent yet (or, when `resend`, not acked for a while), batched. `named`:
+   * slots chosen at this ballot, announced on the first accept to each node (its `slots`), with
+   * how far every node has chosen (its `slot`). Returns the nodes told.
+   */
+  private sendAccepts(resend: boolean, named: number[] | null = null): Set<number> {
     const by = new Map<number, Proposal[]>();
     // Resent only after an election timeout: under load an ack can take longer than a heartbeat
     // to come back, and an early resend doubles the values on the wire for nothing.
@@ -776,11 +801,27 @@ export class PaxosNode {
       }
     }
     this.unsent = [];
+    // Destinations with the same list (the usual case: nobody acked any of it yet) share the
+    // same batches, so a host can encode each batch once for all of them.
+    const told = new Set<number>();
+    if (named !== null) this.updateHeldByAll();
+    const batches = new Map<Proposal[], Proposal[][]>();
+    const same = (a: Proposal[], b: Proposal[]) => a.length === b.length && a.every((p, i) => p === b[i]);
     for (const [id, list] of by) {
-      for (let i = 0; i < list.length; i += this.cfg.batchMax) {
-        this.send(paxosMessage(T.accept, this.id, id, this.myBallot, { proposals: list.slice(i, i + this.cfg.batchMax), commit: this.commit }));
+      let chunks: Proposal[][] | undefined;
+      for (const [other, c] of batches) if (same(other, list)) chunks = c;
+      if (chunks === undefined) {
+        chunks = [];
+        for (let i = 0; i < list.length; i += this.cfg.batchMax) chunks.push(list.slice(i, i + this.cfg.batchMax));
+        batches.set(list, chunks);
       }
+      chunks.forEach((proposals, i) => {
+        const notice = i === 0 && named !== null && id !== this.id ? { slots: named, slot: this.heldByAll } : {};
+        this.send(paxosMessage(T.accept, this.id, id, this.myBallot, { proposals, commit: this.commit, ...notice }));
+      });
+      if (named !== null && chunks.length > 0 && id !== this.id) told.add(id);
     }
+    return told;
   }
 
   private onAccepted(m: PaxosMessage): void {
@@ -827,6 +868,14 @@ export class PaxosNode {
     }
   }
 
+  /** How far every node has chosen, from the commits they told us of (each message carries its sender's). */
+  private updateHeldByAll(): number {
+    let held = this.commit;
+    for (const id of this.cfg.nodes) if (id !== this.id) held = Math.min(held, this.peerCommit.get(id) ?? 0);
+    if (held > this.heldByAll) this.heldByAll = held;
+    return this.heldByAll;
+  }
+
   /** One heartbeat round; it carries the reads waiting now (their index: the highest slot assigned). */
   private heartbeat(): void {
     let context = 0;
@@ -835,10 +884,8 @@ export class PaxosNode {
       this.rounds.set(context, { index: this.nextSlot - 1, contexts: this.waitingReads, acks: new Set() });
       this.waitingReads = [];
     }
-    let held = this.commit;
-    for (const id of this.cfg.nodes) if (id !== this.id) held = Math.min(held, this.peerCommit.get(id) ?? 0);
-    if (held > this.heldByAll) this.heldByAll = held;
-    for (const id of this.cfg.nodes) this.send(paxosMessage(T.heartbeat, this.id, id, this.myBallot, { commit: this.commit, context, slot: this.heldByAll }));
+    const held = this.updateHeldByAll();
+    for (const id of this.cfg.nodes) this.send(paxosMessage(T.heartbeat, this.id, id, this.myBallot, { commit: this.commit, context, slot: held }));
   }
 
   private onHeartbeat(m: PaxosMessage): void {

@@ -28,6 +28,8 @@ export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 export interface Value {
   readonly kind: ValueKind;
   readonly data: Uint8Array;
+  /** The proposer's own mark (never sent, never stored): a host finds its request by it when the value applies. */
+  readonly tag?: unknown;
 }
 
 /** What an acceptor accepted for one slot: the value and the ballot it came with. */

@@ -1,5 +1,5 @@
 // The Paxos proposer's side of the client-actor protocol (apps/cluster/paxos-sessions.ts): on its
-// own over a stub core (acks by the identity of applied bytes, in order, never for a copy), and
+// own over a stub core (acks by the tag a value carries from its propose, in order, never for a copy), and
 // inside three PaxosHosts over a fake network (acks only after apply, redirect from a follower,
 // busy on refusal, a replaced command never acked, redirect when leadership is lost).
 import { test } from 'uvu';
@@ -38,7 +38,8 @@ function proposeFrame(firstSeq: number, n: number, bytes = 8): Uint8Array {
 // ---- the sessions class over a stub core ------------------------------------------------------
 
 function stub(role: number = PaxosRole.leader) {
-  const proposed: Uint8Array[] = [];
+  // What the core would apply: the value proposed, carrying the proposer's tag.
+  const proposed: { kind: 0; data: Uint8Array; tag?: unknown }[] = [];
   const node = {
     role,
     refuseAfter: Infinity,
@@ -48,9 +49,9 @@ function stub(role: number = PaxosRole.leader) {
     get currentRole() {
       return this.role;
     },
-    propose(data: Uint8Array) {
+    propose(data: Uint8Array, tag?: unknown) {
       if (proposed.length >= this.refuseAfter) return false;
-      proposed.push(data);
+      proposed.push({ kind: 0, data, tag });
       return true;
     },
   };
@@ -60,7 +61,7 @@ function stub(role: number = PaxosRole.leader) {
   return { node, proposed, sent, clock, sessions };
 }
 
-test('sessions: a frame is acked once every command of it was applied, frames in order, never for a copy of the bytes', () => {
+test('sessions: a frame is acked once every command of it was applied, frames in order, never for another value with the same bytes', () => {
   const { proposed, sent, sessions } = stub();
   const a = proposeFrame(1, 3);
   const b = proposeFrame(4, 2);
@@ -74,7 +75,8 @@ test('sessions: a frame is acked once every command of it was applied, frames in
   sessions.sendAcks();
   assert.equal(sent, []);
   // The same bytes in another buffer (a value learned from another node) are not our command.
-  for (let i = 0; i < 3; i++) sessions.applied(proposed[i]!.slice());
+  // The same bytes chosen as another proposer's value (no tag of ours) never count.
+  for (let i = 0; i < 3; i++) sessions.applied({ kind: 0, data: proposed[i]!.data.slice() });
   sessions.sendAcks();
   assert.equal(sent, []);
   sessions.applied(proposed[0]!);

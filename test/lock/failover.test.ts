@@ -44,17 +44,21 @@ for (const protocol of ['raft', 'multipaxos'] as const) {
           await sleep(250);
         }
       })();
-      const first = c.leader()!;
-      await sleep(400);
-      await c.crash(first);
-      await eventually(() => {
-        const l = c.leader();
-        return l !== null && l !== first ? l : undefined;
-      }, 'a new leader');
-      const before = renewals;
-      await sleep(2_000); // longer than the TTL: only renewals keep it
-      stop = true;
-      await renewer;
+      let before: number;
+      try {
+        await sleep(400);
+        const first = await eventually(() => c.leader() ?? undefined, 'the leader');
+        await c.crash(first);
+        await eventually(() => {
+          const l = c.leader();
+          return l !== null && l !== first ? l : undefined;
+        }, 'a new leader');
+        before = renewals;
+        await sleep(2_000); // longer than the TTL: only renewals keep it
+      } finally {
+        stop = true;
+        await renewer;
+      }
       assert.is(lost, null, 'the holder never lost its lock');
       assert.ok(renewals > before, `renewals went on under the new leader (${before} → ${renewals})`);
       const b = await call('/locks/job/acquire', { client: 'b', ttlMs: 1_000, waitMs: 0 });
@@ -69,7 +73,7 @@ for (const protocol of ['raft', 'multipaxos'] as const) {
       const sent = Date.now();
       const a = await call('/locks/held/acquire', { client: 'a', ttlMs: 1_500 });
       assert.is(a.status, 200);
-      await c.crash(c.leader()!);
+      await c.crash(await eventually(() => c.leader() ?? undefined, 'the leader'));
       // Another client asks again and again; no grant may come before a's own deadline.
       for (;;) {
         const b = await call('/locks/held/acquire', { client: 'b', ttlMs: 1_000, waitMs: 0 }).catch(() => null);

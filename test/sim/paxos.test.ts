@@ -44,7 +44,7 @@ const mutations: [string, typeof basic, number, number, RegExp][] = [
   ['accept-below-promise', multi, 5, 60, /agreement|learned-stable/],
   ['ignore-accepted-in-promise', multi, 5, 20, /agreement|learned-stable/],
   // Empty slots left empty: nothing after them ever applies.
-  ['skip-gap-fill', multi, 3, 60, /liveness/],
+  ['skip-gap-fill', multi, 5, 60, /liveness/],
 ];
 
 for (const [mutation, protocol, nodes, seedsMax, invariant] of mutations) {
