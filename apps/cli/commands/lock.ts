@@ -333,7 +333,7 @@ async function leaveQueue(opts: LockClientOptions, name: string, client: string,
     const st = await lockStatus(quick, name);
     if (st.holder?.client === client) await lockRelease(quick, name, client, st.holder.token);
     else if (st.waiters.some((w) => w.client === client)) {
-      say(`interrupted while waiting for lock ${name}; the request stays queued for ${st.waiters.find((w) => w.client === client)!.waitsMs} ms more (a grant meanwhile is held until its TTL passes)`);
+      say(`interrupted while waiting for lock ${name}; the server takes the request out of the queue as this connection closes`);
     }
   } catch {
     // Best effort: the cluster may be unreachable, which is perhaps why we were interrupted.
