@@ -120,7 +120,10 @@ function mount(app: App, route: AppRoute, d: Deps, streams: Set<() => void>): Mo
         }
         sendJson(res, out.status, out.body);
       } catch (err) {
-        if (err instanceof AppHttpError) throw new HttpError(err.status, 'bad-request', err.message, {}, err.extra);
+        if (err instanceof AppHttpError) {
+          const unavailable = err.status === 503;
+          throw new HttpError(err.status, unavailable ? 'unavailable' : err.status === 409 ? 'conflict' : 'bad-request', err.message, unavailable ? { 'retry-after': '1' } : {}, err.extra);
+        }
         throw d.fromBackendError(err);
       }
     },

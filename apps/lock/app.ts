@@ -33,6 +33,7 @@ async function run(ctx: AppHttpContext, c: LockCommand, timeoutMs: number): Prom
   const { result } = await ctx.submit(encodeLockCommand(c), timeoutMs);
   const r = decodeLockResult(result);
   if (r.r === 'invalid') throw new AppHttpError(400, r.message);
+  if (r.r === 'full') throw new AppHttpError(503, r.message);
   return r;
 }
 

@@ -8,6 +8,10 @@ export const lockLimits = Object.freeze({
   clientBytesMax: 128,
   ttlMsMax: 24 * 3600_000,
   waitMsMax: 3600_000,
+  /** Clients queued on one lock, at most; more are refused (`full`), so the state stays bounded. */
+  waitersMax: 10_000,
+  /** Locks held or waited for at once, at most. */
+  locksMax: 100_000,
 });
 
 export type LockCommand =
@@ -34,7 +38,9 @@ export type LockResult =
   | { r: 'renewed'; token: number; expiresInMs: number }
   | { r: 'released' }
   | { r: 'not-holder'; holder: Holder | null }
-  | { r: 'invalid'; message: string };
+  | { r: 'invalid'; message: string }
+  /** The lock's queue (or the number of locks in use) is at its limit: nothing changed; retry later. */
+  | { r: 'full'; message: string };
 
 /** What GET /locks/:name shows. */
 export interface LockState {

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { AppContext, AppStateMachine } from '../platform/app.ts';
 import { cborDecode, cborEncode } from '../platform/envelope.ts';
 import type { SnapshotImage, SnapshotRestore } from '../state-machine.ts';
-import { decodeLockCommand, encodeLockResult, type Holder, type LockResult, type LockState } from './commands.ts';
+import { decodeLockCommand, encodeLockResult, lockLimits, type Holder, type LockResult, type LockState } from './commands.ts';
 
 interface Grant {
   client: string;
@@ -72,6 +72,7 @@ export class LockStateMachine implements AppStateMachine {
     let l = this.locks.get(c.lock);
     if (c.op === 'acquire') {
       if (l === undefined) {
+        if (this.locks.size >= lockLimits.locksMax) return { r: 'full', message: `${lockLimits.locksMax} locks are in use already; release some, or retry later` };
         l = { holder: null, waiters: [] };
         this.locks.set(c.lock, l);
       }
@@ -94,6 +95,7 @@ export class LockStateMachine implements AppStateMachine {
       if (c.waitMs === 0) return { r: 'held', holder: this.holderOf(h) };
       let at = l.waiters.findIndex((w) => w.client === c.client);
       if (at < 0) {
+        if (l.waiters.length >= lockLimits.waitersMax) return { r: 'full', message: `lock ${c.lock} has ${lockLimits.waitersMax} clients waiting already; retry later` };
         l.waiters.push({ client: c.client, ttlMs: c.ttlMs, deadline: now + c.waitMs });
         at = l.waiters.length - 1;
       } else {

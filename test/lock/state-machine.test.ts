@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { decodeLockResult, encodeLockCommand, type LockCommand, type LockResult, type LockState } from '../../apps/lock/commands.ts';
+import { decodeLockResult, encodeLockCommand, lockLimits, type LockCommand, type LockResult, type LockState } from '../../apps/lock/commands.ts';
 import { LockStateMachine } from '../../apps/lock/state-machine.ts';
 import { AppRouter } from '../../apps/platform/router.ts';
 import { builtinAppsNamed } from '../../apps/platform/registry.ts';
@@ -99,6 +99,17 @@ test('the holder asking again renews (its TTL restarts after the request); a wai
   assert.equal(log.lock({ op: 'cancel', lock: 'L', client: 'b' }), { r: 'cancelled', waited: false });
   log.lock({ op: 'release', lock: 'L', client: 'a', token: 1 });
   assert.is(log.state('L').holder!.client, 'c', 'the lock skips the client that left');
+});
+
+test('bounded: a lock refuses more waiters than waitersMax (nothing changes; the route answers 503)', () => {
+  const log = new Log(router());
+  log.lock(acq('holder', 60_000));
+  for (let i = 0; i < lockLimits.waitersMax; i++) assert.is(log.lock(acq(`w${i}`, 1000, 60_000)).r, 'queued');
+  const full = log.lock(acq('one-too-many', 1000, 60_000));
+  assert.is(full.r, 'full');
+  assert.match((full as { message: string }).message, /clients waiting already/);
+  assert.is(log.state('L').waiters.length, lockLimits.waitersMax);
+  assert.not.ok(log.state('L').waiters.some((w) => w.client === 'one-too-many'));
 });
 
 test('a waiter gives up at its deadline in log time; a lock with no holder and no waiters is forgotten', () => {
