@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { supervisorId, type ActorId } from './actor.ts';
+import { rawFrameTag, supervisorId, type ActorId } from './actor.ts';
 import { Codec, DecodeError, type MessageShapes } from './codec.ts';
 import type { LinkMetrics, RuntimeEvent } from './events.ts';
 import { FaultTable, LinkFaults, noFaults, validatePolicy, type LinkPolicy } from './faults.ts';
@@ -199,6 +199,26 @@ export class Supervisor {
     const link = this.out.get(to);
     if (!link) throw this.noActor(to);
     link.send(this.codec.encode(message));
+  }
+
+  /**
+   * Sends a raw frame (first byte `rawFrameTag`) to an actor, which gets it undecoded in
+   * `receiveFrame`. The bytes are copied into the ring (or queued) before this returns.
+   */
+  sendFrame(to: ActorId, frame: Uint8Array): void {
+    const link = this.out.get(to);
+    if (!link) throw this.noActor(to);
+    link.send(frame);
+  }
+
+  private frameHandler: ((from: ActorId, bytes: Uint8Array, start: number, end: number) => void) | null = null;
+
+  /**
+   * Receives the raw frames actors send to the supervisor (instead of `messages$`, which carries
+   * decoded messages). The bytes are ring memory, valid only during the call: copy what outlives it.
+   */
+  onFrame(handler: (from: ActorId, bytes: Uint8Array, start: number, end: number) => void): void {
+    this.frameHandler = handler;
   }
 
   // ---- status and control -----------------------------------------------------------------
@@ -655,6 +675,10 @@ export class Supervisor {
     const hasWork = () => this.inbound.some((l) => !l.ring.isEmpty());
     let from = 0;
     const deliver = (bytes: Uint8Array, start: number, end: number) => {
+      if (bytes[start] === rawFrameTag && this.frameHandler !== null) {
+        this.frameHandler(from, bytes, start, end);
+        return;
+      }
       let message: unknown;
       try {
         message = this.codec.decode(bytes, start, end);

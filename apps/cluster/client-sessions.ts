@@ -5,7 +5,8 @@
 import type { ActorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { Role, type RaftNode } from '../../protocols/raft/index.ts';
-import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes } from './wire.ts';
+import { ResultsWriter, sendResults } from './client-wire.ts';
+import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
 
 /**
  * What the leader knows of one client actor: the next seq it expects (a frame that does not
@@ -13,6 +14,15 @@ import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHea
  * redirect), and per accepted frame the last log index and seq it covers.
  */
 interface ClientSession {
+  readonly client: ActorId;
+  readonly stream: number;
+  /** The client wants each command's result (a front door), not only cumulative acks (a benchmark client). */
+  readonly wantsResults: boolean;
+  /** Results of applied commands not yet sent: (index, result) pairs, in seq order from sentSeq + 1. */
+  results: (number | Uint8Array)[];
+  sentSeq: number;
+  /** Cleared when the session is dropped (its ranges in `owners` are then skipped). */
+  live: boolean;
   nextSeq: number;
   /** Flat queue of (lastIndex, lastSeq, term) triples from `head`. */
   batches: number[];
@@ -25,8 +35,18 @@ export interface SessionIO {
   sendFrame(to: ActorId, frame: Uint8Array): void;
 }
 
+
+/** A session's key: its client actor and the stream within it. */
+function keyOf(client: ActorId, stream: number): number {
+  return client * 256 + stream;
+}
+
 export class ClientSessions {
-  private readonly sessions = new Map<ActorId, ClientSession>();
+  private readonly sessions = new Map<number, ClientSession>();
+  /** Index ranges proposed for sessions that want results, in index order: (first, last, session) triples. */
+  private owners: (number | ClientSession)[] = [];
+  private ownersHead = 0;
+  private readonly writer = new ResultsWriter();
   private acksDue = false;
   /** Proposals accepted from client actors since start (benchmark counter). */
   proposalsAccepted = 0;
@@ -36,6 +56,8 @@ export class ClientSessions {
     private readonly io: SessionIO,
     /** The term of the entry at an index (to tell our entry from another leader's). */
     private readonly termAt: (index: number) => number,
+    /** False on a witness: it leads only until it hands leadership on, and keeps no state machine to answer from. */
+    private readonly canLead: () => boolean = () => true,
   ) {}
 
   get size(): number {
@@ -52,24 +74,33 @@ export class ClientSessions {
    * the bytes go to the log, the followers and apply without another copy or any re-encoding.
    */
   onProposeFrame(self: ActorId, client: ActorId, bytes: Uint8Array, start: number, end: number): void {
-    const { count, firstSeq } = proposeHeader(bytes, start, end);
-    if (this.raft.currentRole !== Role.leader) {
-      this.sessions.delete(client);
-      this.io.sendFrame(client, encodeControl(FrameKind.redirect, firstSeq, this.leaderHint(self)));
+    const { count, firstSeq, flags, stream } = proposeHeader(bytes, start, end);
+    const key = keyOf(client, stream);
+    if (this.raft.currentRole !== Role.leader || !this.canLead()) {
+      this.drop(key);
+      this.io.sendFrame(client, encodeControl(FrameKind.redirect, firstSeq, this.leaderHint(self), stream));
       return;
     }
-    let s = this.sessions.get(client);
+    let s = this.sessions.get(key);
+    if (s !== undefined && (flags & proposeStartsStream) !== 0) {
+      // The client (re)starts its stream here: it may have gone on with another leader since.
+      this.drop(key);
+      s = undefined;
+    }
+    // Ahead of what we expect: an earlier frame was refused; the client will go back.
+    if (s !== undefined && firstSeq > s.nextSeq) return;
     if (s === undefined) {
       // A client's first frame here sets where its stream starts (it may come from another leader).
-      s = { nextSeq: firstSeq, batches: [], head: 0, ackedSeq: firstSeq - 1, ackDue: false };
-      this.sessions.set(client, s);
+      const wantsResults = (flags & proposeWantsResults) !== 0;
+      s = { client, stream, wantsResults, results: [], sentSeq: firstSeq - 1, live: true, nextSeq: firstSeq, batches: [], head: 0, ackedSeq: firstSeq - 1, ackDue: false };
+      this.sessions.set(key, s);
     }
     const skip = s.nextSeq - firstSeq;
-    // Ahead of what we expect: an earlier frame was refused; the client will go back.
-    if (skip < 0 || skip >= count) return;
+    if (skip >= count) return;
     const copy = bytes.slice(start, end);
     const buffer = copy.buffer; // once: `.buffer` is a slow builtin call
     let at = proposeHeaderBytes;
+    let firstIndex = 0;
     let lastIndex = 0;
     for (let i = 0; i < count; i++) {
       if (at + commandHeaderBytes > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
@@ -81,26 +112,74 @@ export class ClientSessions {
       const index = this.raft.propose(new Uint8Array(buffer, dataAt, len));
       if (index === 0) {
         // Refused while leader: too many uncommitted entries or bytes, or a transfer. Back off.
-        this.io.sendFrame(client, encodeControl(FrameKind.busy, s.nextSeq));
+        this.io.sendFrame(client, encodeControl(FrameKind.busy, s.nextSeq, 0, stream));
         break;
       }
+      if (firstIndex === 0) firstIndex = index;
       lastIndex = index;
       s.nextSeq++;
       this.proposalsAccepted++;
     }
-    if (lastIndex > 0) s.batches.push(lastIndex, s.nextSeq - 1, this.raft.currentTerm);
+    if (lastIndex > 0) {
+      s.batches.push(lastIndex, s.nextSeq - 1, this.raft.currentTerm);
+      if (s.wantsResults) this.owners.push(firstIndex, lastIndex, s);
+    }
+  }
+
+  /**
+   * Called for every applied entry (with the state machine's answer) while any session wants
+   * results: keeps the answer if the entry is one such a session proposed. Whether it was really
+   * that session's entry (not another leader's at the same index) advanceAcks checks by term
+   * before anything is sent.
+   */
+  applied(index: number, result: Uint8Array): void {
+    const o = this.owners;
+    let h = this.ownersHead;
+    while (h < o.length && (o[h + 1] as number) < index) h += 3;
+    if (h < o.length && (o[h] as number) <= index) {
+      const s = o[h + 2] as ClientSession;
+      if (s.live) s.results.push(index, result);
+    }
+    if (h === o.length) {
+      o.length = 0;
+      h = 0;
+    } else if (h >= 3 * 1024 && h * 2 >= o.length) {
+      o.copyWithin(0, h);
+      o.length -= h;
+      h = 0;
+    }
+    this.ownersHead = h;
+  }
+
+  /** Whether apply must report results (some session wants them). */
+  get wantResults(): boolean {
+    return this.owners.length > this.ownersHead;
+  }
+
+  private drop(key: number): void {
+    const s = this.sessions.get(key);
+    if (s === undefined) return;
+    s.live = false;
+    this.sessions.delete(key);
+  }
+
+  /** Drops a session and sends its client back to its last ack. */
+  private redirect(self: ActorId, key: number, s: ClientSession): void {
+    this.drop(key);
+    this.io.sendFrame(s.client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, this.leaderHint(self), s.stream));
   }
 
   /** After apply: advance every client's ack to the last frame whose entries are all applied. */
   advanceAcks(self: ActorId, applied: number): void {
-    for (const [client, s] of this.sessions) {
+    for (const [key, s] of this.sessions) {
       const q = s.batches;
       let h = s.head;
       while (h < q.length && q[h]! <= applied) {
         if (this.termAt(q[h]!) !== q[h + 2]) {
-          // Another leader's entry took this index: what this client sent from there is lost.
-          this.sessions.delete(client);
-          this.io.sendFrame(client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, this.leaderHint(self)));
+          // Another leader's entry took this index: what this client sent from there is lost
+          // (results kept since the last ack go too: sending them would ack past the loss).
+          this.sendDue(s);
+          this.redirect(self, key, s);
           h = -1;
           break;
         }
@@ -128,10 +207,10 @@ export class ClientSessions {
    * in it. They go back to their last ack (the state machine's session table makes a resend safe).
    */
   forgetThrough(self: ActorId, index: number): void {
-    for (const [client, s] of this.sessions) {
+    for (const [key, s] of this.sessions) {
       if (s.head < s.batches.length && s.batches[s.head]! <= index) {
-        this.sessions.delete(client);
-        this.io.sendFrame(client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, this.leaderHint(self)));
+        this.sendDue(s);
+        this.redirect(self, key, s);
       }
     }
   }
@@ -139,16 +218,34 @@ export class ClientSessions {
   sendAcks(): void {
     if (!this.acksDue) return;
     this.acksDue = false;
-    for (const [client, s] of this.sessions) {
-      if (!s.ackDue) continue;
-      s.ackDue = false;
-      this.io.sendFrame(client, encodeControl(FrameKind.ack, s.ackedSeq));
+    for (const s of this.sessions.values()) this.sendDue(s);
+  }
+
+  /** The ack (or the results) a session is due. */
+  private sendDue(s: ClientSession): void {
+    if (!s.ackDue) return;
+    s.ackDue = false;
+    if (!s.wantsResults) {
+      this.io.sendFrame(s.client, encodeControl(FrameKind.ack, s.ackedSeq, 0, s.stream));
+      return;
     }
+    // Results of seqs sentSeq + 1 .. ackedSeq, in frames of bounded size; each frame is an ack
+    // through its last seq. Results past ackedSeq (a batch not wholly applied) wait.
+    const r = s.results;
+    const n = s.ackedSeq - s.sentSeq;
+    if (r.length < 2 * n) throw new Error(`client ${s.client}/${s.stream}: ${n} commands acked but ${r.length / 2} results kept`);
+    sendResults(this.writer, (f) => this.io.sendFrame(s.client, f), s.stream, s.sentSeq + 1, r, n);
+    s.results = r.length === 2 * n ? [] : r.slice(2 * n);
+    s.sentSeq = s.ackedSeq;
   }
 
   /** Lost leadership: every client goes back to its last ack and follows the hint. */
   redirectAll(self: ActorId): void {
-    for (const [client, s] of this.sessions) this.io.sendFrame(client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, this.leaderHint(self)));
-    this.sessions.clear();
+    for (const [key, s] of this.sessions) {
+      this.sendDue(s);
+      this.redirect(self, key, s);
+    }
+    this.owners = [];
+    this.ownersHead = 0;
   }
 }

@@ -1,6 +1,5 @@
 // A live Raft (or Multi-Paxos) cluster in this process: one node actor per Worker under a Supervisor, plus the
-// main-thread side of the client path (route a command to the leader, retry on redirect, give up
-// at a deadline) and of membership changes (spawn or stop a node's worker, propose the change
+// main-thread side of the client path (the client pipeline: client-pipeline.ts) and of membership changes (spawn or stop a node's worker, propose the change
 // through the leader, answer once it committed). It implements the HTTP API's ClusterBackend and
 // knows nothing of HTTP.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,12 +11,9 @@ import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
 import type { FsyncPolicy, RecoveryReport } from '../../runtime/storage/index.ts';
 import { Role, roleName, type ConfChange, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import {
-  BackendError,
-  BusyError,
   ConflictError,
   DeadlineError,
   NoLeaderError,
-  NoQuorumError,
   NodeStateError,
   UnknownNodeError,
   type ClusterBackend,
@@ -32,6 +28,7 @@ import { freshLayout, maxIdEverUsed, readLayout, writeLayout, type ClusterLayout
 import { alreadyDone, fullVotersOf, membersOf, pendingOf, refusalError, roleIn, sleep, type ConfigView } from './members.ts';
 import type { ConfChangeOutcome } from './node-membership.ts';
 import { clusterShapes, type FromNode, type StatusReport } from './protocol.ts';
+import { ClientPipeline, type PipelineRouting } from './client-pipeline.ts';
 import type { NodeConfig } from './node-config.ts';
 import { checkSnapshotSettings, snapshotSettingsDefault, type SnapshotSettings } from './snapshot-keeper.ts';
 import type { TransferSettings } from './snapshot-transfer.ts';
@@ -131,32 +128,6 @@ function initialView(id: number, first: ClusterLayout['first'], member: boolean)
   return { id, up: true, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0, firstIndex: 1, snapshotIndex: 0, voters, outgoing: [], learners: [], witnesses: member ? [...first.witnesses] : [], membershipIndex: 0 };
 }
 
-type Work =
-  | { kind: 'propose'; command: Uint8Array; resolve: (r: { index: number; result: Uint8Array }) => void }
-  | { kind: 'read'; mode: LocalReadMode; key: string; app: string | undefined; resolve: (r: LocalReadResult) => void };
-
-interface Request {
-  id: number;
-  work: Work;
-  reject: (e: Error) => void;
-  via: number | null;
-  /** The node holding the request now, or null while looking for one. */
-  at: number | null;
-  retryTimer: ReturnType<typeof setTimeout> | null;
-  deadlineTimer: ReturnType<typeof setTimeout>;
-  lastProblem: 'no-leader' | 'accepted' | 'unreachable';
-  /** Follower and stale reads rotate over the nodes; this is where the next one goes. */
-  spread: number;
-  /**
-   * Sends not answered by a refusal (redirect, or dropped from a log): while 0, the request
-   * cannot have taken effect anywhere.
-   */
-  mayHaveApplied: number;
-}
-
-/** A read not answered in this long is sent again (its messages may have been lost). */
-const readResendMs = 250;
-
 export class Cluster implements ClusterBackend {
   /** The apps every node runs on the log, in order. */
   apps: readonly App[] = [];
@@ -165,8 +136,8 @@ export class Cluster implements ClusterBackend {
   readonly recoveries = new Map<number, { summary: string; entries: number; dropped: RecoveryReport['dropped']; snapshotIndex: number; ms: number }>();
   /** Warnings nodes reported (e.g. a damaged snapshot skipped at start), oldest first. */
   readonly warnings: string[] = [];
-  private readonly requests = new Map<number, Request>();
-  private nextRequestId = 1;
+  /** Every client request goes through it (HTTP, RESP, chaos clients). */
+  private readonly pipeline: ClientPipeline;
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
   /** Nodes being removed (their workers stopping), so a second removal waits for the first. */
@@ -183,13 +154,15 @@ export class Cluster implements ClusterBackend {
     private readonly nodeConfig: NodeConfig,
   ) {
     for (const n of layout.nodes) this.views.set(n.id, initialView(n.id, layout.first, n.joinAs === undefined));
+    this.pipeline = new ClientPipeline(this.routing());
+    supervisor.onFrame((from, bytes, start, end) => this.pipeline.onFrame(from, bytes, start, end));
     this.subscriptions.push(supervisor.messages$.subscribe(({ from, message }) => this.onNodeMessage(from, message as FromNode)));
     this.subscriptions.push(
       supervisor.events$.subscribe((e) => {
         if (e.type === 'crashed' || e.type === 'gave-up') {
           const v = this.views.get(e.id);
           if (v !== undefined) v.up = false;
-          this.rerouteFrom(e.id);
+          this.pipeline.nodeLost(e.id);
         }
         else if (e.type === 'spawned' || e.type === 'restarted') {
           const v = this.views.get(e.id);
@@ -579,7 +552,7 @@ export class Cluster implements ClusterBackend {
     done = (async () => {
       if (this.supervisor.ids.includes(id)) await this.supervisor.removeActor(id);
       this.views.delete(id);
-      this.rerouteFrom(id);
+      this.pipeline.nodeLost(id);
       this.layout.nodes = this.layout.nodes.filter((n) => n.id !== id);
       if (!this.layout.removed.includes(id)) this.layout.removed.push(id);
       this.saveLayout();
@@ -624,7 +597,8 @@ export class Cluster implements ClusterBackend {
    * client connected to that node would (it reaches the leader only over links that are up).
    */
   submit(command: Uint8Array, timeoutMs: number, opts: { via?: number } = {}): Promise<{ index: number; result: Uint8Array }> {
-    return new Promise((resolve, reject) => this.begin({ kind: 'propose', command, resolve }, reject, timeoutMs, opts.via));
+    if (opts.via !== undefined && !this.hasNode(opts.via)) return Promise.reject(new UnknownNodeError(opts.via));
+    return this.pipeline.submit(command, timeoutMs, opts.via ?? null);
   }
 
   /**
@@ -637,27 +611,29 @@ export class Cluster implements ClusterBackend {
       err.definitelyNotApplied = true;
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => this.begin({ kind: 'read', mode, key, app: opts.app, resolve }, reject, timeoutMs, opts.via));
+    if (opts.via !== undefined && !this.hasNode(opts.via)) return Promise.reject(new UnknownNodeError(opts.via));
+    return this.pipeline.read({ key, app: opts.app }, mode, timeoutMs, opts.via ?? null);
   }
 
-  private begin(work: Work, reject: (e: Error) => void, timeoutMs: number, via: number | undefined): void {
-    if (this.stopped) return reject(new NoLeaderError('the cluster is shutting down'));
-    if (via !== undefined && !this.hasNode(via)) return reject(new UnknownNodeError(via));
-    const id = this.nextRequestId++;
-    const req: Request = {
-      id,
-      work,
-      reject,
-      via: via ?? null,
-      at: null,
-      retryTimer: null,
-      lastProblem: 'no-leader',
-      deadlineTimer: setTimeout(() => this.expire(req), Math.max(1, timeoutMs)),
-      spread: id,
-      mayHaveApplied: 0,
+  /** What the pipeline sees of the cluster: the nodes' reported views and the supervisor's links. */
+  private routing(): PipelineRouting {
+    return {
+      leader: () => this.leader(),
+      leaderSeenBy: (via) => {
+        const v = this.views.get(via);
+        if (v === undefined) return null;
+        return v.role === Role.leader ? via : v.leader || null;
+      },
+      isUp: (id) => this.views.get(id)?.up === true,
+      reachable: (a, b) => this.reachable(a, b),
+      hasQuorum: (id) => this.hasQuorum(id),
+      readNodes: () => {
+        // Witnesses keep no state machine, and a node in no configuration yet holds nothing to read.
+        const config = this.configView();
+        return [...this.views.values()].filter((v) => v.up && (config === null || (roleIn(config, v.id) ?? 'witness') !== 'witness')).map((v) => v.id);
+      },
+      send: (to, frame) => this.supervisor.sendFrame(to, frame),
     };
-    this.requests.set(id, req);
-    this.route(req, null);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -665,7 +641,7 @@ export class Cluster implements ClusterBackend {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const req of this.requests.values()) this.finish(req, () => req.reject(new NoLeaderError('the cluster is shutting down')));
+    this.pipeline.stop();
     await this.supervisor.stop();
     for (const s of this.subscriptions) s.unsubscribe();
     this.dataDirLock?.release();
@@ -708,105 +684,8 @@ export class Cluster implements ClusterBackend {
     return reach * 2 > voters.length;
   }
 
-  /** Sends the request to the best target, or waits a little and tries again. */
-  private route(req: Request, hint: number | null): void {
-    if (this.stopped || !this.requests.has(req.id)) return;
-    if (req.retryTimer) clearTimeout(req.retryTimer);
-    req.retryTimer = null;
-    const target = this.targetOf(req, hint);
-    if (target === null) {
-      req.at = null;
-      req.retryTimer = setTimeout(() => this.route(req, null), 20);
-      return;
-    }
-    const w = req.work;
-    try {
-      this.supervisor.send(
-        target,
-        w.kind === 'propose' ? { t: 'propose', id: req.id, data: w.command } : w.app === undefined ? { t: 'read', id: req.id, mode: w.mode, key: w.key } : { t: 'read', id: req.id, mode: w.mode, key: w.key, app: w.app },
-      );
-    } catch {
-      // Removed a moment ago (its view goes once its worker has stopped): look again.
-      req.at = null;
-      req.retryTimer = setTimeout(() => this.route(req, null), 20);
-      return;
-    }
-    req.at = target;
-    req.lastProblem = 'accepted';
-    req.mayHaveApplied++;
-    if (w.kind === 'read') req.retryTimer = setTimeout(() => this.route(req, null), readResendMs);
-  }
-
-  /** Where a request goes: the leader, or for follower and stale reads any node. */
-  private targetOf(req: Request, hint: number | null): number | null {
-    const w = req.work;
-    const anyNode = w.kind === 'read' && (w.mode === 'follower' || w.mode === 'stale');
-    if (anyNode) {
-      if (req.via !== null) return this.views.get(req.via)?.up === true ? req.via : null;
-      // Witnesses keep no state machine, and a node in no configuration yet holds nothing to read.
-      const config = this.configView();
-      const up = [...this.views.values()].filter((v) => v.up && (config === null || (roleIn(config, v.id) ?? 'witness') !== 'witness')).map((v) => v.id);
-      return up.length === 0 ? null : up[req.spread++ % up.length]!;
-    }
-    if (req.via !== null) {
-      // A client of `via`: via forwards to the leader it knows, over its own links.
-      const via = this.views.get(req.via);
-      if (via === undefined) return null;
-      const lead = hint ?? (via.role === Role.leader ? req.via : via.leader || null);
-      const target = lead !== null && via.up && this.views.get(lead)?.up === true && this.reachable(req.via, lead) ? lead : null;
-      if (lead !== null && target === null) req.lastProblem = 'unreachable';
-      return target;
-    }
-    return hint !== null && this.views.get(hint)?.up === true ? hint : this.leader();
-  }
-
   private onNodeMessage(from: number, m: FromNode): void {
-    if (m.t === 'status') {
-      this.updateView(from, m);
-      return;
-    }
-    const req = this.requests.get(m.id);
-    if (!req) return; // answered already, or expired
-    switch (m.t) {
-      case 'applied':
-        if (req.work.kind === 'propose') this.finish(req, () => (req.work as Extract<Work, { kind: 'propose' }>).resolve({ index: m.index, result: m.result }));
-        break;
-      case 'read-ok':
-        if (req.work.kind === 'read') this.finish(req, () => (req.work as Extract<Work, { kind: 'read' }>).resolve({ value: m.value, index: m.index, node: from, applied: m.applied, commit: m.commit }));
-        break;
-      case 'redirect':
-        req.mayHaveApplied = Math.max(0, req.mayHaveApplied - 1);
-        req.lastProblem = 'no-leader';
-        req.at = null;
-        // Follow a hint at once; without one, wait for an election.
-        if (m.leader !== 0 && m.leader !== from) this.route(req, m.leader);
-        else this.retrySoon(req, 20);
-        break;
-      case 'refused':
-        // Not a passing state (a witness asked for a read): retrying the same node cannot help.
-        this.finish(req, () => {
-          const err = new NodeStateError(m.why);
-          err.definitelyNotApplied = true;
-          req.reject(err);
-        });
-        break;
-      case 'busy':
-        // The leader refused it for now: it certainly did not take effect. Say so at once rather
-        // than queue without bound (the client may retry after Retry-After).
-        this.finish(req, () => {
-          const err = new BusyError(`the leader is busy: ${m.why}`);
-          err.definitelyNotApplied = req.mayHaveApplied <= 1;
-          req.reject(err);
-        });
-        break;
-      case 'dropped':
-        // Replaced by another leader's entry: it did not take effect there; the session table
-        // makes a retry safe even if another copy did.
-        req.mayHaveApplied = Math.max(0, req.mayHaveApplied - 1);
-        req.at = null;
-        this.retrySoon(req, 5);
-        break;
-    }
+    if (m.t === 'status') this.updateView(from, m);
   }
 
   private updateView(id: number, s: StatusReport): void {
@@ -819,42 +698,8 @@ export class Cluster implements ClusterBackend {
     if (wasLeader && s.role !== Role.leader) {
       // Proposals held by a deposed leader may never commit: look for the new leader. A retry is
       // safe (the session table applies a command at most once).
-      this.rerouteFrom(id);
+      this.pipeline.nodeLost(id);
     }
-  }
-
-  private retrySoon(req: Request, delayMs: number): void {
-    if (req.retryTimer) clearTimeout(req.retryTimer);
-    req.retryTimer = setTimeout(() => this.route(req, null), delayMs);
-  }
-
-  /** Requests held by a node that crashed or lost leadership go elsewhere. */
-  private rerouteFrom(id: number): void {
-    for (const req of this.requests.values()) {
-      if (req.at === id) {
-        req.at = null;
-        this.retrySoon(req, 5);
-      }
-    }
-  }
-
-  private expire(req: Request): void {
-    if (!this.requests.has(req.id)) return;
-    const node = req.at ?? req.via;
-    let err: BackendError;
-    if (node !== null && !this.hasQuorum(node)) err = new NoQuorumError(`node ${node} cannot reach a majority of the cluster, so nothing it holds can commit; retry after the partition heals`);
-    else if (req.lastProblem === 'accepted') err = new DeadlineError();
-    else if (req.lastProblem === 'unreachable') err = new NoQuorumError(`node ${req.via} cannot reach the leader; retry after the partition heals`);
-    else err = new NoLeaderError();
-    err.definitelyNotApplied = req.mayHaveApplied === 0;
-    this.finish(req, () => req.reject(err));
-  }
-
-  private finish(req: Request, settle: () => void): void {
-    this.requests.delete(req.id);
-    clearTimeout(req.deadlineTimer);
-    if (req.retryTimer) clearTimeout(req.retryTimer);
-    settle();
   }
 }
 

@@ -8,7 +8,7 @@ import { supervisorId } from '../../runtime/actor.ts';
 import { lockDir } from '../../runtime/storage/dir-lock.ts';
 import type { ConfChange, Message } from '../../protocols/raft/index.ts';
 import type { NodeConfig } from './node-config.ts';
-import type { FromNode, ToNode } from './protocol.ts';
+import type { FromNode } from './protocol.ts';
 import { startNode, type StartedNode } from './node-start.ts';
 import { defaultAppNames, loadApps } from '../platform/registry.ts';
 
@@ -39,7 +39,7 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
       io: {
         now: () => ctx.now(),
         sendFrame: (to, frame) => {
-          if (peers.has(to)) ctx.sendEncoded(to, frame);
+          if (peers.has(to) || to === supervisorId) ctx.sendEncoded(to, frame);
         },
         reply: (m: FromNode) => ctx.send(supervisorId, m),
         emit: (e) => ctx.emit(e),
@@ -72,8 +72,9 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
 
   return {
     receive(from, message) {
-      if (from === supervisorId) host.onClientRequest(message as ToNode);
-      else host.onMessage(from, message as Message);
+      // Clients (the supervisor's pipeline too) speak in frames (client-wire.ts), peers too but in tests.
+      if (from === supervisorId) throw new Error(`node ${ctx.self}: the supervisor sends client frames, not messages`);
+      host.onMessage(from, message as Message);
     },
     receiveFrame(from, bytes, start, end) {
       host.onFrame(from, bytes, start, end);

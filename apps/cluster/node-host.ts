@@ -4,7 +4,6 @@
 // worker or under a simulator. It must never send an ack or vote before the state it promises is
 // synced, and never serve a read before it has applied the read's index.
 import type { ActorEvent, ActorId } from '../../runtime/actor.ts';
-import { supervisorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { createRng, mixSeed } from '../../runtime/rng.ts';
 import type { Recovered, Storage } from '../../runtime/storage/index.ts';
@@ -28,11 +27,13 @@ import {
   type SoftState,
 } from '../../protocols/raft/index.ts';
 import { CountStateMachine } from '../count/state-machine.ts';
-import { readValue, type StateMachine } from '../state-machine.ts';
+import type { StateMachine } from '../state-machine.ts';
 import { LogClock } from '../platform/log-clock.ts';
 import { ClientSessions } from './client-sessions.ts';
 import { DurableLog } from './log-store.ts';
-import type { FromNode, ReadRequest, ToNode } from './protocol.ts';
+import type { FromNode } from './protocol.ts';
+import { decodeReads } from './client-wire.ts';
+import { ReadBatches, type ReadBatch } from './read-batches.ts';
 import { ConfWaiters, createRaft, isMember, membershipEntries, snapshotMetaOf, type ConfChangeOutcome } from './node-membership.ts';
 import { isImageless, noImage, restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
 import { SnapshotIntake, SnapshotSenders, transferDefaults, type TransferSettings } from './snapshot-transfer.ts';
@@ -103,20 +104,6 @@ const snapshotRetryMs = 1_000;
 const statusRefreshMs = 1_000;
 const noResult = new Uint8Array(0);
 
-interface PendingRead {
-  id: number;
-  key: string;
-  /** An app query (undefined: a KV read). */
-  app: string | undefined;
-  /** The read index once the core has confirmed it; -1 until then. */
-  index: number;
-}
-
-interface PendingProposal {
-  id: number;
-  term: number;
-}
-
 export class NodeHost {
   readonly self: ActorId;
   readonly raft: RaftNode;
@@ -149,10 +136,7 @@ export class NodeHost {
   /** A snapshot received whole and handed to the core, until a Ready installs it. */
   private received: SnapshotInfo | null = null;
 
-  private readonly pending = new Map<number, PendingProposal>();
-  private readonly reads = new Map<number, PendingRead>();
-  /** Reads whose index is known, waiting until the state machine has applied that far. */
-  private readsWaiting: PendingRead[] = [];
+  private readonly reads: ReadBatches;
   /** The last index applied to the state machine (from entries, or a snapshot). */
   applied: number;
   /** Command bytes applied since the last snapshot was taken (its byte trigger). */
@@ -198,7 +182,8 @@ export class NodeHost {
     // A joining node's first configuration is the cluster's, not one it was ever in.
     this.memberAt = cfg.joining !== true && isMember(this.membership, init.self) ? this.membershipIndex : -1;
     this.witness = cfg.joinAs === 'witness' || this.membership.witnesses.includes(init.self);
-    this.sessions = new ClientSessions(this.raft, io, (i) => this.log.term(i));
+    this.sessions = new ClientSessions(this.raft, io, (i) => this.log.term(i), () => !this.witness);
+    this.reads = new ReadBatches(io);
     if (this.keeper !== null) {
       const transfer: TransferSettings = { ...transferDefaults, ...(cfg.transfer ?? {}) };
       this.senders = new SnapshotSenders(this.keeper.store, transfer, io, (to, ok) => {
@@ -238,45 +223,19 @@ export class NodeHost {
       this.senders.onAck(from, a.key, a.have, a.done);
     } else if (kind === FrameKind.witnessSnapshot) {
       this.onWitnessSnapshot(from, bytes, start, end);
-    } else if (kind === FrameKind.propose && from !== supervisorId) {
+    } else if (kind === FrameKind.propose) {
       this.sessions.onProposeFrame(this.self, from, bytes, start, end);
+    } else if (kind === FrameKind.reads) {
+      const r = decodeReads(bytes, start, end);
+      this.onReads(this.reads.create(from, r.batch, r.mode, r.reads));
     } else {
       throw new DecodeError(end - start, `node ${this.self}: unexpected frame kind ${kind} from actor ${from}`);
     }
   }
 
   /** A codec message from a peer (Raft messages travel as frames; only tests send these). */
-  onMessage(from: ActorId, m: Message): void {
-    if (from === supervisorId) throw new Error(`node ${this.self}: the supervisor sends requests, not Raft messages`);
+  onMessage(_from: ActorId, m: Message): void {
     this.raft.step(m);
-  }
-
-  /** A request from the supervisor: a proposal or a read. */
-  onClientRequest(m: ToNode): void {
-    if (m.t === 'read') {
-      this.onRead(m);
-      return;
-    }
-    if (m.t !== 'propose') throw new Error(`node ${this.self}: unknown request ${JSON.stringify((m as { t: unknown }).t)} from the supervisor`);
-    const index = this.raft.propose(m.data);
-    if (index === 0) {
-      const lead = this.raft.leaderId;
-      // A witness leads only until it hands leadership on: the request waits for the next leader.
-      if (this.raft.currentRole === Role.leader && !this.witness) this.io.reply({ t: 'busy', id: m.id, why: this.busyReason() });
-      else this.io.reply({ t: 'redirect', id: m.id, leader: lead === this.self ? 0 : lead });
-      return;
-    }
-    this.pending.set(index, { id: m.id, term: this.raft.currentTerm });
-  }
-
-  private busyReason(): string {
-    const st = this.raft.status();
-    if (st.leadTransferee !== 0) return `leadership is moving to node ${st.leadTransferee}; retry in a moment`;
-    const s = { ...defaultRaftSettings, ...this.cfg.raft };
-    return (
-      `the leader holds ${st.lastIndex - st.commit} uncommitted entries (${st.uncommittedBytes} bytes of commands), ` +
-      `at its limit (${s.uncommittedEntriesMax} entries, ${s.uncommittedBytesMax} bytes): writes arrive faster than the cluster commits them; retry shortly`
-    );
   }
 
   /** Before each drained batch of frames: the core first sees the time that passed (a stall, a long fsync). */
@@ -442,12 +401,7 @@ export class NodeHost {
     this.applied = meta.index;
     this.bytesSinceSnapshot = 0;
     // Proposals this node took as leader may or may not be in the snapshot: resubmitting is safe
-    // (the state machine's session table applies a command once), so they go back as dropped.
-    for (const [index, p] of this.pending) {
-      if (index > meta.index) continue;
-      this.pending.delete(index);
-      this.io.reply({ t: 'dropped', id: p.id, why: `a snapshot from the leader replaced the log through ${meta.index}` });
-    }
+    // (the state machine's session table applies a command once), so their clients go back.
     this.sessions.forgetThrough(this.self, meta.index);
     this.confWaiters.replacedThrough(meta.index);
     if (this.observer.snapshotInstalled) this.observer.snapshotInstalled(meta.index, meta.term, this.app.digest());
@@ -472,19 +426,13 @@ export class NodeHost {
       this.applied = index;
       if (watch !== undefined) watch(index, this.log.term(index), kind, at.bytes, at.start, at.end);
       if (this.confWaiters.size > 0) this.confWaiters.applied(index, this.log.term(index), kind);
-      if (this.pending.size === 0) continue; // client actors are acked per frame, not per entry
-      const p = this.pending.get(index);
-      if (p === undefined) continue;
-      this.pending.delete(index);
-      const term = this.log.term(index);
-      if (p.term !== term) this.io.reply({ t: 'dropped', id: p.id, why: `entry ${index} was replaced by a newer leader's entry (term ${term})` });
-      else this.io.reply({ t: 'applied', id: p.id, index, result: result ?? noResult });
+      if (this.sessions.wantResults) this.sessions.applied(index, result ?? noResult);
     }
   }
 
   private onRoleChange(soft: SoftState): void {
-    // Reads not yet confirmed may vanish with the old role: tell the supervisor to retry.
-    for (const r of this.reads.values()) if (r.index < 0) this.redirectRead(r.id);
+    // Reads not yet confirmed may vanish with the old role: their clients retry.
+    this.reads.redirectUnconfirmed(this.leaderHint());
     // A new leader counts time from now: the gap since the last leader's clock entry is not counted (late, never early).
     if (soft.role === Role.leader) this.clock.restart(this.io.now());
     if (soft.role !== Role.leader) {
@@ -667,58 +615,39 @@ export class NodeHost {
   // ---- reads ---------------------------------------------------------------------------------
 
   private collectReadStates(rd: Ready): void {
-    for (const rs of rd.readStates) {
-      const r = this.reads.get(rs.context);
-      if (r && r.index < 0) {
-        r.index = rs.index;
-        this.readsWaiting.push(r);
-      }
-    }
-  }
-
-  private serveRead(id: number, key: string, app: string | undefined, index: number): void {
-    this.reads.delete(id);
-    this.io.reply({ t: 'read-ok', id, value: readValue(this.app, key, app) ?? null, index, applied: this.applied, commit: this.raft.commitIndex });
+    for (const rs of rd.readStates) this.reads.confirmed(rs.context, rs.index);
   }
 
   private serveReads(): void {
-    if (this.readsWaiting.length === 0) return;
-    const still: PendingRead[] = [];
-    const early = this.cfg.hostUnsafe?.serveBeforeApply === true;
-    for (const r of this.readsWaiting) {
-      if (r.index <= this.applied || early) this.serveRead(r.id, r.key, r.app, r.index);
-      else still.push(r);
-    }
-    this.readsWaiting = still;
+    this.reads.serve(this.app, this.applied, this.raft.commitIndex, this.cfg.hostUnsafe?.serveBeforeApply === true);
   }
 
-  private redirectRead(id: number): void {
-    this.reads.delete(id);
+  private leaderHint(): number {
     const lead = this.raft.leaderId;
-    this.io.reply({ t: 'redirect', id, leader: lead === this.self ? 0 : lead });
+    return lead === this.self ? 0 : lead;
   }
 
-  private onRead(m: ReadRequest): void {
+  private onReads(b: ReadBatch): void {
     if (this.witness) {
       // A witness leader is handing leadership on: linearizable reads wait for the next leader.
-      if (m.mode === 'index' || m.mode === 'lease') this.redirectRead(m.id);
-      else this.io.reply({ t: 'refused', id: m.id, why: `node ${this.self} is a witness and serves no reads; read from a full voter` });
+      if (b.mode === 'index' || b.mode === 'lease') this.reads.redirect(b, this.leaderHint());
+      else this.reads.refuse(b, `node ${this.self} is a witness and serves no reads; read from a full voter`);
       return;
     }
-    if (m.mode === 'stale') {
-      this.serveRead(m.id, m.key, m.app, this.applied);
+    if (b.mode === 'stale') {
+      this.reads.answer(b, this.app, this.applied, this.applied, this.raft.commitIndex);
       return;
     }
     const isLeader = this.raft.currentRole === Role.leader;
-    if ((m.mode === 'index' || m.mode === 'lease') && !isLeader) {
-      this.redirectRead(m.id);
+    if ((b.mode === 'index' || b.mode === 'lease') && !isLeader) {
+      this.reads.redirect(b, this.leaderHint());
       return;
     }
-    this.reads.set(m.id, { id: m.id, key: m.key, app: m.app, index: -1 });
+    this.reads.await(b);
     // A lapsed lease falls back to a ReadIndex round: slower, still linearizable.
     this.catchUpTicks();
-    const started = (m.mode === 'lease' && this.raft.leaseRead(m.id)) || this.raft.readIndex(m.id);
-    if (!started) this.redirectRead(m.id);
+    const started = (b.mode === 'lease' && this.raft.leaseRead(b.ctx)) || this.raft.readIndex(b.ctx);
+    if (!started) this.reads.redirect(b, this.leaderHint());
   }
 
   // ---- status and control ---------------------------------------------------------------------
@@ -762,7 +691,6 @@ export class NodeHost {
       progress: Object.fromEntries(st.progress),
       witness: this.witness,
       applied: this.applied,
-      pending: this.pending.size,
       reads: this.reads.size,
       logEntriesInMemory: this.log.length,
       snapshot:

@@ -16,7 +16,7 @@ import { createApp } from './node-start.ts';
 import { defaultAppNames, loadApps } from '../platform/registry.ts';
 import { PaxosHost, type PaxosNodeConfig } from './paxos-host.ts';
 import { SnapshotKeeper } from './snapshot-keeper.ts';
-import type { FromNode, ToNode } from './protocol.ts';
+import type { FromNode } from './protocol.ts';
 
 /** A directory a Raft node wrote: its WAL segments. A Paxos node must not start over them (nor the reverse). */
 function raftFilesIn(dir: string): string[] {
@@ -93,7 +93,7 @@ const createPaxosNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> 
 
   return {
     receive(from, message) {
-      if (from === supervisorId) host.onClientRequest(message as ToNode);
+      if (from === supervisorId) throw new Error(`node ${ctx.self}: the supervisor sends client frames, not messages`);
       else host.onMessage(from, message as PaxosMessage);
     },
     receiveFrame(from, bytes, start, end) {

@@ -27,13 +27,14 @@ import {
 } from '../../protocols/paxos/index.ts';
 import { Role } from '../../protocols/raft/index.ts';
 import { CountStateMachine } from '../count/state-machine.ts';
-import { readValue, type StateMachine } from '../state-machine.ts';
+import type { StateMachine } from '../state-machine.ts';
 import { LogClock } from '../platform/log-clock.ts';
 import type { NodeConfig } from './node-config.ts';
 import type { NodeIO } from './node-host.ts';
 import { decodePaxos, encodePaxos, paxosFrameKind, setFrameTo } from './paxos-wire.ts';
 import { PaxosSessions } from './paxos-sessions.ts';
-import type { ReadRequest, ToNode } from './protocol.ts';
+import { decodeReads } from './client-wire.ts';
+import { ReadBatches, type ReadBatch } from './read-batches.ts';
 import { restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
 import { SnapshotIntake, SnapshotSenders, transferDefaults } from './snapshot-transfer.ts';
 import { decodeSnapshotAck, decodeSnapshotChunk, FrameKind } from './wire.ts';
@@ -82,18 +83,7 @@ export interface PaxosHostInit {
   startedFrom: SnapshotInfo | null;
 }
 
-interface PendingRead {
-  id: number;
-  key: string;
-  /** An app query (undefined: a KV read). */
-  app: string | undefined;
-  /** The read index once confirmed; -1 until then. */
-  index: number;
-  /** A follower read: when it asked the leader (for forgetting unanswered asks). */
-  askedAt: number;
-}
-
-/** Whose read a core read context is: a client read here, or a follower's ask. */
+/** Whose read a core read context is: a client read batch here (its ctx), or a follower's ask. */
 type ReadContext = { local: number } | { from: ActorId; ref: number };
 
 export class PaxosHost {
@@ -108,10 +98,7 @@ export class PaxosHost {
   /** What the log's replay found at start (null: memory storage). */
   readonly recovery: PaxosLogReport | null;
 
-  /** Proposals this node took as leader, by the identity of their bytes (the core keeps the object). */
-  private readonly pending = new Map<Uint8Array, number>();
-  private readonly reads = new Map<number, PendingRead>();
-  private readsWaiting: PendingRead[] = [];
+  private readonly reads: ReadBatches;
   private readonly contexts = new Map<number, ReadContext>();
   private nextContext = 1;
   private readonly keeper: SnapshotKeeper | null;
@@ -200,6 +187,7 @@ export class PaxosHost {
       this.intake = null;
     }
     // A session with nothing acked for two longest election timeouts (and at least 1 s) goes back to its last ack.
+    this.reads = new ReadBatches(init.io);
     this.sessions = new PaxosSessions(this.node, init.io, cfg.paxosMode === 'basic', Math.max(1_000, 4 * (cfg.paxos?.electionTicks ?? 10) * cfg.tickMs));
     this.lastTickAt = init.io.now();
   }
@@ -210,7 +198,11 @@ export class PaxosHost {
     if (end - start < 2) throw new DecodeError(end - start, 'raw frame shorter than its header');
     const kind = bytes[start + 1]!;
     if (kind === paxosFrameKind) this.step(decodePaxos(bytes, start, end));
-    else if (kind === FrameKind.propose && from !== supervisorId) this.sessions.onProposeFrame(this.self, from, bytes, start, end);
+    else if (kind === FrameKind.propose) this.sessions.onProposeFrame(this.self, from, bytes, start, end);
+    else if (kind === FrameKind.reads) {
+      const r = decodeReads(bytes, start, end);
+      this.onReads(this.reads.create(from, r.batch, r.mode, r.reads));
+    }
     else if (kind === FrameKind.snapshotChunk && this.intake !== null) {
       const c = decodeSnapshotChunk(bytes, start, end);
       this.intake.onChunk(from, c.key, c.leaderTerm, c.offset, c.data);
@@ -220,12 +212,12 @@ export class PaxosHost {
     }
     else if (kind === readIndexAskKind) this.onReadIndexAsk(from, readRef(bytes, start, end));
     else if (kind === readIndexAnswerKind) this.onReadIndexAnswer(bytes, start, end);
-    else throw new DecodeError(end - start, `node ${this.self}: unexpected frame kind ${kind} from actor ${from} (a Multi-Paxos node takes requests from the supervisor and propose frames from client actors only)`);
+    else throw new DecodeError(end - start, `node ${this.self}: unexpected frame kind ${kind} from actor ${from} (a Multi-Paxos node takes client frames and its peers' frames only)`);
   }
 
   /** A Paxos message as an object (tests send these; nodes send frames). */
   onMessage(from: ActorId, m: PaxosMessage): void {
-    if (from === supervisorId) throw new Error(`node ${this.self}: the supervisor sends requests, not Paxos messages`);
+    if (from === supervisorId) throw new Error(`node ${this.self}: the supervisor sends client frames, not Paxos messages`);
     this.step(m);
   }
 
@@ -234,26 +226,6 @@ export class PaxosHost {
     const leaderClaim = (m.type === PaxosMessageType.heartbeat || m.type === PaxosMessageType.accept) && nodeOf(m.ballot) === m.from && m.ballot >= this.node.promisedBallot;
     this.node.step(m);
     if (leaderClaim && m.ballot > this.followedBallot) this.followedBallot = m.ballot;
-  }
-
-  onClientRequest(m: ToNode): void {
-    if (m.t === 'read') {
-      this.onRead(m);
-      return;
-    }
-    if (m.t !== 'propose') throw new Error(`node ${this.self}: unknown request ${JSON.stringify((m as { t: unknown }).t)} from the supervisor`);
-    if (!this.node.propose(m.data)) {
-      const st = this.node.status();
-      if (st.role === PaxosRole.leader) {
-        const max = this.cfg.paxos?.inflightMax ?? paxosHostDefaults.inflightMax;
-        this.io.reply({ t: 'busy', id: m.id, why: `the leader has ${st.inflight} slots proposed and not yet chosen, its limit (${max}): writes arrive faster than the cluster chooses them; retry shortly` });
-      } else {
-        this.io.reply({ t: 'redirect', id: m.id, leader: this.leaderHint() });
-      }
-      return;
-    }
-    this.proposalsAccepted++;
-    this.pending.set(m.data, m.id);
   }
 
   private leaderHint(): number {
@@ -365,15 +337,8 @@ export class PaxosHost {
         const data = c.value.data;
         result = this.app.apply(c.slot, data, 0, data.length);
         this.appliedCommands++;
-        if (this.sessions.size > 0) this.sessions.applied(c.value);
+        if (this.sessions.size > 0) this.sessions.applied(c.value, c.slot, result ?? noResult);
         this.bytesSinceSnapshot += data.length;
-        if (this.pending.size > 0) {
-          const id = this.pending.get(data);
-          if (id !== undefined) {
-            this.pending.delete(data);
-            this.io.reply({ t: 'applied', id, index: c.slot, result: result ?? noResult });
-          }
-        }
       }
       this.applied = c.slot;
     }
@@ -422,9 +387,7 @@ export class PaxosHost {
     this.applied = slot;
     this.bytesSinceSnapshot = 0;
     // Proposals taken here may or may not be in the snapshot: resubmitting is safe (the state
-    // machine's session table applies a command once), so they go back as dropped.
-    for (const id of this.pending.values()) this.io.reply({ t: 'dropped', id, why: `a snapshot from a peer replaced the state through slot ${slot}` });
-    this.pending.clear();
+    // machine's session table applies a command once), so their clients go back.
     this.sessions.forgetAll(this.self);
     this.io.emit({ type: 'snapshot-installed', index: slot, term: 0, bytes: info.fileBytes });
   }
@@ -501,51 +464,51 @@ export class PaxosHost {
       // A deposed leader's proposals may still be chosen (a new leader re-proposes what it finds
       // accepted) or not: neither answer is known here. The cluster sends them to the new leader,
       // whose state machine applies a command once (its session table).
-      this.pending.clear();
       this.sessions.leadershipLost(this.self);
       for (const [ctx, c] of this.contexts) {
         if ('from' in c) this.io.sendFrame(c.from, readAnswerFrame(false, c.ref, 0, this.leaderHint()));
         this.contexts.delete(ctx);
       }
     }
-    for (const r of [...this.reads.values()]) if (r.index < 0 && r.askedAt < 0) this.redirectRead(r.id);
+    this.reads.redirectUnconfirmed(this.leaderHint(), (b) => b.askedAt < 0);
     this.io.emit({ type: 'role', role: paxosRoleName[st.role], term: this.termOf(st), leader: st.leader, ballot: formatBallot(st.role === PaxosRole.leader ? st.ballot : this.termOf(st)) });
     this.statusDue = true;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
 
-  private onRead(m: ReadRequest): void {
-    if (m.mode === 'stale') {
-      this.serveRead(m.id, m.key, m.app, this.applied);
+  private onReads(b: ReadBatch): void {
+    if (b.mode === 'stale') {
+      this.reads.answer(b, this.app, this.applied, this.applied, this.node.commitIndex);
       return;
     }
-    if (m.mode === 'lease') {
-      this.io.reply({ t: 'refused', id: m.id, why: 'read=lease is not available on multipaxos (its leader holds no lease); use read=index (the default), follower, log or stale' });
+    if (b.mode === 'lease') {
+      this.reads.refuse(b, 'read=lease is not available on multipaxos (its leader holds no lease); use read=index (the default), follower, log or stale');
       return;
     }
     const st = this.node.status();
     const isLeader = st.role === PaxosRole.leader;
-    if (m.mode === 'index' && !isLeader) {
-      this.redirectRead(m.id);
+    if (b.mode === 'index' && !isLeader) {
+      this.reads.redirect(b, this.leaderHint());
       return;
     }
-    if (m.mode === 'follower' && !isLeader) {
+    if (b.mode === 'follower' && !isLeader) {
       if (st.leader === 0 || st.leader === this.self) {
-        this.redirectRead(m.id);
+        this.reads.redirect(b, this.leaderHint());
         return;
       }
-      this.reads.set(m.id, { id: m.id, key: m.key, app: m.app, index: -1, askedAt: this.io.now() });
-      this.io.sendFrame(st.leader, readAskFrame(m.id));
+      b.askedAt = this.io.now();
+      this.reads.await(b);
+      this.io.sendFrame(st.leader, readAskFrame(b.ctx));
       return;
     }
-    this.reads.set(m.id, { id: m.id, key: m.key, app: m.app, index: -1, askedAt: -1 });
+    this.reads.await(b);
     this.catchUpTicks();
     const ctx = this.nextContext++;
-    this.contexts.set(ctx, { local: m.id });
+    this.contexts.set(ctx, { local: b.ctx });
     if (!this.node.readIndex(ctx)) {
       this.contexts.delete(ctx);
-      this.redirectRead(m.id);
+      this.reads.redirect(b, this.leaderHint());
     }
   }
 
@@ -568,14 +531,14 @@ export class PaxosHost {
     const v = new DataView(bytes.buffer, bytes.byteOffset + start, readFrameBytes);
     const ok = bytes[start + 2] === 1;
     const ref = v.getFloat64(8, true);
-    const r = this.reads.get(ref);
-    if (r === undefined || r.index >= 0) return;
+    const b = this.reads.unconfirmed.get(ref);
+    if (b === undefined) return;
     if (!ok) {
-      this.redirectRead(r.id, v.getUint16(4, true));
+      const hint = v.getUint16(4, true);
+      this.reads.redirect(b, hint === this.self ? 0 : hint);
       return;
     }
-    r.index = v.getFloat64(16, true);
-    this.readsWaiting.push(r);
+    this.reads.confirmed(ref, v.getFloat64(16, true));
     this.serveReads();
   }
 
@@ -588,40 +551,19 @@ export class PaxosHost {
         this.io.sendFrame(c.from, readAnswerFrame(true, c.ref, rs.index, 0));
         continue;
       }
-      const r = this.reads.get(c.local);
-      if (r !== undefined && r.index < 0) {
-        r.index = rs.index;
-        this.readsWaiting.push(r);
-      }
+      this.reads.confirmed(c.local, rs.index);
     }
   }
 
   private serveReads(): void {
-    if (this.readsWaiting.length === 0) return;
-    const still: PendingRead[] = [];
-    for (const r of this.readsWaiting) {
-      if (r.index <= this.applied) this.serveRead(r.id, r.key, r.app, r.index);
-      else still.push(r);
-    }
-    this.readsWaiting = still;
+    this.reads.serve(this.app, this.applied, this.node.commitIndex);
   }
 
-  private serveRead(id: number, key: string, app: string | undefined, index: number): void {
-    this.reads.delete(id);
-    this.io.reply({ t: 'read-ok', id, value: readValue(this.app, key, app) ?? null, index, applied: this.applied, commit: this.node.commitIndex });
-  }
-
-  private redirectRead(id: number, hint?: number): void {
-    this.reads.delete(id);
-    const lead = hint ?? this.leaderHint();
-    this.io.reply({ t: 'redirect', id, leader: lead === this.self ? 0 : lead });
-  }
-
-  /** Follower reads whose ask or answer was lost: the cluster resent them long ago. */
+  /** Follower reads whose ask or answer was lost: the client sent them again long ago. */
   private forgetStaleReads(): void {
     if (this.reads.size === 0) return;
     const now = this.io.now();
-    for (const r of this.reads.values()) if (r.askedAt >= 0 && r.index < 0 && now - r.askedAt > followerReadForgetMs) this.reads.delete(r.id);
+    this.reads.forget((b) => b.askedAt >= 0 && now - b.askedAt > followerReadForgetMs);
   }
 
   // ---- status and control ---------------------------------------------------------------------
@@ -669,7 +611,6 @@ export class PaxosHost {
       promisedName: formatBallot(st.promised),
       term: this.termOf(st),
       applied: this.applied,
-      pending: this.pending.size,
       reads: this.reads.size,
       firstIndex: this.node.compactedThrough + 1,
       snapshotIndex: this.node.compactedThrough,

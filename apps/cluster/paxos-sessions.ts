@@ -18,18 +18,33 @@
 import type { ActorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { PaxosRole, type PaxosNode, type Value } from '../../protocols/paxos/index.ts';
-import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes } from './wire.ts';
+import { ResultsWriter, sendResults } from './client-wire.ts';
+import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
 
 /** One accepted propose frame: its commands proposed and not yet applied, and the last seq it covers. */
 interface FrameRecord {
   readonly session: PaxosSession;
   lastSeq: number;
   remaining: number;
+  /** A session that wants results: (slot, result) per command proposed, by position. */
+  results: (number | Uint8Array)[] | null;
 }
+
+/** A command's tag when its session wants results: its frame and its place in it (else the tag is the frame). */
+interface CommandTag {
+  readonly frame: FrameRecord;
+  readonly pos: number;
+}
+
 
 /** What the proposer knows of one client actor (see ClientSession in client-sessions.ts). */
 interface PaxosSession {
   readonly client: ActorId;
+  readonly stream: number;
+  readonly wantsResults: boolean;
+  /** Results of acked frames not yet sent, in seq order from sentSeq + 1: (slot, result) pairs. */
+  results: (number | Uint8Array)[];
+  sentSeq: number;
   /** The next seq expected; a frame starting past it is ignored (the client will go back). */
   nextSeq: number;
   /** Accepted frames not yet acked, oldest first, from `head`. */
@@ -47,7 +62,9 @@ export interface PaxosSessionIO {
 }
 
 export class PaxosSessions {
-  private readonly sessions = new Map<ActorId, PaxosSession>();
+  /** By client actor × 256 + stream. */
+  private readonly sessions = new Map<number, PaxosSession>();
+  private readonly writer = new ResultsWriter();
   /** Frames with commands proposed and not all applied, by their copy's buffer. */
   /** Frames whose commands still count (each command's value carries its frame as its tag). */
   private readonly frames = new Set<FrameRecord>();
@@ -85,12 +102,13 @@ export class PaxosSessions {
    * that copy's buffer is how apply tells this frame's commands from every other value.
    */
   onProposeFrame(self: ActorId, client: ActorId, bytes: Uint8Array, start: number, end: number): void {
-    const { count, firstSeq } = proposeHeader(bytes, start, end);
+    const { count, firstSeq, flags, stream } = proposeHeader(bytes, start, end);
+    const key = client * 256 + stream;
     if (!this.basic) {
       const st = this.node.status();
       if (st.role !== PaxosRole.leader) {
-        this.drop(client);
-        this.io.sendFrame(client, encodeControl(FrameKind.redirect, firstSeq, st.leader === self ? 0 : st.leader));
+        this.drop(key);
+        this.io.sendFrame(client, encodeControl(FrameKind.redirect, firstSeq, st.leader === self ? 0 : st.leader, stream));
         return;
       }
       // Leadership lost and won again between two looks: what was proposed before may be replaced.
@@ -99,11 +117,17 @@ export class PaxosSessions {
         this.ballot = st.ballot;
       }
     }
-    let s = this.sessions.get(client);
+    let s = this.sessions.get(key);
+    if (s !== undefined && (flags & proposeStartsStream) !== 0) {
+      // The client (re)starts its stream here: it may have gone on with another leader since.
+      this.drop(key);
+      s = undefined;
+    }
     if (s === undefined) {
       // A client's first frame here sets where its stream starts (it may come from another leader).
-      s = { client, nextSeq: firstSeq, frames: [], head: 0, ackedSeq: firstSeq - 1, ackDue: false, progressAt: this.io.now() };
-      this.sessions.set(client, s);
+      const wantsResults = (flags & proposeWantsResults) !== 0;
+      s = { client, stream, wantsResults, results: [], sentSeq: firstSeq - 1, nextSeq: firstSeq, frames: [], head: 0, ackedSeq: firstSeq - 1, ackDue: false, progressAt: this.io.now() };
+      this.sessions.set(key, s);
     }
     const skip = s.nextSeq - firstSeq;
     // Ahead of what we expect: an earlier frame was refused; the client will go back.
@@ -111,7 +135,7 @@ export class PaxosSessions {
     const copy = bytes.slice(start, end);
     const buffer = copy.buffer; // once: `.buffer` is a slow builtin call
     if (s.head === s.frames.length) s.progressAt = this.io.now();
-    const f: FrameRecord = { session: s, lastSeq: 0, remaining: 0 };
+    const f: FrameRecord = { session: s, lastSeq: 0, remaining: 0, results: s.wantsResults ? [] : null };
     let at = proposeHeaderBytes;
     let proposed = 0;
     for (let i = 0; i < count; i++) {
@@ -121,11 +145,11 @@ export class PaxosSessions {
       if (dataAt + len > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
       at = dataAt + len;
       if (i < skip) continue;
-      if (!this.node.propose(new Uint8Array(buffer, dataAt, len), f)) {
+      if (!this.node.propose(new Uint8Array(buffer, dataAt, len), s.wantsResults ? ({ frame: f, pos: proposed } satisfies CommandTag) : f)) {
         // Refused: a Multi-Paxos leader with its window and backlog full, a Basic Paxos proposer
         // with its queue full (back off), or no longer the leader (go to the new one).
-        if (this.basic || this.node.currentRole === PaxosRole.leader) this.io.sendFrame(client, encodeControl(FrameKind.busy, s.nextSeq));
-        else this.io.sendFrame(client, encodeControl(FrameKind.redirect, s.nextSeq, this.leaderHint(self)));
+        if (this.basic || this.node.currentRole === PaxosRole.leader) this.io.sendFrame(client, encodeControl(FrameKind.busy, s.nextSeq, 0, stream));
+        else this.io.sendFrame(client, encodeControl(FrameKind.redirect, s.nextSeq, this.leaderHint(self), stream));
         break;
       }
       proposed++;
@@ -144,9 +168,16 @@ export class PaxosSessions {
    * commands, that frame is one closer to done; done frames at the front of their session's queue
    * move its ack forward.
    */
-  applied(value: Value): void {
-    const f = value.tag as FrameRecord | undefined;
-    if (f === undefined || !this.frames.has(f)) return;
+  applied(value: Value, slot: number, result: Uint8Array): void {
+    const tag = value.tag as FrameRecord | CommandTag | undefined;
+    if (tag === undefined) return;
+    const f = 'frame' in tag ? tag.frame : tag;
+    if (!this.frames.has(f)) return;
+    if (f.results !== null) {
+      const pos = (tag as CommandTag).pos;
+      f.results[2 * pos] = slot;
+      f.results[2 * pos + 1] = result;
+    }
     if (--f.remaining > 0) return;
     this.frames.delete(f);
     const s = f.session;
@@ -157,6 +188,8 @@ export class PaxosSessions {
     if (q[h] !== f) return;
     while (h < q.length && q[h]!.remaining === 0) {
       s.ackedSeq = q[h]!.lastSeq;
+      const r = q[h]!.results;
+      if (r !== null) for (const x of r) s.results.push(x);
       h++;
     }
     s.ackDue = true;
@@ -177,11 +210,24 @@ export class PaxosSessions {
   sendAcks(): void {
     if (!this.acksDue) return;
     this.acksDue = false;
-    for (const [client, s] of this.sessions) {
-      if (!s.ackDue) continue;
-      s.ackDue = false;
-      this.io.sendFrame(client, encodeControl(FrameKind.ack, s.ackedSeq));
+    for (const s of this.sessions.values()) this.sendDue(s);
+  }
+
+  /** The ack, or the results, a session is due (results are cumulative acks too). */
+  private sendDue(s: PaxosSession): void {
+    if (!s.ackDue) return;
+    s.ackDue = false;
+    if (!s.wantsResults) {
+      this.io.sendFrame(s.client, encodeControl(FrameKind.ack, s.ackedSeq, 0, s.stream));
+      return;
     }
+    const r = s.results;
+    const n = s.ackedSeq - s.sentSeq;
+    if (n <= 0) return;
+    if (r.length !== 2 * n) throw new Error(`client ${s.client}/${s.stream}: ${n} commands acked but ${r.length / 2} results kept`);
+    sendResults(this.writer, (f) => this.io.sendFrame(s.client, f), s.stream, s.sentSeq + 1, r, n);
+    s.results = [];
+    s.sentSeq = s.ackedSeq;
   }
 
   /**
@@ -203,7 +249,7 @@ export class PaxosSessions {
     if (this.sessions.size === 0) return;
     this.sendAcks();
     const hint = this.leaderHint(self);
-    for (const [client, s] of this.sessions) this.io.sendFrame(client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, hint));
+    for (const s of this.sessions.values()) this.io.sendFrame(s.client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, hint, s.stream));
     this.sessions.clear();
     this.frames.clear();
     this.ballot = 0;
@@ -228,12 +274,9 @@ export class PaxosSessions {
     // Frames the client sent before it hears this start past nextSeq and are ignored.
     s.nextSeq = s.ackedSeq + 1;
     s.progressAt = this.io.now();
-    if (s.ackDue) {
-      s.ackDue = false;
-      this.io.sendFrame(s.client, encodeControl(FrameKind.ack, s.ackedSeq));
-    }
+    this.sendDue(s);
     // The hint names this node: "send again from there, here".
-    this.io.sendFrame(s.client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, this.basic || this.node.currentRole === PaxosRole.leader ? self : this.leaderHint(self)));
+    this.io.sendFrame(s.client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, this.basic || this.node.currentRole === PaxosRole.leader ? self : this.leaderHint(self), s.stream));
   }
 
   /** Every session back to its last ack (its values may have been replaced). */
@@ -242,10 +285,10 @@ export class PaxosSessions {
     for (const s of this.sessions.values()) if (s.head < s.frames.length) this.rewind(s, self);
   }
 
-  private drop(client: ActorId): void {
-    const s = this.sessions.get(client);
+  private drop(key: number): void {
+    const s = this.sessions.get(key);
     if (s === undefined) return;
-    this.sessions.delete(client);
+    this.sessions.delete(key);
     for (const f of this.frames) if (f.session === s) this.frames.delete(f);
   }
 }

@@ -10,11 +10,14 @@
 //                    40 rejectHint f64 | 48 context f64 | 56 entry count u32
 //                    60 first entry index f64 (only when count > 0), then per entry:
 //                    term u32 | kind u8 | data length u32 | data       (indexes are consecutive)
-//   propose (kind 2) 0 tag | 1 kind | 2 unused u16 | 4 count u32 | 8 first seq f64, then per
-//                    command: length u32 | bytes        (seqs first, first + 1, ...)
+//   propose (kind 2) 0 tag | 1 kind | 2 flags u8 (bit 0: answer with results, client-wire.ts;
+//                    bit 1: the stream starts here)
+//                    3 stream u8 | 4 count u32 | 8 first seq f64, then per command:
+//                    length u32 | bytes        (seqs first, first + 1, ...). A client's streams
+//                    are independent sessions (the supervisor runs one per node it acts through).
 //   ack (3), redirect (4), busy (5), held (6)
-//                    0 tag | 1 kind | 2 leader u16 (redirect: the hint, 0 = unknown) | 4 unused
-//                    8 seq f64: ack = every proposal up to seq is applied; redirect/busy = the
+//                    0 tag | 1 kind | 2 leader u16 (redirect: the hint, 0 = unknown) | 4 stream u8
+//                    5 unused | 8 seq f64: ack = every proposal up to seq is applied; redirect/busy = the
 //                    first seq the client must send again (to the hinted leader / after a pause);
 //                    held (node to node) = every voter holds the log durably up to this index
 //   snapshot chunk (7, leader to follower)
@@ -32,7 +35,8 @@ import { rawFrameTag } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { type Entry, type EntryKind, type Message, type MessageType } from '../../protocols/raft/index.ts';
 
-export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5, held: 6, snapshotChunk: 7, snapshotAck: 8, witnessSnapshot: 9 } as const;
+// 10-12 are Multi-Paxos's (paxos-wire.ts, paxos-host.ts); 13-15 the client pipeline's (client-wire.ts).
+export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5, held: 6, snapshotChunk: 7, snapshotAck: 8, witnessSnapshot: 9, results: 13, reads: 14, readAnswers: 15 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const raftHeaderBytes = 60;
@@ -182,9 +186,11 @@ export class ProposeFrameWriter {
     this.view = new DataView(this.bytes.buffer);
   }
 
-  begin(firstSeq: number): void {
+  begin(firstSeq: number, flags = 0, stream = 0): void {
     this.bytes[0] = rawFrameTag;
     this.bytes[1] = FrameKind.propose;
+    this.bytes[2] = flags;
+    this.bytes[3] = stream;
     this.view.setFloat64(8, firstSeq, true);
     this.length = proposeHeaderBytes;
     this.count = 0;
@@ -210,11 +216,19 @@ export class ProposeFrameWriter {
   }
 }
 
-/** Reads a propose frame's header: how many commands and the seq of the first. */
-export function proposeHeader(bytes: Uint8Array, start: number, end: number): { count: number; firstSeq: number } {
+/** Propose flag: the client wants each command's result back (a results frame instead of an ack). */
+export const proposeWantsResults = 1;
+/**
+ * Propose flag: the client's stream starts here, whatever this node knew of it (the first frame
+ * the client sends to a node after talking to another: it may have gone on there meanwhile).
+ */
+export const proposeStartsStream = 2;
+
+/** Reads a propose frame's header: how many commands, the seq of the first, flags and stream. */
+export function proposeHeader(bytes: Uint8Array, start: number, end: number): { count: number; firstSeq: number; flags: number; stream: number } {
   if (end - start < proposeHeaderBytes) throw new DecodeError(end - start, 'propose frame shorter than its header');
   const v = frameView(bytes);
-  return { count: v.getUint32(start + 4, true), firstSeq: v.getFloat64(start + 8, true) };
+  return { count: v.getUint32(start + 4, true), firstSeq: v.getFloat64(start + 8, true), flags: bytes[start + 2]!, stream: bytes[start + 3]! };
 }
 
 /**
@@ -230,18 +244,19 @@ const controlScratch = new Uint8Array(controlFrameBytes);
 const controlView = new DataView(controlScratch.buffer);
 
 /** An ack, redirect or busy frame (a view of a shared scratch buffer: send it at once). */
-export function encodeControl(kind: typeof FrameKind.ack | typeof FrameKind.redirect | typeof FrameKind.busy | typeof FrameKind.held, seq: number, leader = 0): Uint8Array {
+export function encodeControl(kind: typeof FrameKind.ack | typeof FrameKind.redirect | typeof FrameKind.busy | typeof FrameKind.held, seq: number, leader = 0, stream = 0): Uint8Array {
   controlScratch[0] = rawFrameTag;
   controlScratch[1] = kind;
   controlView.setUint16(2, leader, true);
+  controlScratch[4] = stream;
   controlView.setFloat64(8, seq, true);
   return controlScratch;
 }
 
-export function decodeControl(bytes: Uint8Array, start: number, end: number): { kind: number; seq: number; leader: number } {
+export function decodeControl(bytes: Uint8Array, start: number, end: number): { kind: number; seq: number; leader: number; stream: number } {
   if (end - start < controlFrameBytes) throw new DecodeError(end - start, 'control frame shorter than 16 bytes');
   const v = frameView(bytes);
-  return { kind: bytes[start + 1]!, seq: v.getFloat64(start + 8, true), leader: v.getUint16(start + 2, true) };
+  return { kind: bytes[start + 1]!, seq: v.getFloat64(start + 8, true), leader: v.getUint16(start + 2, true), stream: bytes[start + 4]! };
 }
 
 /** Which snapshot file a transfer is about: its headerCrc tells two images at one index apart. */

@@ -3,6 +3,7 @@
 // drives (KvApp, for tests and tools that run the KV store by itself). Holds no logic of its own.
 import type { App, AppContext, AppStateMachine } from '../platform/app.ts';
 import type { SnapshotImage, SnapshotRestore, StateMachine } from '../state-machine.ts';
+import { runKvQuery } from './queries.ts';
 import { KvStateMachine } from './state-machine.ts';
 
 export class KvApp implements StateMachine {
@@ -16,6 +17,10 @@ export class KvApp implements StateMachine {
 
   readLocal(key: string): Uint8Array | undefined {
     return this.kv.readLocal(key);
+  }
+
+  query(app: string, q: string): Uint8Array | undefined {
+    return app === 'kv' ? runKvQuery(this.kv, q) : undefined;
   }
 
   snapshot(): SnapshotImage {
@@ -39,8 +44,14 @@ export class KvAppMachine implements AppStateMachine {
     return this.kv.apply(ctx.index, command);
   }
 
-  query(key: string): Uint8Array | undefined {
+  /** A key's value: what the KV API's read paths ask (AppRouter.readLocal). */
+  readKey(key: string): Uint8Array | undefined {
     return this.kv.readLocal(key);
+  }
+
+  /** A scan, mget or dbsize (apps/kv/queries.ts): what a read with `app: 'kv'` asks. */
+  query(q: string): Uint8Array | undefined {
+    return runKvQuery(this.kv, q);
   }
 
   snapshot(): SnapshotImage {

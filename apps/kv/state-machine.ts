@@ -12,9 +12,13 @@ import {
   commandProblem,
   decodeCommand,
   encodeResult,
+  int64Max,
+  int64Min,
   kvCodec,
   kvEncode,
   kvLimitsDefault,
+  parseInt64,
+  textBytes,
 } from './commands.ts';
 
 export interface KvStateMachineSettings extends KvLimits {
@@ -88,6 +92,9 @@ export class KvStateMachine {
   private sessions = new Map<string, SessionEntry>();
   private sessionBytes = 0;
   private appliedIndex = 0;
+  // The keys in order for scans, rebuilt on demand after a key was added or removed (not on an
+  // overwrite). Derived state: in neither the digest nor the snapshot.
+  private sortedKeys: string[] | null = null;
 
   constructor(settings: Partial<KvStateMachineSettings> = {}) {
     this.settings = Object.freeze({ ...kvStateMachineSettingsDefault, ...settings });
@@ -177,18 +184,86 @@ export class KvStateMachine {
   private write(index: number, cmd: Exclude<KvCommand, { op: 'get' }>): KvResult {
     switch (cmd.op) {
       case 'put':
-        this.data.set(cmd.key, cmd.value);
+        this.set(cmd.key, cmd.value);
         return { type: 'written', index };
       case 'delete':
-        return { type: 'deleted', index, existed: this.data.delete(cmd.key) };
+        return { type: 'deleted', index, existed: this.remove(cmd.key) };
       case 'cas': {
         const current = this.data.get(cmd.key) ?? null;
         const matches = cmd.expect === null ? current === null : current !== null && sameBytes(current, cmd.expect);
         if (!matches) return { type: 'cas-failed', current };
-        this.data.set(cmd.key, cmd.value);
+        this.set(cmd.key, cmd.value);
         return { type: 'written', index };
       }
+      case 'put-if': {
+        const current = this.data.get(cmd.key) ?? null;
+        const previous = cmd.returnPrevious ? current : null;
+        if ((cmd.condition === 'nx' && current !== null) || (cmd.condition === 'xx' && current === null)) return { type: 'condition-failed', previous };
+        this.set(cmd.key, cmd.value);
+        return cmd.returnPrevious ? { type: 'swapped', index, previous } : { type: 'written', index };
+      }
+      case 'incr-by': {
+        const current = this.data.get(cmd.key);
+        const n = current === undefined ? 0n : parseInt64(current);
+        if (n === null) return { type: 'error', code: 'not-integer', message: `the value of ${JSON.stringify(cmd.key)} is not a base-10 signed 64-bit integer` };
+        const next = n + cmd.delta;
+        if (next < int64Min || next > int64Max) return { type: 'error', code: 'not-integer', message: `adding ${cmd.delta} to ${n} would overflow a signed 64-bit integer` };
+        this.set(cmd.key, textBytes(next.toString()));
+        return { type: 'integer', index, value: next };
+      }
+      case 'mput':
+        for (const [key, value] of cmd.entries) this.set(key, value);
+        return { type: 'written', index };
+      case 'mdelete': {
+        let count = 0;
+        for (const key of cmd.keys) if (this.remove(key)) count++;
+        return { type: 'deleted-count', index, count };
+      }
     }
+  }
+
+  private set(key: string, value: Uint8Array): void {
+    const size = this.data.size;
+    this.data.set(key, value);
+    if (this.data.size !== size) this.sortedKeys = null;
+  }
+
+  private remove(key: string): boolean {
+    const existed = this.data.delete(key);
+    if (existed) this.sortedKeys = null;
+    return existed;
+  }
+
+  /**
+   * Keys in UTF-16 code unit order after `after` (null: from the first), that start with
+   * `prefix`: at most `count` of them, and no more once their UTF-8 bytes reach `bytesMax`.
+   * `last` is the last key listed, null when the listing reached the end (no key after it could
+   * match). A read: changes nothing but a derived index, rebuilt in O(n log n) after keys were
+   * added or removed since the last scan.
+   */
+  scan(after: string | null, prefix: string, count: number, bytesMax: number): { keys: string[]; last: string | null } {
+    const sorted = (this.sortedKeys ??= [...this.data.keys()].sort());
+    const from = after !== null && after >= prefix ? after : prefix;
+    // The first key > `after` (or >= prefix when starting there).
+    let lo = 0;
+    let hi = sorted.length;
+    const strict = after !== null && after >= prefix;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = sorted[mid]!;
+      if (k < from || (strict && k === from)) lo = mid + 1;
+      else hi = mid;
+    }
+    const keys: string[] = [];
+    let bytes = 0;
+    for (let i = lo; i < sorted.length; i++) {
+      const k = sorted[i]!;
+      if (!k.startsWith(prefix)) return { keys, last: null };
+      keys.push(k);
+      bytes += Buffer.byteLength(k, 'utf8');
+      if (keys.length >= count || bytes >= bytesMax) return { keys, last: i + 1 < sorted.length ? k : null };
+    }
+    return { keys, last: null };
   }
 
   private entryBytes(clientId: string, entry: SessionEntry): number {
@@ -272,6 +347,7 @@ export class KvStateMachine {
 
   private install(image: RestoredImage): void {
     this.data = image.data;
+    this.sortedKeys = null;
     this.sessions = image.sessions;
     this.appliedIndex = image.index;
     this.sessionBytes = 0;

@@ -30,6 +30,11 @@ export interface AppStateMachine {
   wantsTime?(): boolean;
   /** A read-only query against the state as applied here (the answer's bytes are the app's format). */
   query(q: string): Uint8Array | undefined;
+  /**
+   * The kv app only: a key's value, for the KV API's read paths (reads without an app name).
+   * Apart from query so that a query language of its own cannot be mistaken for a key.
+   */
+  readKey?(key: string): Uint8Array | undefined;
   /** An image of the whole state (captured now, serialized lazily in pieces). */
   snapshot(): SnapshotImage;
   /** Replaces the whole state with an image's, fed in pieces; nothing changes until finish(). */

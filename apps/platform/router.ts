@@ -91,7 +91,9 @@ export class AppRouter implements StateMachine {
 
   /** KV reads (the read paths of the KV API). */
   readLocal(key: string): Uint8Array | undefined {
-    return this.kv?.query(key);
+    const kv = this.kv;
+    if (kv === null) return undefined;
+    return kv.readKey !== undefined ? kv.readKey(key) : kv.query(key);
   }
 
   /** A query to one app; undefined for no answer (or no such app). */

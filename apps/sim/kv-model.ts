@@ -6,7 +6,7 @@ import { AppRouter } from '../platform/router.ts';
 import { builtinAppsNamed } from '../platform/registry.ts';
 import type { Entry } from '../../protocols/raft/index.ts';
 import { EntryKind } from '../../protocols/raft/index.ts';
-import { decodeCommand, KvDecodeError } from '../kv/commands.ts';
+import { decodeCommand, keysWritten, KvDecodeError } from '../kv/commands.ts';
 
 /** What a key held from an index on: its value (null: absent). */
 interface Change {
@@ -56,24 +56,23 @@ export class KvModel {
   private applyOne(e: Entry): void {
     const index = e.index;
     if (e.kind === EntryKind.normal) {
-      let key: string | null = null;
+      let keys: readonly string[] = [];
       try {
-        const cmd = decodeCommand(e.data);
-        if (cmd.op !== 'get') key = cmd.key;
+        keys = [...new Set(keysWritten(decodeCommand(e.data)))];
       } catch (err) {
         if (!(err instanceof KvDecodeError)) throw err;
       }
-      const before = key === null ? undefined : this.kv.readLocal(key);
+      const before = keys.map((k) => this.kv.readLocal(k));
       this.commands.set(index, e.data);
       this.results.set(index, this.kv.apply(index, e.data, 0, e.data.length).slice());
-      if (key !== null) {
+      keys.forEach((key, i) => {
         const after = this.kv.readLocal(key);
-        if (after !== before) {
+        if (after !== before[i]) {
           let h = this.history.get(key);
           if (h === undefined) this.history.set(key, (h = []));
           h.push({ index, value: after ?? null });
         }
-      }
+      });
     }
     this.applied = index;
     this.digests.set(index, this.kv.digest());

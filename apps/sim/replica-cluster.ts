@@ -9,11 +9,12 @@ import { createRng, type Rng } from '../../runtime/rng.ts';
 import { SimFs } from '../../runtime/storage/sim-fs.ts';
 import { walRecordOffsets } from '../../runtime/storage/wal.ts';
 import { formatMessage, Role, roleName, type Entry, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
-import { decodeRaft, frameKind, FrameKind } from '../cluster/wire.ts';
+import { decodeControl, decodeRaft, frameKind, FrameKind, ProposeFrameWriter, proposeStartsStream, proposeWantsResults } from '../cluster/wire.ts';
+import { decodeReadAnswers, encodeReads, readResults, ReadStatus } from '../cluster/client-wire.ts';
 import type { ClusterOptions, SimCluster, SimEnv } from '../../protocols/sim/protocol.ts';
 import { startNode, type StartedNode } from '../cluster/node-start.ts';
 import type { HostMutations, NodeConfig } from '../cluster/node-config.ts';
-import type { FromNode, ToNode } from '../cluster/protocol.ts';
+import type { FromNode } from '../cluster/protocol.ts';
 import type { NodeObserver } from '../cluster/node-host.ts';
 import { decodeCommand, encodeCommand, textBytes } from '../kv/commands.ts';
 import type { KvObservation, ReplicaObservation } from './replica-checks.ts';
@@ -53,6 +54,27 @@ const engineClient = 'engine';
 const engineKey = 'engine';
 const workloadKeys = ['a', 'b', 'c', 'd'];
 const readModes: LocalReadMode[] = ['index', 'lease', 'follower', 'stale'];
+/** Clients speak the client pipeline's frames (client-wire.ts) as actor 0: the engine on stream 0, client c on c + 1, traps on the last. */
+const clientActor = 0;
+const engineStream = 0;
+const trapStream = 255;
+
+/** What a simulated client sends: one command of its stream (seq), or a read of one key. */
+type SimRequest = { t: 'propose'; data: Uint8Array; stream: number; seq: number } | { t: 'read'; mode: LocalReadMode; key: string };
+
+const frameWriter = new ProposeFrameWriter(1, 1 << 20);
+
+/**
+ * The frame for a request; a read's batch id is the operation's id. Each send starts its stream
+ * afresh: a simulated client resends one operation wherever it likes (a duplicate is the session
+ * table's to answer), and the engine's commands are independent of each other.
+ */
+function requestFrame(r: SimRequest, id: number, flags = proposeWantsResults | proposeStartsStream): Uint8Array {
+  if (r.t === 'read') return encodeReads(id, r.mode, [{ key: r.key, app: undefined }]);
+  frameWriter.begin(r.seq, flags, r.stream);
+  frameWriter.bytes.set(r.data, frameWriter.add(r.data.length));
+  return frameWriter.finish().slice();
+}
 
 interface ReplicaNode {
   readonly id: number;
@@ -88,7 +110,7 @@ interface ClientOp {
   readonly op: 'put' | 'get' | 'cas' | 'delete';
   readonly mode: LocalReadMode | 'log';
   readonly key: string;
-  readonly request: ToNode;
+  readonly request: SimRequest;
   /** The client's sequence number (writes and log reads: resends keep it). */
   readonly seq: number;
   readonly invokedAt: number;
@@ -127,8 +149,8 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
   private readonly ops = new Map<number, ClientOp>();
   private readonly clientSeqs: number[];
   private readonly clientBusy: boolean[];
-  /** The engine's commands waiting to be proposed, by request id → command id bytes. */
-  private readonly engineCommands = new Map<number, Uint8Array>();
+  /** Operations in flight by stream and seq (writes, whose answers name them so). */
+  private readonly bySeq = new Map<number, ClientOp>();
   private readonly traps: Traps;
   /** A trap holds the workload: clients start nothing new. */
   private quietWorkload = false;
@@ -348,8 +370,9 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
         io: {
           now: () => this.localNow(n),
           sendFrame: (to, frame) => {
-            const m: ReplicaMessage = { from: n.id, to, frame: frame.slice() };
-            this.effect(n, () => this.env.send(m));
+            const copy = frame.slice();
+            if (to === clientActor) this.effect(n, () => this.onClientFrame(n.id, copy));
+            else this.effect(n, () => this.env.send({ from: n.id, to, frame: copy }));
           },
           reply: (m) => this.effect(n, () => this.onReply(n.id, m)),
           emit: () => {},
@@ -454,12 +477,8 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
     // The engine's command (its id in the first 4 bytes) as a put under the engine's session.
     const seq = new DataView(command.buffer, command.byteOffset, command.byteLength).getUint32(0);
     const data = encodeCommand({ op: 'put', clientId: engineClient, seq, key: engineKey, value: command }).slice();
-    const id = this.nextRequestId++;
-    this.engineCommands.set(id, command);
-    this.stepNode(n, () => {
-      n.started!.host.onClientRequest({ t: 'propose', id, data });
-      n.started!.host.process();
-    });
+    // Acks only: the engine follows commits through `applied`, not answers.
+    this.clientSend(n, requestFrame({ t: 'propose', data, stream: engineStream, seq }, 0, proposeStartsStream));
     return true;
   }
 
@@ -580,39 +599,39 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
     const value = textBytes(`c${c}-${r.int(0, 1000)}`);
     let op: ClientOp['op'];
     let mode: ClientOp['mode'] = 'log';
-    let request: ToNode;
+    let request: SimRequest;
     const id = this.nextRequestId++;
     let seq = 0;
     if (roll < 0.3) {
       op = 'put';
       seq = ++this.clientSeqs[c]!;
-      request = { t: 'propose', id, data: encodeCommand({ op: 'put', clientId: `c${c}`, seq, key, value }).slice() };
+      request = { t: 'propose', data: encodeCommand({ op: 'put', clientId: `c${c}`, seq, key, value }).slice(), stream: c + 1, seq };
     } else if (roll < 0.42) {
       op = 'cas';
       seq = ++this.clientSeqs[c]!;
       const expect = r.chance(0.3) ? null : textBytes(`c${r.int(0, this.settings.clients)}-${r.int(0, 1000)}`);
-      request = { t: 'propose', id, data: encodeCommand({ op: 'cas', clientId: `c${c}`, seq, key, expect, value }).slice() };
+      request = { t: 'propose', data: encodeCommand({ op: 'cas', clientId: `c${c}`, seq, key, expect, value }).slice(), stream: c + 1, seq };
     } else if (roll < 0.5) {
       op = 'delete';
       seq = ++this.clientSeqs[c]!;
-      request = { t: 'propose', id, data: encodeCommand({ op: 'delete', clientId: `c${c}`, seq, key }).slice() };
+      request = { t: 'propose', data: encodeCommand({ op: 'delete', clientId: `c${c}`, seq, key }).slice(), stream: c + 1, seq };
     } else {
       op = 'get';
       const m = r.int(0, 5);
       if (m === 4) {
         seq = ++this.clientSeqs[c]!;
-        request = { t: 'propose', id, data: encodeCommand({ op: 'get', clientId: `c${c}`, seq, key }).slice() };
+        request = { t: 'propose', data: encodeCommand({ op: 'get', clientId: `c${c}`, seq, key }).slice(), stream: c + 1, seq };
       } else {
         mode = readModes[m]!;
         // While a directed scenario runs, most reads take the path it is about.
         const focus = this.traps.active;
         if (focus !== null && r.chance(0.7)) mode = focus === 'late-read-acks' ? 'index' : 'lease';
-        request = { t: 'read', id, mode, key };
+        request = { t: 'read', mode, key };
       }
     }
     const now = this.env.now();
     const o: ClientOp = { client: c, id, op, mode, key, request, seq, invokedAt: now, attempt: 0, deadline: now + 2_000 };
-    this.ops.set(id, o);
+    this.track(o);
     this.clientBusy[c] = true;
     this.env.observe({ kind: 'kv-invoke', id, client: c, op, mode, key } satisfies KvObservation);
     this.send(o);
@@ -638,11 +657,7 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
       this.retry(o, 20);
       return;
     }
-    const n = this.node(target);
-    this.stepNode(n, () => {
-      n.started!.host.onClientRequest(o.request);
-      n.started!.host.process();
-    });
+    this.clientSend(this.node(target), requestFrame(o.request, o.id));
     // No answer (a crash, a lost message, a read that vanished with a leader change): ask again.
     this.retry(o, 300);
   }
@@ -655,8 +670,21 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
     });
   }
 
+  private clientSend(n: ReplicaNode, frame: Uint8Array): void {
+    this.stepNode(n, () => {
+      n.started!.host.onFrame(clientActor, frame, 0, frame.length);
+      n.started!.host.process();
+    });
+  }
+
+  private track(o: ClientOp): void {
+    this.ops.set(o.id, o);
+    if (o.request.t === 'propose') this.bySeq.set(o.request.stream * 2 ** 32 + o.request.seq, o);
+  }
+
   private finish(o: ClientOp, obs: KvObservation): void {
     this.ops.delete(o.id);
+    if (o.request.t === 'propose') this.bySeq.delete(o.request.stream * 2 ** 32 + o.request.seq);
     this.env.observe(obs);
     if (o.client < 0) {
       if (this.env.tracing) this.env.trace(`   trap ${o.op} ${o.mode} ${o.key} (op ${o.id}) → ${obs.kind === 'kv-read' ? `read ${obs.value === null ? 'absent' : new TextDecoder().decode(obs.value)} at n${obs.node} index ${obs.applied}` : obs.kind === 'kv-applied' ? `applied at index ${obs.index}` : obs.kind}`);
@@ -673,51 +701,51 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
   private trapOp(node: number, what: { op: 'put'; key: string } | { op: 'get'; mode: 'index' | 'lease'; key: string }, done: (ok: boolean) => void): void {
     const id = this.nextRequestId++;
     const seq = ++this.trapSeq;
-    const request: ToNode =
+    const request: SimRequest =
       what.op === 'put'
-        ? { t: 'propose', id, data: encodeCommand({ op: 'put', clientId: 'trap', seq, key: what.key, value: textBytes(`trap-${seq}`) }).slice() }
-        : { t: 'read', id, mode: what.mode, key: what.key };
+        ? { t: 'propose', data: encodeCommand({ op: 'put', clientId: 'trap', seq, key: what.key, value: textBytes(`trap-${seq}`) }).slice(), stream: trapStream, seq }
+        : { t: 'read', mode: what.mode, key: what.key };
     const now = this.env.now();
     const o: ClientOp = { client: -1, id, op: what.op, mode: what.op === 'put' ? 'log' : what.mode, key: what.key, request, seq, invokedAt: now, attempt: 1, deadline: now + 300 };
-    this.ops.set(id, o);
+    this.track(o);
     this.trapDone.set(id, done);
     this.env.observe({ kind: 'kv-invoke', id, client: -1, op: o.op, mode: o.mode, key: o.key } satisfies KvObservation);
-    const n = this.node(node);
-    this.stepNode(n, () => {
-      n.started!.host.onClientRequest(request);
-      n.started!.host.process();
-    });
+    this.clientSend(this.node(node), requestFrame(request, id));
     this.env.after(300, '', () => {
       if (this.ops.get(id) === o) this.finish(o, { kind: 'kv-timeout', id });
     });
   }
 
-  private onReply(from: number, m: FromNode): void {
-    if (m.t === 'status') return;
-    const command = this.engineCommands.get(m.id);
-    if (command !== undefined) {
-      // The engine's own proposals: it follows commits through `applied`, not replies.
-      if (m.t !== 'redirect' && m.t !== 'busy' && m.t !== 'dropped') this.engineCommands.delete(m.id);
-      return;
-    }
-    const o = this.ops.get(m.id);
-    if (o === undefined) return;
-    switch (m.t) {
-      case 'applied': {
+  private onReply(_from: number, _m: FromNode): void {
+    // Status reports only: clients hear through frames (onClientFrame).
+  }
+
+  /** A node's answer to a client: results, a redirect or busy for a stream, or read answers. */
+  private onClientFrame(from: number, frame: Uint8Array): void {
+    const kind = frameKind(frame, 0, frame.length);
+    if (kind === FrameKind.results) {
+      readResults(frame, 0, frame.length, (seq, index, result) => {
+        const stream = frame[2]!;
+        const o = this.bySeq.get(stream * 2 ** 32 + seq);
+        if (o === undefined || o.request.t !== 'propose') return;
         this.counts[o.op === 'get' ? 'gets' : o.op === 'put' ? 'puts' : o.op === 'cas' ? 'cas' : 'deletes']++;
-        this.finish(o, { kind: 'kv-applied', id: o.id, node: from, index: m.index, result: m.result, command: (o.request as { data: Uint8Array }).data });
-        break;
-      }
-      case 'read-ok':
+        this.finish(o, { kind: 'kv-applied', id: o.id, node: from, index, result: result.slice(), command: o.request.data });
+      });
+    } else if (kind === FrameKind.redirect || kind === FrameKind.busy) {
+      const c = decodeControl(frame, 0, frame.length);
+      const o = this.bySeq.get(c.stream * 2 ** 32 + c.seq);
+      if (o === undefined) return; // the engine's, or answered already
+      if (o.client < 0) this.finish(o, { kind: 'kv-timeout', id: o.id });
+      else this.retry(o, kind === FrameKind.busy ? 50 : 10);
+    } else if (kind === FrameKind.readAnswers) {
+      const a = decodeReadAnswers(frame, 0, frame.length);
+      const o = this.ops.get(a.batch);
+      if (o === undefined || o.request.t !== 'read') return;
+      if (a.status === ReadStatus.ok) {
         this.counts[o.mode === 'stale' ? 'staleReads' : 'reads']++;
-        this.finish(o, { kind: 'kv-read', id: o.id, node: from, mode: o.mode as LocalReadMode, key: o.key, value: m.value, index: m.index, applied: m.applied, commit: m.commit });
-        break;
-      case 'redirect':
-      case 'busy':
-      case 'dropped':
-        if (o.client < 0) this.finish(o, { kind: 'kv-timeout', id: o.id });
-        else this.retry(o, m.t === 'busy' ? 50 : 10);
-        break;
+        this.finish(o, { kind: 'kv-read', id: o.id, node: from, mode: o.mode as LocalReadMode, key: o.key, value: a.values[0]?.slice() ?? null, index: a.index, applied: a.applied, commit: a.commit });
+      } else if (o.client < 0) this.finish(o, { kind: 'kv-timeout', id: o.id });
+      else this.retry(o, 10);
     }
   }
 

@@ -21,7 +21,11 @@ export class SlotMap<T> implements Iterable<[number, T]> {
 
   get(slot: number): T | undefined {
     const i = slot - this.lo;
-    if (i >= 0 && i < this.arr.length - this.head) return this.arr[this.head + i];
+    if (i >= 0 && i < this.arr.length - this.head) {
+      const v = this.arr[this.head + i];
+      // The window may have grown over a slot kept in the overflow map: it stays there.
+      if (v !== undefined || this.far.size === 0) return v;
+    }
     return this.far.size > 0 ? this.far.get(slot) : undefined;
   }
 
@@ -35,7 +39,18 @@ export class SlotMap<T> implements Iterable<[number, T]> {
       this.head = 0;
       this.lo = slot;
     }
+    // A slot is in the array or in the overflow map, never both: one kept there stays there.
+    if (this.far.size > 0 && this.far.has(slot)) {
+      this.far.set(slot, value);
+      return;
+    }
     let i = slot - this.lo;
+    if (i >= 0 && i < this.arr.length - this.head) {
+      const at = this.head + i;
+      if (this.arr[at] === undefined) this.count++;
+      this.arr[at] = value;
+      return;
+    }
     if (i < 0) {
       if (-i > spanMax) {
         this.far.set(slot, value);
@@ -66,7 +81,7 @@ export class SlotMap<T> implements Iterable<[number, T]> {
     const i = slot - this.lo;
     if (i >= 0 && i < this.arr.length - this.head) {
       const at = this.head + i;
-      if (this.arr[at] === undefined) return false;
+      if (this.arr[at] === undefined) return this.far.delete(slot);
       this.arr[at] = undefined;
       this.count--;
       // Move the start past the holes at the front; give the array back now and then.

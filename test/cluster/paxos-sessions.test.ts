@@ -6,9 +6,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PaxosHost, type PaxosHostInit, type PaxosNodeConfig } from '../../apps/cluster/paxos-host.ts';
 import { PaxosSessions } from '../../apps/cluster/paxos-sessions.ts';
-import { decodeControl, FrameKind, ProposeFrameWriter } from '../../apps/cluster/wire.ts';
+import { readResults } from '../../apps/cluster/client-wire.ts';
+import { decodeControl, FrameKind, ProposeFrameWriter, proposeWantsResults } from '../../apps/cluster/wire.ts';
 import { CountStateMachine } from '../../apps/count/state-machine.ts';
 import { PaxosRole, type PaxosNode } from '../../protocols/paxos/index.ts';
+
+const noResult = new Uint8Array(0);
 
 interface Control {
   to: number;
@@ -36,6 +39,37 @@ function proposeFrame(firstSeq: number, n: number, bytes = 8): Uint8Array {
 }
 
 // ---- the sessions class over a stub core ------------------------------------------------------
+
+test("sessions: a client that wants results gets each command's slot and answer, in seq order, once its frames are done", () => {
+  const proposed: { kind: 0; data: Uint8Array; tag?: unknown }[] = [];
+  const got: [number, number, string][] = [];
+  const s2 = new PaxosSessions(
+    { status: () => ({ role: PaxosRole.leader, ballot: 129, leader: 1 }), currentRole: PaxosRole.leader, propose: (data: Uint8Array, tag?: unknown) => (proposed.push({ kind: 0, data, tag }), true) } as unknown as PaxosNode,
+    {
+      sendFrame: (_to, f) => {
+        assert.is(f[1], FrameKind.results);
+        readResults(f, 0, f.length, (seq, slot, r) => got.push([seq, slot, new TextDecoder().decode(r)]));
+      },
+      now: () => 0,
+    },
+    false,
+    1_000,
+  );
+  const w = new ProposeFrameWriter(3, 1);
+  w.begin(1, proposeWantsResults, 2);
+  for (const c of 'abc') w.bytes[w.add(1)] = c.charCodeAt(0);
+  const f = w.finish().slice();
+  s2.onProposeFrame(1, 0, f, 0, f.length);
+  assert.is(proposed.length, 3);
+  // Applied in slot order 7, 8, 9 (the frame's order); answers only once all three are in.
+  s2.applied(proposed[0]!, 7, new TextEncoder().encode('A'));
+  s2.applied(proposed[1]!, 8, new TextEncoder().encode('B'));
+  s2.sendAcks();
+  assert.equal(got, []);
+  s2.applied(proposed[2]!, 9, new TextEncoder().encode('C'));
+  s2.sendAcks();
+  assert.equal(got, [[1, 7, 'A'], [2, 8, 'B'], [3, 9, 'C']]);
+});
 
 function stub(role: number = PaxosRole.leader) {
   // What the core would apply: the value proposed, carrying the proposer's tag.
@@ -70,20 +104,20 @@ test('sessions: a frame is acked once every command of it was applied, frames in
   assert.is(proposed.length, 5);
   assert.is(sessions.proposalsAccepted, 5);
   // The second frame's commands apply first (Basic Paxos chooses slots in any order): no ack yet.
-  sessions.applied(proposed[3]!);
-  sessions.applied(proposed[4]!);
+  sessions.applied(proposed[3]!, 0, noResult);
+  sessions.applied(proposed[4]!, 0, noResult);
   sessions.sendAcks();
   assert.equal(sent, []);
   // The same bytes in another buffer (a value learned from another node) are not our command.
   // The same bytes chosen as another proposer's value (no tag of ours) never count.
-  for (let i = 0; i < 3; i++) sessions.applied({ kind: 0, data: proposed[i]!.data.slice() });
+  for (let i = 0; i < 3; i++) sessions.applied({ kind: 0, data: proposed[i]!.data.slice() }, 0, noResult);
   sessions.sendAcks();
   assert.equal(sent, []);
-  sessions.applied(proposed[0]!);
-  sessions.applied(proposed[1]!);
+  sessions.applied(proposed[0]!, 0, noResult);
+  sessions.applied(proposed[1]!, 0, noResult);
   sessions.sendAcks();
   assert.equal(sent, []);
-  sessions.applied(proposed[2]!);
+  sessions.applied(proposed[2]!, 0, noResult);
   sessions.sendAcks();
   // One cumulative ack through both frames.
   assert.equal(sent, [{ to: 9, kind: 'ack', seq: 5, leader: 0 }]);
@@ -111,7 +145,7 @@ test('sessions: a follower redirects to the leader; a refusal while leader is bu
   const d = proposeFrame(1, 4);
   l.sessions.onProposeFrame(1, 9, d, 0, d.length);
   assert.is(l.proposed.length, 4);
-  for (const p of l.proposed) l.sessions.applied(p);
+  for (const p of l.proposed) l.sessions.applied(p, 0, noResult);
   l.sessions.sendAcks();
   assert.equal(l.sent.at(-1), { to: 9, kind: 'ack', seq: 4, leader: 0 });
 });
@@ -122,12 +156,12 @@ test('sessions: a session stuck behind a command that never applies goes back to
   const b = proposeFrame(3, 2);
   sessions.onProposeFrame(1, 9, a, 0, a.length);
   sessions.onProposeFrame(1, 9, b, 0, b.length);
-  sessions.applied(proposed[0]!);
-  sessions.applied(proposed[1]!);
+  sessions.applied(proposed[0]!, 0, noResult);
+  sessions.applied(proposed[1]!, 0, noResult);
   sessions.sendAcks();
   assert.equal(sent.splice(0), [{ to: 9, kind: 'ack', seq: 2, leader: 0 }]);
   // proposed[2] was replaced: nothing more ever applies for frame b.
-  sessions.applied(proposed[3]!);
+  sessions.applied(proposed[3]!, 0, noResult);
   clock.t = 900;
   sessions.tick(1);
   assert.equal(sent, []);
@@ -135,7 +169,7 @@ test('sessions: a session stuck behind a command that never applies goes back to
   sessions.tick(1);
   assert.equal(sent.splice(0), [{ to: 9, kind: 'redirect', seq: 3, leader: 1 }]);
   // Its last command applying now acks nothing: that frame is forgotten.
-  sessions.applied(proposed[2]!);
+  sessions.applied(proposed[2]!, 0, noResult);
   sessions.sendAcks();
   assert.equal(sent, []);
   // A frame sent before the redirect arrived (seq 5) is ignored; the resend from seq 3 is taken.
@@ -145,7 +179,7 @@ test('sessions: a session stuck behind a command that never applies goes back to
   const again = proposeFrame(3, 3);
   sessions.onProposeFrame(1, 9, again, 0, again.length);
   assert.is(proposed.length, 7);
-  for (const p of proposed.slice(4)) sessions.applied(p);
+  for (const p of proposed.slice(4)) sessions.applied(p, 0, noResult);
   sessions.sendAcks();
   assert.equal(sent, [{ to: 9, kind: 'ack', seq: 5, leader: 0 }]);
 });

@@ -29,7 +29,9 @@ test('SlotMap: get, has, set, delete, size and slot-ordered iteration match a Ma
       });
       assert.equal([...m], [...ref].sort((a, b) => a[0] - b[0]));
     }),
-    { numRuns: 500 },
+    // The first: a slot written again after the window grew down past spanMax below it (it
+    // was then kept twice, once in the overflow map).
+    { numRuns: 500, examples: [[[['set', 1_048_578], ['set', 2], ['set', 1], ['set', 1_048_578]]]] },
   );
 });
 

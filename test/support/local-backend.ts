@@ -15,6 +15,7 @@ import {
   UnknownNodeError,
 } from '../../apps/http/backend.ts';
 import { KvStateMachine, type KvStateMachineSettings } from '../../apps/kv/state-machine.ts';
+import { runKvQuery } from '../../apps/kv/queries.ts';
 
 export interface LocalBackendOptions {
   nodeIds?: number[];
@@ -143,12 +144,13 @@ export class LocalBackend implements ClusterBackend {
     return { index, result };
   }
 
-  /** Local reads see the single state machine at once; `via` only names the serving node. */
-  async read(key: string, _mode: LocalReadMode, _timeoutMs: number, opts: { via?: number } = {}): Promise<LocalReadResult> {
+  /** Local reads see the single state machine at once; `via` only names the serving node; `app: 'kv'` runs a KV query. */
+  async read(key: string, _mode: LocalReadMode, _timeoutMs: number, opts: { via?: number; app?: string } = {}): Promise<LocalReadResult> {
     if (this.failWith) throw this.failWith;
     if (this.hang) return new Promise(() => {});
     if (this.leader() === null) throw new NoLeaderError(undefined, this.noLeaderRetryAfterMs);
-    return { value: this.sm.readLocal(key) ?? null, index: this.lastIndex, node: opts.via ?? this.leader()!, applied: this.lastIndex, commit: this.lastIndex };
+    const value = opts.app === undefined ? this.sm.readLocal(key) : opts.app === 'kv' ? runKvQuery(this.sm, key) : undefined;
+    return { value: value ?? null, index: this.lastIndex, node: opts.via ?? this.leader()!, applied: this.lastIndex, commit: this.lastIndex };
   }
 
   events(): Observable<ClusterEvent> {

@@ -1,5 +1,6 @@
-// `concur start`: a live Raft (or Multi-Paxos) cluster on worker threads with the HTTP API in
-// front of it, a one-line live status, and a clean shutdown on Ctrl-C. What `npm start` runs.
+// `concur start`: a live Raft (or Multi-Paxos) cluster on worker threads with the HTTP API (and,
+// with --resp-port, the Redis protocol) in front of it, a one-line live status, and a clean
+// shutdown on Ctrl-C. What `npm start` runs.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
@@ -30,6 +31,7 @@ interface StartOptions {
   nodes: number;
   witnesses?: number[];
   port: number;
+  respPort?: number;
   host: string;
   dataDir?: string;
   fsync: FsyncPolicy;
@@ -68,7 +70,8 @@ export function registerStart(program: Command): void {
     .option('--nodes <n>', 'number of Raft nodes, one worker each', intOption(1, 15), 5)
     .option('--witnesses <ids>', 'node ids (comma-separated) that are witnesses: they vote and hold the log but keep no state machine, e.g. --nodes 3 --witnesses 3', intListOption(1, 15))
     .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
-    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--resp-port <port>', 'also speak the Redis protocol (RESP) to the KV store on this port, e.g. 6380 (0 picks a free one; off unless given)', intOption(0, 65535))
+    .option('--host <host>', 'interface to listen on (HTTP and RESP)', '127.0.0.1')
     .option('--apps <names>', `built-in apps on the log, comma-separated: ${builtinAppNames.join(', ')} (the KV store and the lock service)`, appListOption, [...builtinAppNames])
     .option('--app <path>', 'also run your own app from a module (default export: { name, createStateMachine, routes? }; see apps/README.md); repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--data-dir <dir>', 'keep each node\'s write-ahead log under DIR/node-<id> (default: a temporary directory removed at exit)')
@@ -101,6 +104,7 @@ export function registerStart(program: Command): void {
 async function runStart(opts: StartOptions): Promise<void> {
   const { Cluster, ClusterStartError, ClusterConfigError } = await import('../../cluster/cluster.ts');
   const { startHttpApi } = await import('../../http/server.ts');
+  const { startRespServer, RespConfigError } = await import('../../resp/server.ts');
   const err = (s: string) => process.stderr.write(s);
   let cluster: Awaited<ReturnType<typeof Cluster.start>>;
   try {
@@ -143,12 +147,25 @@ async function runStart(opts: StartOptions): Promise<void> {
     if (code === 'EADDRINUSE') throw new UsageError(`port ${opts.port} on ${opts.host} is in use; pick another with --port (0 picks a free one)`);
     throw e;
   }
+  let resp: Awaited<ReturnType<typeof startRespServer>> | null = null;
+  if (opts.respPort !== undefined) {
+    try {
+      resp = await startRespServer(cluster, { host: opts.host, port: opts.respPort, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax });
+    } catch (e) {
+      await api.close();
+      await cluster.stop();
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${opts.respPort} on ${opts.host} is in use; pick another with --resp-port (0 picks a free one)`);
+      if (e instanceof RespConfigError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
   const paxos = opts.protocol === 'multipaxos';
   const where = cluster.dataDir ? `${opts.storage === 'wal' ? (paxos ? 'Paxos logs' : 'WAL') : 'storage'} in ${cluster.dataDir}${opts.dataDir === undefined ? ' (temporary)' : ''}` : 'in-memory storage';
   const witnesses = cluster.members().filter((m) => m.role === 'witness').map((m) => m.id);
   const formatBallot = paxos ? (await import('../../../protocols/paxos/index.ts')).formatBallot : String;
   process.stdout.write(`concur: ${cluster.supervisor.ids.length}-node ${paxos ? 'Multi-Paxos' : 'Raft'} cluster${witnesses.length > 0 ? ` (witness${witnesses.length > 1 ? 'es' : ''}: ${witnesses.join(', ')})` : ''}, ${where}, fsync ${opts.fsync}\n`);
   process.stdout.write(`concur: HTTP API on ${api.url}  (try: curl ${api.url}/cluster)\n`);
+  if (resp) process.stdout.write(`concur: Redis protocol on ${resp.url}  (try: redis-cli -p ${resp.port} ping)\n`);
   process.stdout.write(`concur: apps on the log: ${cluster.apps.map((a) => a.name).join(', ')}\n`);
 
   const tty = process.stderr.isTTY === true;
@@ -172,7 +189,7 @@ async function runStart(opts: StartOptions): Promise<void> {
       err(`\nconcur: ${signal}, shutting down\n`);
       clearInterval(statusTimer);
       void (async () => {
-        await api.close();
+        await Promise.all([api.close(), resp?.close()]);
         events.unsubscribe();
         await cluster.stop();
         resolveStop();

@@ -1,0 +1,165 @@
+// What every connection of the Redis door shares: the backend, the settings, the connected
+// clients, the SCAN cursors, and the three ways a command reaches the KV store (a write through
+// the log, a key read, a kv query), each held to the command's deadline. Must never reach past
+// the ClusterBackend interface: the same submit and read the HTTP API uses.
+import { randomBytes } from 'node:crypto';
+import { type KvCommand, type KvResult, decodeResult, encodeCommand } from '../kv/commands.ts';
+import { encodeKvQuery, type KvQuery } from '../kv/queries.ts';
+import type { ClusterBackend, ReadMode } from '../http/backend.ts';
+import { fromBackendError, fromKvResult, RespError } from './errors.ts';
+import type { Protocol } from './reply.ts';
+import type { RespSettings } from './settings.ts';
+
+/** Work a command hands its connection: run in order with the connection's other reads or writes. */
+export interface Job {
+  /** Reads of a connection run together, and so do writes; a read waits for earlier writes and a write for earlier reads. */
+  readonly kind: 'read' | 'write';
+  /** Resolves with the answer's bytes, or rejects (mapped by fromBackendError). */
+  run(deadlineAtMs: number): Promise<Buffer>;
+}
+
+/** One connection as its commands see it. */
+export interface Client {
+  readonly id: number;
+  /** The KV session id its writes carry (one per connection, so its writes are applied in order). */
+  readonly clientId: string;
+  name: string;
+  libName: string;
+  libVer: string;
+  proto: Protocol;
+  readMode: ReadMode;
+  /** After a refused MULTI: commands are refused until EXEC or DISCARD. */
+  refusingTransaction: boolean;
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdAtMs: number;
+  readonly lastCommandAtMs: number;
+  readonly pendingCommands: number;
+  /** The next seq for a write (strictly increasing per connection). */
+  nextSeq(): number;
+  /** Closes the connection once this command's answer (and those before it) are written. */
+  quitAfterAnswer(): void;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A write as a handler builds it (a fresh object: the door adds the session fields to it). */
+export type KvWrite = DistributiveOmit<Exclude<KvCommand, { op: 'get' }>, 'clientId' | 'seq'>;
+type Session = { clientId: string; seq: number };
+
+/** Maps a numeric SCAN cursor (what Redis clients pass back) to the key a scan stopped at. */
+class ScanCursors {
+  private readonly keys = new Map<number, string>();
+  // A random start, so a cursor from before a restart is (almost surely) unknown, not wrong.
+  private next = 1 + Math.floor(Math.random() * 2 ** 40);
+
+  constructor(private readonly max: number) {}
+
+  save(after: string): string {
+    const id = this.next++;
+    this.keys.set(id, after);
+    if (this.keys.size > this.max) this.keys.delete(this.keys.keys().next().value!);
+    return String(id);
+  }
+
+  /** null: from the start; undefined: not a cursor this server handed out (or long forgotten). */
+  resume(cursor: string): string | null | undefined {
+    if (cursor === '0') return null;
+    if (!/^[1-9][0-9]{0,15}$/.test(cursor)) return undefined;
+    const id = Number(cursor);
+    const after = this.keys.get(id);
+    if (after !== undefined) {
+      // Most recently used last, so an iteration in progress is the last to be forgotten.
+      this.keys.delete(id);
+      this.keys.set(id, after);
+    }
+    return after;
+  }
+}
+
+export interface DoorStats {
+  commands: number;
+  connectionsAccepted: number;
+  connectionsRejected: number;
+}
+
+export class KvDoor {
+  /** Random per server, so two servers (or a restarted one) never share a session id. */
+  readonly instanceId = randomBytes(9).toString('base64url');
+  readonly startedAtMs = Date.now();
+  readonly cursors: ScanCursors;
+  readonly clients = new Set<Client>();
+  readonly stats: DoorStats = { commands: 0, connectionsAccepted: 0, connectionsRejected: 0 };
+  private nextClient = 1;
+
+  constructor(
+    readonly backend: ClusterBackend,
+    readonly settings: Readonly<RespSettings>,
+    readonly onInternalError: (err: unknown) => void,
+    /** The TCP port, for INFO (set once listening). */
+    public port = 0,
+  ) {
+    this.cursors = new ScanCursors(settings.scanCursorsMax);
+  }
+
+  newClientNumber(): number {
+    return this.nextClient++;
+  }
+
+  sessionIdOf(client: number): string {
+    return `resp-${this.instanceId}-${client}`;
+  }
+
+  /**
+   * A write through the log. Encoded now, in the order commands arrive: bad input is answered at
+   * once, the seq order is the arrival order, and the bytes are copied out of the parser's
+   * buffers before anything waits.
+   */
+  write(client: Client, body: KvWrite, answer: (r: KvResult) => Buffer): Job {
+    let bytes: Uint8Array;
+    // The handler's own fresh object takes the session fields: an object spread here costs more
+    // than the whole CBOR encoding.
+    const cmd = body as Partial<Session> & KvWrite;
+    cmd.clientId = client.clientId;
+    cmd.seq = client.nextSeq();
+    try {
+      bytes = encodeCommand(cmd as KvCommand, this.settings);
+    } catch (err) {
+      if (err instanceof RangeError) throw new RespError(`ERR ${err.message.replace(/^invalid [a-z-]+ command: /, '')}`);
+      throw err;
+    }
+    const backend = this.backend;
+    return {
+      kind: 'write',
+      async run(deadlineAtMs) {
+        const { result } = await backend.submit(bytes, remainingMs(deadlineAtMs));
+        return answer(decodeResult(result));
+      },
+    };
+  }
+
+  /** A key's value by the client's read path (`log`: a get through the log). */
+  async readKey(client: Client, key: string, mode: ReadMode, deadlineAtMs: number): Promise<Uint8Array | null> {
+    if (mode === 'log') {
+      const bytes = encodeCommand({ op: 'get', key, clientId: client.clientId, seq: 1 }, this.settings);
+      const result = decodeResult((await this.backend.submit(bytes, remainingMs(deadlineAtMs))).result);
+      if (result.type === 'value') return result.value;
+      if (result.type === 'not-found') return null;
+      throw fromKvResult(result, 'get');
+    }
+    return (await this.backend.read(key, mode, remainingMs(deadlineAtMs))).value;
+  }
+
+  /** A scan, mget, exists or dbsize. A `log` client's queries take the ReadIndex path (as linearizable). */
+  async query(query: KvQuery, mode: ReadMode, deadlineAtMs: number): Promise<Uint8Array | null> {
+    const path = mode === 'log' ? 'index' : mode;
+    return (await this.backend.read(encodeKvQuery(query), path, remainingMs(deadlineAtMs), { app: 'kv' })).value;
+  }
+
+  errorAnswer(err: unknown, kind: 'read' | 'write'): RespError {
+    return fromBackendError(err, kind, this.onInternalError);
+  }
+}
+
+export function remainingMs(deadlineAtMs: number): number {
+  return Math.max(1, deadlineAtMs - Date.now());
+}

@@ -1,0 +1,185 @@
+// `node --import tsx bench/redis-compare.ts`: Debian's redis-server (no persistence) and concur's
+// Redis protocol door (3 nodes, memory storage; optionally the WAL too) loaded in turn by the same
+// redis-benchmark, without pipelining and with it, in one run. Not part of `npm test`. It must
+// never reach beyond 127.0.0.1, and it stops every process it starts.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { intOption } from '../apps/cli/options.ts';
+
+interface Options {
+  requests: number;
+  clients: number;
+  pipeline: number;
+  valueBytes: number;
+  wal: boolean;
+}
+
+/** One redis-benchmark test (SET or GET) at one pipeline depth. */
+interface Rate {
+  test: string;
+  pipeline: number;
+  rps: number;
+  p50Ms: number;
+}
+
+/** How long redis-server and concur may take to come up, and one load to finish. */
+const startTimeoutMs = 30_000;
+const loadTimeoutMs = 600_000;
+const host = '127.0.0.1';
+
+const program = new Command('redis-compare')
+  .description('redis-server vs concur --resp-port: the same redis-benchmark -t set,get load, without pipelining and with -P')
+  .option('--requests <n>', 'requests per test (redis-benchmark -n)', intOption(1_000, 100_000_000), 100_000)
+  .option('--clients <n>', 'connections (redis-benchmark -c)', intOption(1, 1_000), 50)
+  .option('--pipeline <n>', 'the pipelined run\'s depth (redis-benchmark -P)', intOption(2, 1_000), 16)
+  .option('--value-bytes <n>', 'bytes per SET value (redis-benchmark -d)', intOption(1, 1_048_576), 3)
+  .option('--wal', 'also run concur with --storage wal --fsync batch', false);
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs a program to its end and returns its standard output (rejects past `timeoutMs` or on a non-zero exit). */
+function run(cmd: string, args: string[], timeoutMs: number, onStderr: (text: string) => void = () => {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      onStderr(err);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}:\n${err}${out}`));
+    });
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + startTimeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what} did not come up within ${startTimeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await exited;
+}
+
+/** redis-benchmark's --csv lines: "SET","41981.53","0.716","0.152","0.607",... */
+function parseCsv(out: string, pipeline: number): Rate[] {
+  const rates: Rate[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^"([A-Z]+)","([0-9.]+)","[0-9.]+","[0-9.]+","([0-9.]+)"/.exec(line.trim());
+    if (m) rates.push({ test: m[1]!, pipeline, rps: Number(m[2]), p50Ms: Number(m[3]) });
+  }
+  return rates;
+}
+
+async function load(system: string, port: number, o: Options): Promise<Rate[]> {
+  const rates: Rate[] = [];
+  for (const pipeline of [1, o.pipeline]) {
+    say(`  ${system}: redis-benchmark -t set,get -c ${o.clients} -n ${o.requests} -d ${o.valueBytes}${pipeline > 1 ? ` -P ${pipeline}` : ''} …`);
+    // redis-benchmark reports error answers on stderr ("Error from server: ..."): shown, not hidden.
+    const out = await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', 'set,get', '-c', String(o.clients), '-n', String(o.requests), '-d', String(o.valueBytes), '-P', String(pipeline), '--csv'], loadTimeoutMs, (err) => {
+      for (const line of err.split('\n')) if (line.includes('Error from server')) say(`    ${system}: ${line.trim()}`);
+    });
+    const got = parseCsv(out, pipeline);
+    if (got.length !== 2) throw new Error(`redis-benchmark printed no SET and GET rates:\n${out}`);
+    rates.push(...got);
+  }
+  return rates;
+}
+
+async function redisServer(o: Options): Promise<Rate[]> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--bind', host, '--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await waitFor('redis-server', async () => (await run('redis-cli', ['-h', host, '-p', String(port), 'PING'], 5_000)).trim() === 'PONG');
+    const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
+    say(`redis-server on ${host}:${port}, no persistence (${version})`);
+    return await load('redis', port, o);
+  } finally {
+    await stop(child, 'SIGTERM');
+  }
+}
+
+async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
+  const bin = fileURLToPath(new URL('../bin/concur.mjs', import.meta.url));
+  const args = [bin, 'start', '--nodes', '3', '--storage', storage, ...(storage === 'wal' ? ['--fsync', 'batch'] : []), '--host', host, '--port', '0', '--resp-port', '0'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let out = '';
+    const { url, port } = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`concur start printed no addresses within ${startTimeoutMs} ms:\n${out}`)), startTimeoutMs);
+      const onData = (d: Buffer) => {
+        out += d;
+        const http = /HTTP API on (http:\/\/[^\s]+)/.exec(out);
+        const resp = /Redis protocol on redis:\/\/[^\s:]+:(\d+)/.exec(out);
+        if (http && resp) {
+          clearTimeout(timer);
+          resolve({ url: http[1]!.replace(/\/$/, ''), port: Number(resp[1]) });
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`concur start exited with ${code}:\n${out}`)));
+    });
+    await waitFor('a concur leader', async () => ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader !== null);
+    say(`concur: 3 nodes, ${storage === 'wal' ? 'WAL storage (fsync batch)' : 'memory storage'}, RESP on ${host}:${port}`);
+    return await load(`concur (${storage})`, port, o);
+  } finally {
+    await stop(child, 'SIGINT');
+  }
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100 : 0);
+
+async function main(): Promise<void> {
+  program.parse();
+  const o = program.opts<Options>();
+  for (const tool of ['redis-server', 'redis-benchmark', 'redis-cli']) {
+    if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).status !== 0) {
+      say(`${tool} is not installed: \`apt-get install -y redis-server redis-tools\` (Debian), then run this again.`);
+      process.exitCode = 2;
+      return;
+    }
+  }
+  const redis = await redisServer(o);
+  const memory = await concur(o, 'memory');
+  const wal = o.wal ? await concur(o, 'wal') : null;
+  const target = (pipeline: number) => (pipeline === 1 ? 0.5 : 0.25);
+  say('');
+  say(`test  -P   redis/s    concur/s  ratio  target${wal ? '   wal/s  ratio' : ''}`);
+  const rows = redis.map((r) => {
+    const m = memory.find((x) => x.test === r.test && x.pipeline === r.pipeline)!;
+    const w = wal?.find((x) => x.test === r.test && x.pipeline === r.pipeline) ?? null;
+    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${fmt(r.rps).padStart(10)}${fmt(m.rps).padStart(12)}${String(ratio(m.rps, r.rps)).padStart(7)}${`${target(r.pipeline)}×`.padStart(8)}${w ? `${fmt(w.rps).padStart(8)}${String(ratio(w.rps, r.rps)).padStart(7)}` : ''}`);
+    return { test: r.test, pipeline: r.pipeline, redis: r, concur: m, ratio: ratio(m.rps, r.rps), target: target(r.pipeline), ...(w ? { wal: w, walRatio: ratio(w.rps, r.rps) } : {}) };
+  });
+  say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values; concur: 3 nodes, linearizable reads by ReadIndex)`);
+  process.stdout.write(`${JSON.stringify({ clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rows })}\n`);
+}
+
+await main();

@@ -1,0 +1,39 @@
+// `concur start --resp-port`: the banner names the Redis address, the port is validated like
+// --port, a cluster without the kv app refuses it in one line, and Ctrl-C closes the door with
+// the rest. A real child process, reached over RESP with a raw client.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runCli, startCli, waitForLeader } from '../support/cli-process.ts';
+import { RawClient, text } from './support.ts';
+
+test('start --resp-port serves RESP beside HTTP, prints its address, and shuts down cleanly on SIGINT', async () => {
+  const started = await startCli(['--nodes', '3', '--storage', 'memory', '--resp-port', '0']);
+  try {
+    await waitForLeader(started.url);
+    const m = /Redis protocol on redis:\/\/127\.0\.0\.1:(\d+)/.exec(started.output());
+    assert.ok(m, started.output());
+    const c = await RawClient.open(Number(m![1]));
+    assert.is(text(await c.call('SET', 'cli', 'yes')), 'OK');
+    assert.is(text(await c.call('GET', 'cli')), 'yes');
+    // The same store as HTTP.
+    assert.is(await (await fetch(`${started.url}/kv/cli`)).text(), 'yes');
+    started.child.kill('SIGINT');
+    await c.closed;
+    const { code } = await started.exited;
+    assert.is(code, 0, started.output());
+  } finally {
+    started.child.kill('SIGKILL');
+  }
+});
+
+test('--resp-port is checked like --port; a cluster without the kv app refuses it', async () => {
+  const bad = await runCli(['start', '--port', '0', '--resp-port', '70000']);
+  assert.ok(bad.code !== 0);
+  assert.match(bad.stderr, /--resp-port.*expected an integer from 0 to 65535, got 70000/);
+  const noKv = await runCli(['start', '--port', '0', '--nodes', '1', '--storage', 'memory', '--apps', 'lock', '--resp-port', '0']);
+  assert.is(noKv.code, 2, noKv.stderr);
+  assert.match(noKv.stderr, /the Redis protocol serves the kv app, which does not run on this cluster \(it runs lock\)/);
+  assert.not.match(noKv.stderr, /\n\s+at /, 'one line, no stack trace');
+});
+
+test.run();
