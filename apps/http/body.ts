@@ -29,7 +29,7 @@ export async function readBodyBytes(
       req.off('error', onError);
       req.off('aborted', onAborted);
       if (err) {
-        // Stop pulling bytes until the answer is out; discardRestAfterAnswer then drops the rest.
+        // Stop pulling bytes; discardRestAfterAnswer (called with the answer) counts and drops the rest.
         req.pause();
         reject(err);
       } else {
@@ -68,21 +68,24 @@ export async function readBodyBytes(
  */
 export function discardRestAfterAnswer(req: IncomingMessage, res: ServerResponse, lingerMs: number, bytesMax: number): void {
   if (req.complete) return;
+  let dropped = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const cut = () => {
+    if (timer !== null) clearTimeout(timer);
+    req.socket.destroy();
+  };
+  // Counted from now, and read now: a request nobody reads when its answer finishes is dumped by
+  // node:http, which then drops the rest of the body unread and without any limit.
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.byteLength;
+    if (dropped > bytesMax) cut();
+  });
+  req.resume();
   res.once('finish', () => {
     if (req.complete) return;
-    let dropped = 0;
-    const cut = () => {
-      clearTimeout(timer);
-      req.socket.destroy();
-    };
-    const timer = setTimeout(cut, lingerMs);
+    timer = setTimeout(cut, lingerMs);
     timer.unref();
-    req.on('data', (chunk: Buffer) => {
-      dropped += chunk.byteLength;
-      if (dropped > bytesMax) cut();
-    });
-    req.once('end', () => clearTimeout(timer));
-    req.once('close', () => clearTimeout(timer));
-    req.resume();
+    req.once('end', () => clearTimeout(timer!));
+    req.once('close', () => clearTimeout(timer!));
   });
 }

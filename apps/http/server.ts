@@ -2,7 +2,8 @@
 // commands, backend errors turned into status codes, and a deadline on every request.
 // Must never reach past the ClusterBackend interface, and never leave a request unanswered.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import { FastKvFront } from './fast-kv.ts';
 import {
   type KvCommand,
   type KvResult,
@@ -52,9 +53,27 @@ export interface HttpApiHooks {
   onInternalError?: (err: unknown) => void;
 }
 
+/** An answer to a KV request, whichever transport writes it. */
+export interface KvReply {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array | string;
+}
+
+/**
+ * The KV requests as operations on a key, for the fast path (fast-kv.ts): what PUT, GET (read
+ * by the default path) and DELETE on /kv/:key answer, errors included, under a session lane.
+ */
+export interface KvOps {
+  put(key: string, value: Uint8Array, deadlineAtMs: number): Promise<KvReply>;
+  get(key: string, deadlineAtMs: number): Promise<KvReply>;
+  delete(key: string, deadlineAtMs: number): Promise<KvReply>;
+}
+
 export interface HttpApiHandler {
   /** The node:http request listener. */
   handle(req: IncomingMessage, res: ServerResponse): void;
+  readonly kv: KvOps;
   /** Ends every event stream (so a server can close). */
   closeStreams(): void;
   readonly settings: Readonly<HttpApiSettings>;
@@ -77,19 +96,24 @@ export interface HttpApi {
 export async function startHttpApi(backend: ClusterBackend, settings: Partial<HttpApiSettings> = {}, hooks: HttpApiHooks = {}): Promise<HttpApi> {
   const handler = createHttpApiHandler(backend, settings, hooks);
   const s = handler.settings;
+  // node:http serves every route; it does not listen itself: connections are accepted by the KV
+  // fast path, which hands each to node:http at its first request it does not take (fast-kv.ts).
   const server = createServer(handler.handle);
   // Node's own guards against slow clients, aligned with ours: headers must arrive in time too.
   server.headersTimeout = s.requestDeadlineMs;
   server.requestTimeout = s.requestDeadlineMs + 1_000;
+  const front = new FastKvFront(handler.kv, { headerBytesMax: 8 * 1024, valueBytesMax: s.valueBytesMax, requestDeadlineMs: s.requestDeadlineMs, keepAliveMs: server.keepAliveTimeout, pipelinedMax: 64 }, server);
+  const listener = createNetServer(front.accept);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(s.port, s.host, () => {
-      server.off('error', reject);
+    listener.once('error', reject);
+    listener.listen(s.port, s.host, () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  // Requests in progress per connection, so close() can cut idle connections at once (including
-  // ones that never sent a request, which closeIdleConnections misses) and busy ones when done.
+  // Requests in progress per connection node:http serves, so close() can cut idle connections at
+  // once (including ones that never sent a request, which closeIdleConnections misses) and busy
+  // ones when done.
   const requestsBySocket = new Map<Socket, number>();
   let closing: Promise<void> | null = null;
   server.on('connection', (socket: Socket) => {
@@ -106,7 +130,7 @@ export async function startHttpApi(backend: ClusterBackend, settings: Partial<Ht
     });
   });
 
-  const address = server.address() as AddressInfo;
+  const address = listener.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     server,
@@ -117,11 +141,16 @@ export async function startHttpApi(backend: ClusterBackend, settings: Partial<Ht
     close() {
       closing ??= new Promise<void>((resolve) => {
         handler.closeStreams();
-        const cut = setTimeout(() => server.closeAllConnections(), s.shutdownGraceMs);
-        server.close(() => {
+        const cut = setTimeout(() => {
+          server.closeAllConnections();
+          front.closeAll();
+        }, s.shutdownGraceMs);
+        // Resolves once every connection it accepted (fast or handed on) has closed.
+        listener.close(() => {
           clearTimeout(cut);
           resolve();
         });
+        front.closeIdle();
         for (const [socket, requests] of requestsBySocket) if (requests === 0) socket.destroy();
       });
       return closing;
@@ -297,6 +326,60 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     return new HttpError(500, 'internal', `unexpected ${result.type} result for ${op}`);
   }
 
+  function putAnswer(result: KvResult): { index: number } {
+    if (result.type !== 'written') throw kvResultError(result, 'put');
+    return { index: result.index };
+  }
+
+  function deleteAnswer(result: KvResult): { index: number; existed: boolean } {
+    if (result.type !== 'deleted') throw kvResultError(result, 'delete');
+    return { index: result.index, existed: result.existed };
+  }
+
+  /** A GET's answer once read: the value, or 404; `headers` say where it was read. */
+  function valueReply(key: string, value: Uint8Array | null, headers: Record<string, string>): KvReply {
+    if (value === null) throw new HttpError(404, 'key-not-found', `no value for key "${key}"`, headers);
+    return { status: 200, headers: { ...headers, 'content-type': 'application/octet-stream' }, body: value };
+  }
+
+  function jsonReply(status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): KvReply {
+    return { status, headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(body) };
+  }
+
+  function errorReply(err: unknown): KvReply {
+    const e = fromBackendError(err);
+    return jsonReply(e.status, { error: e.message, code: e.code, ...e.details }, e.headers);
+  }
+
+  /** The fast path's KV operations: the same checks, commands and answers as the routes below. */
+  async function kvOp(key: string, deadlineAtMs: number, run: (ctx: RequestContext) => Promise<KvReply>): Promise<KvReply> {
+    try {
+      const problem = keyProblem(key, settings);
+      if (problem) throw new HttpError(400, 'bad-key', problem);
+      return await run({ deadlineAtMs } as RequestContext);
+    } catch (err) {
+      return errorReply(err);
+    }
+  }
+
+  const kv: KvOps = {
+    put: (key, value, deadlineAtMs) =>
+      kvOp(key, deadlineAtMs, async (ctx) => {
+        if (value.byteLength > settings.valueBytesMax) throw valueTooLarge(`${value.byteLength} bytes sent`);
+        return jsonReply(200, putAnswer((await submitKv(ctx, null, { op: 'put', key, value })).result));
+      }),
+    delete: (key, deadlineAtMs) => kvOp(key, deadlineAtMs, async (ctx) => jsonReply(200, deleteAnswer((await submitKv(ctx, null, { op: 'delete', key })).result))),
+    get: (key, deadlineAtMs) =>
+      kvOp(key, deadlineAtMs, async (ctx) => {
+        const r = await withDeadline(ctx, backend.read(key, readModeDefault as Exclude<ReadMode, 'log'>, remainingMs(ctx)), `the ${readModeDefault} read`);
+        return valueReply(key, r.value, { 'cache-control': 'no-store', ...localReadHeaders(r) });
+      }),
+  };
+
+  function localReadHeaders(r: { index: number; node: number; applied: number; commit: number }): Record<string, string> {
+    return { [indexHeader]: String(r.index), [nodeHeader]: String(r.node), [appliedHeader]: String(r.applied), [commitHeader]: String(r.commit) };
+  }
+
   function keyFrom(ctx: RequestContext): string {
     const key = decodeSegment(ctx.params[0]!, 'key');
     const problem = keyProblem(key, settings);
@@ -462,25 +545,21 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
             } else {
               const r = await withDeadline(ctx, backend.read(key, mode as Exclude<ReadMode, 'log'>, remainingMs(ctx), via === undefined ? {} : { via }), `the ${mode} read`);
               value = r.value;
-              Object.assign(headers, { [indexHeader]: String(r.index), [nodeHeader]: String(r.node), [appliedHeader]: String(r.applied), [commitHeader]: String(r.commit) });
+              Object.assign(headers, localReadHeaders(r));
             }
-            if (value === null) throw new HttpError(404, 'key-not-found', `no value for key "${key}"`, headers);
-            ctx.res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(value.byteLength) });
+            const reply = valueReply(key, value, headers);
+            ctx.res.writeHead(200, { ...reply.headers, 'content-length': String(value!.byteLength) });
             ctx.res.end(value);
           },
           PUT: async (ctx) => {
             const key = keyFrom(ctx);
             const identity = externalIdentity(ctx.req);
             const value = await readBodyBytes(ctx.req, settings.valueBytesMax, remainingMs(ctx), valueTooLarge);
-            const { result } = await submitKv(ctx, identity, { op: 'put', key, value });
-            if (result.type !== 'written') throw kvResultError(result, 'put');
-            sendJson(ctx.res, 200, { index: result.index });
+            sendJson(ctx.res, 200, putAnswer((await submitKv(ctx, identity, { op: 'put', key, value })).result));
           },
           DELETE: async (ctx) => {
             const key = keyFrom(ctx);
-            const { result } = await submitKv(ctx, externalIdentity(ctx.req), { op: 'delete', key });
-            if (result.type !== 'deleted') throw kvResultError(result, 'delete');
-            sendJson(ctx.res, 200, { index: result.index, existed: result.existed });
+            sendJson(ctx.res, 200, deleteAnswer((await submitKv(ctx, externalIdentity(ctx.req), { op: 'delete', key })).result));
           },
         },
       },
@@ -584,6 +663,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
 
   return {
     settings,
+    kv,
     handle(req, res) {
       void dispatch(req, res).catch((err: unknown) => {
         onInternalError(err);
