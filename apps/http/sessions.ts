@@ -30,7 +30,11 @@ export class SessionLanes {
   private created = 0;
   private busy = 0;
 
-  constructor(readonly lanesMax: number) {
+  constructor(
+    readonly lanesMax: number,
+    /** What the ids start with: the front door the lanes belong to. */
+    private readonly prefix = 'http',
+  ) {
     this.instanceId = randomBytes(9).toString('base64url');
   }
 
@@ -43,7 +47,7 @@ export class SessionLanes {
     let lane = this.free.pop();
     if (!lane) {
       if (this.created >= this.lanesMax) return null;
-      lane = { clientId: `http-${this.instanceId}-${this.created}`, seq: 0 };
+      lane = { clientId: `${this.prefix}-${this.instanceId}-${this.created}`, seq: 0 };
       this.created += 1;
     }
     lane.seq += 1;

@@ -39,7 +39,6 @@ export class RespConnection implements Client {
   readonly laddr: string;
   readonly createdAtMs = Date.now();
   lastCommandAtMs = Date.now();
-  private seq = 0;
   private readonly slots: Slot[] = [];
   private head = 0;
   private out: Buffer[] = [];
@@ -104,10 +103,6 @@ export class RespConnection implements Client {
 
   get pendingCommands(): number {
     return this.slots.length - this.head;
-  }
-
-  nextSeq(): number {
-    return ++this.seq;
   }
 
   quitAfterAnswer(): void {
@@ -183,7 +178,10 @@ export class RespConnection implements Client {
     const job = slot.job!;
     slot.job = null;
     // Expired while it waited for the gate: never sent.
-    if (slot.reply !== null) return this.letGo(slot);
+    if (slot.reply !== null) {
+      job.abandon?.();
+      return this.letGo(slot);
+    }
     let reply: Buffer;
     try {
       reply = await job.run(slot.deadlineAtMs);

@@ -9,6 +9,10 @@ import type { ClusterBackend, ReadMode } from '../http/backend.ts';
 import { fromBackendError, fromKvResult, RespError } from './errors.ts';
 import type { Protocol } from './reply.ts';
 import type { RespSettings } from './settings.ts';
+import { type SessionLane, SessionLanes } from '../http/sessions.ts';
+
+/** Session lanes at most (writes in flight): with the HTTP API's, well below the KV session table's 10,000. */
+const lanesMax = 4096;
 
 /** Work a command hands its connection: run in order with the connection's other reads or writes. */
 export interface Job {
@@ -16,12 +20,14 @@ export interface Job {
   readonly kind: 'read' | 'write';
   /** Resolves with the answer's bytes, or rejects (mapped by fromBackendError). */
   run(deadlineAtMs: number): Promise<Buffer>;
+  /** The job will never run (its deadline passed while it waited): let go of what it holds. */
+  abandon?(): void;
 }
 
 /** One connection as its commands see it. */
 export interface Client {
   readonly id: number;
-  /** The KV session id its writes carry (one per connection, so its writes are applied in order). */
+  /** The connection's name in INFO and CLIENT (its writes carry session lanes' ids). */
   readonly clientId: string;
   name: string;
   libName: string;
@@ -35,8 +41,6 @@ export interface Client {
   readonly createdAtMs: number;
   readonly lastCommandAtMs: number;
   readonly pendingCommands: number;
-  /** The next seq for a write (strictly increasing per connection). */
-  nextSeq(): number;
   /** Closes the connection once this command's answer (and those before it) are written. */
   quitAfterAnswer(): void;
 }
@@ -89,6 +93,13 @@ export class KvDoor {
   readonly cursors: ScanCursors;
   readonly clients = new Set<Client>();
   readonly stats: DoorStats = { commands: 0, connectionsAccepted: 0, connectionsRejected: 0 };
+  /**
+   * Writes carry session lanes (sessions.ts), one per write in flight, as the HTTP API's do: a
+   * write sent twice (a leader change before its answer) is answered with its first result by
+   * the state machine's session table. Writes reach the log in the order they arrive (the client
+   * pipeline keeps a stream's order), so lanes never reorder a connection's writes.
+   */
+  readonly lanes: SessionLanes;
   private nextClient = 1;
 
   constructor(
@@ -99,6 +110,13 @@ export class KvDoor {
     public port = 0,
   ) {
     this.cursors = new ScanCursors(settings.scanCursorsMax);
+    this.lanes = new SessionLanes(lanesMax, 'resp');
+  }
+
+  private lane(): SessionLane {
+    const lane = this.lanes.acquire();
+    if (lane === null) throw new RespError(`TRYAGAIN ${lanesMax} writes are in flight on this server; retry shortly`);
+    return lane;
   }
 
   newClientNumber(): number {
@@ -119,11 +137,18 @@ export class KvDoor {
     // The handler's own fresh object takes the session fields: an object spread here costs more
     // than the whole CBOR encoding.
     const cmd = body as Partial<Session> & KvWrite;
-    cmd.clientId = client.clientId;
-    cmd.seq = client.nextSeq();
+    const lane = this.lane();
+    cmd.clientId = lane.clientId;
+    cmd.seq = lane.seq;
+    let held = true;
+    const release = () => {
+      if (held) this.lanes.release(lane);
+      held = false;
+    };
     try {
       bytes = encodeCommand(cmd as KvCommand, this.settings);
     } catch (err) {
+      release();
       if (err instanceof RangeError) throw new RespError(`ERR ${err.message.replace(/^invalid [a-z-]+ command: /, '')}`);
       throw err;
     }
@@ -131,17 +156,28 @@ export class KvDoor {
     return {
       kind: 'write',
       async run(deadlineAtMs) {
-        const { result } = await backend.submit(bytes, remainingMs(deadlineAtMs));
-        return answer(decodeResult(result));
+        try {
+          const { result } = await backend.submit(bytes, remainingMs(deadlineAtMs));
+          return answer(decodeResult(result));
+        } finally {
+          release();
+        }
       },
+      abandon: release,
     };
   }
 
   /** A key's value by the client's read path (`log`: a get through the log). */
   async readKey(client: Client, key: string, mode: ReadMode, deadlineAtMs: number): Promise<Uint8Array | null> {
     if (mode === 'log') {
-      const bytes = encodeCommand({ op: 'get', key, clientId: client.clientId, seq: 1 }, this.settings);
-      const result = decodeResult((await this.backend.submit(bytes, remainingMs(deadlineAtMs))).result);
+      const lane = this.lane();
+      let result: KvResult;
+      try {
+        const bytes = encodeCommand({ op: 'get', key, clientId: lane.clientId, seq: lane.seq }, this.settings);
+        result = decodeResult((await this.backend.submit(bytes, remainingMs(deadlineAtMs))).result);
+      } finally {
+        this.lanes.release(lane);
+      }
       if (result.type === 'value') return result.value;
       if (result.type === 'not-found') return null;
       throw fromKvResult(result, 'get');

@@ -39,9 +39,9 @@ export function fromKvResult(result: KvResult, command: string): RespError {
       case 'not-integer':
         return new RespError('ERR value is not an integer or out of range');
       case 'stale-request':
-        // Only when a later write of this connection reached the log first (a leader change
-        // in between): this one was not applied.
-        return new RespError(`TRYAGAIN the ${command} was overtaken by a later command of this connection and was not applied; retry`);
+        // Only when its session lane's next write reached the log first (it was given up at
+        // its deadline): the session table refused it, so it was not applied.
+        return new RespError(`TRYAGAIN the ${command} was overtaken by a later write under its session and was not applied; retry`);
       case 'invalid-command':
         return new RespError(`ERR ${result.message}`);
     }

@@ -1,8 +1,8 @@
 // The order of one connection's commands against the store: reads run together and writes run
 // together, but a read waits for the writes before it and a write for the reads before it. So a
 // pipeline reads its own writes (Redis's per-connection order) while a run of SETs or GETs is
-// still sent all at once. Writes in a run keep their order through the log by their session seqs
-// (a write overtaken by a later one is refused as stale, never applied out of order).
+// still sent all at once. Writes in a run keep their order through the log: the client pipeline
+// sends a stream's writes in the order they were submitted, and resends them in that order.
 
 export type JobKind = 'read' | 'write';
 
