@@ -429,7 +429,7 @@ export class ClientPipeline {
     else if (kind === FrameKind.redirect || kind === FrameKind.busy) {
       const c = decodeControl(bytes, start, end);
       const s = this.streams.get(c.stream);
-      if (s !== undefined) this.onRefused(s, from, kind === FrameKind.busy, c.seq, c.leader);
+      if (s !== undefined) this.onRefused(s, from, kind === FrameKind.busy, c.notTaken, c.seq, c.leader);
     } else throw new DecodeError(end - start, `client pipeline: unexpected frame kind ${kind} from node ${from}`);
   }
 
@@ -462,11 +462,14 @@ export class ClientPipeline {
     if (s.writes.length > s.head) this.queueFlush();
   }
 
-  private onRefused(s: WriteStream, from: ActorId, busy: boolean, fromSeq: number, hint: number): void {
-    // What the node refused did not take effect there.
+  private onRefused(s: WriteStream, from: ActorId, busy: boolean, notTaken: boolean, fromSeq: number, hint: number): void {
+    // A busy answer, or a redirect for a frame the node took nothing of: those sends did not take
+    // effect there. A redirect that sends the stream back (the node lost leadership, or another
+    // leader's entries replaced some of its own) says nothing of what it took: that may still apply.
+    const refused = busy || notTaken;
     for (let q = Math.max(fromSeq, s.base); q < s.sendNext; q++) {
       const w = this.write(s, q);
-      if (w.at === from && w.mayHaveApplied > 0) w.mayHaveApplied--;
+      if (refused && w.at === from && w.mayHaveApplied > 0) w.mayHaveApplied--;
       w.at = null;
       w.problem = busy ? 'busy' : 'no-leader';
       if (busy && w.busySince === 0) w.busySince = performance.now();

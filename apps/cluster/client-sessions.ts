@@ -78,7 +78,7 @@ export class ClientSessions {
     const key = keyOf(client, stream);
     if (this.raft.currentRole !== Role.leader || !this.canLead()) {
       this.drop(key);
-      this.io.sendFrame(client, encodeControl(FrameKind.redirect, firstSeq, this.leaderHint(self), stream));
+      this.io.sendFrame(client, encodeControl(FrameKind.redirect, firstSeq, this.leaderHint(self), stream, true));
       return;
     }
     let s = this.sessions.get(key);

@@ -108,7 +108,7 @@ export class PaxosSessions {
       const st = this.node.status();
       if (st.role !== PaxosRole.leader) {
         this.drop(key);
-        this.io.sendFrame(client, encodeControl(FrameKind.redirect, firstSeq, st.leader === self ? 0 : st.leader, stream));
+        this.io.sendFrame(client, encodeControl(FrameKind.redirect, firstSeq, st.leader === self ? 0 : st.leader, stream, true));
         return;
       }
       // Leadership lost and won again between two looks: what was proposed before may be replaced.
@@ -149,7 +149,7 @@ export class PaxosSessions {
         // Refused: a Multi-Paxos leader with its window and backlog full, a Basic Paxos proposer
         // with its queue full (back off), or no longer the leader (go to the new one).
         if (this.basic || this.node.currentRole === PaxosRole.leader) this.io.sendFrame(client, encodeControl(FrameKind.busy, s.nextSeq, 0, stream));
-        else this.io.sendFrame(client, encodeControl(FrameKind.redirect, s.nextSeq, this.leaderHint(self), stream));
+        else this.io.sendFrame(client, encodeControl(FrameKind.redirect, s.nextSeq, this.leaderHint(self), stream, true));
         break;
       }
       proposed++;

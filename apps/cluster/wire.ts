@@ -17,7 +17,8 @@
 //                    are independent sessions (the supervisor runs one per node it acts through).
 //   ack (3), redirect (4), busy (5), held (6)
 //                    0 tag | 1 kind | 2 leader u16 (redirect: the hint, 0 = unknown) | 4 stream u8
-//                    5 unused | 8 seq f64: ack = every proposal up to seq is applied; redirect/busy = the
+//                    5 not taken u8 (redirect: 1 = this node took nothing from seq on; 0 = go back,
+//                    what it took may still be applied) | 8 seq f64: ack = every proposal up to seq is applied; redirect/busy = the
 //                    first seq the client must send again (to the hinted leader / after a pause);
 //                    held (node to node) = every voter holds the log durably up to this index
 //   snapshot chunk (7, leader to follower)
@@ -244,19 +245,20 @@ const controlScratch = new Uint8Array(controlFrameBytes);
 const controlView = new DataView(controlScratch.buffer);
 
 /** An ack, redirect or busy frame (a view of a shared scratch buffer: send it at once). */
-export function encodeControl(kind: typeof FrameKind.ack | typeof FrameKind.redirect | typeof FrameKind.busy | typeof FrameKind.held, seq: number, leader = 0, stream = 0): Uint8Array {
+export function encodeControl(kind: typeof FrameKind.ack | typeof FrameKind.redirect | typeof FrameKind.busy | typeof FrameKind.held, seq: number, leader = 0, stream = 0, notTaken = false): Uint8Array {
   controlScratch[0] = rawFrameTag;
   controlScratch[1] = kind;
   controlView.setUint16(2, leader, true);
   controlScratch[4] = stream;
+  controlScratch[5] = notTaken ? 1 : 0;
   controlView.setFloat64(8, seq, true);
   return controlScratch;
 }
 
-export function decodeControl(bytes: Uint8Array, start: number, end: number): { kind: number; seq: number; leader: number; stream: number } {
+export function decodeControl(bytes: Uint8Array, start: number, end: number): { kind: number; seq: number; leader: number; stream: number; notTaken: boolean } {
   if (end - start < controlFrameBytes) throw new DecodeError(end - start, 'control frame shorter than 16 bytes');
   const v = frameView(bytes);
-  return { kind: bytes[start + 1]!, seq: v.getFloat64(start + 8, true), leader: v.getUint16(start + 2, true), stream: bytes[start + 4]! };
+  return { kind: bytes[start + 1]!, seq: v.getFloat64(start + 8, true), leader: v.getUint16(start + 2, true), stream: bytes[start + 4]!, notTaken: bytes[start + 5] === 1 };
 }
 
 /** Which snapshot file a transfer is about: its headerCrc tells two images at one index apart. */

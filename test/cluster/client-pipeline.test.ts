@@ -203,6 +203,33 @@ test('deadlines: never sent → no leader, certainly not applied; sent → outco
   p.stop();
 });
 
+test('a redirect that sends the stream back leaves its writes possibly applied; one for a frame not taken does not', async () => {
+  const c = new FakeCluster();
+  c.leaderId = null;
+  const p = new ClientPipeline(c);
+  c.leaderId = 1;
+  const taken = p.submit(text.encode('t'), 60, null).then(() => null, (e: Error) => e);
+  await tick();
+  c.take();
+  // Node 1 took it, then lost leadership: "go back" (not taken: false). No leader is known now.
+  c.leaderId = null;
+  feed(p, 1, encodeControl(FrameKind.redirect, 1, 0, 0, false).slice());
+  const e1 = (await taken) as DeadlineError | NoLeaderError;
+  assert.ok(e1 !== null);
+  assert.not.ok(e1.definitelyNotApplied, 'it may be applied: the node had taken it');
+  // A fresh stream (through node 2): node 1 is no leader and took nothing of the frame.
+  c.leaderId = 1;
+  const refused = p.submit(text.encode('r'), 60, 2).then(() => null, (e: Error) => e);
+  await tick();
+  c.take();
+  c.leaderId = null;
+  feed(p, 1, encodeControl(FrameKind.redirect, 1, 0, 2, true).slice());
+  const e2 = (await refused) as NoLeaderError;
+  assert.ok(e2 !== null);
+  assert.ok(e2.definitelyNotApplied, 'refused whole by a node that is not the leader');
+  p.stop();
+});
+
 test('a write through a node cut off from the leader waits on its own stream and fails as no quorum', async () => {
   const c = new FakeCluster();
   c.cut = [[3, 1]];

@@ -34,6 +34,8 @@ interface Out {
   stream: number;
   seq?: number;
   leader?: number;
+  /** Redirects: the node took nothing from seq on (else: go back, what it took may still apply). */
+  notTaken?: boolean;
   results?: [number, number, string][];
 }
 
@@ -51,7 +53,7 @@ function setup(canLead = () => true) {
           out.push({ to, kind, stream, results });
         } else {
           const c = decodeControl(frame, 0, frame.length);
-          out.push({ to, kind, stream: c.stream, seq: c.seq, leader: c.leader });
+          out.push(kind === FrameKind.redirect ? { to, kind, stream: c.stream, seq: c.seq, leader: c.leader, notTaken: c.notTaken } : { to, kind, stream: c.stream, seq: c.seq, leader: c.leader });
         }
       },
     },
@@ -104,7 +106,7 @@ test("another leader's entry at our index: no result for it, the client goes bac
   apply(sessions, 5, 7, (i) => `r${i}`);
   assert.equal(out, [
     { to: 0, kind: FrameKind.results, stream: 0, results: [[1, 5, 'r5']] },
-    { to: 0, kind: FrameKind.redirect, stream: 0, seq: 2, leader: 0 },
+    { to: 0, kind: FrameKind.redirect, stream: 0, seq: 2, leader: 0, notTaken: false },
   ]);
 });
 
@@ -153,7 +155,7 @@ test('a follower, or a witness leading for a moment, redirects and takes nothing
   follower.raft.currentRole = Role.follower;
   follower.raft.leaderId = 2;
   follower.sessions.onProposeFrame(1, 0, f, 0, f.length);
-  assert.equal(follower.out, [{ to: 0, kind: FrameKind.redirect, stream: 0, seq: 1, leader: 2 }]);
+  assert.equal(follower.out, [{ to: 0, kind: FrameKind.redirect, stream: 0, seq: 1, leader: 2, notTaken: true }]);
 });
 
 test.run();
