@@ -262,17 +262,18 @@ export class ClientPipeline {
     if (this.readsWaiting.length > 0) this.sendReads(now);
   }
 
-  /** Where a stream's writes go now: the leader (as `via` knows it, over links that are up). */
-  private targetOf(s: WriteStream, p: Pending | undefined): number | null {
+  /**
+   * Where writes and leader reads go: the leader as a client of `via` reaches it (via null:
+   * straight to the leader the cluster's views agree on); `unreachable` when `via` knows a
+   * leader it cannot reach (a partition between them).
+   */
+  private leaderFor(via: number | null): { node: number | null; unreachable: boolean } {
     const r = this.routing;
-    if (s.via === null) return r.leader();
-    const lead = r.leaderSeenBy(s.via);
-    if (lead === null || !r.isUp(s.via) || !r.isUp(lead)) return null;
-    if (!r.reachable(s.via, lead)) {
-      if (p !== undefined) p.problem = 'unreachable';
-      return null;
-    }
-    return lead;
+    if (via === null) return { node: r.leader(), unreachable: false };
+    const lead = r.leaderSeenBy(via);
+    if (lead === null || !r.isUp(via) || !r.isUp(lead)) return { node: null, unreachable: false };
+    if (!r.reachable(via, lead)) return { node: null, unreachable: true };
+    return { node: lead, unreachable: false };
   }
 
   /**
@@ -282,7 +283,7 @@ export class ClientPipeline {
    */
   private retarget(s: WriteStream, hint: number | null): void {
     const before = s.target;
-    s.target = hint !== null && this.routing.isUp(hint) && (s.via === null || this.routing.reachable(s.via, hint)) ? hint : this.targetOf(s, undefined);
+    s.target = hint !== null && this.routing.isUp(hint) && (s.via === null || this.routing.reachable(s.via, hint)) ? hint : this.leaderFor(s.via).node;
     if (s.target !== before) {
       s.startNext = true;
       s.sendNext = s.base;
@@ -300,12 +301,11 @@ export class ClientPipeline {
     // again. (A deposed leader that does not know it yet is left by silence, or its redirect.)
     if (s.target === null || !this.routing.isUp(s.target) || (s.via !== null && !this.routing.reachable(s.via, s.target))) this.retarget(s, null);
     if (s.target === null) {
-      const unreachable: Pending = { problem: 'no-leader' } as Pending;
-      this.targetOf(s, unreachable);
+      const unreachable = this.leaderFor(s.via).unreachable;
       for (let q = s.sendNext; q < total; q++) {
         const w = this.write(s, q);
         w.at = null;
-        if (unreachable.problem === 'unreachable') w.problem = 'unreachable';
+        if (unreachable) w.problem = 'unreachable';
       }
       return;
     }
@@ -374,14 +374,9 @@ export class ClientPipeline {
       const nodes = rt.readNodes();
       return nodes.length === 0 ? null : nodes[r.spread++ % nodes.length]!;
     }
-    if (r.via === null) return rt.leader();
-    const lead = rt.leaderSeenBy(r.via);
-    if (lead === null || !rt.isUp(r.via) || !rt.isUp(lead)) return null;
-    if (!rt.reachable(r.via, lead)) {
-      r.problem = 'unreachable';
-      return null;
-    }
-    return lead;
+    const lead = this.leaderFor(r.via);
+    if (lead.unreachable) r.problem = 'unreachable';
+    return lead.node;
   }
 
   private sendReads(now: number): void {
