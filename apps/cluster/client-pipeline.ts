@@ -16,7 +16,7 @@ import {
   type LocalReadMode,
   type LocalReadResult,
 } from '../http/backend.ts';
-import { decodeReadAnswers, encodeReads, readResults, ReadStatus, refusalText, type ReadItem } from './client-wire.ts';
+import { decodeReadAnswers, encodeReads, readModeCodes, readResults, ReadStatus, refusalText, type ReadItem } from './client-wire.ts';
 import { commandHeaderBytes, decodeControl, FrameKind, frameKind, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
 import { rawFrameTag } from '../../runtime/actor.ts';
 
@@ -140,7 +140,13 @@ const pollMs = 10;
 
 export class ClientPipeline {
   private readonly settings: PipelineSettings;
+  /**
+   * By wire id (0: straight to the leader; 1..255 handed to each `via` node on first use). Kept
+   * for good, seqs and all: a stream started again from seq 1 could take a late answer meant
+   * for its former self.
+   */
   private readonly streams = new Map<number, WriteStream>();
+  private readonly viaStreams = new Map<number, WriteStream>();
   private readonly batches = new Map<number, ReadBatch>();
   /** Reads not yet in a sent batch (no target yet, or between flushes). */
   private readsWaiting: PendingRead[] = [];
@@ -167,8 +173,20 @@ export class ClientPipeline {
 
   submit(command: Uint8Array, timeoutMs: number, via: number | null): Promise<{ index: number; result: Uint8Array }> {
     return new Promise((resolve, reject) => {
-      if (!this.admit(reject)) return;
       const s = this.stream(via);
+      if (s === null) {
+        const err = new NodeStateError(`this process has written through 255 different nodes, the most one client pipeline tells apart; write without naming node ${via}`);
+        err.definitelyNotApplied = true;
+        reject(err);
+        return;
+      }
+      // Writes given up at their deadline stay in their stream until a node answers them (they
+      // no longer count as pending): a stream no node answers holds at most pendingMax of them.
+      if (s.writes.length - s.head >= this.settings.pendingMax) {
+        reject(new BusyError(`${s.writes.length - s.head} writes ${s.via === null ? '' : `through node ${s.via} `}await an answer from the cluster; retry once it answers again`, 1_000));
+        return;
+      }
+      if (!this.admit(reject)) return;
       const w: PendingWrite = {
         command,
         resolve,
@@ -232,14 +250,15 @@ export class ClientPipeline {
     return true;
   }
 
-  private stream(via: number | null): WriteStream {
-    const id = via ?? 0;
-    let s = this.streams.get(id);
-    if (s === undefined) {
-      if (id > 255) throw new RangeError(`a client stream is named by a node id up to 255, got ${id}`);
-      s = { id, via, target: null, startNext: true, writes: [], head: 0, base: 1, sendNext: 1, sentThrough: 0, pausedUntil: 0, progressAt: 0 };
-      this.streams.set(id, s);
-    }
+  /** The stream for writes through `via` (null: none), or null when no wire id is left for a new one. */
+  private stream(via: number | null): WriteStream | null {
+    let s = via === null ? this.streams.get(0) : this.viaStreams.get(via);
+    if (s !== undefined) return s;
+    const id = via === null ? 0 : this.viaStreams.size + 1;
+    if (id > 255) return null;
+    s = { id, via, target: null, startNext: true, writes: [], head: 0, base: 1, sendNext: 1, sentThrough: 0, pausedUntil: 0, progressAt: 0 };
+    this.streams.set(id, s);
+    if (via !== null) this.viaStreams.set(via, s);
     return s;
   }
 
@@ -380,7 +399,8 @@ export class ClientPipeline {
   }
 
   private sendReads(now: number): void {
-    const groups = new Map<string, PendingRead[]>();
+    // Keyed by node and mode: node × 4 + the mode's place in readModeCodes.
+    const groups = new Map<number, PendingRead[]>();
     const still: PendingRead[] = [];
     for (const r of this.readsWaiting) {
       if (r.done) continue;
@@ -390,7 +410,7 @@ export class ClientPipeline {
         still.push(r);
         continue;
       }
-      const key = `${node}:${r.mode}`;
+      const key = node * 4 + readModeCodes.indexOf(r.mode);
       let g = groups.get(key);
       if (g === undefined) groups.set(key, (g = []));
       g.push(r);
@@ -557,8 +577,6 @@ export class ClientPipeline {
     if (this.pendingCount === 0 && this.poller !== null) {
       clearInterval(this.poller);
       this.poller = null;
-      // Nothing waits: forget streams that are idle and batches answered.
-      for (const [id, s] of this.streams) if (s.writes.length === s.head && s.target === null) this.streams.delete(id);
     }
   }
 

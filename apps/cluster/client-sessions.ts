@@ -5,7 +5,7 @@
 import type { ActorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { Role, type RaftNode } from '../../protocols/raft/index.ts';
-import { ResultsWriter, sendResults } from './client-wire.ts';
+import { ResultsWriter, sendDue, type AnsweredStream } from './client-wire.ts';
 import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
 
 /**
@@ -13,22 +13,13 @@ import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHea
  * start there or before is ignored: the client goes back to its last ack after a busy or a
  * redirect), and per accepted frame the last log index and seq it covers.
  */
-interface ClientSession {
-  readonly client: ActorId;
-  readonly stream: number;
-  /** The client wants each command's result (a front door), not only cumulative acks (a benchmark client). */
-  readonly wantsResults: boolean;
-  /** Results of applied commands not yet sent: (index, result) pairs, in seq order from sentSeq + 1. */
-  results: (number | Uint8Array)[];
-  sentSeq: number;
+interface ClientSession extends AnsweredStream {
   /** Cleared when the session is dropped (its ranges in `owners` are then skipped). */
   live: boolean;
   nextSeq: number;
   /** Flat queue of (lastIndex, lastSeq, term) triples from `head`. */
   batches: number[];
   head: number;
-  ackedSeq: number;
-  ackDue: boolean;
 }
 
 export interface SessionIO {
@@ -47,6 +38,7 @@ export class ClientSessions {
   private owners: (number | ClientSession)[] = [];
   private ownersHead = 0;
   private readonly writer = new ResultsWriter();
+  private readonly send = (to: ActorId, frame: Uint8Array): void => this.io.sendFrame(to, frame);
   private acksDue = false;
   /** Proposals accepted from client actors since start (benchmark counter). */
   proposalsAccepted = 0;
@@ -178,7 +170,7 @@ export class ClientSessions {
         if (this.termAt(q[h]!) !== q[h + 2]) {
           // Another leader's entry took this index: what this client sent from there is lost
           // (results kept since the last ack go too: sending them would ack past the loss).
-          this.sendDue(s);
+          sendDue(s, this.writer, this.send);
           this.redirect(self, key, s);
           h = -1;
           break;
@@ -209,7 +201,7 @@ export class ClientSessions {
   forgetThrough(self: ActorId, index: number): void {
     for (const [key, s] of this.sessions) {
       if (s.head < s.batches.length && s.batches[s.head]! <= index) {
-        this.sendDue(s);
+        sendDue(s, this.writer, this.send);
         this.redirect(self, key, s);
       }
     }
@@ -218,31 +210,13 @@ export class ClientSessions {
   sendAcks(): void {
     if (!this.acksDue) return;
     this.acksDue = false;
-    for (const s of this.sessions.values()) this.sendDue(s);
-  }
-
-  /** The ack (or the results) a session is due. */
-  private sendDue(s: ClientSession): void {
-    if (!s.ackDue) return;
-    s.ackDue = false;
-    if (!s.wantsResults) {
-      this.io.sendFrame(s.client, encodeControl(FrameKind.ack, s.ackedSeq, 0, s.stream));
-      return;
-    }
-    // Results of seqs sentSeq + 1 .. ackedSeq, in frames of bounded size; each frame is an ack
-    // through its last seq. Results past ackedSeq (a batch not wholly applied) wait.
-    const r = s.results;
-    const n = s.ackedSeq - s.sentSeq;
-    if (r.length < 2 * n) throw new Error(`client ${s.client}/${s.stream}: ${n} commands acked but ${r.length / 2} results kept`);
-    sendResults(this.writer, (f) => this.io.sendFrame(s.client, f), s.stream, s.sentSeq + 1, r, n);
-    s.results = r.length === 2 * n ? [] : r.slice(2 * n);
-    s.sentSeq = s.ackedSeq;
+    for (const s of this.sessions.values()) sendDue(s, this.writer, this.send);
   }
 
   /** Lost leadership: every client goes back to its last ack and follows the hint. */
   redirectAll(self: ActorId): void {
     for (const [key, s] of this.sessions) {
-      this.sendDue(s);
+      sendDue(s, this.writer, this.send);
       this.redirect(self, key, s);
     }
     this.owners = [];

@@ -17,7 +17,7 @@
 import { rawFrameTag } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import type { LocalReadMode } from '../http/backend.ts';
-import { FrameKind } from './wire.ts';
+import { encodeControl, FrameKind } from './wire.ts';
 
 export const resultsHeaderBytes = 16;
 const readsHeaderBytes = 16;
@@ -89,20 +89,52 @@ export class ResultsWriter {
 /** Results frames are cut at about this size (a ring frame must fit its ring). */
 const resultsFrameBytes = 256 * 1024;
 
+/** What a leader keeps of one client stream to answer it (ClientSessions, PaxosSessions). */
+export interface AnsweredStream {
+  readonly client: number;
+  readonly stream: number;
+  /** The client wants each command's result (a front door), not only cumulative acks (a benchmark client). */
+  readonly wantsResults: boolean;
+  /** Results of applied commands not yet sent: (index, result) pairs in seq order from sentSeq + 1. */
+  results: (number | Uint8Array)[];
+  sentSeq: number;
+  ackedSeq: number;
+  ackDue: boolean;
+}
+
 /**
- * Sends the results of a stream's seqs firstSeq .. firstSeq + n - 1, taken from `pairs`
- * ((index, result) pairs in seq order), in frames of bounded size: each is an ack through its last seq.
+ * Sends a stream the answer it is due: a bare ack, or the results of seqs sentSeq + 1 .. ackedSeq
+ * in frames of bounded size (each an ack through its last seq). Results past ackedSeq (a Raft
+ * batch not wholly applied) wait for the next answer.
  */
-export function sendResults(w: ResultsWriter, send: (frame: Uint8Array) => void, stream: number, firstSeq: number, pairs: readonly (number | Uint8Array)[], n: number): void {
-  w.begin(stream, firstSeq);
+export function sendDue(
+  s: AnsweredStream,
+  w: ResultsWriter,
+  send: (to: number, frame: Uint8Array) => void,
+  /** Results are kept only for acked commands (Multi-Paxos keeps them per finished frame): none may be left over. */
+  exact = false,
+): void {
+  if (!s.ackDue) return;
+  s.ackDue = false;
+  if (!s.wantsResults) {
+    send(s.client, encodeControl(FrameKind.ack, s.ackedSeq, 0, s.stream));
+    return;
+  }
+  const pairs = s.results;
+  const n = s.ackedSeq - s.sentSeq;
+  if (n <= 0) return;
+  if (pairs.length < 2 * n || (exact && pairs.length !== 2 * n)) throw new Error(`client ${s.client}/${s.stream}: ${n} commands acked but ${pairs.length / 2} results kept`);
+  w.begin(s.stream, s.sentSeq + 1);
   for (let i = 0; i < n; i++) {
     w.add(pairs[2 * i] as number, pairs[2 * i + 1] as Uint8Array);
     if (w.bytes >= resultsFrameBytes && i < n - 1) {
-      send(w.finish());
-      w.begin(stream, firstSeq + i + 1);
+      send(s.client, w.finish());
+      w.begin(s.stream, s.sentSeq + i + 2);
     }
   }
-  send(w.finish());
+  send(s.client, w.finish());
+  s.results = pairs.length === 2 * n ? [] : pairs.slice(2 * n);
+  s.sentSeq = s.ackedSeq;
 }
 
 /**

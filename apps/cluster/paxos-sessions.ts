@@ -18,7 +18,7 @@
 import type { ActorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { PaxosRole, type PaxosNode, type Value } from '../../protocols/paxos/index.ts';
-import { ResultsWriter, sendResults } from './client-wire.ts';
+import { ResultsWriter, sendDue, type AnsweredStream } from './client-wire.ts';
 import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
 
 /** One accepted propose frame: its commands proposed and not yet applied, and the last seq it covers. */
@@ -38,20 +38,12 @@ interface CommandTag {
 
 
 /** What the proposer knows of one client actor (see ClientSession in client-sessions.ts). */
-interface PaxosSession {
-  readonly client: ActorId;
-  readonly stream: number;
-  readonly wantsResults: boolean;
-  /** Results of acked frames not yet sent, in seq order from sentSeq + 1: (slot, result) pairs. */
-  results: (number | Uint8Array)[];
-  sentSeq: number;
+interface PaxosSession extends AnsweredStream {
   /** The next seq expected; a frame starting past it is ignored (the client will go back). */
   nextSeq: number;
   /** Accepted frames not yet acked, oldest first, from `head`. */
   frames: FrameRecord[];
   head: number;
-  ackedSeq: number;
-  ackDue: boolean;
   /** When this session last had a frame acked, or became non-empty (for the stuck check). */
   progressAt: number;
 }
@@ -65,6 +57,7 @@ export class PaxosSessions {
   /** By client actor × 256 + stream. */
   private readonly sessions = new Map<number, PaxosSession>();
   private readonly writer = new ResultsWriter();
+  private readonly send = (to: ActorId, frame: Uint8Array): void => this.io.sendFrame(to, frame);
   /** Frames with commands proposed and not all applied, by their copy's buffer. */
   /** Frames whose commands still count (each command's value carries its frame as its tag). */
   private readonly frames = new Set<FrameRecord>();
@@ -210,24 +203,7 @@ export class PaxosSessions {
   sendAcks(): void {
     if (!this.acksDue) return;
     this.acksDue = false;
-    for (const s of this.sessions.values()) this.sendDue(s);
-  }
-
-  /** The ack, or the results, a session is due (results are cumulative acks too). */
-  private sendDue(s: PaxosSession): void {
-    if (!s.ackDue) return;
-    s.ackDue = false;
-    if (!s.wantsResults) {
-      this.io.sendFrame(s.client, encodeControl(FrameKind.ack, s.ackedSeq, 0, s.stream));
-      return;
-    }
-    const r = s.results;
-    const n = s.ackedSeq - s.sentSeq;
-    if (n <= 0) return;
-    if (r.length !== 2 * n) throw new Error(`client ${s.client}/${s.stream}: ${n} commands acked but ${r.length / 2} results kept`);
-    sendResults(this.writer, (f) => this.io.sendFrame(s.client, f), s.stream, s.sentSeq + 1, r, n);
-    s.results = [];
-    s.sentSeq = s.ackedSeq;
+    for (const s of this.sessions.values()) sendDue(s, this.writer, this.send, true);
   }
 
   /**
@@ -274,7 +250,7 @@ export class PaxosSessions {
     // Frames the client sent before it hears this start past nextSeq and are ignored.
     s.nextSeq = s.ackedSeq + 1;
     s.progressAt = this.io.now();
-    this.sendDue(s);
+    sendDue(s, this.writer, this.send, true);
     // The hint names this node: "send again from there, here".
     this.io.sendFrame(s.client, encodeControl(FrameKind.redirect, s.ackedSeq + 1, this.basic || this.node.currentRole === PaxosRole.leader ? self : this.leaderHint(self), s.stream));
   }

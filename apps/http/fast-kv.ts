@@ -66,9 +66,9 @@ interface Parsed {
 }
 
 /** Why a request cannot take the fast path (node:http gets the connection). */
-const handOff = Symbol('hand off');
+export const handOff = Symbol('hand off');
 /** Not all of the request has arrived. */
-const incomplete = Symbol('incomplete');
+export const incomplete = Symbol('incomplete');
 
 const keyChar = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]+$/;
 

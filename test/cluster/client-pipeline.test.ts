@@ -223,7 +223,8 @@ test('a redirect that sends the stream back leaves its writes possibly applied; 
   await tick();
   c.take();
   c.leaderId = null;
-  feed(p, 1, encodeControl(FrameKind.redirect, 1, 0, 2, true).slice());
+  // Writes through node 2 are the first stream of their own: wire id 1.
+  feed(p, 1, encodeControl(FrameKind.redirect, 1, 0, 1, true).slice());
   const e2 = (await refused) as NoLeaderError;
   assert.ok(e2 !== null);
   assert.ok(e2.definitelyNotApplied, 'refused whole by a node that is not the leader');
@@ -245,12 +246,12 @@ test('a write through a node cut off from the leader waits on its own stream and
   const err = await via;
   assert.instance(err, NoQuorumError);
   assert.match(err!.message, /node 3/);
-  // Healed: writes through node 3 use stream 3.
+  // Healed: writes through node 3 go on its own stream (the first one named by a node: wire id 1).
   c.cut = [];
   p.submit(text.encode('v2'), 5_000, 3).catch(() => undefined);
   await tick();
   const s3 = c.take();
-  assert.is(s3[0]!.stream, 3);
+  assert.is(s3[0]!.stream, 1);
   assert.is(s3[0]!.to, 1);
   p.stop();
 });
@@ -302,6 +303,26 @@ test('too much waiting: the pipeline answers busy at once rather than queue with
   assert.instance(err, BusyError);
   p.stop();
   await Promise.all(waiting);
+});
+
+test('a stream no node answers keeps its given-up writes, but at most pendingMax of them', async () => {
+  const c = new FakeCluster();
+  const p = new ClientPipeline(c, { pendingMax: 3 });
+  // Sent and never answered: given up at their deadline, they stay in the stream.
+  for (let i = 0; i < 3; i++) assert.instance(await p.submit(text.encode(`${i}`), 20, null).then(() => null, (e: Error) => e), DeadlineError);
+  assert.is(p.pending, 0);
+  const err = await p.submit(text.encode('more'), 5_000, null).then(() => null, (e: Error) => e);
+  assert.instance(err, BusyError);
+  assert.match(err!.message, /3 writes await an answer/);
+  // Answered at last: the stream takes writes again.
+  feed(p, 1, results(0, 1, [[1, 'a'], [2, 'b'], [3, 'c']]));
+  const again = p.submit(text.encode('again'), 5_000, null);
+  await tick();
+  const sent = c.take().filter((x) => x.commands?.includes('again'));
+  assert.is(sent[sent.length - 1]!.firstSeq, 4);
+  feed(p, 1, results(0, 4, [[4, 'd']]));
+  assert.is((await again).index, 4);
+  p.stop();
 });
 
 test.run();
