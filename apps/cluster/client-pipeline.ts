@@ -61,6 +61,8 @@ interface PendingWrite extends Pending {
   answered: boolean;
   /** When a busy leader first refused it (0: not refused since it was last taken). */
   busySince: number;
+  /** performance.now() at submit: the write's latency, for an observer (the dashboard). */
+  readonly submittedAt: number;
 }
 
 interface PendingRead extends Pending {
@@ -171,6 +173,9 @@ export class ClientPipeline {
     return this.pendingCount;
   }
 
+  /** Called with each answered write's latency in milliseconds (set while someone watches). */
+  onWriteDone: ((ms: number) => void) | null = null;
+
   submit(command: Uint8Array, timeoutMs: number, via: number | null): Promise<{ index: number; result: Uint8Array }> {
     return new Promise((resolve, reject) => {
       const s = this.stream(via);
@@ -198,6 +203,7 @@ export class ClientPipeline {
         mayHaveApplied: 0,
         answered: false,
         busySince: 0,
+        submittedAt: performance.now(),
       };
       if (s.writes.length === s.head) s.progressAt = performance.now();
       s.writes.push(w);
@@ -458,7 +464,9 @@ export class ClientPipeline {
       if (seq < s.base || seq >= s.base + s.writes.length - s.head) return;
       const w = this.write(s, seq);
       w.answered = true;
-      if (this.settle(w)) w.resolve({ index, result: result.slice() });
+      if (!this.settle(w)) return;
+      w.resolve({ index, result: result.slice() });
+      this.onWriteDone?.(performance.now() - w.submittedAt);
     });
     const before = s.base;
     while (s.head < s.writes.length && s.writes[s.head]!.answered) {

@@ -9,7 +9,7 @@ import { filter, map, type Observable, type Subscription } from 'rxjs';
 import { actorIdMax, Supervisor } from '../../runtime/supervisor.ts';
 import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
 import type { FsyncPolicy, RecoveryReport } from '../../runtime/storage/index.ts';
-import { Role, roleName, type ConfChange, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
+import { messageTypeName, Role, roleName, type ConfChange, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import {
   ConflictError,
   DeadlineError,
@@ -28,6 +28,9 @@ import { freshLayout, maxIdEverUsed, readLayout, writeLayout, type ClusterLayout
 import { alreadyDone, fullVotersOf, membersOf, pendingOf, refusalError, roleIn, sleep, type ConfigView } from './members.ts';
 import type { ConfChangeOutcome } from './node-membership.ts';
 import { clusterShapes, type FromNode, type StatusReport } from './protocol.ts';
+import { progressFields, progressStates } from './sent-counts.ts';
+import { paxosMessageTypeName } from '../../protocols/paxos/types.ts';
+import type { LiveNode, LiveProgress, TrafficCount } from '../dashboard/source.ts';
 import { ClientPipeline, type PipelineRouting } from './client-pipeline.ts';
 import type { NodeConfig } from './node-config.ts';
 import { checkSnapshotSettings, snapshotSettingsDefault, type SnapshotSettings } from './snapshot-keeper.ts';
@@ -125,7 +128,7 @@ type NodeView = Omit<StatusReport, 't'> & { id: number; up: boolean };
 function initialView(id: number, first: ClusterLayout['first'], member: boolean): NodeView {
   // Until it reports, a node of the first configuration is assumed to hold it, and an added one none.
   const voters = member ? [...first.voters] : [];
-  return { id, up: true, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0, firstIndex: 1, snapshotIndex: 0, voters, outgoing: [], learners: [], witnesses: member ? [...first.witnesses] : [], membershipIndex: 0 };
+  return { id, up: true, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0, firstIndex: 1, snapshotIndex: 0, voters, outgoing: [], learners: [], witnesses: member ? [...first.witnesses] : [], membershipIndex: 0, vote: 0, progress: [], sent: [] };
 }
 
 export class Cluster implements ClusterBackend {
@@ -138,6 +141,8 @@ export class Cluster implements ClusterBackend {
   readonly warnings: string[] = [];
   /** Every client request goes through it (HTTP, RESP, chaos clients). */
   private readonly pipeline: ClientPipeline;
+  /** Messages sent per (from, to, type) as nodes report them, until the dashboard takes them. */
+  private readonly traffic = new Map<number, number>();
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
   /** Nodes being removed (their workers stopping), so a second removal waits for the first. */
@@ -688,10 +693,56 @@ export class Cluster implements ClusterBackend {
     if (m.t === 'status') this.updateView(from, m);
   }
 
+  get protocol(): ClusterProtocol {
+    return this.options.protocol ?? 'raft';
+  }
+
+  /**
+   * What the dashboard draws (apps/dashboard/feed.ts): every node's last report as reported
+   * (a down node's last known state, marked down), with the leader's view of its followers.
+   */
+  live(): LiveNode[] {
+    return [...this.views.values()].map((v) => ({
+      id: v.id,
+      up: v.up,
+      role: v.up ? roleLabel(v.role) : 'down',
+      term: v.term,
+      vote: v.vote,
+      leader: v.leader,
+      firstIndex: v.firstIndex,
+      appliedIndex: v.applied,
+      commitIndex: v.commit,
+      lastIndex: v.lastIndex,
+      snapshotIndex: v.snapshotIndex,
+      progress: unflattenProgress(v.progress),
+    }));
+  }
+
+  /** Messages nodes reported sending since the last call (one reader: the dashboard's feed). */
+  takeTraffic(): TrafficCount[] {
+    const out: TrafficCount[] = [];
+    for (const [key, count] of this.traffic) out.push({ from: Math.floor(key / 65_536), to: Math.floor(key / 256) % 256, type: this.messageTypeName(key % 256), count });
+    this.traffic.clear();
+    return out;
+  }
+
+  /** Observes every answered write's latency (ms); null stops. The dashboard's, while watched. */
+  observeWriteLatency(observer: ((ms: number) => void) | null): void {
+    this.pipeline.onWriteDone = observer;
+  }
+
+  private messageTypeName(type: number): string {
+    return (this.options.protocol === 'multipaxos' ? paxosMessageTypeName[type] : messageTypeName[type]) ?? `type-${type}`;
+  }
+
   private updateView(id: number, s: StatusReport): void {
     // A report may trail its node's removal.
     const v = this.views.get(id);
     if (v === undefined) return;
+    for (let i = 0; i + 2 < s.sent.length; i += 3) {
+      const key = id * 65_536 + s.sent[i]! * 256 + s.sent[i + 1]!;
+      this.traffic.set(key, (this.traffic.get(key) ?? 0) + s.sent[i + 2]!);
+    }
     const wasLeader = v.role === Role.leader;
     const { t: _t, ...report } = s;
     Object.assign(v, report);
@@ -701,6 +752,14 @@ export class Cluster implements ClusterBackend {
       this.pipeline.nodeLost(id);
     }
   }
+}
+
+function unflattenProgress(flat: readonly number[]): LiveProgress[] {
+  const out: LiveProgress[] = [];
+  for (let i = 0; i + progressFields <= flat.length; i += progressFields) {
+    out.push({ id: flat[i]!, match: flat[i + 1]!, next: flat[i + 2]!, state: progressStates[flat[i + 3]!] ?? 'probe', inflight: flat[i + 4]! });
+  }
+  return out;
 }
 
 function roleLabel(role: number): NodeRole {

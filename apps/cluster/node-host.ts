@@ -22,6 +22,7 @@ import {
   type ConfChange,
   type Membership,
   type Message,
+  type ProgressStatus,
   type Ready,
   type SnapshotMeta,
   type SoftState,
@@ -33,6 +34,7 @@ import { ClientSessions } from './client-sessions.ts';
 import { DurableLog } from './log-store.ts';
 import type { FromNode } from './protocol.ts';
 import { decodeReads } from './client-wire.ts';
+import { progressStates, SentCounts } from './sent-counts.ts';
 import { ReadBatches, type ReadBatch } from './read-batches.ts';
 import { ConfWaiters, createRaft, isMember, membershipEntries, snapshotMetaOf, type ConfChangeOutcome } from './node-membership.ts';
 import { isImageless, noImage, restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
@@ -156,6 +158,7 @@ export class NodeHost {
 
   private lastStatus = '';
   private statusDue = false;
+  private readonly sent = new SentCounts();
   private lastStatusAt = Number.NEGATIVE_INFINITY;
   private lastTickAt: number;
   private stopped = false;
@@ -313,6 +316,7 @@ export class NodeHost {
   private sendAll(msgs: readonly Message[]): void {
     for (const m of msgs) {
       if (m.type === MessageType.snapshot) {
+        this.sent.count(m.to, m.type);
         this.offerSnapshot(m);
         continue;
       }
@@ -320,6 +324,7 @@ export class NodeHost {
         this.appendsSent++;
         this.entriesSent += m.entries.length;
       }
+      this.sent.count(m.to, m.type);
       this.io.sendFrame(m.to, encodeRaft(m));
     }
   }
@@ -678,6 +683,9 @@ export class NodeHost {
       learners: [...st.membership.learners],
       witnesses: [...st.membership.witnesses],
       membershipIndex: st.membershipIndex,
+      vote: st.vote,
+      progress: st.role === Role.leader ? flatProgress(st.progress) : [],
+      sent: this.sent.take(),
     });
   }
 
@@ -769,4 +777,10 @@ export class NodeHost {
     await this.keeper?.settle();
     this.log.close();
   }
+}
+
+function flatProgress(progress: ReadonlyMap<number, ProgressStatus>): number[] {
+  const out: number[] = [];
+  for (const [id, pr] of progress) out.push(id, pr.match, pr.next, progressStates.indexOf(pr.state), pr.inflight);
+  return out;
 }

@@ -34,6 +34,7 @@ import type { NodeIO } from './node-host.ts';
 import { decodePaxos, encodePaxos, paxosFrameKind, setFrameTo } from './paxos-wire.ts';
 import { PaxosSessions } from './paxos-sessions.ts';
 import { decodeReads } from './client-wire.ts';
+import { SentCounts } from './sent-counts.ts';
 import { ReadBatches, type ReadBatch } from './read-batches.ts';
 import { restoreFromFile, snapshotSettingsDefault, type SnapshotKeeper, type SnapshotSettings } from './snapshot-keeper.ts';
 import { SnapshotIntake, SnapshotSenders, transferDefaults } from './snapshot-transfer.ts';
@@ -129,6 +130,7 @@ export class PaxosHost {
 
   private lastStatus = '';
   private statusDue = false;
+  private readonly sent = new SentCounts();
   private lastStatusAt = Number.NEGATIVE_INFINITY;
   private lastTickAt: number;
   private stopped = false;
@@ -301,6 +303,7 @@ export class PaxosHost {
 
   private sendAll(msgs: readonly PaxosMessage[]): void {
     for (const m of msgs) {
+      this.sent.count(m.to, m.type);
       if (m.type === PaxosMessageType.snapshot) {
         this.offerSnapshot(m);
         continue;
@@ -598,6 +601,9 @@ export class PaxosHost {
       learners: [],
       witnesses: [],
       membershipIndex: 0,
+      vote: 0,
+      progress: [],
+      sent: this.sent.take(),
     });
   }
 

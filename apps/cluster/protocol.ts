@@ -23,6 +23,12 @@ export interface StatusReport {
   witnesses: number[];
   /** The index of the entry that set it (0: the configuration the node started with). */
   membershipIndex: number;
+  /** Whom the node voted for in `term` (0: nobody; Paxos: 0). */
+  vote: number;
+  /** Leader only: per follower `progressFields` numbers (sent-counts.ts); else empty. */
+  progress: number[];
+  /** Messages sent since the previous report: [to, type, count] triples (SentCounts.take). */
+  sent: number[];
 }
 
 /** Everything a node sends the supervisor as a message (client answers travel as frames: client-wire.ts). */
@@ -34,5 +40,5 @@ export const clusterShapes: MessageShapes = [
   ['type', 'from', 'to', 'term', 'logTerm', 'index', 'entries', 'commit', 'reject', 'rejectHint', 'context'],
   // protocols/raft Entry
   ['index', 'term', 'kind', 'data'],
-  ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied', 'firstIndex', 'snapshotIndex', 'voters', 'outgoing', 'learners', 'witnesses', 'membershipIndex'],
+  ['t', 'role', 'term', 'leader', 'commit', 'lastIndex', 'applied', 'firstIndex', 'snapshotIndex', 'voters', 'outgoing', 'learners', 'witnesses', 'membershipIndex', 'vote', 'progress', 'sent'],
 ];

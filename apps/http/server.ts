@@ -29,6 +29,7 @@ import {
   UnknownNodeError,
 } from './backend.ts';
 import { mountAppRoutes } from './app-routes.ts';
+import { createDashboard, ownsDashboardPath, type Dashboard } from '../dashboard/serve.ts';
 import { discardRestAfterAnswer, readBodyBytes } from './body.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
 import { type SessionLane, SessionLanes } from './sessions.ts';
@@ -233,6 +234,8 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
   const lanes = new SessionLanes(settings.inflightRequestsMax);
   const onInternalError = hooks.onInternalError ?? ((err: unknown) => process.stderr.write(`concur http: internal error: ${(err as Error)?.stack ?? String(err)}\n`));
   const streams = new Set<() => void>();
+  // Made on the first dashboard request: a server nobody views holds no feed and no subscription.
+  let dashboard: Dashboard | null = null;
   let inflight = 0;
 
   const valueTooLarge = (detail: string) =>
@@ -623,6 +626,11 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
     const method = req.method ?? 'GET';
     try {
+      if (ownsDashboardPath(path)) {
+        dashboard ??= createDashboard(backend);
+        dashboard.serve(req, res, path);
+        return;
+      }
       let appPathFound = false;
       for (const r of appRoutes) {
         const m = r.pattern.exec(path);
@@ -673,6 +681,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     closeStreams() {
       for (const stop of [...streams]) stop();
       appRoutes.closeStreams();
+      dashboard?.close();
     },
     get sseClientCount() {
       return streams.size;

@@ -1,0 +1,103 @@
+// The feed's own logic on a scripted backend: runs only while watched (no write-latency observer,
+// no timer otherwise), per-second throughput and latency, the timeline's words and its dedupe.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Subject } from 'rxjs';
+import { DashboardFeed, timelineItem, type FeedUpdate } from '../../apps/dashboard/feed.ts';
+import type { ClusterEvent, ClusterStatus } from '../../apps/http/backend.ts';
+import type { LiveNode, LiveSource, TrafficCount } from '../../apps/dashboard/source.ts';
+
+function node(id: number, commit: number): LiveNode {
+  return { id, up: true, role: id === 1 ? 'leader' : 'follower', term: 2, vote: 1, leader: 1, firstIndex: 1, appliedIndex: commit, commitIndex: commit, lastIndex: commit, snapshotIndex: 0, progress: [] };
+}
+
+class Scripted implements LiveSource {
+  readonly protocol = 'raft';
+  commit = 10;
+  observer: ((ms: number) => void) | null = null;
+  traffic: TrafficCount[] = [];
+  readonly events$ = new Subject<ClusterEvent>();
+  status(): ClusterStatus {
+    return { leader: 1, term: 2, nodes: [1, 2, 3].map((id) => ({ id, role: id === 1 ? 'leader' : 'follower', term: 2, commitIndex: this.commit, lastIndex: this.commit, up: true })) } as ClusterStatus;
+  }
+  events() {
+    return this.events$.asObservable();
+  }
+  live(): LiveNode[] {
+    return [1, 2, 3].map((id) => node(id, this.commit));
+  }
+  takeTraffic(): TrafficCount[] {
+    const t = this.traffic;
+    this.traffic = [];
+    return t;
+  }
+  observeWriteLatency(o: ((ms: number) => void) | null): void {
+    this.observer = o;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('costs nothing unwatched; per-second commits and latency percentiles while watched', async () => {
+  const b = new Scripted();
+  const feed = new DashboardFeed(b, b, b.protocol, { intervalMs: 20 });
+  await sleep(50);
+  assert.is(b.observer, null, 'no latency observer before anyone watches');
+  const got: FeedUpdate[] = [];
+  const { hello, stop } = feed.subscribe((u) => got.push(u));
+  assert.is(hello.protocol, 'raft');
+  assert.ok(b.observer !== null);
+  b.traffic = [{ from: 1, to: 2, type: 'app', count: 7 }];
+  for (let i = 1; i <= 100; i++) b.observer!(i); // latencies 1..100 ms
+  b.commit = 110;
+  await eventually(() => got.some((u) => u.seconds.length > 0), 2_000);
+  const s = got.flatMap((u) => u.seconds)[0]!;
+  assert.is(s.commits, 100);
+  assert.is(s.writes, 100);
+  assert.is(s.p50Ms, 51);
+  assert.is(s.p99Ms, 100);
+  assert.equal(got.flatMap((u) => u.traffic), [{ from: 1, to: 2, type: 'app', count: 7 }]);
+  assert.ok(got.every((u) => u.nodes.length === 3));
+  stop();
+  assert.is(b.observer, null, 'the observer goes with the last watcher');
+  const n = got.length;
+  await sleep(80);
+  assert.is(got.length, n, 'no updates after the last watcher left');
+  feed.close();
+});
+
+test('the timeline is kept from the start, in words, one item per configuration change', async () => {
+  const b = new Scripted();
+  const feed = new DashboardFeed(b, b, b.protocol, { intervalMs: 20 });
+  const at = Date.now();
+  b.events$.next({ type: 'role', node: 2, role: 'leader', term: 3, leader: 2, at });
+  b.events$.next({ type: 'crashed', id: 1, reason: 'injected', at });
+  for (const n of [1, 2, 3]) b.events$.next({ type: 'membership', node: n, voters: [1, 2, 3, 4], learners: [], at });
+  b.events$.next({ type: 'metrics', links: [], at });
+  const { hello, stop } = feed.subscribe(() => {});
+  assert.equal(hello.timeline.map((t) => [t.kind, t.node, t.text]), [
+    ['election', 2, 'node 2 leads in term 3'],
+    ['crash', 1, 'node 1 crashed'],
+    ['membership', null, 'configuration: voters 1,2,3,4'],
+  ]);
+  stop();
+  feed.close();
+});
+
+test('timeline items for faults and partitions; other events are not shown', () => {
+  assert.equal(timelineItem({ type: 'partitioned', groups: [[1, 2], [3]], at: 5 }), { at: 5, kind: 'partition', node: null, text: 'partition: 1,2 | 3' });
+  assert.equal(timelineItem({ type: 'healed', at: 6 }), { at: 6, kind: 'heal', node: null, text: 'network healed' });
+  assert.is(timelineItem({ type: 'role', node: 3, role: 'follower', term: 4, at: 1 }), null);
+  assert.is(timelineItem({ type: 'dropped-frame', at: 1 }), null);
+  assert.equal(timelineItem({ type: 'role', node: 3, role: 'preCandidate', term: 4, at: 1 })?.kind, 'campaign');
+});
+
+async function eventually(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(10);
+  }
+}
+
+test.run();
