@@ -55,6 +55,7 @@ export function detectFormat(text: string, source: string): HistoryFormat {
 export function parseRecordedHistory(text: string, file: string, format?: HistoryFormat): RecordedHistory {
   const detected = format === undefined;
   const f = format ?? detectFormat(text, file);
+  if (f === 'concur') refuseLockHistory(text, file);
   let ops: HistoryOp[];
   try {
     ops = f === 'concur' ? parseHistory(text, file) : parseJepsenHistory(text, file);
@@ -64,6 +65,21 @@ export function parseRecordedHistory(text: string, file: string, format?: Histor
   }
   if (ops.length === 0) throw new HistoryError(`${file} holds no operations to check (read as ${f})`);
   return { file, format: f, detected, timeUnit: f === 'jepsen' ? 'line' : 'ms', ops };
+}
+
+/** A `chaos --workload lock` history is JSON lines too, but of another model: say so, not "field owner". */
+function refuseLockHistory(text: string, file: string): void {
+  const first = text.split('\n').find((l) => l.trim() !== '');
+  if (first === undefined) return;
+  let rec: unknown;
+  try {
+    rec = JSON.parse(first);
+  } catch {
+    return;
+  }
+  if (typeof rec === 'object' && rec !== null && 'owner' in rec && 'lock' in rec) {
+    throw new HistoryError(`${file} is a lock history (concur chaos --workload lock); concur check reads KV histories, and lock histories are checked for mutual exclusion by concur chaos --workload lock itself`);
+  }
 }
 
 export async function loadRecordedHistory(file: string, format?: HistoryFormat): Promise<RecordedHistory> {

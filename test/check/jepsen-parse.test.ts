@@ -110,6 +110,8 @@ test('a detected format is named when its parse fails; a given one is trusted', 
   throwsHistory(() => parseRecordedHistory('{"client":1}\n', 'h.jsonl'), /h\.jsonl line 1: field "op" must be one of .*\(read as concur, the format detected; pass --format to choose\)/, 'detected concur, bad line');
   throwsHistory(() => parseRecordedHistory('0 :invoke :read nil\n', 'h.jsonl', 'concur'), /h\.jsonl line 1: not valid JSON/, 'forced concur on a Jepsen line');
   throwsHistory(() => parseRecordedHistory('INFO  jepsen.core - nothing ran\n', 'h.log', 'jepsen'), /h\.log holds no operations to check \(read as jepsen\)/, 'no ops');
+  const lockLine = JSON.stringify({ owner: 'c1', op: 'acquire', lock: 'l0', ttlMs: 500, waitMs: 0, token: null, invoke: 1, complete: 2, status: 'ok', result: null, index: 3 });
+  throwsHistory(() => parseRecordedHistory(`${lockLine}\n`, 'locks.jsonl'), /locks\.jsonl is a lock history \(concur chaos --workload lock\); concur check reads KV histories/, 'a lock history');
   const h = parseRecordedHistory('0 :invoke :read nil\n0 :ok :read nil\n', 'h.log');
   assert.equal([h.format, h.detected, h.timeUnit, h.ops.length], ['jepsen', true, 'line', 1]);
 });
