@@ -436,12 +436,17 @@ function fmtMs(t: number | null): string {
   return t === null ? '?' : t.toFixed(1);
 }
 
+/** How an op's `[invoke → complete]` reads: ms for concur's clock; other recorders use other units. */
+export type SpanFormat = (invoke: number, complete: number | null) => string;
+
+export const msSpan: SpanFormat = (invoke, complete) => `[${fmtMs(invoke)} → ${fmtMs(complete)} ms]`;
+
 function fmtValue(v: string | null): string {
   return v === null ? 'absent' : JSON.stringify(v);
 }
 
 /** One op on one line: `#id  client C  call  [invoke → complete ms]  status → result`. */
-export function formatOp(o: IndexedOp): string {
+export function formatOp(o: IndexedOp, span: SpanFormat = msSpan): string {
   const call =
     o.op === 'put' ? `put ${JSON.stringify(o.value)}`
     : o.op === 'cas' ? `cas ${fmtValue(o.expect ?? null)} → ${JSON.stringify(o.value)}`
@@ -451,27 +456,27 @@ export function formatOp(o: IndexedOp): string {
     : o.op === 'get' ? `ok, read ${fmtValue(o.result as string | null)}`
     : o.op === 'cas' ? `ok, ${o.result ? 'swapped' : 'did not swap'}`
     : 'ok';
-  return `#${String(o.id).padEnd(6)} client ${String(o.client).padEnd(4)} ${call.padEnd(28)} [${fmtMs(o.invoke)} → ${fmtMs(o.complete)} ms]  ${result}`;
+  return `#${String(o.id).padEnd(6)} client ${String(o.client).padEnd(4)} ${call.padEnd(28)} ${span(o.invoke, o.complete)}  ${result}`;
 }
 
 /** The smallest window that cannot be linearized, for a person to read. */
-export function formatFailure(f: LinearizationFailure): string {
+export function formatFailure(f: LinearizationFailure, span: SpanFormat = msSpan): string {
   const lines: string[] = [];
   lines.push(`key ${JSON.stringify(f.key)} is not linearizable.`);
   if (f.prefixOpsTotal === 0) lines.push('No operation on it could be placed first.');
   else {
     const shown = f.prefix.length < f.prefixOpsTotal ? `; its last ${f.prefix.length}` : '';
     lines.push(`Longest linearizable prefix found: ${f.prefixOpsTotal} ops${shown}, in linearization order:`);
-    for (const p of f.prefix) lines.push(`  ${formatOp(p.op)}   ⇒ ${fmtValue(p.stateAfter)}`);
+    for (const p of f.prefix) lines.push(`  ${formatOp(p.op, span)}   ⇒ ${fmtValue(p.stateAfter)}`);
   }
   lines.push(`Value after the prefix: ${fmtValue(f.stateAfterPrefix)}.`);
   lines.push(`This op completed next, so it must take effect next, but cannot be placed:`);
-  lines.push(`  ${formatOp(f.stuck)}`);
+  lines.push(`  ${formatOp(f.stuck, span)}`);
   if (f.pendingOpsTotal === 0) lines.push('No other op was pending that could have come before it.');
   else {
     const shown = f.pending.length < f.pendingOpsTotal ? ` (${f.pending.length} of ${f.pendingOpsTotal} shown)` : '';
     lines.push(`Ops pending then${shown}; placing any of them next dead-ends too:`);
-    for (const o of f.pending) lines.push(`  ${formatOp(o)}`);
+    for (const o of f.pending) lines.push(`  ${formatOp(o, span)}`);
   }
   return lines.join('\n');
 }

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerApp } from './commands/app.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerChaos } from './commands/chaos.ts';
+import { registerCheck } from './commands/check.ts';
 import { registerSim } from './commands/sim.ts';
 import { registerKv } from './commands/kv.ts';
 import { registerLock } from './commands/lock.ts';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   registerStart(program);
   registerChaos(program);
+  registerCheck(program);
   registerBench(program);
   registerSim(program);
   registerKv(program);

@@ -482,7 +482,7 @@ Example:
 ${exitCodesHelp}`;
 
 /** commander's own usage errors (a bad flag, a missing argument) exit 2 here, as UsageError does. */
-function usageExit2(cmd: Command): Command {
+export function usageExit2(cmd: Command): Command {
   return cmd.exitOverride((err) => {
     if (err.exitCode === 0) throw err;
     throw new CommanderError(2, err.code, err.message);
