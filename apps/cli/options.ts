@@ -1,6 +1,6 @@
 // Option parsers shared by every command: each rejects a bad value with a message that names
 // the flag, what was given and what is accepted.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 
 /** Thrown for a bad combination of flags found after parsing; printed without a stack. */
 export class UsageError extends Error {}
@@ -59,4 +59,9 @@ export function nodeIdsArg(value: string): number[] {
   const ids = parts.map(nodeIdArg);
   if (new Set(ids).size !== ids.length) throw new InvalidArgumentError(`a node id is named twice in "${value}".`);
   return ids;
+}
+
+/** An option whose default is a list, shown in --help as one would type it (`1,8,64`), not as JSON. */
+export function listOption<T>(flags: string, description: string, parse: (value: string) => T[], value: T[]): Option {
+  return new Option(flags, description).argParser(parse).default(value, value.join(','));
 }

@@ -8,7 +8,7 @@ import { UsageError } from './options.ts';
 export const tokenFileEnv = 'CONCUR_TOKEN_FILE';
 
 /** What `--token-file` says in every command's help. */
-export const tokenFileHelp = `file holding the API token (sent as "Authorization: Bearer"); env ${tokenFileEnv}`;
+export const tokenFileHelp = 'file holding the API token, sent as "Authorization: Bearer <token>"';
 
 /**
  * A token travels in an HTTP header: visible ASCII only (RFC 6750's token68 and more). A
