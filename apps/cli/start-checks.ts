@@ -2,7 +2,7 @@
 // written, the host is an address of this machine and the ports can be bound, and who may reach
 // the API (a non-loopback host needs a token or an explicit --insecure). Each problem is one
 // UsageError line (exit 2) saying what is wrong and what to do; never a stack trace.
-import { mkdirSync, rmdirSync, statSync, type Stats } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { createServer } from 'node:net';
 import { isIP } from 'node:net';
@@ -87,6 +87,12 @@ export function prepareDataDir(dir: string): string {
     const code = errnoCode(err);
     const why = code === 'EACCES' || code === 'EPERM' ? 'no permission to write in it' : code === 'EROFS' ? 'it is on a read-only file system' : code === 'ENOSPC' ? 'no space left on its device' : `writing in it failed (${code})`;
     throw new UsageError(`cannot use --data-dir ${dir}: ${why}; pick a directory this user can write`);
+  }
+  // Each node keeps its files in DIR/node-<id>: something else by that name would stop it.
+  for (const entry of readdirSync(abs, { withFileTypes: true })) {
+    if (/^node-\d+$/.test(entry.name) && !statOrNull(join(abs, entry.name))?.isDirectory()) {
+      throw new UsageError(`--data-dir ${dir} holds ${entry.name}, which is not a directory: a node keeps its files in a directory of that name; move it aside`);
+    }
   }
   return abs;
 }

@@ -46,6 +46,13 @@ test('--data-dir that is a regular file, or lies under one', async () => {
   ]);
 });
 
+test('--data-dir whose node-N is a file (Supervisor.spawn failed on it with a stack)', async () => {
+  const data = join(dir, 'with-node-file');
+  mkdirSync(data);
+  writeFileSync(join(data, 'node-1'), '');
+  await refused(['--nodes', '1', '--data-dir', data], /--data-dir .*with-node-file holds node-1, which is not a directory: .*move it aside/);
+});
+
 test('--data-dir under /proc fails fast instead of spinning', async () => {
   if (!existsSync('/proc/self')) return; // not Linux
   await Promise.all([

@@ -155,6 +155,9 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
   } catch (e) {
     // A held data directory, or a node that cannot start from what is on disk: one line, exit code 2.
     if (e instanceof DirLockedError || e instanceof ClusterStartError || e instanceof ClusterConfigError) throw new UsageError(e.message);
+    // What the checks before the start cannot foresee (a disk filling up, a file changed meanwhile).
+    const fsErr = e as NodeJS.ErrnoException;
+    if (typeof fsErr.code === 'string' && typeof fsErr.path === 'string') throw new UsageError(`cannot start the nodes: ${fsErr.code} (${fsErr.syscall ?? 'file system'}) on ${fsErr.path}; check --data-dir`);
     throw e;
   }
   for (const [id, r] of cluster.recoveries) if (r.dropped || r.entries > 0 || r.snapshotIndex > 0) err(`node ${id}: ${r.summary} (${r.ms} ms)\n`);
