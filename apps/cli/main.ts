@@ -4,11 +4,11 @@ import { Command, CommanderError } from 'commander';
 import { registerApp } from './commands/app.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerChaos } from './commands/chaos.ts';
-import { registerCluster } from './commands/cluster.ts';
 import { registerSim } from './commands/sim.ts';
 import { registerKv } from './commands/kv.ts';
 import { registerLock } from './commands/lock.ts';
 import { registerMember } from './commands/member.ts';
+import { registerCluster } from './commands/cluster.ts';
 import { registerStart } from './commands/start.ts';
 import { exitUsage, UsageError } from './options.ts';
 

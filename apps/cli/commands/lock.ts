@@ -15,7 +15,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { constants as osConstants, hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { lockCommandProblem, lockLimits, type Holder, type LockState } from '../../lock/commands.ts';
 import { ApiClientError, apiBase, authHeaders, errorAnswer, errorHint, exitFailed, exitNegative, runClient, withApiFlags, type ApiClientOptions } from '../http-client.ts';
 import { intOption, UsageError } from '../options.ts';
@@ -475,11 +475,21 @@ Example:
   concur lock run nightly-report --ttl-ms 15000 -- ./report.sh --since yesterday
 ${exitCodesHelp}`;
 
+/** commander's own usage errors (a bad flag, a missing argument) exit 2 here, as UsageError does. */
+export function usageExit2(cmd: Command): Command {
+  return cmd.exitOverride((err) => {
+    if (err.exitCode === 0) throw err;
+    throw new CommanderError(2, err.code, err.message);
+  });
+}
+
 export function registerLock(program: Command): void {
-  const lock = program
-    .command('lock')
-    .description('take, renew and release locks of the lock service (leases with fencing tokens) through the HTTP API of `concur start`; run a command holding one')
-    .addHelpText('after', exitCodesHelp);
+  const lock = usageExit2(
+    program
+      .command('lock')
+      .description('take, renew and release locks of the lock service (leases with fencing tokens) through the HTTP API of `concur start`; run a command holding one')
+      .addHelpText('after', exitCodesHelp),
+  );
 
   withApiFlags(lock.command('acquire <name>'))
     .description('take a lock: prints its fencing token and how long the grant lasts unless renewed')
