@@ -2,8 +2,9 @@
 // `concur transfer`): the flags that say where the API is, one request with a deadline, error
 // answers turned into one line a person can act on, and exit codes a script can test.
 // Must never print a stack for an unreachable server or an error answer.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { intOption, UsageError } from './options.ts';
+import { readTokenFile, tokenFileEnv, tokenFileHelp } from './token-file.ts';
 
 export const apiUrlDefault = 'http://127.0.0.1:7070';
 export const apiTimeoutMsDefault = 10_000;
@@ -15,6 +16,8 @@ export const exitFailed = 3;
 export interface ApiClientOptions {
   url: string;
   timeoutMs: number;
+  /** File holding the API token (`--token-file`, or the CONCUR_TOKEN_FILE environment variable). */
+  tokenFile?: string;
 }
 
 /** A request that did not succeed; `message` is for a person, `exitCode` for a script. */
@@ -42,10 +45,25 @@ export function apiBase(url: string): URL {
   return base;
 }
 
+const tokens = new Map<string, string>();
+
+/** The Authorization header for the options' token file, if any (the file is read once). */
+export function authHeaders(opts: Pick<ApiClientOptions, 'tokenFile'>): Record<string, string> {
+  if (opts.tokenFile === undefined) return {};
+  let token = tokens.get(opts.tokenFile);
+  if (token === undefined) {
+    token = readTokenFile(opts.tokenFile);
+    tokens.set(opts.tokenFile, token);
+  }
+  return { authorization: `Bearer ${token}` };
+}
+
 /** One request with the options' deadline; an unreachable or silent server becomes an ApiClientError. */
 export async function request(opts: ApiClientOptions, url: URL, init: RequestInit): Promise<Response> {
+  const headers = new Headers(init.headers);
+  for (const [name, value] of Object.entries(authHeaders(opts))) headers.set(name, value);
   try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(opts.timeoutMs) });
+    return await fetch(url, { ...init, headers, signal: AbortSignal.timeout(opts.timeoutMs) });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
@@ -56,21 +74,37 @@ export async function request(opts: ApiClientOptions, url: URL, init: RequestIni
   }
 }
 
-/** Turns an error answer `{ error, code }` into an ApiClientError with the server's own words. */
-export async function failure(res: Response, exitCode = exitFailed): Promise<ApiClientError> {
-  const text = await res.text();
-  let error = text.slice(0, 500);
-  let code: string | undefined;
+/**
+ * What a person can do about an error answer the server gives for this whole door, not for the
+ * request: a token missing or refused, the fault endpoints switched off.
+ */
+export function errorHint(status: number, code: string | undefined): string {
+  if (status === 401) return `; give the cluster's token with --token-file FILE (or ${tokenFileEnv}=FILE)`;
+  if (code === 'fault-api-disabled') return '; this cluster was started with --no-fault-api';
+  return '';
+}
+
+/**
+ * An error answer's text and code. The API answers `{ "error": message, "code": code }`; an
+ * answer of the form `{ "error": code, "message": message }` is read as well.
+ */
+export function errorAnswer(text: string): { message: string; code?: string } {
   try {
-    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
-    if (typeof body.error === 'string') error = body.error;
-    if (typeof body.code === 'string') code = body.code;
+    const body = JSON.parse(text) as { error?: unknown; code?: unknown; message?: unknown };
+    if (typeof body.message === 'string') return { message: body.message, ...(typeof body.error === 'string' ? { code: body.error } : {}) };
+    if (typeof body.error === 'string') return { message: body.error, ...(typeof body.code === 'string' ? { code: body.code } : {}) };
   } catch {
     // Not our JSON (a proxy's page?): show the start of it as is.
   }
+  return { message: text.slice(0, 500) };
+}
+
+/** Turns an error answer into an ApiClientError with the server's own words. */
+export async function failure(res: Response, exitCode = exitFailed): Promise<ApiClientError> {
+  const { message, code } = errorAnswer(await res.text());
   const retry = res.headers.get('retry-after');
-  const hint = res.status === 503 && retry ? ` (retry in ${retry} s)` : '';
-  return new ApiClientError(`the server answered ${res.status}${code ? ` ${code}` : ''}: ${error}${hint}`, exitCode, res.status, code);
+  const hint = res.status === 503 && retry ? ` (retry in ${retry} s)` : errorHint(res.status, code);
+  return new ApiClientError(`the server answered ${res.status}${code ? ` ${code}` : ''}: ${message}${hint}`, exitCode, res.status, code);
 }
 
 export async function jsonBody<T>(res: Response): Promise<T> {
@@ -81,11 +115,24 @@ export async function jsonBody<T>(res: Response): Promise<T> {
   }
 }
 
+/** A refused change, an unknown node or a node already in that state is a negative answer (exit 1); anything else failed (exit 3). */
+const negativeStatuses = new Set([404, 409]);
+
+/** One JSON request to `path` under the API's base URL, answered with JSON. */
+export async function callJson<T>(opts: ApiClientOptions, method: string, path: string, body?: unknown): Promise<T> {
+  const url = new URL(path, apiBase(opts.url));
+  const init: RequestInit = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  const res = await request(opts, url, init);
+  if (!res.ok) throw await failure(res, negativeStatuses.has(res.status) ? exitNegative : exitFailed);
+  return jsonBody<T>(res);
+}
+
 /** The flags every API client has. */
 export function withApiFlags(cmd: Command): Command {
   return cmd
     .option('--url <url>', 'the HTTP API of a running `concur start`', apiUrlDefault)
-    .option('--timeout-ms <ms>', 'give up after this many milliseconds', intOption(1, 3_600_000), apiTimeoutMsDefault);
+    .option('--timeout-ms <ms>', 'give up after this many milliseconds', intOption(1, 3_600_000), apiTimeoutMsDefault)
+    .addOption(new Option('--token-file <file>', tokenFileHelp).env(tokenFileEnv));
 }
 
 /** Runs an action, printing an ApiClientError as one line and setting the exit code. */

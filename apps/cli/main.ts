@@ -9,8 +9,9 @@ import { registerSim } from './commands/sim.ts';
 import { registerKv } from './commands/kv.ts';
 import { registerLock } from './commands/lock.ts';
 import { registerMember } from './commands/member.ts';
+import { registerCluster } from './commands/cluster.ts';
 import { registerStart } from './commands/start.ts';
-import { UsageError } from './options.ts';
+import { exitUsage, UsageError } from './options.ts';
 
 export function buildProgram(): Command {
   const program = new Command('concur')
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerKv(program);
   registerLock(program);
   registerMember(program);
+  registerCluster(program);
   registerApp(program);
   return program;
 }
@@ -38,13 +40,15 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // commander has already printed its message (or the help/version text).
-      process.exitCode = err.exitCode;
+      // commander has already printed its message (or the help/version text). Every one of its
+      // errors (unknown option, missing or excess argument, a value a parser refused, a command
+      // run without its subcommand) is bad usage: exit 2, as documented, never 1 ("not found").
+      process.exitCode = err.exitCode === 0 ? 0 : exitUsage;
       return;
     }
     if (err instanceof UsageError) {
       process.stderr.write(`concur: ${err.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = exitUsage;
       return;
     }
     throw err;

@@ -3,7 +3,7 @@
 // its commands are; this wires them, the API flags and the error handling.
 import { Command } from 'commander';
 import { UsageError } from '../options.ts';
-import { ApiClientError, apiBase, request, withApiFlags } from '../http-client.ts';
+import { ApiClientError, apiBase, request, withApiFlags, type ApiClientOptions } from '../http-client.ts';
 
 export function registerApp(program: Command): void {
   program
@@ -23,7 +23,7 @@ export function registerApp(program: Command): void {
       }
       if (app!.cli === undefined) throw new UsageError(`app ${app!.name} (${module}) has no CLI commands; it is used through its HTTP routes (see its README)`);
       const cmd = withApiFlags(new Command(`concur app ${module}`)).description(app!.description ?? `the ${app!.name} app`).exitOverride();
-      const flags = () => cmd.opts() as { url: string; timeoutMs: number };
+      const flags = () => cmd.opts() as ApiClientOptions;
       app!.cli(cmd, {
         async request(method, path, body) {
           const opts = flags();

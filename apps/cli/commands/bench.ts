@@ -1,10 +1,13 @@
 // `concur bench <what>`: one subcommand per benchmark; the measuring code lives in bench/.
 import { InvalidArgumentError, type Command } from 'commander';
-import { choiceOption, intListOption, intOption, UsageError } from '../options.ts';
+import { choiceOption, intListOption, intOption, listOption, UsageError } from '../options.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
 
 export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('run a benchmark (see `concur bench --help` for the list)');
+  const bench = program
+    .command('bench')
+    .description('run a benchmark: transport, kv, reads, locks, soak, restart, replication, witness, raft')
+    .addHelpText('after', '\nEach has its own --help (concur bench raft --help). What they measure and figures from this machine: README, "Benchmarks".');
 
   bench
     .command('transport')
@@ -141,7 +144,7 @@ export function registerBench(program: Command): void {
     .description('how long a WAL node takes to restart after N entries: with snapshots (snapshot + log tail) and without (the whole history)')
     .option('--entries <n>', 'entries committed before the restart', intOption(1_000, 1e9), 1_000_000)
     .option('--payload <bytes>', 'bytes per command (opaque, count app)', intOption(1, 65_536), 64)
-    .option('--snapshot-entries <list>', 'snapshot intervals to compare (0: off)', intListOption(0, 1e9), [10_000, 0])
+    .addOption(listOption('--snapshot-entries <list>', 'snapshot intervals to compare (0: off)', intListOption(0, 1e9), [10_000, 0]))
     .option('--json', 'print one JSON array as the last line')
     .action(async (opts: { entries: number; payload: number; snapshotEntries: number[]; json?: boolean }) => {
       const { benchRestart } = await import('../../../bench/restart.ts');
@@ -154,7 +157,7 @@ export function registerBench(program: Command): void {
   bench
     .command('replication')
     .description("Raft and Multi-Paxos side by side: the batching × pipelining sweep of `concur bench raft` (client actors, packed frames) for each protocol, then one proposal outstanding for low-load latency of Basic Paxos, Multi-Paxos and Raft")
-    .option('--protocol <list>', 'protocols to sweep (comma-separated): raft, multipaxos', protocolListOption, ['raft', 'multipaxos'])
+    .addOption(listOption('--protocol <list>', 'protocols to sweep (comma-separated): raft, multipaxos', protocolListOption, ['raft', 'multipaxos']))
     .option('--quick', 'the sweep of `concur bench raft --quick`: batch 1,512 × inflight 1,8, 2 s per cell')
     .option('--clients <n>', 'closed-loop clients', intOption(1, 4_096), 64)
     .option('--window <n>', 'proposals each client keeps outstanding', intOption(1, 4_096), 64)
@@ -204,9 +207,9 @@ export function registerBench(program: Command): void {
   bench
     .command('raft')
     .description('Raft throughput and latency over batch × inflight on real worker clusters, loaded by client actors; vs the raw ring limit')
-    .option('--nodes <list>', 'cluster sizes, comma-separated', intListOption(1, 15), [3])
-    .option('--batch <list>', 'batchEntriesMax values (entries per AppendEntries)', intListOption(1, 65_536), [1, 8, 64, 512])
-    .option('--inflight <list>', 'inflightMax values (AppendEntries in flight per follower)', intListOption(1, 4_096), [1, 2, 8, 32])
+    .addOption(listOption('--nodes <list>', 'cluster sizes, comma-separated', intListOption(1, 15), [3]))
+    .addOption(listOption('--batch <list>', 'batchEntriesMax values (entries per AppendEntries)', intListOption(1, 65_536), [1, 8, 64, 512]))
+    .addOption(listOption('--inflight <list>', 'inflightMax values (AppendEntries in flight per follower)', intListOption(1, 4_096), [1, 2, 8, 32]))
     .option('--payload <bytes>', 'bytes per command (opaque)', intOption(1, 65_536), 64)
     .option('--clients <n>', 'closed-loop clients', intOption(1, 4_096), 64)
     .option('--window <n>', 'proposals each client keeps outstanding', intOption(1, 4_096), 64)

@@ -3,9 +3,10 @@
 // unknown, the cluster did not recover, or a node died of an error of its own.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { choiceOption, intOption, UsageError } from '../options.ts';
+import { choiceOption, intOption, listOption, UsageError } from '../options.ts';
 import { readModes, type ReadMode } from '../../http/backend.ts';
 import { faultKinds, type FaultKind } from '../../chaos/nemesis.ts';
+import { checkOutputFile } from '../output-file.ts';
 
 function faultListOption(value: string): FaultKind[] {
   if (value.trim() === '' || value === 'none') return [];
@@ -13,6 +14,9 @@ function faultListOption(value: string): FaultKind[] {
   for (const f of list) if (!(faultKinds as readonly string[]).includes(f)) throw new InvalidArgumentError(`unknown fault "${f}"; choose from ${faultKinds.join(', ')} (comma-separated), or none.`);
   return [...new Set(list)] as FaultKind[];
 }
+
+/** What a run injects unless told (membership changes only when asked). */
+const defaultFaults: FaultKind[] = ['partition', 'crash', 'loss', 'delay', 'pause'];
 
 /** Deliberately broken variants, for showing the checker has teeth. Never for real runs. */
 const breakages = ['read-without-quorum', 'grant-while-held'] as const;
@@ -55,7 +59,7 @@ export function registerChaos(program: Command): void {
     .option('--keys <n>', 'distinct keys', intOption(1, 10_000), 10)
     .option('--seed <n>', 'seeds the schedule, the clients and the cluster', intOption(0, 2 ** 31), 1)
     .option('--read <mode>', `read path for gets: ${readModes.join(' | ')}`, choiceOption(readModes), 'index' as ReadMode)
-    .option('--faults <list>', `faults to inject: ${faultKinds.join(',')} (or none)`, faultListOption, ['partition', 'crash', 'loss', 'delay', 'pause'] as FaultKind[])
+    .addOption(listOption('--faults <list>', `faults to inject, comma-separated: ${faultKinds.join(',')} (or none)`, faultListOption, defaultFaults))
     .option('--history <file>', 'write the history as JSON lines (format in README)')
     .option('--op-timeout-ms <ms>', 'deadline of each operation; past it the outcome is unknown', intOption(50, 60_000), 1_000)
     .option('--break <what>', `test only: run a deliberately broken variant (${breakages.join(', ')})`, choiceOption(breakages))
@@ -64,6 +68,7 @@ export function registerChaos(program: Command): void {
     .option('--snapshot-entries <n>', 'with --storage wal: each node snapshots every n applied entries and cuts its log (small n: many snapshots and InstallSnapshots per run; default 10000)', intOption(1, 2 ** 30))
     .option('--json', 'print one JSON object as the last line')
     .action(async (f: ChaosFlags, cmd: Command) => {
+      if (f.history !== undefined) checkOutputFile(f.history, '--history');
       if (f.compactEntries !== undefined && f.storage !== 'memory') throw new UsageError(`--compact-entries applies to memory storage only (a WAL node compacts behind its snapshots: see --snapshot-entries); add --storage memory`);
       if (f.snapshotEntries !== undefined && f.storage !== 'wal') throw new UsageError('--snapshot-entries applies to --storage wal only (memory nodes never snapshot)');
       if (f.workload === 'lock') {

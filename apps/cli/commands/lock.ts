@@ -17,7 +17,7 @@ import { constants as osConstants, hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { CommanderError, type Command } from 'commander';
 import { lockCommandProblem, lockLimits, type Holder, type LockState } from '../../lock/commands.ts';
-import { ApiClientError, apiBase, exitFailed, exitNegative, runClient, withApiFlags } from '../http-client.ts';
+import { ApiClientError, apiBase, authHeaders, errorAnswer, errorHint, exitFailed, exitNegative, runClient, withApiFlags, type ApiClientOptions } from '../http-client.ts';
 import { intOption, UsageError } from '../options.ts';
 
 export { exitFailed, exitNegative };
@@ -46,10 +46,7 @@ export function defaultClientId(): string {
   return `${hostname().slice(0, 100)}-${process.pid}`;
 }
 
-export interface LockClientOptions {
-  url: string;
-  timeoutMs: number;
-}
+export type LockClientOptions = ApiClientOptions;
 
 /** The caller gave up (a signal arrived while a request was waiting). */
 export class LockRequestAborted extends Error {
@@ -82,6 +79,7 @@ function checkClient(client: string): void {
 function call(opts: LockClientOptions, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = opts.timeoutMs, signal?: AbortSignal): Promise<Answer> {
   const base = apiBase(opts.url);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const auth = authHeaders(opts);
   const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<Answer>((resolve, reject) => {
     let settled = false;
@@ -104,7 +102,7 @@ function call(opts: LockClientOptions, method: 'GET' | 'POST', path: string, bod
         port: base.port,
         path: `${base.pathname}${path}`,
         method,
-        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length },
+        headers: payload === undefined ? auth : { ...auth, 'content-type': 'application/json', 'content-length': payload.length },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -143,10 +141,9 @@ function call(opts: LockClientOptions, method: 'GET' | 'POST', path: string, bod
 
 /** An error answer in the server's own words. */
 function failure(a: Answer, exitCode = exitFailed): ApiClientError {
-  const error = typeof a.body.error === 'string' ? a.body.error : JSON.stringify(a.body).slice(0, 300);
-  const code = typeof a.body.code === 'string' ? a.body.code : undefined;
+  const { message: error, code } = errorAnswer(JSON.stringify(a.body));
   const retry = a.headers['retry-after'];
-  const hint = a.status === 503 && retry ? ` (retry in ${String(retry)} s)` : '';
+  const hint = a.status === 503 && retry ? ` (retry in ${String(retry)} s)` : errorHint(a.status, code);
   if (a.status === 404 && code === 'not-found') {
     return new ApiClientError(`the server answered 404: ${error}; does that cluster run the lock service? (concur start runs it unless --apps leaves it out)`, exitCode, a.status, code);
   }
@@ -328,7 +325,7 @@ async function acquireForRun(opts: LockClientOptions, name: string, s: RunSettin
 
 /** Interrupted while waiting: give back the lock if it was granted meanwhile. */
 async function leaveQueue(opts: LockClientOptions, name: string, client: string, sig: NodeJS.Signals): Promise<number> {
-  const quick = { url: opts.url, timeoutMs: Math.min(opts.timeoutMs, 2_000) };
+  const quick = { ...opts, timeoutMs: Math.min(opts.timeoutMs, 2_000) };
   try {
     const st = await lockStatus(quick, name);
     if (st.holder?.client === client) await lockRelease(quick, name, client, st.holder.token);
@@ -431,7 +428,7 @@ async function runHolding(opts: LockClientOptions, name: string, command: string
   const lostNow = lost as { why: string; takenAway: boolean } | null;
   if (lostNow !== null) {
     // Renewals failed: the lock may still be ours on the service; hand it back if we can.
-    if (!lostNow.takenAway) await lockRelease({ url: opts.url, timeoutMs: Math.min(opts.timeoutMs, 2_000) }, name, s.client, held.token).catch(() => undefined);
+    if (!lostNow.takenAway) await lockRelease({ ...opts, timeoutMs: Math.min(opts.timeoutMs, 2_000) }, name, s.client, held.token).catch(() => undefined);
     return exitLockLost;
   }
   try {
@@ -446,10 +443,7 @@ async function runHolding(opts: LockClientOptions, name: string, command: string
 
 // ---- the commands -----------------------------------------------------------------------------
 
-interface ApiFlags {
-  url: string;
-  timeoutMs: number;
-}
+type ApiFlags = ApiClientOptions;
 
 const tokenOption = intOption(1, Number.MAX_SAFE_INTEGER);
 const ttlOption = intOption(1, lockLimits.ttlMsMax);

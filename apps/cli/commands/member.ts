@@ -4,18 +4,7 @@
 import type { Command } from 'commander';
 import { choiceOption, UsageError } from '../options.ts';
 import { memberRoles, type ClusterStatus, type MemberRole } from '../../http/backend.ts';
-import { apiBase, exitNegative, failure, jsonBody, request, runClient, withApiFlags, type ApiClientOptions } from '../http-client.ts';
-
-/** A refused change or an unknown node is a negative answer (exit 1); anything else failed (exit 3). */
-const negativeStatuses = new Set([404, 409]);
-
-async function call<T>(opts: ApiClientOptions, method: string, path: string, body?: unknown): Promise<T> {
-  const url = new URL(path, apiBase(opts.url));
-  const init: RequestInit = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
-  const res = await request(opts, url, init);
-  if (!res.ok) throw await failure(res, negativeStatuses.has(res.status) ? exitNegative : undefined);
-  return jsonBody<T>(res);
-}
+import { callJson as call, runClient, withApiFlags, type ApiClientOptions } from '../http-client.ts';
 
 export function memberList(opts: ApiClientOptions): Promise<ClusterStatus> {
   return call(opts, 'GET', 'cluster');

@@ -20,6 +20,36 @@ interface SimFlags {
 
 const nodeChoices = ['1', '3', '5', '7', '9'] as const;
 
+/**
+ * The mutations of `--replica` (apps/sim replicaMutations; not imported here, so every command
+ * starts without loading the replica simulator; test/cli/help.test.ts keeps the two lists equal).
+ */
+export const replicaMutationNames = [
+  'ack-before-sync', 'serve-before-apply', 'release-all-read-rounds', 'vote-amnesia', 'lease-survives-transfer', 'heartbeat-reply-before-persist',
+  'vote-twice', 'no-election-restriction', 'read-without-quorum', 'lease-ignores-acks', 'lease-too-long', 'commit-previous-term',
+  'commit-previous-term-no-noop', 'no-noop',
+] as const;
+
+/** The --mutation names of every protocol, for --help: what each simulator can be broken with. */
+export function mutationsHelp(): string {
+  const groups: [string, readonly string[]][] = Object.entries(simProtocols).map(([name, make]) => [`--protocol ${name}`, make().mutations]);
+  groups.push(['--protocol raft --replica', replicaMutationNames]);
+  const lines: string[] = [];
+  for (const [what, names] of groups) {
+    lines.push(`  ${what}:`);
+    let line = '   ';
+    for (const n of names) {
+      if (line.length + n.length + 2 > 80) {
+        lines.push(line.trimEnd());
+        line = '   ';
+      }
+      line += ` ${n},`;
+    }
+    lines.push(line.replace(/,$/, ''));
+  }
+  return `\nMutations (--mutation NAME: a deliberately broken variant; the run must report a violation):\n${lines.join('\n')}`;
+}
+
 export function registerSim(program: Command): void {
   const protocols = Object.keys(simProtocols);
   program
@@ -31,9 +61,10 @@ export function registerSim(program: Command): void {
     .option('--nodes <n>', 'cluster size', (v: string) => Number(choiceOption(nodeChoices)(v)), 3)
     .option('--replica', 'raft only: simulate whole replicas (node host, WAL and snapshots on a simulated disk, KV app, clients in every read mode) instead of the bare core')
     .option('--membership', 'raft core only: random membership changes (add/remove voters, learners and witnesses, joint consensus, removing the leader) during the faults')
-    .option('--mutation <name>', 'run a deliberately broken variant, to check that the checkers catch it')
+    .option('--mutation <name>', 'run a deliberately broken variant, to check that the checkers catch it (names below)')
     .option('--trace', 'print the full step trace of every seed (use with --seed)')
     .option('--json', 'print one JSON object as the last line of stdout')
+    .addHelpText('after', () => mutationsHelp())
     .action(async (flags: SimFlags) => {
       process.exitCode = runSim(flags, await loadProtocol(flags));
     });

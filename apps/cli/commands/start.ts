@@ -2,9 +2,11 @@
 // with --resp-port, the Redis protocol) in front of it, a one-line live status, and a clean
 // shutdown on Ctrl-C. What `npm start` runs.
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
-import { choiceOption, intListOption, intOption, UsageError } from '../options.ts';
+import { choiceOption, intListOption, intOption, listOption, UsageError } from '../options.ts';
+import { accessProblem, checkListen, hostAddresses, isLoopback, listenRefusal, prepareDataDir } from '../start-checks.ts';
+import { readTokenFile, tokenFileEnv } from '../token-file.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
 import { defaultRaftSettings } from '../../../protocols/raft/index.ts';
 import { snapshotSettingsDefault } from '../../cluster/snapshot-keeper.ts';
@@ -48,6 +50,9 @@ interface StartOptions {
   uncommittedBytesMax?: number;
   apps: string[];
   app?: string[];
+  tokenFile?: string;
+  insecure?: boolean;
+  faultApi: boolean;
 }
 
 /** The built-in apps (apps/platform/registry.ts; not imported here, so --help stays fast). */
@@ -67,17 +72,24 @@ export function registerStart(program: Command): void {
     .command('start')
     .description('start a live Raft cluster on worker threads and its HTTP API (or Multi-Paxos: --protocol multipaxos)')
     .option('--protocol <name>', `consensus protocol: ${protocols.join(' | ')} (the same KV store and HTTP API on either)`, choiceOption(protocols), 'raft' as const)
-    .option('--nodes <n>', 'number of Raft nodes, one worker each', intOption(1, 15), 5)
+    .option('--nodes <n>', 'number of nodes, one worker each', intOption(1, 15), 5)
     .option('--witnesses <ids>', 'node ids (comma-separated) that are witnesses: they vote and hold the log but keep no state machine, e.g. --nodes 3 --witnesses 3', intListOption(1, 15))
     .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
     .option('--resp-port <port>', 'also speak the Redis protocol (RESP) to the KV store on this port, e.g. 6380 (0 picks a free one; off unless given)', intOption(0, 65535))
-    .option('--host <host>', 'interface to listen on (HTTP and RESP)', '127.0.0.1')
-    .option('--apps <names>', `built-in apps on the log, comma-separated: ${builtinAppNames.join(', ')} (the KV store and the lock service)`, appListOption, [...builtinAppNames])
+    .option('--host <host>', 'address to listen on (HTTP and RESP); one other machines can reach needs --token-file (or --insecure)', '127.0.0.1')
+    .addOption(new Option('--token-file <file>', `require "Authorization: Bearer <token>" on every request, the token read from FILE`).env(tokenFileEnv))
+    .option('--insecure', 'allow a --host other machines can reach without --token-file (anyone who reaches it can crash nodes and change data)')
+    .option('--no-fault-api', 'switch off crash, restart, pause, resume, partition, isolate, cut, faults and heal (they answer 403): for a cluster that serves real clients')
+    .addOption(listOption('--apps <names>', `built-in apps on the log, comma-separated: ${builtinAppNames.join(', ')} (the KV store and the lock service)`, appListOption, [...builtinAppNames]))
     .option('--app <path>', 'also run your own app from a module (default export: { name, createStateMachine, routes? }; see apps/README.md); repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--data-dir <dir>', 'keep each node\'s write-ahead log under DIR/node-<id> (default: a temporary directory removed at exit)')
     .option('--fsync <policy>', `when the WAL is fsynced: ${fsyncPolicies.join(' | ')}`, choiceOption(fsyncPolicies), 'batch' as FsyncPolicy)
     .option('--storage <kind>', 'wal (files) or memory (nothing survives a restart)', choiceOption(['wal', 'memory'] as const), 'wal' as const)
-    .option('--election-ms <min-max>', 'election timeout range in ms (MAX = 2×MIN)', electionRangeOption, [150, 300] as [number, number])
+    .addOption(
+      new Option('--election-ms <min-max>', 'election timeout range in ms, MIN ≥ 10: MAX must be 2×MIN, since each node draws its timeout from [MIN, 2×MIN) (only MIN is a setting of the core)')
+        .argParser(electionRangeOption)
+        .default([150, 300] as [number, number], '150-300'),
+    )
     .option('--heartbeat-ms <ms>', 'leader heartbeat interval in ms', intOption(1, 10_000), 50)
     .option('--seed <n>', 'seed for election timeouts and fault decisions', intOption(0, 2 ** 31), 1)
     .option('--request-timeout-ms <ms>', 'deadline of every HTTP request', intOption(10, 600_000), 5_000)
@@ -85,8 +97,8 @@ export function registerStart(program: Command): void {
     .option('--snapshot-entries <n>', 'WAL: each node snapshots its state every N applied entries and drops the log behind it (0: never)', intOption(0, 1e12), snapshotSettingsDefault.entries)
     .option('--snapshot-bytes <n>', 'WAL: ...or once the commands applied since the last snapshot reach N bytes (0: no byte trigger)', intOption(0, 1e15), snapshotSettingsDefault.bytes)
     .option('--snapshot-catch-up <n>', 'WAL: log entries every node keeps behind its snapshot, so a follower that lags a little catches up from the log', intOption(0, 1e12), snapshotSettingsDefault.catchUpEntries)
-    .option('--inflight-bytes-max <n>', `command bytes in flight to one follower (default ${defaultRaftSettings.inflightBytesMax})`, intOption(1, 2 ** 40))
-    .option('--uncommitted-bytes-max <n>', `command bytes the leader holds uncommitted before answering 503 busy (default ${defaultRaftSettings.uncommittedBytesMax})`, intOption(1, 2 ** 40))
+    .option('--inflight-bytes-max <n>', `Raft: command bytes in flight to one follower (default ${defaultRaftSettings.inflightBytesMax})`, intOption(1, 2 ** 40))
+    .option('--uncommitted-bytes-max <n>', `Raft: command bytes the leader holds uncommitted before answering 503 busy (default ${defaultRaftSettings.uncommittedBytesMax})`, intOption(1, 2 ** 40))
     .action(async (opts: StartOptions, cmd: Command) => {
       if (opts.protocol === 'multipaxos') {
         const given = raftOnlyFlags.filter((k) => cmd.getOptionValueSource(k) === 'cli');
@@ -97,11 +109,25 @@ export function registerStart(program: Command): void {
       const w = opts.witnesses ?? [];
       if (w.some((id) => id > opts.nodes)) throw new UsageError(`--witnesses names node ids from 1 to --nodes (${opts.nodes}), got ${w.join(',')}`);
       if (new Set(w).size >= opts.nodes) throw new UsageError(`--witnesses ${w.join(',')} leaves no full voter among ${opts.nodes} nodes; at least one node must keep the state machine`);
-      await runStart(opts);
+      await runStart(opts, await preflight(opts));
     });
 }
 
-async function runStart(opts: StartOptions): Promise<void> {
+/** Everything that can be refused before a worker starts; what runStart needs from it. */
+async function preflight(opts: StartOptions): Promise<{ token?: string; loopback: boolean; dataDir?: string }> {
+  const token = opts.tokenFile === undefined ? undefined : readTokenFile(opts.tokenFile);
+  const loopback = isLoopback(await hostAddresses(opts.host));
+  if (opts.respPort !== undefined && opts.respPort === opts.port && opts.port !== 0) throw new UsageError(`--port and --resp-port are both ${opts.port}; give the Redis protocol a port of its own`);
+  // An address this machine does not have is the first thing to hear about, token or not.
+  await checkListen(opts.host, opts.port, '--port');
+  if (opts.respPort !== undefined) await checkListen(opts.host, opts.respPort, '--resp-port');
+  const problem = accessProblem({ host: opts.host, loopback, token: token !== undefined, insecure: opts.insecure === true, respPort: opts.respPort !== undefined });
+  if (problem !== null) throw new UsageError(problem);
+  const dataDir = opts.dataDir === undefined ? undefined : prepareDataDir(opts.dataDir);
+  return { ...(token !== undefined ? { token } : {}), loopback, ...(dataDir !== undefined ? { dataDir } : {}) };
+}
+
+async function runStart(opts: StartOptions, checked: { token?: string; loopback: boolean; dataDir?: string }): Promise<void> {
   const { Cluster, ClusterStartError, ClusterConfigError } = await import('../../cluster/cluster.ts');
   const { startHttpApi } = await import('../../http/server.ts');
   const { startRespServer, RespConfigError } = await import('../../resp/server.ts');
@@ -113,7 +139,7 @@ async function runStart(opts: StartOptions): Promise<void> {
       nodes: opts.nodes,
       apps: [...opts.apps, ...(opts.app ?? []).map((p) => resolve(p))],
       ...(opts.witnesses !== undefined ? { witnesses: [...new Set(opts.witnesses)] } : {}),
-      dataDir: opts.dataDir === undefined ? null : resolve(opts.dataDir),
+      dataDir: checked.dataDir ?? null,
       storage: opts.storage,
       fsync: opts.fsync,
       electionMsMin: opts.electionMs[0],
@@ -129,6 +155,9 @@ async function runStart(opts: StartOptions): Promise<void> {
   } catch (e) {
     // A held data directory, or a node that cannot start from what is on disk: one line, exit code 2.
     if (e instanceof DirLockedError || e instanceof ClusterStartError || e instanceof ClusterConfigError) throw new UsageError(e.message);
+    // What the checks before the start cannot foresee (a disk filling up, a file changed meanwhile).
+    const fsErr = e as NodeJS.ErrnoException;
+    if (typeof fsErr.code === 'string' && typeof fsErr.path === 'string') throw new UsageError(`cannot start the nodes: ${fsErr.code} (${fsErr.syscall ?? 'file system'}) on ${fsErr.path}; check --data-dir`);
     throw e;
   }
   for (const [id, r] of cluster.recoveries) if (r.dropped || r.entries > 0 || r.snapshotIndex > 0) err(`node ${id}: ${r.summary} (${r.ms} ms)\n`);
@@ -139,12 +168,22 @@ async function runStart(opts: StartOptions): Promise<void> {
     if (e.type === 'crashed' || e.type === 'gave-up') err(`\nnode ${String(e.id)} ${e.type === 'crashed' ? `crashed (${String(e.reason)}${e.error ? `: ${String(e.error)}` : ''})` : `stays down: ${String(e.why)}`}\n`);
   });
   let api: Awaited<ReturnType<typeof startHttpApi>>;
+  // token and faultApi are the HTTP API's access settings (apps/http/settings.ts).
+  const apiSettings: Parameters<typeof startHttpApi>[1] & { token?: string; faultApi: boolean } = {
+    host: opts.host,
+    port: opts.port,
+    requestDeadlineMs: opts.requestTimeoutMs,
+    valueBytesMax: opts.valueBytesMax,
+    ...(checked.token !== undefined ? { token: checked.token } : {}),
+    faultApi: opts.faultApi,
+  };
   try {
-    api = await startHttpApi(cluster, { host: opts.host, port: opts.port, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax });
+    api = await startHttpApi(cluster, apiSettings);
   } catch (e) {
     await cluster.stop();
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new UsageError(`port ${opts.port} on ${opts.host} is in use; pick another with --port (0 picks a free one)`);
+    // Checked before the workers started; something may have taken the port since.
+    if (code !== undefined) throw new UsageError(listenRefusal(opts.host, opts.port, '--port', code));
     throw e;
   }
   let resp: Awaited<ReturnType<typeof startRespServer>> | null = null;
@@ -154,8 +193,9 @@ async function runStart(opts: StartOptions): Promise<void> {
     } catch (e) {
       await api.close();
       await cluster.stop();
-      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${opts.respPort} on ${opts.host} is in use; pick another with --resp-port (0 picks a free one)`);
       if (e instanceof RespConfigError) throw new UsageError(e.message);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== undefined) throw new UsageError(listenRefusal(opts.host, opts.respPort, '--resp-port', code));
       throw e;
     }
   }
@@ -164,7 +204,12 @@ async function runStart(opts: StartOptions): Promise<void> {
   const witnesses = cluster.members().filter((m) => m.role === 'witness').map((m) => m.id);
   const formatBallot = paxos ? (await import('../../../protocols/paxos/index.ts')).formatBallot : String;
   process.stdout.write(`concur: ${cluster.supervisor.ids.length}-node ${paxos ? 'Multi-Paxos' : 'Raft'} cluster${witnesses.length > 0 ? ` (witness${witnesses.length > 1 ? 'es' : ''}: ${witnesses.join(', ')})` : ''}, ${where}, fsync ${opts.fsync}\n`);
-  process.stdout.write(`concur: HTTP API on ${api.url}  (try: curl ${api.url}/cluster)\n`);
+  // The token itself is never printed: the banner names the file it came from.
+  const curl = opts.tokenFile === undefined ? `curl ${api.url}/cluster` : `curl -H "Authorization: Bearer $(cat ${opts.tokenFile})" ${api.url}/cluster`;
+  process.stdout.write(`concur: HTTP API on ${api.url}  (try: ${curl})\n`);
+  if (checked.token !== undefined) process.stdout.write(`concur: every request needs "Authorization: Bearer <the token in ${opts.tokenFile}>" (concur commands: --token-file ${opts.tokenFile}, or ${tokenFileEnv})\n`);
+  else if (!checked.loopback) err(`concur: warning: the API on ${opts.host} is open to anyone who can reach it (--insecure)\n`);
+  if (!opts.faultApi) process.stdout.write('concur: fault API off (--no-fault-api): crash, restart, pause, resume, partition, isolate, cut, faults and heal answer 403\n');
   if (resp) process.stdout.write(`concur: Redis protocol on ${resp.url}  (try: redis-cli -p ${resp.port} ping)\n`);
   process.stdout.write(`concur: apps on the log: ${cluster.apps.map((a) => a.name).join(', ')}\n`);
 
