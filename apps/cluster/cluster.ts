@@ -9,7 +9,7 @@ import { filter, map, type Observable, type Subscription } from 'rxjs';
 import { actorIdMax, Supervisor } from '../../runtime/supervisor.ts';
 import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
 import type { FsyncPolicy, RecoveryReport } from '../../runtime/storage/index.ts';
-import { messageTypeName, Role, roleName, type ConfChange, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
+import { Role, roleName, type ConfChange, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import {
   ConflictError,
   DeadlineError,
@@ -28,9 +28,8 @@ import { freshLayout, maxIdEverUsed, readLayout, writeLayout, type ClusterLayout
 import { alreadyDone, fullVotersOf, membersOf, pendingOf, refusalError, roleIn, sleep, type ConfigView } from './members.ts';
 import type { ConfChangeOutcome } from './node-membership.ts';
 import { clusterShapes, type FromNode, type StatusReport } from './protocol.ts';
-import { progressFields, progressStates } from './sent-counts.ts';
-import { paxosMessageTypeName } from '../../protocols/paxos/types.ts';
-import type { LiveNode, LiveProgress, TrafficCount } from '../dashboard/source.ts';
+import type { LiveNode, TrafficCount } from '../dashboard/source.ts';
+import { liveNodeOf, TrafficCounter } from '../dashboard/live-view.ts';
 import { ClientPipeline, type PipelineRouting } from './client-pipeline.ts';
 import type { NodeConfig } from './node-config.ts';
 import { checkSnapshotSettings, snapshotSettingsDefault, type SnapshotSettings } from './snapshot-keeper.ts';
@@ -142,7 +141,7 @@ export class Cluster implements ClusterBackend {
   /** Every client request goes through it (HTTP, RESP, chaos clients). */
   private readonly pipeline: ClientPipeline;
   /** Messages sent per (from, to, type) as nodes report them, until the dashboard takes them. */
-  private readonly traffic = new Map<number, number>();
+  private readonly traffic: TrafficCounter;
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
   /** Nodes being removed (their workers stopping), so a second removal waits for the first. */
@@ -160,6 +159,7 @@ export class Cluster implements ClusterBackend {
   ) {
     for (const n of layout.nodes) this.views.set(n.id, initialView(n.id, layout.first, n.joinAs === undefined));
     this.pipeline = new ClientPipeline(this.routing());
+    this.traffic = new TrafficCounter(options.protocol ?? 'raft');
     supervisor.onFrame((from, bytes, start, end) => this.pipeline.onFrame(from, bytes, start, end));
     this.subscriptions.push(supervisor.messages$.subscribe(({ from, message }) => this.onNodeMessage(from, message as FromNode)));
     this.subscriptions.push(
@@ -702,28 +702,12 @@ export class Cluster implements ClusterBackend {
    * (a down node's last known state, marked down), with the leader's view of its followers.
    */
   live(): LiveNode[] {
-    return [...this.views.values()].map((v) => ({
-      id: v.id,
-      up: v.up,
-      role: v.up ? roleLabel(v.role) : 'down',
-      term: v.term,
-      vote: v.vote,
-      leader: v.leader,
-      firstIndex: v.firstIndex,
-      appliedIndex: v.applied,
-      commitIndex: v.commit,
-      lastIndex: v.lastIndex,
-      snapshotIndex: v.snapshotIndex,
-      progress: unflattenProgress(v.progress),
-    }));
+    return [...this.views.values()].map(liveNodeOf);
   }
 
   /** Messages nodes reported sending since the last call (one reader: the dashboard's feed). */
   takeTraffic(): TrafficCount[] {
-    const out: TrafficCount[] = [];
-    for (const [key, count] of this.traffic) out.push({ from: Math.floor(key / 65_536), to: Math.floor(key / 256) % 256, type: this.messageTypeName(key % 256), count });
-    this.traffic.clear();
-    return out;
+    return this.traffic.take();
   }
 
   /** Observes every answered write's latency (ms); null stops. The dashboard's, while watched. */
@@ -731,18 +715,11 @@ export class Cluster implements ClusterBackend {
     this.pipeline.onWriteDone = observer;
   }
 
-  private messageTypeName(type: number): string {
-    return (this.options.protocol === 'multipaxos' ? paxosMessageTypeName[type] : messageTypeName[type]) ?? `type-${type}`;
-  }
-
   private updateView(id: number, s: StatusReport): void {
     // A report may trail its node's removal.
     const v = this.views.get(id);
     if (v === undefined) return;
-    for (let i = 0; i + 2 < s.sent.length; i += 3) {
-      const key = id * 65_536 + s.sent[i]! * 256 + s.sent[i + 1]!;
-      this.traffic.set(key, (this.traffic.get(key) ?? 0) + s.sent[i + 2]!);
-    }
+    this.traffic.add(id, s.sent);
     const wasLeader = v.role === Role.leader;
     const { t: _t, ...report } = s;
     Object.assign(v, report);
@@ -752,14 +729,6 @@ export class Cluster implements ClusterBackend {
       this.pipeline.nodeLost(id);
     }
   }
-}
-
-function unflattenProgress(flat: readonly number[]): LiveProgress[] {
-  const out: LiveProgress[] = [];
-  for (let i = 0; i + progressFields <= flat.length; i += progressFields) {
-    out.push({ id: flat[i]!, match: flat[i + 1]!, next: flat[i + 2]!, state: progressStates[flat[i + 3]!] ?? 'probe', inflight: flat[i + 4]! });
-  }
-  return out;
 }
 
 function roleLabel(role: number): NodeRole {

@@ -14,8 +14,8 @@ export interface LiveProgress {
 export interface LiveNode {
   id: number;
   up: boolean;
-  /** 'down' while the node's worker is not running (the rest is then its last report). */
-  role: 'leader' | 'candidate' | 'follower' | 'down';
+  /** 'down' while the node's worker is not running, 'paused' while it is frozen (the rest is then its last report). */
+  role: 'leader' | 'candidate' | 'follower' | 'down' | 'paused';
   term: number;
   vote: number;
   /** The leader this node follows (0: none known). */
