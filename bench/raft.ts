@@ -329,9 +329,15 @@ function elu(a: BenchStats, b: BenchStats): number {
  * One closed-loop cell: warm up, then measure for durationMs. For Paxos, "appends" are accept
  * messages the leader sent with at least one proposal, "entries" the proposals they carried.
  */
-export async function measureCell(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, snapshotEntries: number, limitMsgsPerSec: number, protocol: BenchProtocol = 'raft'): Promise<RaftCell> {
+/**
+ * `attach` runs once the cluster has a leader, before the clients start; what it returns runs
+ * after the measurement (bench/dashboard-cost.ts attaches a dashboard and a browser).
+ */
+export async function measureCell(o: RaftBenchOptions, nodes: number, batch: number, inflight: number, snapshotEntries: number, limitMsgsPerSec: number, protocol: BenchProtocol = 'raft', attach?: (c: BenchCluster) => Promise<() => Promise<void>>): Promise<RaftCell> {
   const c = await BenchCluster.start(o, nodes, batch, inflight, snapshotEntries, protocol);
+  let detach: (() => Promise<void>) | null = null;
   try {
+    if (attach) detach = await attach(c);
     const done = c.runClients({ mode: 'closed', outstanding: o.clients * o.window, ratePerSec: 0, warmupMs: o.warmupMs, durationMs: o.durationMs, totalOps: 0, drainTimeoutMs: 2_000 });
     await sleep(o.warmupMs);
     const s0 = await c.stats();
@@ -369,6 +375,7 @@ export async function measureCell(o: RaftBenchOptions, nodes: number, batch: num
       redirects: m.redirects,
     };
   } finally {
+    await detach?.();
     await c.stop();
   }
 }
