@@ -276,7 +276,7 @@ function readModeFrom(query: URLSearchParams, where: string): { mode: ReadMode; 
   }
   const nodeText = query.get('node');
   if (nodeText !== null && mode !== 'follower' && mode !== 'stale') {
-    throw badParameter(`node=${shown(nodeText, 16).slice(1, -1)} picks the node that serves a follower or stale read; a ${mode} read is served by the leader (${where}: drop node=, or add read=follower or read=stale)`);
+    throw badParameter(`node=${shown(nodeText, 16).slice(1, -1)} picks the node that serves a follower or stale read; ${mode === 'index' ? 'an' : 'a'} ${mode} read is served by the leader (${where}: drop node=, or add read=follower or read=stale)`);
   }
   return { mode: mode as ReadMode, nodeText };
 }
