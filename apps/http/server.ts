@@ -215,6 +215,15 @@ function remainingMs(ctx: RequestContext): number {
   return Math.max(1, ctx.deadlineAtMs - Date.now());
 }
 
+/**
+ * The backend is given a little less than the request has left, so that when it gives up it says
+ * why (no quorum, which nodes are down) before the server's own deadline answers a bare 504.
+ */
+const backendMarginMs = 25;
+function backendMs(ctx: RequestContext): number {
+  return Math.max(1, ctx.deadlineAtMs - Date.now() - backendMarginMs);
+}
+
 function allowedMethods(route: Route): string[] {
   const methods = Object.keys(route.methods);
   return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
@@ -381,7 +390,7 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
     inflight += 1;
     try {
       const command = encodeCommand({ ...body, clientId: identity.clientId, seq: identity.seq } as KvCommand, settings);
-      const { index, result } = await withDeadline(ctx, backend.submit(command, remainingMs(ctx)), `the ${body.op} request`);
+      const { index, result } = await withDeadline(ctx, backend.submit(command, backendMs(ctx)), `the ${body.op} request`);
       return { index, result: decodeResult(result) };
     } finally {
       inflight -= 1;
@@ -442,7 +451,7 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
     delete: (key, deadlineAtMs) => kvOp(key, deadlineAtMs, async (ctx) => jsonReply(200, deleteAnswer((await submitKv(ctx, null, { op: 'delete', key })).result))),
     get: (key, deadlineAtMs) =>
       kvOp(key, deadlineAtMs, async (ctx) => {
-        const r = await withDeadline(ctx, backend.read(key, readModeDefault as Exclude<ReadMode, 'log'>, remainingMs(ctx)), `the ${readModeDefault} read`);
+        const r = await withDeadline(ctx, backend.read(key, readModeDefault as Exclude<ReadMode, 'log'>, backendMs(ctx)), `the ${readModeDefault} read`);
         return valueReply(key, r.value, { 'cache-control': 'no-store', ...localReadHeaders(r) });
       }),
   };
@@ -548,7 +557,7 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
     if (problem) throw badParameter(problem);
     // A listing is a query, not a command: read=log is served by the leader's read index, as linearizable.
     const path = mode === 'log' ? 'index' : mode;
-    const r = await withDeadline(ctx, backend.read(encodeKvQuery(query), path, remainingMs(ctx), { app: 'kv', ...(via === undefined ? {} : { via }) }), `the ${mode} listing`);
+    const r = await withDeadline(ctx, backend.read(encodeKvQuery(query), path, backendMs(ctx), { app: 'kv', ...(via === undefined ? {} : { via }) }), `the ${mode} listing`);
     const page = decodeListAnswer(r.value);
     const items: { key: string; value: string }[] = [];
     for (const { key, value } of page.items) {
@@ -621,14 +630,14 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
       throw new HttpError(400, 'bad-body', `"role" must be one of ${memberRoles.join(', ')}, got ${JSON.stringify(role)}`);
     }
     const add = membershipCall('addMember');
-    const answer = await withDeadline(ctx, add(role as MemberRole, remainingMs(ctx)), `adding a ${role}`);
+    const answer = await withDeadline(ctx, add(role as MemberRole, backendMs(ctx)), `adding a ${role}`);
     sendJson(ctx.res, 200, answer);
   }
 
   async function memberAction(ctx: RequestContext, action: 'removeMember' | 'promote'): Promise<void> {
     const id = memberFrom(ctx);
     const f = membershipCall(action);
-    sendJson(ctx.res, 200, await withDeadline(ctx, f(id, remainingMs(ctx)), `${action === 'promote' ? 'promoting' : 'removing'} node ${id}`));
+    sendJson(ctx.res, 200, await withDeadline(ctx, f(id, backendMs(ctx)), `${action === 'promote' ? 'promoting' : 'removing'} node ${id}`));
   }
 
   async function transfer(ctx: RequestContext): Promise<void> {
@@ -637,7 +646,7 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
     if (typeof to !== 'number' || !Number.isSafeInteger(to) || to < 1) throw new HttpError(400, 'bad-body', `"to" must be a node id (a positive integer), got ${JSON.stringify(to)}`);
     if (!backend.hasNode(to)) throw new HttpError(404, 'unknown-node', `there is no node ${to}; GET /cluster lists the members`);
     const f = membershipCall('transfer');
-    sendJson(ctx.res, 200, await withDeadline(ctx, f(to, remainingMs(ctx)), `moving leadership to node ${to}`));
+    sendJson(ctx.res, 200, await withDeadline(ctx, f(to, backendMs(ctx)), `moving leadership to node ${to}`));
   }
 
   const routes: Array<{ pattern: RegExp; route: Route }> = [
@@ -736,7 +745,7 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
               else if (result.type === 'value') value = result.value;
               else throw kvResultError(result, 'get');
             } else {
-              const r = await withDeadline(ctx, backend.read(key, mode, remainingMs(ctx), via === undefined ? {} : { via }), `the ${mode} read`);
+              const r = await withDeadline(ctx, backend.read(key, mode, backendMs(ctx), via === undefined ? {} : { via }), `the ${mode} read`);
               value = r.value;
               Object.assign(headers, localReadHeaders(r));
             }
