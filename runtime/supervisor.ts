@@ -316,7 +316,7 @@ export class Supervisor {
     const a = this.state(id);
     if (a.removal) throw new RangeError(`actor ${id} is being removed; it cannot be restarted`);
     this.cancelRestart(a);
-    if (a.status === 'up' || a.status === 'starting') await this.crash(id);
+    if (a.status === 'up' || a.status === 'starting' || a.status === 'paused') await this.crash(id);
     a.restarts = [];
     await this.spawn(id);
   }
