@@ -10,6 +10,7 @@ import { Codec, DecodeError } from './codec.ts';
 import { FaultTable, LinkFaults } from './faults.ts';
 import { OutLink, type DropReason } from './link.ts';
 import type { HostInit, HostToSupervisor, SupervisorToHost } from './host-protocol.ts';
+import { PauseTable } from './pause.ts';
 import { Doorbell, Ring, type RingHandle } from './ring.ts';
 
 const init = workerData as HostInit;
@@ -19,6 +20,15 @@ const post = (m: HostToSupervisor) => port.postMessage(m);
 const codec = new Codec(init.shapes);
 const faultTable = new FaultTable(init.faults);
 const doorbell = new Doorbell(init.doorbell);
+const pauseTable = new PauseTable(init.pause);
+/**
+ * A safe point: a requested pause freezes the whole thread here (supervisor.pause). The loop
+ * checks before each batch, and timers before they fire, so once frozen nothing runs; on resume
+ * the actor's own clock (performance.now) shows the time that passed, and beforeBatch catches up.
+ */
+const holdIfPaused = (): void => {
+  pauseTable.holdIfRequested(init.id);
+};
 // Membership changes replace these arrays rather than mutate them (copy on write), so a loop
 // that holds the old array finishes its pass over a consistent list.
 let inbound: { from: ActorId; ring: Ring }[] = init.inbound.map((l) => ({ from: l.from, ring: new Ring(l.ring) }));
@@ -90,6 +100,7 @@ const ctx: ActorContext = {
     const id = nextTimer++;
     timers.set(id, setTimeout(() => {
       timers.delete(id);
+      holdIfPaused();
       if (!stopping) fire();
     }, delayMs));
     return id;
@@ -170,6 +181,8 @@ const beforeBatch = actor.beforeBatch?.bind(actor);
 
 async function mailboxLoop(): Promise<void> {
   while (!stopping) {
+    holdIfPaused();
+    if (stopping) break;
     beginBatch();
     let frames: number;
     try {

@@ -27,6 +27,9 @@ export type RuntimeEvent = { at: number } & (
   | { type: 'restart-scheduled'; id: ActorId; delayMs: number; restartsInWindow: number }
   | { type: 'gave-up'; id: ActorId; restartsInWindow: number; windowMs: number; why: string }
   | { type: 'stopped-actor'; id: ActorId }
+  /** The actor's worker is frozen (`pause`) until `resume`. */
+  | { type: 'paused'; id: ActorId; incarnation: number }
+  | { type: 'resumed'; id: ActorId; incarnation: number; pausedMs: number }
   /** An actor joined a running cluster (`addActor`); its 'spawned' follows once it is up. */
   | { type: 'actor-added'; id: ActorId }
   /** An actor left the cluster for good (`removeActor`); its id is never used again. */

@@ -27,6 +27,8 @@ export interface HostInit {
   outbound: { to: ActorId; ring: RingHandle }[];
   doorbell: SharedArrayBuffer;
   faults: SharedArrayBuffer;
+  /** One Int32 per actor id (see PauseWord in supervisor.ts): the host freezes while its word is set. */
+  pause: SharedArrayBuffer;
   framesPerReadMax: number;
   /** Microseconds the mailbox loop re-checks its rings before it sleeps; 0: sleep at once. */
   spinBeforeSleepUs: number;

@@ -13,6 +13,7 @@ import type { LinkMetrics, RuntimeEvent } from './events.ts';
 import { FaultTable, LinkFaults, noFaults, validatePolicy, type LinkPolicy } from './faults.ts';
 import type { HostInit, HostToSupervisor, SupervisorToHost } from './host-protocol.ts';
 import { OutLink } from './link.ts';
+import { PauseTable } from './pause.ts';
 import { Doorbell, Ring, type RingHandle } from './ring.ts';
 
 export const actorIdMax = 64;
@@ -70,7 +71,9 @@ export const spinBeforeSleepUsMax = 1_000;
 
 export const defaultRestartPolicy: RestartPolicy = { auto: true, backoffMsInitial: 50, backoffMsMax: 5_000, intensityMax: 5, intensityWindowMs: 10_000 };
 
-type Status = 'starting' | 'up' | 'down' | 'gave-up' | 'stopping' | 'stopped';
+/** `paused`: the worker exists but is frozen (pause/resume); it counts as not up. */
+export type ActorStatus = 'starting' | 'up' | 'paused' | 'down' | 'gave-up' | 'stopping' | 'stopped';
+type Status = ActorStatus;
 
 interface ActorState {
   spec: ActorSpec;
@@ -85,6 +88,8 @@ interface ActorState {
   lastError: string | undefined;
   restarts: number[];
   restartTimer: ReturnType<typeof setTimeout> | null;
+  /** When the current pause began (performance.now()), while paused. */
+  pausedAt: number;
   /** Set once `removeActor` began: it must not be restarted, and a second call awaits the first. */
   removal: Promise<void> | null;
   /** Membership messages posted to the current worker and not yet applied, by sequence number. */
@@ -98,7 +103,7 @@ interface ActorState {
 
 export class ActorDownError extends Error {
   constructor(readonly id: ActorId, why: string) {
-    super(`actor ${id} is not running (${why}); restart it with restart(${id})`);
+    super(why === 'paused' ? `actor ${id} is paused; resume it with resume(${id})` : `actor ${id} is not running (${why}); restart it with restart(${id})`);
     this.name = 'ActorDownError';
   }
 }
@@ -126,6 +131,7 @@ export class Supervisor {
   private readonly actors = new Map<ActorId, ActorState>();
   private readonly codec: Codec;
   private readonly faults: FaultTable;
+  private readonly pauses: PauseTable;
   private readonly rings = new Map<string, Ring>();
   private readonly doorbells = new Map<ActorId, SharedArrayBuffer>();
   private readonly supervisorDoorbell: Doorbell;
@@ -149,6 +155,7 @@ export class Supervisor {
     // Sized for every id an actor may ever have, so actors added later have rows too (the
     // table's buffer is handed to each worker once, at spawn, and cannot grow).
     this.faults = new FaultTable(FaultTable.allocate(actorIdMax));
+    this.pauses = new PauseTable(PauseTable.allocate(actorIdMax));
     this.supervisorDoorbell = new Doorbell();
     this.doorbells.set(supervisorId, this.supervisorDoorbell.buffer);
     this.idList.forEach((id, i) => this.allocateLinks(id, this.idList.slice(0, i)));
@@ -253,15 +260,55 @@ export class Supervisor {
 
   // ---- faults ------------------------------------------------------------------------------
 
-  /** Crashes an actor abruptly (its worker is terminated). It stays down until `restart`. */
+  /** Crashes an actor abruptly (its worker is terminated, paused or not). It stays down until `restart`. */
   async crash(id: ActorId): Promise<void> {
     const a = this.state(id);
     this.cancelRestart(a);
-    if (a.status !== 'up' && a.status !== 'starting') return;
+    if (a.status !== 'up' && a.status !== 'starting' && a.status !== 'paused') return;
     a.crashInjected = true;
     this.faults.setDown(id, true);
+    // terminate() interrupts a thread blocked in Atomics.wait, so a frozen worker dies frozen:
+    // it runs nothing between the crash and its end.
     await a.worker?.terminate();
     await a.exited;
+  }
+
+  /**
+   * Freezes an actor's worker, like SIGSTOP: it reads no frame, fires no timer and answers no
+   * control call until `resume`. Frames sent to it wait in its rings (a full ring holds the
+   * sender's frames in its queue, as for a slow reader). Resolves once the worker is frozen; rejects
+   * if it is not up, or did not reach a safe point within `timeoutMs` (it then runs on).
+   */
+  async pause(id: ActorId, timeoutMs = this.options.stopTimeoutMs): Promise<void> {
+    const a = this.state(id);
+    if (a.status === 'paused') return;
+    if (a.status !== 'up') throw new ActorDownError(id, a.status);
+    a.status = 'paused';
+    a.pausedAt = performance.now();
+    const frozen = this.pauses.request(id, timeoutMs);
+    // An idle worker sleeps on its doorbell: wake it so it reaches its safe point now.
+    new Doorbell(this.doorbells.get(id)!).interrupt();
+    if (!(await frozen)) {
+      this.pauses.release(id);
+      // Crashed, stopped or removed while pausing: its status says so already.
+      if (a.status === 'paused') a.status = 'up';
+      throw new Error(`actor ${id} did not pause within ${timeoutMs} ms (${a.status === 'up' ? 'it is busy in one long step' : `it is ${a.status}`})`);
+    }
+    this.emit({ type: 'paused', id, incarnation: a.incarnation });
+  }
+
+  /** Lets a paused actor run again; it catches up on the time that passed (its clock kept running). */
+  resume(id: ActorId): void {
+    const a = this.state(id);
+    if (a.status !== 'paused') throw new RangeError(`actor ${id} is not paused (it is ${a.status})`);
+    this.pauses.release(id);
+    a.status = 'up';
+    this.emit({ type: 'resumed', id, incarnation: a.incarnation, pausedMs: Math.round(performance.now() - a.pausedAt) });
+  }
+
+  /** The actors that are paused now, ascending. */
+  pausedIds(): ActorId[] {
+    return this.ids.filter((id) => this.actors.get(id)?.status === 'paused');
   }
 
   /** Starts a crashed, stopped or given-up actor again (crashing it first if it runs). */
@@ -269,7 +316,7 @@ export class Supervisor {
     const a = this.state(id);
     if (a.removal) throw new RangeError(`actor ${id} is being removed; it cannot be restarted`);
     this.cancelRestart(a);
-    if (a.status === 'up' || a.status === 'starting') await this.crash(id);
+    if (a.status === 'up' || a.status === 'starting' || a.status === 'paused') await this.crash(id);
     a.restarts = [];
     await this.spawn(id);
   }
@@ -440,7 +487,8 @@ export class Supervisor {
     for (const [peer, a] of this.actors) {
       if (peer === changed || !a.worker || a.status === 'stopping') continue;
       const seq = this.nextPeersSeq++;
-      applied.push(this.ackOf(a, seq));
+      // A paused worker applies it when resumed (it waits in its port): waiting would hold the change.
+      if (a.status !== 'paused') applied.push(this.ackOf(a, seq));
       a.worker.postMessage(message(seq, peer));
     }
     return Promise.all(applied).then(() => undefined);
@@ -481,6 +529,8 @@ export class Supervisor {
   private async stopActor(a: ActorState): Promise<void> {
     this.cancelRestart(a);
     if (!a.worker) return;
+    // A frozen worker cannot read the stop message: let it run to stop gracefully.
+    this.pauses.release(a.spec.id);
     a.status = 'stopping';
     a.worker.postMessage({ kind: 'stop' } satisfies SupervisorToHost);
     const timer = setTimeout(() => void a.worker?.terminate(), this.options.stopTimeoutMs);
@@ -516,6 +566,7 @@ export class Supervisor {
     for (const from of [supervisorId, ...this.ids]) if (from !== id) this.ring(from, id).discardUnread();
     a.status = 'starting';
     a.crashInjected = false;
+    this.pauses.release(id);
     const { port1, port2 } = new MessageChannel();
     const dataDir = this.options.dataDir === null ? null : join(this.options.dataDir, `node-${id}`);
     if (dataDir) mkdirSync(dataDir, { recursive: true });
@@ -536,6 +587,7 @@ export class Supervisor {
       outbound: [supervisorId, ...peers].map((to) => ({ to, ring: handle(id, to) })),
       doorbell: this.doorbells.get(id)!,
       faults: this.faults.buffer,
+      pause: this.pauses.buffer,
       framesPerReadMax: this.options.framesPerReadMax,
       spinBeforeSleepUs: this.options.spinBeforeSleepUs,
       control: port2,
@@ -743,6 +795,7 @@ function newActorState(spec: ActorSpec, moduleUrl: string): ActorState {
     lastError: undefined,
     restarts: [],
     restartTimer: null,
+    pausedAt: 0,
     removal: null,
     acks: new Map(),
     exited: Promise.resolve(),

@@ -31,6 +31,11 @@ export interface PipelineRouting {
   reachable(from: number, to: number): boolean;
   /** Whether `id` can reach a majority of the voters. */
   hasQuorum(id: number): boolean;
+  /**
+   * Why nothing can commit through `node` (null: through whichever node leads), said as the
+   * error to answer — voters down or paused, a partition — or null when a majority is within reach.
+   */
+  whyStuck?(node: number | null): BackendError | null;
   /** Nodes that serve follower and stale reads (up, and not witnesses). */
   readNodes(): number[];
   /** Sends a frame to a node; throws if the node is gone (removed). */
@@ -652,11 +657,13 @@ export class ClientPipeline {
 
   private deadlineError(p: Pending, via: number | null): BackendError {
     const node = p.at ?? via;
+    const stuck = this.routing.whyStuck?.(node) ?? null;
+    if (stuck !== null) return stuck;
     if (node !== null && !this.routing.hasQuorum(node)) return new NoQuorumError(`node ${node} cannot reach a majority of the cluster, so nothing it holds can commit; retry after the partition heals`);
     if (p.problem === 'accepted') return new DeadlineError();
     if (p.problem === 'busy') return new BusyError(busyText(0), 1_000);
-    if (p.problem === 'unreachable') return new NoQuorumError(`node ${via} cannot reach the leader; retry after the partition heals`);
-    return new NoLeaderError();
+    if (p.problem === 'unreachable') return new NoQuorumError(`node ${via} cannot reach the leader: a partition or cut lies between them; retry after the network heals (POST /cluster/heal)`);
+    return new NoLeaderError('no leader is elected yet (an election is under way); retry shortly');
   }
 
   /** Rejects everything waiting; later calls are refused. */

@@ -5,25 +5,32 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { filter, map, type Observable, type Subscription } from 'rxjs';
+import { map, type Observable, type Subscription } from 'rxjs';
 import { actorIdMax, Supervisor } from '../../runtime/supervisor.ts';
 import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
 import type { FsyncPolicy, RecoveryReport } from '../../runtime/storage/index.ts';
 import { Role, roleName, type ConfChange, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import {
+  type BackendError,
   ConflictError,
   DeadlineError,
   NoLeaderError,
+  NodeDownError,
   NodeStateError,
+  NoQuorumError,
   UnknownNodeError,
   type ClusterBackend,
   type ClusterEvent,
   type ClusterStatus,
+  type LinkFaultSettings,
   type LocalReadMode,
   type LocalReadResult,
   type MemberRole,
   type NodeRole,
+  type NodeState,
+  type NodeStatus,
 } from '../http/backend.ts';
+import { networkStatus } from './network-view.ts';
 import { freshLayout, maxIdEverUsed, readLayout, writeLayout, type ClusterLayout } from './layout.ts';
 import { alreadyDone, fullVotersOf, membersOf, pendingOf, refusalError, roleIn, sleep, type ConfigView } from './members.ts';
 import type { ConfChangeOutcome } from './node-membership.ts';
@@ -122,12 +129,22 @@ export function timing(o: Pick<ClusterOptions, 'electionMsMin' | 'electionMsMax'
 }
 
 /** The last status a node reported, and whether it runs. */
-type NodeView = Omit<StatusReport, 't'> & { id: number; up: boolean };
+/** `up`: its worker runs (not crashed); `paused`: that worker is frozen (supervisor.pause). */
+type NodeView = Omit<StatusReport, 't'> & { id: number; up: boolean; paused: boolean };
+
+/** A node that serves: up and not paused. */
+const running = (v: NodeView | undefined): boolean => v !== undefined && v.up && !v.paused;
+
+function nodeList(ids: readonly number[]): string {
+  const names = ids.map(String);
+  const list = names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+  return `${ids.length === 1 ? 'node' : 'nodes'} ${list}`;
+}
 
 function initialView(id: number, first: ClusterLayout['first'], member: boolean): NodeView {
   // Until it reports, a node of the first configuration is assumed to hold it, and an added one none.
   const voters = member ? [...first.voters] : [];
-  return { id, up: true, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0, firstIndex: 1, snapshotIndex: 0, voters, outgoing: [], learners: [], witnesses: member ? [...first.witnesses] : [], membershipIndex: 0, vote: 0, progress: [], sent: [] };
+  return { id, up: true, paused: false, role: Role.follower, term: 0, leader: 0, commit: 0, lastIndex: 0, applied: 0, firstIndex: 1, snapshotIndex: 0, voters, outgoing: [], learners: [], witnesses: member ? [...first.witnesses] : [], membershipIndex: 0, vote: 0, progress: [], sent: [] };
 }
 
 export class Cluster implements ClusterBackend {
@@ -166,12 +183,24 @@ export class Cluster implements ClusterBackend {
       supervisor.events$.subscribe((e) => {
         if (e.type === 'crashed' || e.type === 'gave-up') {
           const v = this.views.get(e.id);
-          if (v !== undefined) v.up = false;
+          if (v !== undefined) {
+            v.up = false;
+            v.paused = false;
+          }
           this.pipeline.nodeLost(e.id);
         }
         else if (e.type === 'spawned' || e.type === 'restarted') {
           const v = this.views.get(e.id);
-          if (v !== undefined) v.up = true;
+          if (v !== undefined) {
+            v.up = true;
+            v.paused = false;
+          }
+        }
+        else if (e.type === 'paused' || e.type === 'resumed') {
+          const v = this.views.get(e.id);
+          if (v !== undefined) v.paused = e.type === 'paused';
+          // What waits on a frozen node goes elsewhere (it answers nothing until resumed).
+          if (e.type === 'paused') this.pipeline.nodeLost(e.id);
         }
         else if (e.type === 'actor' && e.event.type === 'removed') void this.onRemovedReport(e.id);
         else if (e.type === 'actor' && e.event.type === 'warning') this.warnings.push(String(e.event.message));
@@ -292,34 +321,47 @@ export class Cluster implements ClusterBackend {
   status(): ClusterStatus {
     const leader = this.leader();
     const config = this.configView();
-    const nodes = [...this.views.values()].map((v) => ({
-      id: v.id,
-      role: roleLabel(v.role),
-      term: v.term,
-      commitIndex: v.commit,
-      lastIndex: v.lastIndex,
-      up: v.up,
-      appliedIndex: v.applied,
-      firstIndex: v.firstIndex,
-      snapshotIndex: v.snapshotIndex,
-      member: config === null ? null : roleIn(config, v.id),
-    }));
-    const term = Math.max(0, ...[...this.views.values()].filter((v) => v.up).map((v) => v.term));
-    return { leader, term, nodes, members: config === null ? [] : membersOf(config), pendingChange: config === null ? null : pendingOf(config) };
+    const nodes = [...this.views.values()].map((v): NodeStatus => {
+      const state: NodeState = {
+        role: roleLabel(v.role),
+        term: v.term,
+        commitIndex: v.commit,
+        lastIndex: v.lastIndex,
+        appliedIndex: v.applied,
+        firstIndex: v.firstIndex,
+        snapshotIndex: v.snapshotIndex,
+      };
+      const member = config === null ? null : roleIn(config, v.id);
+      if (running(v)) return { id: v.id, status: 'up', ...state, up: true, member };
+      const status = v.up ? 'paused' : 'down';
+      return { id: v.id, status, ...state, role: status, up: false, member, last: state };
+    });
+    const term = Math.max(0, ...[...this.views.values()].filter(running).map((v) => v.term));
+    return {
+      leader,
+      term,
+      nodes,
+      members: config === null ? [] : membersOf(config),
+      pendingChange: config === null ? null : pendingOf(config),
+      network: networkStatus(this.supervisor.ids, (from, to) => this.supervisor.linkPolicy(from, to)),
+    };
   }
 
   hasNode(id: number): boolean {
     return this.views.has(id);
   }
 
+  /** Crashes a running or paused node (a paused one dies frozen). */
   async crash(id: number): Promise<void> {
     if (!this.hasNode(id)) throw new UnknownNodeError(id);
-    if (!this.supervisor.isUp(id)) throw new NodeStateError(`node ${id} is already down; restart it with POST /cluster/nodes/${id}/restart`);
+    const st = this.supervisor.status(id).status;
+    if (st !== 'up' && st !== 'paused') throw new NodeStateError(`node ${id} is already down; restart it with POST /cluster/nodes/${id}/restart`);
     await this.supervisor.crash(id);
   }
 
   async restart(id: number): Promise<void> {
     if (!this.hasNode(id)) throw new UnknownNodeError(id);
+    if (this.supervisor.status(id).status === 'paused') throw new NodeStateError(`node ${id} is paused, not down; resume it with POST /cluster/nodes/${id}/resume (or crash it first)`);
     if (this.supervisor.isUp(id)) throw new NodeStateError(`node ${id} is running; crash it first with POST /cluster/nodes/${id}/crash`);
     if (this.options.storage === 'memory') {
       // Raft forbids a node to forget its term, vote and log; a worker's memory dies with it.
@@ -400,6 +442,7 @@ export class Cluster implements ClusterBackend {
       throw new ConflictError(`node ${to} is ${role === null ? 'in no configuration' : `a ${role}`}: only a full voter can lead; promote it first, or pick one of ${fullVotersOf(config).join(', ')}`, 'member-state');
     }
     if (!this.view(to).up) throw new NodeStateError(`node ${to} is down; restart it first with POST /cluster/nodes/${to}/restart`);
+    if (this.view(to).paused) throw new NodeStateError(`node ${to} is paused; resume it first with POST /cluster/nodes/${to}/resume`);
     const electionMs = this.options.electionMsMax;
     let askedAt = Number.NEGATIVE_INFINITY;
     while (Date.now() < deadline) {
@@ -586,15 +629,102 @@ export class Cluster implements ClusterBackend {
     this.supervisor.partition(groups);
   }
 
+  /** The network whole again: no partition, cut or isolation, and no link faults. Paused nodes stay paused. */
   heal(): void {
-    this.supervisor.heal();
+    this.supervisor.clearFaults();
   }
 
+  async pause(id: number): Promise<void> {
+    if (!this.hasNode(id)) throw new UnknownNodeError(id);
+    const st = this.supervisor.status(id).status;
+    if (st === 'paused') throw new NodeStateError(`node ${id} is already paused; resume it with POST /cluster/nodes/${id}/resume`);
+    if (st !== 'up') throw new NodeStateError(`node ${id} is ${st === 'starting' ? 'starting' : 'down'}; only a running node can be paused`);
+    await this.supervisor.pause(id);
+  }
+
+  resume(id: number): void {
+    if (!this.hasNode(id)) throw new UnknownNodeError(id);
+    const st = this.supervisor.status(id).status;
+    if (st !== 'paused') throw new NodeStateError(`node ${id} is not paused (it is ${st === 'up' ? 'running' : 'down'})`);
+    this.supervisor.resume(id);
+  }
+
+  /** Cuts every link to and from `id`, on top of any partition (heal undoes it). */
+  isolate(id: number): void {
+    if (!this.hasNode(id)) throw new UnknownNodeError(id);
+    const others = this.supervisor.ids.filter((x) => x !== id);
+    if (others.length === 0) return;
+    this.supervisor.cut([id], others);
+    this.supervisor.cut(others, [id]);
+  }
+
+  cut(from: number[], to: number[]): void {
+    for (const id of [...from, ...to]) if (!this.hasNode(id)) throw new UnknownNodeError(id);
+    this.supervisor.cut(from, to);
+  }
+
+  setFaults(faults: Partial<LinkFaultSettings>, scope: { from?: number[]; to?: number[] }): void {
+    for (const id of [...(scope.from ?? []), ...(scope.to ?? [])]) if (!this.hasNode(id)) throw new UnknownNodeError(id);
+    this.supervisor.setFaults(faults, scope);
+  }
+
+  /** Clears loss, delay, jitter, duplication and reordering on every link; cuts stay. */
+  clearFaults(): void {
+    this.supervisor.setFaults({ loss: 0, delayMs: 0, jitterMs: 0, duplicate: 0, reorder: 0 });
+  }
+
+  /**
+   * Every runtime event (per-link metrics included) and every node's own events, the latter
+   * flattened with the node's id. The HTTP API gives them one public shape (apps/http/event-shape.ts).
+   */
   events(): Observable<ClusterEvent> {
-    return this.supervisor.events$.pipe(
-      filter((e) => e.type !== 'metrics'),
-      map((e) => (e.type === 'actor' ? { ...e.event, type: e.event.type, node: e.id, at: e.at } : (e as unknown as ClusterEvent))),
-    );
+    return this.supervisor.events$.pipe(map((e) => (e.type === 'actor' ? { ...e.event, type: e.event.type, node: e.id, at: e.at } : (e as unknown as ClusterEvent))));
+  }
+
+  /** Refuses at once a request that names a node to go through when that node does not run. */
+  private checkVia(via: number | undefined): BackendError | null {
+    if (via === undefined) return null;
+    const v = this.views.get(via);
+    if (v === undefined) return new UnknownNodeError(via);
+    if (!v.up) return new NodeDownError(`node ${via} is down; restart it with POST /cluster/nodes/${via}/restart, or ask another node`);
+    if (v.paused) return new NodeDownError(`node ${via} is paused; resume it with POST /cluster/nodes/${via}/resume, or ask another node`, true);
+    return null;
+  }
+
+  /**
+   * Why nothing can commit through `node` (null: through any node), naming the cause: too few
+   * voters running (which are down, which paused), the node itself not running, or a partition
+   * or cut between it and a majority. Null when a majority is within its reach.
+   */
+  private whyStuck(node: number | null): BackendError | null {
+    const config = this.configView();
+    const voters = (config === null ? [...this.views.keys()] : [...new Set([...config.voters, ...config.outgoing])]).sort((a, b) => a - b);
+    const need = Math.floor(voters.length / 2) + 1;
+    const down = voters.filter((id) => this.views.get(id)?.up !== true);
+    const paused = voters.filter((id) => this.views.get(id)?.up === true && this.views.get(id)!.paused);
+    const live = voters.filter((id) => running(this.views.get(id)));
+    const out = [
+      down.length > 0 ? `${nodeList(down)} ${down.length === 1 ? 'is' : 'are'} down` : '',
+      paused.length > 0 ? `${nodeList(paused)} ${paused.length === 1 ? 'is' : 'are'} paused` : '',
+    ].filter((x) => x !== '');
+    const fix = [down.length > 0 ? 'restart (POST /cluster/nodes/:id/restart)' : '', paused.length > 0 ? 'resume (POST /cluster/nodes/:id/resume)' : ''].filter((x) => x !== '').join(' or ');
+    if (live.length < need) {
+      return new NoQuorumError(`only ${live.length} of the ${voters.length} voters run (${out.join(', ')}); a majority (${need}) is needed to elect a leader and commit: ${fix} enough of them`);
+    }
+    const reachFrom = (id: number) => live.filter((v) => this.reachable(id, v));
+    if (node !== null) {
+      const v = this.views.get(node);
+      if (v !== undefined && !running(v)) return new NodeDownError(`node ${node} is ${v.up ? 'paused' : 'down'}`, v.up);
+      const reach = reachFrom(node);
+      if (reach.length >= need) return null;
+      const cutOff = live.filter((id) => !reach.includes(id));
+      const also = out.length > 0 ? `, and ${out.join(', ')}` : '';
+      return new NoQuorumError(`node ${node} reaches only ${reach.length} of the ${voters.length} voters (a majority is ${need}): a partition or cut separates it from ${nodeList(cutOff)}${also}; heal the network (POST /cluster/heal)`);
+    }
+    if (live.some((id) => reachFrom(id).length >= need)) return null;
+    const p = networkStatus(this.supervisor.ids, (from, to) => this.supervisor.linkPolicy(from, to)).partition;
+    const shape = p === null ? 'cuts' : `partition ${JSON.stringify(p)}`;
+    return new NoQuorumError(`no node can reach a majority (${need}) of the ${voters.length} voters: the network is split (${shape}); heal it (POST /cluster/heal)`);
   }
 
   /**
@@ -602,7 +732,8 @@ export class Cluster implements ClusterBackend {
    * client connected to that node would (it reaches the leader only over links that are up).
    */
   submit(command: Uint8Array, timeoutMs: number, opts: { via?: number } = {}): Promise<{ index: number; result: Uint8Array }> {
-    if (opts.via !== undefined && !this.hasNode(opts.via)) return Promise.reject(new UnknownNodeError(opts.via));
+    const refused = this.checkVia(opts.via);
+    if (refused !== null) return Promise.reject(refused);
     return this.pipeline.submit(command, timeoutMs, opts.via ?? null);
   }
 
@@ -616,7 +747,8 @@ export class Cluster implements ClusterBackend {
       err.definitelyNotApplied = true;
       return Promise.reject(err);
     }
-    if (opts.via !== undefined && !this.hasNode(opts.via)) return Promise.reject(new UnknownNodeError(opts.via));
+    const refused = this.checkVia(opts.via);
+    if (refused !== null) return Promise.reject(refused);
     return this.pipeline.read({ key, app: opts.app }, mode, timeoutMs, opts.via ?? null);
   }
 
@@ -629,13 +761,14 @@ export class Cluster implements ClusterBackend {
         if (v === undefined) return null;
         return v.role === Role.leader ? via : v.leader || null;
       },
-      isUp: (id) => this.views.get(id)?.up === true,
+      isUp: (id) => running(this.views.get(id)),
       reachable: (a, b) => this.reachable(a, b),
       hasQuorum: (id) => this.hasQuorum(id),
+      whyStuck: (node) => this.whyStuck(node),
       readNodes: () => {
         // Witnesses keep no state machine, and a node in no configuration yet holds nothing to read.
         const config = this.configView();
-        return [...this.views.values()].filter((v) => v.up && (config === null || (roleIn(config, v.id) ?? 'witness') !== 'witness')).map((v) => v.id);
+        return [...this.views.values()].filter((v) => running(v) && (config === null || (roleIn(config, v.id) ?? 'witness') !== 'witness')).map((v) => v.id);
       },
       send: (to, frame) => this.supervisor.sendFrame(to, frame),
     };
@@ -657,7 +790,7 @@ export class Cluster implements ClusterBackend {
   leader(): number | null {
     let best: NodeView | null = null;
     for (const v of this.views.values()) {
-      if (!v.up || v.role !== Role.leader) continue;
+      if (!running(v) || v.role !== Role.leader) continue;
       if (best === null || v.term > best.term) best = v;
     }
     return best ? best.id : null;
@@ -685,7 +818,7 @@ export class Cluster implements ClusterBackend {
     const config = this.configView();
     const voters = config === null ? [...this.views.keys()] : [...new Set([...config.voters, ...config.outgoing])];
     let reach = 0;
-    for (const v of voters) if (this.views.get(v)?.up === true && this.reachable(id, v)) reach++;
+    for (const v of voters) if (running(this.views.get(v)) && this.reachable(id, v)) reach++;
     return reach * 2 > voters.length;
   }
 

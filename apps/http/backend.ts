@@ -6,6 +6,9 @@ import type { App } from '../platform/app.ts';
 
 export type NodeRole = 'leader' | 'follower' | 'candidate';
 
+/** Whether a node runs: `paused` is frozen (POST /cluster/nodes/:id/pause) until resumed. */
+export type NodeRunState = 'up' | 'down' | 'paused';
+
 /** A node's part in the cluster's configuration. */
 export const memberRoles = ['voter', 'learner', 'witness'] as const;
 export type MemberRole = (typeof memberRoles)[number];
@@ -48,20 +51,56 @@ export interface LocalReadResult {
   commit: number;
 }
 
-export interface NodeStatus {
-  id: number;
+/** What a node last reported of itself (for a running node: now). */
+export interface NodeState {
   role: NodeRole;
   term: number;
   commitIndex: number;
   lastIndex: number;
-  /** false while the node is crashed; role/term/indexes are then the last known values. */
-  up: boolean;
   /** The last index the node applied, the first its log still holds, and its newest snapshot's (0: none). */
   appliedIndex?: number;
   firstIndex?: number;
   snapshotIndex?: number;
+}
+
+/**
+ * A node in GET /cluster. A node that is not running has `role` "down" or "paused" — never, say,
+ * "leader" beside the real leader — and what it last reported of itself under `last`; the
+ * numbers at the top level are then those last reported values.
+ */
+export interface NodeStatus extends Omit<NodeState, 'role'> {
+  id: number;
+  /** Backends that cannot pause may leave it out: the API then derives it from `up`. */
+  status?: NodeRunState;
+  role: NodeRole | 'down' | 'paused';
+  /** true only while status is "up". */
+  up: boolean;
   /** Its part in the configuration; null for a node in none (joining, or left). */
   member?: MemberRole | null;
+  /** For a node that is down or paused: its state when last heard from. */
+  last?: NodeState;
+}
+
+/** The link faults a backend may set (runtime/faults.ts LinkPolicy without the cut). */
+export interface LinkFaultSettings {
+  loss: number;
+  delayMs: number;
+  jitterMs: number;
+  duplicate: number;
+  reorder: number;
+}
+export const linkFaultFields = ['loss', 'delayMs', 'jitterMs', 'duplicate', 'reorder'] as const;
+/** The longest delay (and jitter) a link may be given, in milliseconds. */
+export const linkDelayMsMax = 60_000;
+
+/** The network as it is now: partition groups, one-way cuts, and links with faults. */
+export interface NetworkStatus {
+  /** Groups that cannot reach each other (both ways); null when there is no clean partition. */
+  partition: number[][] | null;
+  /** Links cut one way (beyond the partition), from → to. */
+  cuts: { from: number; to: number }[];
+  /** Links with a non-zero fault; one entry from "*" to "*" when every link has the same. */
+  faults: ({ from: number | '*'; to: number | '*' } & LinkFaultSettings)[];
 }
 
 export interface ClusterStatus {
@@ -72,6 +111,8 @@ export interface ClusterStatus {
   /** The configuration in force (from backends that change membership), and the change not yet committed. */
   members?: ClusterMember[];
   pendingChange?: PendingChange | null;
+  /** From backends that model the network (see NetworkStatus). */
+  network?: NetworkStatus;
 }
 
 /** One item of the runtime's event stream (role change, election, commit, fault, metric...). */
@@ -93,8 +134,21 @@ export interface ClusterBackend {
    * cover every node (nodes a user left out are put together in one extra group).
    */
   partition(groups: number[][]): void;
-  /** Restores every link. */
+  /** Restores every link: removes partitions, cuts and isolation, and clears link faults. */
   heal(): void;
+  // Faults beyond crash and partition (the API answers 501 for backends without them).
+  /** Freezes a running node (it processes, sends and times nothing) until `resume`; NodeStateError if it is not up. */
+  pause?(id: number): Promise<void>;
+  /** Lets a paused node run again; NodeStateError if it is not paused. */
+  resume?(id: number): void;
+  /** Cuts every link to and from `id` (on top of any partition). */
+  isolate?(id: number): void;
+  /** Cuts the links from each of `from` to each of `to`, one way. */
+  cut?(from: number[], to: number[]): void;
+  /** Sets link faults (the fields given) on the links from each of `from` to each of `to` (default: every node). */
+  setFaults?(faults: Partial<LinkFaultSettings>, scope: { from?: number[]; to?: number[] }): void;
+  /** Clears link faults; cuts and partitions stay. */
+  clearFaults?(): void;
   /**
    * Proposes an opaque command to the replicated log (forwarding to the leader as needed) and
    * resolves once it is committed and applied, with its log index and the state machine's
@@ -179,6 +233,17 @@ export class BusyError extends BackendError {
 export class DeadlineError extends BackendError {
   constructor(message = 'the request was not committed before its deadline; it may still be applied') {
     super(message, 'deadline-exceeded');
+  }
+}
+
+/** A request named a node to act through, and that node is down or paused: nothing was sent. */
+export class NodeDownError extends BackendError {
+  constructor(
+    message: string,
+    readonly paused = false,
+  ) {
+    super(message, paused ? 'node-paused' : 'node-down');
+    this.definitelyNotApplied = true;
   }
 }
 

@@ -2,7 +2,8 @@
 // (PUT, GET, DELETE on /kv/<key>, a literal key, no query, a Content-Length body) are parsed and
 // answered on the socket directly, in order, several per read when a client pipelines. Anything
 // else — another route, a query, percent-encoding, chunked bodies, Expect, client identity
-// headers, HEAD, oversized headers or bodies — hands the connection to node:http as it stands,
+// headers, HEAD, oversized headers or bodies, a missing or wrong token when the API has one —
+// hands the connection to node:http as it stands,
 // which then serves it (and any errors) as before. node:http costs ~66 µs of main-thread CPU
 // per request on the development machine, this ~30: the main thread is what bounds a front door.
 // Must never answer out of order, nor swallow a byte node:http should see.
@@ -20,6 +21,8 @@ export interface FastKvSettings {
   keepAliveMs: number;
   /** Requests read ahead on one connection before it stops reading until answers go out. */
   pipelinedMax: number;
+  /** With a token: whether an Authorization value carries it (else node:http answers the 401). */
+  authorized?: (header: string | undefined) => boolean;
 }
 
 const statusText: Record<number, string> = {
@@ -91,6 +94,7 @@ export function parseRequest(buf: Buffer, s: FastKvSettings): Parsed | typeof ha
   // Percent-encoding, a query, a deeper path or an empty key: node:http's routes decide.
   if (!keyChar.test(key)) return handOff;
   let contentLength = -1;
+  let authorization: string | undefined;
   if (lineEnd >= 0) {
     let at = lineEnd + 2;
     while (at < head.length) {
@@ -108,10 +112,14 @@ export function parseRequest(buf: Buffer, s: FastKvSettings): Parsed | typeof ha
         return handOff;
       } else if (name === 'connection' && /close|upgrade/i.test(head.slice(colon + 1, next))) {
         return handOff;
+      } else if (name === 'authorization') {
+        if (authorization !== undefined) return handOff;
+        authorization = head.slice(colon + 1, next).trim();
       }
       at = next + 2;
     }
   }
+  if (s.authorized !== undefined && !s.authorized(authorization)) return handOff;
   const bodyStart = end + 4;
   if (method === 'PUT') {
     if (contentLength < 0 || contentLength > s.valueBytesMax) return handOff;

@@ -1,8 +1,9 @@
 // The HTTP API on node:http: routes, input validation at the edge, KV requests turned into log
 // commands, backend errors turned into status codes, and a deadline on every request.
 // Must never reach past the ClusterBackend interface, and never leave a request unanswered.
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, maxHeaderSize, type Server, type ServerResponse, createServer } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import { map } from 'rxjs';
 import { FastKvFront } from './fast-kv.ts';
 import {
   type KvCommand,
@@ -17,24 +18,36 @@ import {
   BackendError,
   BusyError,
   type ClusterBackend,
+  type ClusterStatus,
   ConflictError,
   DeadlineError,
+  type LinkFaultSettings,
+  linkDelayMsMax,
+  linkFaultFields,
   type MemberRole,
   memberRoles,
   NoLeaderError,
   NoQuorumError,
+  NodeDownError,
+  type NodeState,
+  type NodeStatus,
   NodeStateError,
   type ReadMode,
   readModes,
   UnknownNodeError,
 } from './backend.ts';
 import { mountAppRoutes } from './app-routes.ts';
+import { TokenGate } from './auth.ts';
 import { createDashboard, ownsDashboardPath, type Dashboard } from '../dashboard/serve.ts';
 import { discardRestAfterAnswer, readBodyBytes } from './body.ts';
+import { answerClientError } from './client-errors.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
+import { publicEvent } from './event-shape.ts';
+import { badParameter, checkParams, shown } from './params.ts';
 import { type SessionLane, SessionLanes } from './sessions.ts';
-import { type HttpApiSettings, httpApiSettings } from './settings.ts';
+import { type HttpApiOptions, type HttpApiSettings, httpApiSettings } from './settings.ts';
 import { streamEvents } from './sse.ts';
+import { decodeListAnswer, encodeKvQuery, queryProblem, scanCountMax } from '../kv/queries.ts';
 
 /** The read path a GET takes when the request names none. */
 export const readModeDefault: ReadMode = 'index';
@@ -78,6 +91,8 @@ export interface HttpApiHandler {
   /** Ends every event stream (so a server can close). */
   closeStreams(): void;
   readonly settings: Readonly<HttpApiSettings>;
+  /** With a token: whether an Authorization header value carries it (the fast path asks). */
+  readonly authorized: ((header: string | undefined) => boolean) | null;
   readonly sseClientCount: number;
   readonly inflightRequests: number;
 }
@@ -94,7 +109,7 @@ export interface HttpApi {
 }
 
 /** Starts the API on settings.host:settings.port (default 127.0.0.1:7070) and resolves once listening. */
-export async function startHttpApi(backend: ClusterBackend, settings: Partial<HttpApiSettings> = {}, hooks: HttpApiHooks = {}): Promise<HttpApi> {
+export async function startHttpApi(backend: ClusterBackend, settings: HttpApiOptions = {}, hooks: HttpApiHooks = {}): Promise<HttpApi> {
   const handler = createHttpApiHandler(backend, settings, hooks);
   const s = handler.settings;
   // node:http serves every route; it does not listen itself: connections are accepted by the KV
@@ -103,7 +118,20 @@ export async function startHttpApi(backend: ClusterBackend, settings: Partial<Ht
   // Node's own guards against slow clients, aligned with ours: headers must arrive in time too.
   server.headersTimeout = s.requestDeadlineMs;
   server.requestTimeout = s.requestDeadlineMs + 1_000;
-  const front = new FastKvFront(handler.kv, { headerBytesMax: 8 * 1024, valueBytesMax: s.valueBytesMax, requestDeadlineMs: s.requestDeadlineMs, keepAliveMs: server.keepAliveTimeout, pipelinedMax: 64 }, server);
+  // What node:http refuses itself (431, 400, 408) gets the API's JSON error shape too.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket, { headerBytesMax: maxHeaderSize, keyBytesMax: s.keyBytesMax }));
+  const front = new FastKvFront(
+    handler.kv,
+    {
+      headerBytesMax: 8 * 1024,
+      valueBytesMax: s.valueBytesMax,
+      requestDeadlineMs: s.requestDeadlineMs,
+      keepAliveMs: server.keepAliveTimeout,
+      pipelinedMax: 64,
+      ...(handler.authorized === null ? {} : { authorized: handler.authorized }),
+    },
+    server,
+  );
   const listener = createNetServer(front.accept);
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
@@ -160,7 +188,14 @@ export async function startHttpApi(backend: ClusterBackend, settings: Partial<Ht
 }
 
 interface Route {
+  /** HEAD is served by GET (without the body) wherever GET is. */
   methods: Readonly<Record<string, (ctx: RequestContext) => Promise<void> | void>>;
+  /** The query parameters each method takes (none when absent); others are refused with 400. */
+  params?: Readonly<Record<string, readonly string[]>>;
+  /** A fault endpoint: refused with 403 when the API runs with faultApi false. */
+  fault?: boolean;
+  /** The path as a person writes it, for messages (e.g. "/kv/:key"). */
+  name: string;
 }
 
 interface RequestContext {
@@ -181,8 +216,22 @@ function remainingMs(ctx: RequestContext): number {
   return Math.max(1, ctx.deadlineAtMs - Date.now());
 }
 
+/**
+ * The backend is given a little less than the request has left, so that when it gives up it says
+ * why (no quorum, which nodes are down) before the server's own deadline answers a bare 504.
+ */
+const backendMarginMs = 25;
+function backendMs(ctx: RequestContext): number {
+  return Math.max(1, ctx.deadlineAtMs - Date.now() - backendMarginMs);
+}
+
+function allowedMethods(route: Route): string[] {
+  const methods = Object.keys(route.methods);
+  return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+}
+
 function methodNotAllowed(route: Route, method: string, path: string): HttpError {
-  const allowed = Object.keys(route.methods).join(', ');
+  const allowed = allowedMethods(route).join(', ');
   return new HttpError(405, 'method-not-allowed', `${method} is not supported on ${path}; use ${allowed}`, { allow: allowed });
 }
 
@@ -229,8 +278,37 @@ function bytesToJson(bytes: Uint8Array, preferred: BytesEncoding): { current: st
   return { current: buf.toString('base64'), encoding: 'base64' };
 }
 
-export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial<HttpApiSettings> = {}, hooks: HttpApiHooks = {}): HttpApiHandler {
-  const settings = httpApiSettings(overrides);
+/** The read path a request asks for (default `index`), and the node it names, checked together. */
+function readModeFrom(query: URLSearchParams, where: string): { mode: ReadMode; nodeText: string | null } {
+  const mode = query.get('read') ?? readModeDefault;
+  if (!(readModes as readonly string[]).includes(mode)) {
+    throw new HttpError(400, 'bad-read-mode', `read=${mode} is not supported; use one of ${readModes.join(', ')}`);
+  }
+  const nodeText = query.get('node');
+  if (nodeText !== null && mode !== 'follower' && mode !== 'stale') {
+    throw badParameter(`node=${shown(nodeText, 16).slice(1, -1)} picks the node that serves a follower or stale read; ${mode === 'index' ? 'an' : 'a'} ${mode} read is served by the leader (${where}: drop node=, or add read=follower or read=stale)`);
+  }
+  return { mode: mode as ReadMode, nodeText };
+}
+
+/**
+ * GET /cluster as the API promises it whatever the backend gives: every node with its `status`,
+ * and a node that does not run shown as "down" (or "paused"), what it last reported under `last`.
+ */
+function publicStatus(st: ClusterStatus): ClusterStatus {
+  const nodes = st.nodes.map((n): NodeStatus => {
+    const status = n.status ?? (n.up ? 'up' : 'down');
+    if (status === 'up' || n.last !== undefined) return { ...n, status };
+    const last: NodeState = { role: n.role as NodeState['role'], term: n.term, commitIndex: n.commitIndex, lastIndex: n.lastIndex };
+    for (const k of ['appliedIndex', 'firstIndex', 'snapshotIndex'] as const) if (n[k] !== undefined) last[k] = n[k];
+    return { ...n, status, role: status, up: false, last };
+  });
+  return { ...st, nodes };
+}
+
+export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOptions = {}, hooks: HttpApiHooks = {}): HttpApiHandler {
+  const settings = httpApiSettings(options);
+  const gate = options.token === undefined ? null : new TokenGate(options.token);
   const lanes = new SessionLanes(settings.inflightRequestsMax);
   const onInternalError = hooks.onInternalError ?? ((err: unknown) => process.stderr.write(`concur http: internal error: ${(err as Error)?.stack ?? String(err)}\n`));
   const streams = new Set<() => void>();
@@ -250,6 +328,8 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
 
   function fromBackendError(err: unknown): HttpError {
     if (err instanceof HttpError) return err;
+    // Retrying will not help until someone restarts or resumes it: no Retry-After.
+    if (err instanceof NodeDownError) return new HttpError(503, err.code, err.message);
     if (err instanceof NoLeaderError || err instanceof NoQuorumError || err instanceof BusyError) return new HttpError(503, err.code, err.message, { 'retry-after': retryAfter(err) });
     if (err instanceof DeadlineError) return new HttpError(504, err.code, err.message);
     if (err instanceof UnknownNodeError) return new HttpError(404, err.code, err.message);
@@ -313,7 +393,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     inflight += 1;
     try {
       const command = encodeCommand({ ...body, clientId: identity.clientId, seq: identity.seq } as KvCommand, settings);
-      const { index, result } = await withDeadline(ctx, backend.submit(command, remainingMs(ctx)), `the ${body.op} request`);
+      const { index, result } = await withDeadline(ctx, backend.submit(command, backendMs(ctx)), `the ${body.op} request`);
       return { index, result: decodeResult(result) };
     } finally {
       inflight -= 1;
@@ -374,7 +454,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     delete: (key, deadlineAtMs) => kvOp(key, deadlineAtMs, async (ctx) => jsonReply(200, deleteAnswer((await submitKv(ctx, null, { op: 'delete', key })).result))),
     get: (key, deadlineAtMs) =>
       kvOp(key, deadlineAtMs, async (ctx) => {
-        const r = await withDeadline(ctx, backend.read(key, readModeDefault as Exclude<ReadMode, 'log'>, remainingMs(ctx)), `the ${readModeDefault} read`);
+        const r = await withDeadline(ctx, backend.read(key, readModeDefault as Exclude<ReadMode, 'log'>, backendMs(ctx)), `the ${readModeDefault} read`);
         return valueReply(key, r.value, { 'cache-control': 'no-store', ...localReadHeaders(r) });
       }),
   };
@@ -390,11 +470,113 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     return key;
   }
 
-  async function nodeAction(ctx: RequestContext, action: 'crash' | 'restart'): Promise<void> {
+  async function nodeAction(ctx: RequestContext, action: 'crash' | 'restart' | 'pause' | 'resume' | 'isolate'): Promise<void> {
     const id = parseNodeId(ctx.params[0]!);
     if (!backend.hasNode(id)) throw new HttpError(404, 'unknown-node', `there is no node ${id}`);
-    await withDeadline(ctx, backend[action](id), `${action} of node ${id}`);
-    sendJson(ctx.res, 200, { ok: true, node: id, action });
+    const f = backend[action];
+    if (typeof f !== 'function') throw new HttpError(501, 'not-supported', `this cluster cannot ${action} a node`);
+    await withDeadline(ctx, Promise.resolve((f as (id: number) => Promise<void> | void).call(backend, id)), `${action} of node ${id}`);
+    sendJson(ctx.res, 200, action === 'isolate' ? { ok: true, node: id, action, network: backend.status().network ?? null } : { ok: true, node: id, action });
+  }
+
+  /** A fault method of the backend, or 501 when it has none. */
+  function faultCall<K extends 'cut' | 'setFaults' | 'clearFaults'>(name: K): NonNullable<ClusterBackend[K]> {
+    const f = backend[name];
+    if (typeof f !== 'function') throw new HttpError(501, 'not-supported', 'this cluster does not model link faults');
+    return f.bind(backend) as NonNullable<ClusterBackend[K]>;
+  }
+
+  /** A non-empty list of known node ids in a JSON body field. */
+  function nodeIdsField(value: unknown, field: string): number[] {
+    if (!Array.isArray(value) || value.length === 0) throw new HttpError(400, 'bad-body', `"${field}" must be a non-empty array of node ids, got ${shown(JSON.stringify(value) ?? 'nothing')}`);
+    const ids: number[] = [];
+    for (const id of value) {
+      if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw new HttpError(400, 'bad-body', `"${field}" holds node ids (positive integers), got ${shown(JSON.stringify(id))}`);
+      if (!backend.hasNode(id)) throw new HttpError(400, 'bad-body', `"${field}" names node ${id}, and there is no node ${id}; GET /cluster lists the nodes`);
+      if (!ids.includes(id)) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Refuses fields a body shape does not have. */
+  function onlyFields(body: Record<string, unknown>, fields: readonly string[]): void {
+    for (const k of Object.keys(body)) {
+      if (!fields.includes(k)) throw new HttpError(400, 'bad-body', `unknown field ${shown(k)}; the fields are ${fields.join(', ')}`);
+    }
+  }
+
+  async function cutLinks(ctx: RequestContext): Promise<void> {
+    const body = await controlBody(ctx, '{ "from": [1], "to": [2, 3] }');
+    onlyFields(body, ['from', 'to']);
+    const from = nodeIdsField(body.from, 'from');
+    const to = nodeIdsField(body.to, 'to');
+    if (from.length === 1 && to.length === 1 && from[0] === to[0]) throw new HttpError(400, 'bad-body', `a node has no link to itself: "from" and "to" are both [${from[0]}]`);
+    faultCall('cut')(from, to);
+    sendJson(ctx.res, 200, { ok: true, from, to, network: backend.status().network ?? null });
+  }
+
+  async function setLinkFaults(ctx: RequestContext): Promise<void> {
+    const shape = '{ "loss": 0.1, "delayMs": 20, "jitterMs": 10, "duplicate": 0.01, "reorder": 0.05, "from": [1], "to": [2] } (every field optional)';
+    const body = await controlBody(ctx, shape);
+    onlyFields(body, [...linkFaultFields, 'from', 'to']);
+    const faults: Partial<LinkFaultSettings> = {};
+    for (const k of linkFaultFields) {
+      const v = body[k];
+      if (v === undefined) continue;
+      const probability = k === 'loss' || k === 'duplicate' || k === 'reorder';
+      const ok = typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= (probability ? 1 : linkDelayMsMax);
+      if (!ok) throw new HttpError(400, 'bad-body', probability ? `"${k}" is a probability from 0 to 1, got ${shown(JSON.stringify(v))}` : `"${k}" is milliseconds from 0 to ${linkDelayMsMax}, got ${shown(JSON.stringify(v))}`);
+      faults[k] = v;
+    }
+    if (Object.keys(faults).length === 0) throw new HttpError(400, 'bad-body', `name at least one of ${linkFaultFields.join(', ')}: ${shape}`);
+    const scope: { from?: number[]; to?: number[] } = {};
+    if (body.from !== undefined) scope.from = nodeIdsField(body.from, 'from');
+    if (body.to !== undefined) scope.to = nodeIdsField(body.to, 'to');
+    faultCall('setFaults')(faults, scope);
+    sendJson(ctx.res, 200, { ok: true, network: backend.status().network ?? null });
+  }
+
+  const listLimitDefault = 100;
+
+  /** GET /kv: a page of keys (with their values) in key order, by a read path like GET /kv/:key. */
+  async function listKeys(ctx: RequestContext): Promise<void> {
+    const q = ctx.query;
+    const { mode, nodeText } = readModeFrom(q, 'GET /kv');
+    const via = nodeText === null ? undefined : parseNodeId(nodeText);
+    if (via !== undefined && !backend.hasNode(via)) throw new HttpError(404, 'unknown-node', `there is no node ${via}`);
+    const prefix = q.get('prefix') ?? '';
+    const after = q.get('after');
+    if (after !== null) {
+      const problem = keyProblem(after, settings);
+      if (problem) throw badParameter(`after= names the key to list after (the "next" of the page before): ${problem}`);
+    }
+    const limitText = q.get('limit');
+    const limit = limitText === null ? listLimitDefault : /^\d{1,5}$/.test(limitText) ? Number(limitText) : NaN;
+    if (!(limit >= 1 && limit <= scanCountMax)) throw badParameter(`limit= is how many keys a page lists, from 1 to ${scanCountMax} (default ${listLimitDefault}), got ${shown(limitText ?? '')}`);
+    const encoding = q.get('encoding') ?? 'utf8';
+    if (encoding !== 'utf8' && encoding !== 'base64') throw badParameter(`encoding= is utf8 (the default) or base64, got ${shown(encoding)}`);
+    const query = { q: 'list' as const, after, prefix, count: limit };
+    const problem = queryProblem(query, settings);
+    if (problem) throw badParameter(problem);
+    // A listing is a query, not a command: read=log is served by the leader's read index, as linearizable.
+    const path = mode === 'log' ? 'index' : mode;
+    const r = await withDeadline(ctx, backend.read(encodeKvQuery(query), path, backendMs(ctx), { app: 'kv', ...(via === undefined ? {} : { via }) }), `the ${mode} listing`);
+    const page = decodeListAnswer(r.value);
+    const items: { key: string; value: string }[] = [];
+    for (const { key, value } of page.items) {
+      if (encoding === 'base64') {
+        items.push({ key: Buffer.from(key, 'utf8').toString('base64'), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') });
+        continue;
+      }
+      const v = bytesToJson(value, 'utf8');
+      if (v.encoding !== 'utf8') throw new HttpError(422, 'not-utf8', `the value of key ${shown(key)} is not valid UTF-8, so this page cannot be shown as text; list with encoding=base64 (keys and values are then base64)`);
+      items.push({ key, value: v.current });
+    }
+    const next = page.more && items.length > 0 ? page.items[page.items.length - 1]!.key : null;
+    // `next` stays text in either encoding (keys are always valid Unicode): it goes back as after= as is.
+    const body = JSON.stringify({ items, encoding, next });
+    ctx.res.writeHead(200, { ...localReadHeaders(r), 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store' });
+    ctx.res.end(body);
   }
 
   function validatePartition(body: unknown): number[][] {
@@ -451,14 +633,14 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
       throw new HttpError(400, 'bad-body', `"role" must be one of ${memberRoles.join(', ')}, got ${JSON.stringify(role)}`);
     }
     const add = membershipCall('addMember');
-    const answer = await withDeadline(ctx, add(role as MemberRole, remainingMs(ctx)), `adding a ${role}`);
+    const answer = await withDeadline(ctx, add(role as MemberRole, backendMs(ctx)), `adding a ${role}`);
     sendJson(ctx.res, 200, answer);
   }
 
   async function memberAction(ctx: RequestContext, action: 'removeMember' | 'promote'): Promise<void> {
     const id = memberFrom(ctx);
     const f = membershipCall(action);
-    sendJson(ctx.res, 200, await withDeadline(ctx, f(id, remainingMs(ctx)), `${action === 'promote' ? 'promoting' : 'removing'} node ${id}`));
+    sendJson(ctx.res, 200, await withDeadline(ctx, f(id, backendMs(ctx)), `${action === 'promote' ? 'promoting' : 'removing'} node ${id}`));
   }
 
   async function transfer(ctx: RequestContext): Promise<void> {
@@ -467,41 +649,39 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     if (typeof to !== 'number' || !Number.isSafeInteger(to) || to < 1) throw new HttpError(400, 'bad-body', `"to" must be a node id (a positive integer), got ${JSON.stringify(to)}`);
     if (!backend.hasNode(to)) throw new HttpError(404, 'unknown-node', `there is no node ${to}; GET /cluster lists the members`);
     const f = membershipCall('transfer');
-    sendJson(ctx.res, 200, await withDeadline(ctx, f(to, remainingMs(ctx)), `moving leadership to node ${to}`));
+    sendJson(ctx.res, 200, await withDeadline(ctx, f(to, backendMs(ctx)), `moving leadership to node ${to}`));
   }
 
   const routes: Array<{ pattern: RegExp; route: Route }> = [
     {
       pattern: /^\/cluster$/,
-      route: { methods: { GET: (ctx) => sendJson(ctx.res, 200, backend.status()) } },
+      route: { name: '/cluster', methods: { GET: (ctx) => sendJson(ctx.res, 200, publicStatus(backend.status())) } },
     },
     {
       pattern: /^\/cluster\/members$/,
-      route: { methods: { POST: addMember } },
+      route: { name: '/cluster/members', methods: { POST: addMember } },
     },
     {
       pattern: /^\/cluster\/members\/([^/]+)$/,
-      route: { methods: { DELETE: (ctx) => memberAction(ctx, 'removeMember') } },
+      route: { name: '/cluster/members/:id', methods: { DELETE: (ctx) => memberAction(ctx, 'removeMember') } },
     },
     {
       pattern: /^\/cluster\/members\/([^/]+)\/promote$/,
-      route: { methods: { POST: (ctx) => memberAction(ctx, 'promote') } },
+      route: { name: '/cluster/members/:id/promote', methods: { POST: (ctx) => memberAction(ctx, 'promote') } },
     },
     {
       pattern: /^\/cluster\/transfer$/,
-      route: { methods: { POST: transfer } },
+      route: { name: '/cluster/transfer', methods: { POST: transfer } },
     },
-    {
-      pattern: /^\/cluster\/nodes\/([^/]+)\/crash$/,
-      route: { methods: { POST: (ctx) => nodeAction(ctx, 'crash') } },
-    },
-    {
-      pattern: /^\/cluster\/nodes\/([^/]+)\/restart$/,
-      route: { methods: { POST: (ctx) => nodeAction(ctx, 'restart') } },
-    },
+    ...(['crash', 'restart', 'pause', 'resume', 'isolate'] as const).map((action) => ({
+      pattern: new RegExp(`^\\/cluster\\/nodes\\/([^/]+)\\/${action}$`),
+      route: { name: `/cluster/nodes/:id/${action}`, fault: true, methods: { POST: (ctx: RequestContext) => nodeAction(ctx, action) } },
+    })),
     {
       pattern: /^\/cluster\/partition$/,
       route: {
+        name: '/cluster/partition',
+        fault: true,
         methods: {
           POST: async (ctx) => {
             const body = parseJson(await readBodyBytes(ctx.req, settings.controlBodyBytesMax, remainingMs(ctx), bodyTooLarge(settings.controlBodyBytesMax)));
@@ -513,8 +693,28 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
       },
     },
     {
+      pattern: /^\/cluster\/cut$/,
+      route: { name: '/cluster/cut', fault: true, methods: { POST: cutLinks } },
+    },
+    {
+      pattern: /^\/cluster\/faults$/,
+      route: {
+        name: '/cluster/faults',
+        fault: true,
+        methods: {
+          POST: setLinkFaults,
+          DELETE: (ctx) => {
+            faultCall('clearFaults')();
+            sendJson(ctx.res, 200, { ok: true, network: backend.status().network ?? null });
+          },
+        },
+      },
+    },
+    {
       pattern: /^\/cluster\/heal$/,
       route: {
+        name: '/cluster/heal',
+        fault: true,
         methods: {
           POST: (ctx) => {
             backend.heal();
@@ -524,17 +724,19 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
       },
     },
     {
+      pattern: /^\/kv$/,
+      route: { name: '/kv', methods: { GET: listKeys }, params: { GET: ['prefix', 'after', 'limit', 'read', 'node', 'encoding'] } },
+    },
+    {
       pattern: /^\/kv\/([^/]*)$/,
       route: {
+        name: '/kv/:key',
+        params: { GET: ['read', 'node'] },
         methods: {
           GET: async (ctx) => {
             const key = keyFrom(ctx);
             const identity = externalIdentity(ctx.req);
-            const mode = ctx.query.get('read') ?? readModeDefault;
-            if (!(readModes as readonly string[]).includes(mode)) {
-              throw new HttpError(400, 'bad-read-mode', `read=${mode} is not supported; use one of ${readModes.join(', ')}`);
-            }
-            const nodeText = ctx.query.get('node');
+            const { mode, nodeText } = readModeFrom(ctx.query, 'GET /kv/:key');
             const via = nodeText === null ? undefined : parseNodeId(nodeText);
             if (via !== undefined && !backend.hasNode(via)) throw new HttpError(404, 'unknown-node', `there is no node ${via}`);
             let value: Uint8Array | null;
@@ -546,7 +748,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
               else if (result.type === 'value') value = result.value;
               else throw kvResultError(result, 'get');
             } else {
-              const r = await withDeadline(ctx, backend.read(key, mode as Exclude<ReadMode, 'log'>, remainingMs(ctx), via === undefined ? {} : { via }), `the ${mode} read`);
+              const r = await withDeadline(ctx, backend.read(key, mode, backendMs(ctx), via === undefined ? {} : { via }), `the ${mode} read`);
               value = r.value;
               Object.assign(headers, localReadHeaders(r));
             }
@@ -570,6 +772,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     {
       pattern: /^\/kv\/([^/]*)\/cas$/,
       route: {
+        name: '/kv/:key/cas',
         methods: {
           POST: async (ctx) => {
             const key = keyFrom(ctx);
@@ -601,14 +804,20 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     {
       pattern: /^\/events$/,
       route: {
+        name: '/events',
         methods: {
           GET: (ctx) => {
+            if (ctx.req.method === 'HEAD') {
+              ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+              ctx.res.end();
+              return;
+            }
             if (streams.size >= settings.sseClientsMax) {
               throw new HttpError(503, 'too-many-subscribers', `${settings.sseClientsMax} event subscribers are connected already`, {
                 'retry-after': String(settings.retryAfterSeconds),
               });
             }
-            const stop = streamEvents(ctx.res, backend.events(), settings, () => streams.delete(stop));
+            const stop = streamEvents(ctx.res, backend.events().pipe(map(publicEvent)), settings, () => streams.delete(stop));
             if (!ctx.res.writableEnded) streams.add(stop);
           },
         },
@@ -626,6 +835,8 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
     const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
     const method = req.method ?? 'GET';
     try {
+      // Before anything else, on every path (unknown ones too: a 404 would tell a stranger what exists).
+      if (gate !== null && !gate.allows(req.headers.authorization)) throw gate.refusal(req.headers.authorization);
       if (ownsDashboardPath(path)) {
         dashboard ??= createDashboard(backend);
         dashboard.serve(req, res, path);
@@ -655,8 +866,14 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
       for (const { pattern, route } of routes) {
         const m = pattern.exec(path);
         if (!m) continue;
-        const run = route.methods[method];
+        // HEAD answers as GET does; node:http leaves the body out.
+        const as = method === 'HEAD' && route.methods.GET !== undefined ? 'GET' : method;
+        const run = route.methods[as];
         if (!run) throw methodNotAllowed(route, method, path);
+        if (route.fault === true && !settings.faultApi) {
+          throw new HttpError(403, 'fault-api-disabled', `${method} ${route.name} injects a fault, and this API runs with the fault endpoints off (concur start --no-fault-api); restart it without that flag to use them`);
+        }
+        checkParams(query, route.params?.[as] ?? [], `${method} ${route.name}`);
         await run({ req, res, params: m.slice(1), query, deadlineAtMs: started + settings.requestDeadlineMs });
         return;
       }
@@ -672,6 +889,7 @@ export function createHttpApiHandler(backend: ClusterBackend, overrides: Partial
   return {
     settings,
     kv,
+    authorized: gate === null ? null : (header) => gate.allows(header),
     handle(req, res) {
       void dispatch(req, res).catch((err: unknown) => {
         onInternalError(err);

@@ -32,7 +32,16 @@ export interface HttpApiSettings extends KvLimits {
   discardBytesMax: number;
   /** On close, requests still running after this long have their connections cut. */
   shutdownGraceMs: number;
+  /** false: the fault endpoints (crash, restart, pause, resume, partition, isolate, cut, faults, heal) answer 403. */
+  faultApi: boolean;
 }
+
+/**
+ * What startHttpApi takes: the settings, and the token every request must then carry
+ * (`Authorization: Bearer <token>`). The token is kept only as a digest (auth.ts), never in the
+ * settings, so it cannot surface in a log or an answer.
+ */
+export type HttpApiOptions = Partial<HttpApiSettings> & { token?: string };
 
 function base64LengthBytes(bytes: number): number {
   return Math.ceil(bytes / 3) * 4;
@@ -56,8 +65,12 @@ export function httpApiSettings(overrides: Partial<HttpApiSettings> = {}): Reado
     shutdownGraceMs: 2_000,
     discardLingerMs: 2_000,
     discardBytesMax: 4 * 1024 * 1024,
+    faultApi: true,
     ...overrides,
   };
+  // Dropped here even if a caller passed HttpApiOptions: the token never lives in the settings.
+  delete (s as HttpApiSettings & { token?: string }).token;
+  if (typeof s.faultApi !== 'boolean') throw new RangeError(`HTTP API setting faultApi must be true or false, got ${String(s.faultApi)}`);
   if (typeof s.host !== 'string' || s.host === '') throw new RangeError('HTTP API setting host must be a non-empty string');
   const positive = [
     'keyBytesMax', 'valueBytesMax', 'clientIdBytesMax', 'requestDeadlineMs', 'casBodyBytesMax', 'controlBodyBytesMax',

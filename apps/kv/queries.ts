@@ -1,5 +1,5 @@
-// Read-only queries of the KV store that are not one key's value: a scan in key order, several
-// values at one point of the log (mget), how many of some keys exist, and the key count. They travel as app queries (a read
+// Read-only queries of the KV store that are not one key's value: a scan in key order, a page of
+// keys with their values (list, for GET /kv), several values at one point of the log (mget), how many of some keys exist, and the key count. They travel as app queries (a read
 // with `app: 'kv'`), so every read path serves them, ReadIndex included. Must never change state.
 import { type KvLimits, kvCodec, kvEncode, kvLimitsDefault, KvDecodeError } from './commands.ts';
 import type { KvStateMachine } from './state-machine.ts';
@@ -7,6 +7,8 @@ import type { KvStateMachine } from './state-machine.ts';
 export type KvQuery =
   /** Keys after `after` (null: from the first) that start with `prefix`, at most `count`. */
   | { q: 'scan'; after: string | null; prefix: string; count: number }
+  /** Like scan, with each key's value, all as of one log index; bounded in bytes like one value. */
+  | { q: 'list'; after: string | null; prefix: string; count: number }
   /** The values of `keys` (null: absent), all as of one log index. */
   | { q: 'mget'; keys: string[] }
   /** How many of `keys` are present (a key named twice counts twice, as Redis's EXISTS). */
@@ -19,6 +21,8 @@ export const scanCountMax = 1_000;
 export const scanAnswerBytesMax = 256 * 1024;
 
 export type ScanAnswer = { keys: string[]; last: string | null };
+/** `more`: keys after the last item match too (ask again with `after` = the last key). */
+export type ListAnswer = { items: { key: string; value: Uint8Array }[]; more: boolean };
 /** An mget answers its values, or, when together they are over the limit, how many bytes they are. */
 export type MgetAnswer = { values: (Uint8Array | null)[] } | { tooLargeBytes: number };
 
@@ -26,6 +30,7 @@ export type MgetAnswer = { values: (Uint8Array | null)[] } | { tooLargeBytes: nu
 export function queryProblem(query: KvQuery, limits: KvLimits = kvLimitsDefault): string | null {
   switch (query.q) {
     case 'scan':
+    case 'list':
       if (!Number.isSafeInteger(query.count) || query.count < 1 || query.count > scanCountMax) return `a scan lists from 1 to ${scanCountMax} keys at a time, got ${query.count}`;
       if (Buffer.byteLength(query.prefix) > limits.keyBytesMax) return `the prefix is longer than a key may be (${limits.keyBytesMax} bytes)`;
       return null;
@@ -59,8 +64,8 @@ function parseQuery(text: string): KvQuery | null {
   const o = v as Record<string, unknown>;
   if (o.q === 'dbsize') return { q: 'dbsize' };
   if ((o.q === 'mget' || o.q === 'exists') && Array.isArray(o.keys) && o.keys.every((k) => typeof k === 'string')) return { q: o.q, keys: o.keys as string[] };
-  if (o.q === 'scan' && (o.after === null || typeof o.after === 'string') && typeof o.prefix === 'string' && typeof o.count === 'number') {
-    return { q: 'scan', after: o.after, prefix: o.prefix, count: o.count };
+  if ((o.q === 'scan' || o.q === 'list') && (o.after === null || typeof o.after === 'string') && typeof o.prefix === 'string' && typeof o.count === 'number') {
+    return { q: o.q, after: o.after, prefix: o.prefix, count: o.count };
   }
   return null;
 }
@@ -80,6 +85,23 @@ export function runKvQuery(kv: KvStateMachine, text: string): Uint8Array | undef
     case 'scan': {
       const { keys, last } = kv.scan(query.after, query.prefix, query.count, scanAnswerBytesMax);
       return kvEncode([keys, last]);
+    }
+    case 'list': {
+      // One key more than asked says whether more remain.
+      const { keys } = kv.scan(query.after, query.prefix, query.count + 1, Number.POSITIVE_INFINITY);
+      const flat: (string | Uint8Array)[] = [];
+      let bytes = 0;
+      let n = 0;
+      for (const key of keys.slice(0, query.count)) {
+        const value = kv.readLocal(key)!;
+        const itemBytes = Buffer.byteLength(key, 'utf8') + value.byteLength;
+        // Bounded like one value (as mget), so the answer fits wherever a GET's does; one item always goes.
+        if (n > 0 && bytes + itemBytes > kv.settings.valueBytesMax) break;
+        flat.push(key, value);
+        bytes += itemBytes;
+        n++;
+      }
+      return kvEncode([flat, n < keys.length]);
     }
     case 'mget': {
       const values = query.keys.map((k) => kv.readLocal(k) ?? null);
@@ -107,6 +129,20 @@ export function decodeScanAnswer(bytes: Uint8Array | null): ScanAnswer {
   const t = decoded(bytes, 'scan');
   if (!Array.isArray(t) || t.length !== 2 || !Array.isArray(t[0]) || !(t[1] === null || typeof t[1] === 'string')) throw new KvDecodeError('a scan answer must be [keys, last]');
   return { keys: t[0] as string[], last: t[1] };
+}
+
+export function decodeListAnswer(bytes: Uint8Array | null): ListAnswer {
+  const t = decoded(bytes, 'list');
+  if (!Array.isArray(t) || t.length !== 2 || !Array.isArray(t[0]) || t[0].length % 2 !== 0 || typeof t[1] !== 'boolean') throw new KvDecodeError('a list answer must be [[key, value, ...], more]');
+  const flat = t[0] as unknown[];
+  const items: ListAnswer['items'] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    const key = flat[i];
+    const value = flat[i + 1];
+    if (typeof key !== 'string' || !(value instanceof Uint8Array)) throw new KvDecodeError('a list answer item must be a key (text) and a value (bytes)');
+    items.push({ key, value: plain(value) });
+  }
+  return { items, more: t[1] };
 }
 
 export function decodeMgetAnswer(bytes: Uint8Array | null): MgetAnswer {

@@ -72,7 +72,7 @@ const contractStatus: ClusterView = {
   nodes: [
     { id: 1, role: 'leader', term: 4, commitIndex: 20, lastIndex: 20, up: true, appliedIndex: 20, status: 'up' },
     { id: 2, role: 'follower', term: 4, commitIndex: 20, lastIndex: 20, up: true, appliedIndex: 19, status: 'paused' },
-    { id: 3, role: 'down', term: 4, commitIndex: 20, lastIndex: 20, up: false, status: 'down', last: { role: 'leader', term: 3, commitIndex: 12, appliedIndex: 12 } },
+    { id: 3, role: 'down', term: 4, commitIndex: 20, lastIndex: 20, up: false, status: 'down', last: { role: 'leader', term: 3, commitIndex: 12, lastIndex: 12, appliedIndex: 12 } },
   ],
   network: {
     partition: [[1, 2], [3]],

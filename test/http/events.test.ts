@@ -97,4 +97,20 @@ test('closing the server ends open event streams', async () => {
   assert.is(backend.subscriberCount, 0);
 });
 
+test('events reach subscribers in one shape: the node as "node" (never "id"), a leader no one knows as null, "at" kept', () =>
+  use(async ({ url, backend }) => {
+    const s = await subscribe(url);
+    assert.ok(await eventually(() => backend.subscriberCount === 1));
+    backend.emit({ type: 'restarted', id: 2, incarnation: 1, at: 1500 });
+    backend.emit({ type: 'role', node: 3, role: 'follower', term: 4, leader: 0, at: 1600 });
+    backend.emit({ type: 'role', node: 1, role: 'leader', term: 4, leader: 1, at: 1700 });
+    backend.emit({ type: 'healed', at: 1800 });
+    assert.ok(await eventually(() => s.received.includes('"healed"')), s.received);
+    assert.ok(s.received.includes('data: {"type":"restarted","node":2,"at":1500,"incarnation":1}\n\n'), s.received);
+    assert.ok(s.received.includes('data: {"type":"role","node":3,"at":1600,"role":"follower","term":4,"leader":null}\n\n'), s.received);
+    assert.ok(s.received.includes('data: {"type":"role","node":1,"at":1700,"role":"leader","term":4,"leader":1}\n\n'), s.received);
+    assert.ok(s.received.includes('data: {"type":"healed","at":1800}\n\n'), s.received);
+    await s.close();
+  }));
+
 test.run();

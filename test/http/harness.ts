@@ -1,6 +1,6 @@
 // Test harness: a real HTTP API on 127.0.0.1:0 over a LocalBackend, and small request helpers.
 // Must never listen beyond loopback or leave a server open after `use` returns.
-import type { HttpApiSettings } from '../../apps/http/settings.ts';
+import type { HttpApiOptions } from '../../apps/http/settings.ts';
 import { type HttpApi, type HttpApiHooks, startHttpApi } from '../../apps/http/server.ts';
 import { LocalBackend, type LocalBackendOptions } from '../support/local-backend.ts';
 
@@ -12,7 +12,7 @@ export interface Harness {
 
 export async function use(
   fn: (h: Harness) => Promise<void>,
-  settings: Partial<HttpApiSettings> = {},
+  settings: HttpApiOptions = {},
   backendOptions: LocalBackendOptions = {},
   hooks: HttpApiHooks = {},
 ): Promise<void> {
