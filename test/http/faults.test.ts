@@ -20,7 +20,8 @@ const leader = () => eventually(async () => (await status()).leader ?? undefined
 
 test.before(async () => {
   cluster = await Cluster.start({ nodes: 3, storage: 'wal', metricsIntervalMs: 200 });
-  api = await startHttpApi(cluster, { port: 0, requestDeadlineMs: 1_500 });
+  // Long enough for a restart (a worker and its WAL) on a loaded machine; no-quorum answers wait for it.
+  api = await startHttpApi(cluster, { port: 0, requestDeadlineMs: 4_000 });
   await leader();
 });
 

@@ -2,7 +2,7 @@
 // at most ~10 updates a second), and controls that call the public HTTP API, nothing private.
 // Stable hooks for tests and automation: nodes carry data-node-id / data-role / data-status,
 // controls data-action, the root data-leader.
-import { h, render } from 'preact';
+import { Component, h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from 'htm/preact';
 import uPlot from 'uplot';
@@ -65,6 +65,11 @@ export function nodesOf(u) {
 // ---- the cluster picture: nodes on a ring, links, messages in flight ----------------------------
 
 const W = 420, H = 330, CX = W / 2, CY = H / 2, R = 120;
+/** The message animation's frame rate and the dots in flight at most: the page must cost the cluster little. */
+const framesPerSecond = 20;
+const dotsMax = 60;
+/** The page re-renders at most this often; the feed may bring updates faster. */
+const renderEveryMs = 250;
 const colours = { app: 'var(--app)', appResp: 'var(--app)', heartbeat: 'var(--heartbeat)', heartbeatResp: 'var(--heartbeat)', vote: 'var(--vote)', voteResp: 'var(--vote)', preVote: 'var(--vote)', preVoteResp: 'var(--vote)', snapshot: 'var(--snapshot)', timeoutNow: 'var(--vote)', accept: 'var(--app)', accepted: 'var(--app)', prepare: 'var(--vote)', promise: 'var(--vote)', nack: 'var(--bad)', chosen: 'var(--good)', catchUp: 'var(--snapshot)' };
 
 function positions(nodes) {
@@ -105,11 +110,16 @@ function ClusterPicture({ nodes, network, leader }) {
         const shown = Math.min(t.count, t.type.startsWith('heartbeat') ? 1 : 3);
         for (let i = 0; i < shown; i++) dots.push({ a, b, type: t.type, start: performance.now() + (i * (u.trafficMs || 100)) / shown, el: null });
       }
-      if (dots.length > 400) dots.splice(0, dots.length - 400).forEach((d) => d.el?.remove());
+      if (dots.length > dotsMax) dots.splice(0, dots.length - dotsMax).forEach((d) => d.el?.remove());
     };
     live.listeners.add(onUpdate);
+    let drawnAt = 0;
     const step = () => {
       const now = performance.now();
+      frame = requestAnimationFrame(step);
+      // A few frames a second are enough to see messages move, and leave the CPU to the cluster.
+      if (now - drawnAt < 1000 / framesPerSecond) return;
+      drawnAt = now;
       const g = flows.current;
       for (let i = dots.length - 1; i >= 0; i--) {
         const d = dots[i];
@@ -129,7 +139,6 @@ function ClusterPicture({ nodes, network, leader }) {
           d.el.setAttribute('cy', String(d.a.y + (d.b.y - d.a.y) * f));
         }
       }
-      frame = requestAnimationFrame(step);
     };
     frame = requestAnimationFrame(step);
     return () => { live.listeners.delete(onUpdate); cancelAnimationFrame(frame); dots.forEach((d) => d.el?.remove()); };
@@ -302,8 +311,14 @@ function Scenarios({ protocol }) {
   </div>`;
 }
 
-function Timeline({ items }) {
-  return html`<ul class="timeline" data-timeline>${[...items].reverse().map((t) => html`<li class=${`k-${t.kind}`}><time>${new Date(t.at).toLocaleTimeString()}</time>${t.text}</li>`)}</ul>`;
+/** Re-renders only when its items change (a new array): the timeline is long and rarely new. */
+class Timeline extends Component {
+  shouldComponentUpdate(next) {
+    return next.items !== this.props.items;
+  }
+  render({ items }) {
+    return html`<ul class="timeline" data-timeline>${items.slice(-60).reverse().map((t) => html`<li class=${`k-${t.kind}`}><time>${new Date(t.at).toLocaleTimeString()}</time>${t.text}</li>`)}</ul>`;
+  }
 }
 
 // ---- the page --------------------------------------------------------------------------------
@@ -312,7 +327,13 @@ function App() {
   const [, setTick] = useState(0);
   const [connected, setConnected] = useState(false);
   const [msg, run] = useAction();
-  useEffect(() => connect((c) => { setConnected(c.connected); setTick((t) => t + 1); }), []);
+  useEffect(() => {
+    let due = null;
+    return connect((c) => {
+      setConnected(c.connected);
+      due ??= setTimeout(() => { due = null; setTick((t) => t + 1); }, renderEveryMs);
+    });
+  }, []);
   const u = live.update;
   const nodes = nodesOf(u);
   const leader = u?.status.leader ?? null;
