@@ -1,21 +1,127 @@
 #!/usr/bin/env node
-// Builds dist/, what the package's `exports` point at: tsc compiles the public entry points
-// (tsconfig.build.json) to JavaScript and declarations, then the worker bootstrap is copied next
-// to the compiled supervisor, which starts its workers from ./worker-boot.mjs and ./actor-host.js
-// (it picks .js when it runs compiled itself).
-// The bootstrap registers tsx in each worker, so a consumer's actor modules may be .ts or .js.
-// Run by `npm run build` and by `npm pack` / `npm publish` (prepack).
+// Builds dist/: every source module (runtime/, protocols/, apps/, bench/; no tests) compiled to
+// JavaScript one file per module, what the `concur` CLI runs (bin/concur.mjs) and what the
+// package's `exports` point at. With --declarations, also the declarations of the public entry
+// points (tsconfig.build.json). Never type-checks: that is `npm run typecheck`.
+//
+// esbuild strips the types file by file, as tsx does for the sources, so compiled and source runs
+// execute the same code; every import stays an import (nothing is bundled), with `.ts` rewritten
+// to `.js`, and so does a module URL built as `new URL('./x.ts', import.meta.url)` (how the code
+// names the module a worker or pool thread starts from). The worker bootstraps (.mjs) and other
+// assets are copied beside the code. dist/build-info.json, written last, says when the build
+// started and from which files: bin/concur.mjs runs dist/ only while none of them is newer.
+//
+// Usage: node scripts/build.mjs [--declarations] [--if-stale] [--out DIR]
+//   --if-stale      do nothing when DIR holds a build no source is newer than (what `prepare` runs,
+//                   so `npm pack`'s prepare does not redo the prepack build)
+//   --out DIR       build into DIR instead of dist/ (tests build a scratch copy)
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildInfoFile, whyNotFresh } from '../bin/dist-freshness.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dist = join(root, 'dist');
-rmSync(dist, { recursive: true, force: true });
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
-copyFileSync(join(root, 'runtime/worker-boot.mjs'), join(dist, 'runtime/worker-boot.mjs'));
+/** What the build compiles; tests, examples and bench results are not part of the package's code. */
+const sourceDirs = ['runtime', 'protocols', 'apps', 'bench'];
+const skippedDirs = new Set(['bench/results', 'node_modules']);
+/** The compiler settings the build reads: a change to them makes dist/ stale too. */
+const configFiles = ['tsconfig.json'];
 
-process.stdout.write('built dist/\n');
+let args;
+try {
+  args = parseArgs({ options: { declarations: { type: 'boolean' }, 'if-stale': { type: 'boolean' }, out: { type: 'string' } } }).values;
+} catch (e) {
+  process.stderr.write(`build: ${e.message}; usage: node scripts/build.mjs [--declarations] [--if-stale] [--out DIR]\n`);
+  process.exit(2);
+}
+const out = resolve(args.out ?? join(root, 'dist'));
+
+if (args['if-stale']) {
+  const why = whyNotFresh(root, out);
+  if (why === null) {
+    process.stdout.write(`${relative(root, out) || out} is current; not rebuilt\n`);
+    process.exit(0);
+  }
+}
+
+const startedAtMs = Date.now();
+
+/** Source files under `dir`, relative to the root: modules (.ts, not .d.ts) and assets (the rest). */
+function listSources(dir, found = { modules: [], assets: [] }) {
+  for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) {
+      if (!skippedDirs.has(path)) listSources(path, found);
+    } else if (entry.name.endsWith('.d.ts') || entry.name.endsWith('.md')) {
+      continue;
+    } else if (entry.name.endsWith('.ts')) {
+      found.modules.push(path);
+    } else {
+      found.assets.push(path);
+    }
+  }
+  return found;
+}
+
+const { modules, assets } = sourceDirs.reduce((found, dir) => listSources(dir, found), { modules: [], assets: [] });
+
+/**
+ * `new URL('./x.ts', import.meta.url)` names a module a Worker or pool thread loads by URL, which
+ * no import rewriting sees; compiled, it must name x.js. Only relative literals are rewritten, and
+ * each must name a source module, so a typo fails the build instead of a worker at run time.
+ */
+const moduleUrl = /new URL\((['"])(\.{1,2}\/[^'"]+)\.ts\1,(\s*)import\.meta\.url\)/g;
+
+function rewriteModuleUrls(path, text) {
+  return text.replace(moduleUrl, (_, quote, spec, space) => {
+    const target = join(dirname(path), `${spec}.ts`);
+    if (!existsSync(target)) throw new Error(`${relative(root, path)}: new URL('${spec}.ts', import.meta.url) names no source module (${relative(root, target)})`);
+    return `new URL(${quote}${spec}.js${quote},${space}import.meta.url)`;
+  });
+}
+
+/** Keeps every import an import of its own module (nothing bundled), naming compiled `.js` files. */
+const oneFilePerModule = {
+  name: 'one-file-per-module',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (a) => {
+      if (a.kind === 'entry-point') return undefined;
+      const relativeTs = /^\.{1,2}\//.test(a.path) && /\.[cm]?ts$/.test(a.path);
+      return { path: relativeTs ? a.path.replace(/\.([cm]?)ts$/, '.$1js') : a.path, external: true };
+    });
+    b.onLoad({ filter: /\.ts$/ }, (a) => ({ contents: rewriteModuleUrls(a.path, readFileSync(a.path, 'utf8')), loader: 'ts' }));
+  },
+};
+
+const { build } = await import('esbuild');
+rmSync(out, { recursive: true, force: true });
+await build({
+  entryPoints: modules.map((m) => join(root, m)),
+  outdir: out,
+  outbase: root,
+  // bundle only so that the plugin sees every import; it marks each one external.
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  tsconfig: join(root, 'tsconfig.json'),
+  plugins: [oneFilePerModule],
+  logLevel: 'warning',
+});
+for (const a of assets) {
+  mkdirSync(dirname(join(out, a)), { recursive: true });
+  copyFileSync(join(root, a), join(out, a));
+}
+
+if (args.declarations) {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', out], { cwd: root, stdio: 'inherit' });
+}
+
+// Last: a build cut short leaves no build-info, and the CLI does not run a partial dist/.
+const info = { startedAtMs, declarations: args.declarations === true, sources: [...modules, ...assets, ...configFiles] };
+writeFileSync(join(out, buildInfoFile), `${JSON.stringify(info, null, 1)}\n`);
+process.stdout.write(`built ${relative(root, out) || out}: ${modules.length} modules, ${assets.length} assets${args.declarations ? ', declarations' : ''} in ${Date.now() - startedAtMs} ms\n`);
