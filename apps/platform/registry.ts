@@ -32,6 +32,20 @@ export function builtinAppsNamed(names: readonly string[]): App[] {
   });
 }
 
+/**
+ * Imports a user's app module. A compiled concur (dist/, as the CLI runs) has no TypeScript loader,
+ * so a `.ts` module Node refuses is imported through tsx, for that module and its imports alone.
+ */
+async function importAppModule(url: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err;
+    const { tsImport } = await import('tsx/esm/api');
+    return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+  }
+}
+
 /** Resolves app specs (built-in names or module paths, absolute or relative to the working directory). */
 export async function loadApps(specs: readonly string[] = defaultAppNames): Promise<App[]> {
   const apps: App[] = [];
@@ -43,7 +57,7 @@ export async function loadApps(specs: readonly string[] = defaultAppNames): Prom
     const url = spec.startsWith('file:') ? spec : pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href;
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(url)) as Record<string, unknown>;
+      mod = await importAppModule(url);
     } catch (err) {
       throw new Error(`cannot load app module ${spec}: ${(err as Error).message}`);
     }
