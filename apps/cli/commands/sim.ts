@@ -2,7 +2,7 @@
 // invariants after every step. Exits non-zero on the first violation with the seed and a trace
 // replayed from it. Parsing and output only; the engine lives in protocols/sim.
 import type { Command } from 'commander';
-import { runSeed, runSeeds, simProtocols, type SeedResult, type SimSummary } from '../../../protocols/sim/index.ts';
+import type { SeedResult, SimSummary } from '../../../protocols/sim/index.ts';
 import type { AnySimProtocol } from '../../../protocols/sim/protocol.ts';
 import { choiceOption, intOption, UsageError } from '../options.ts';
 
@@ -20,8 +20,13 @@ interface SimFlags {
 
 const nodeChoices = ['1', '3', '5', '7', '9'] as const;
 
+/** The simulator, imported when a run starts, so `concur --help` and `sim --help` load none of it. */
+type SimEngine = typeof import('../../../protocols/sim/index.ts');
+/** Protocol names of protocols/sim simProtocols (not imported here, so --help stays fast). */
+export const simProtocolNames = ['raft', 'paxos', 'multipaxos'] as const;
+
 export function registerSim(program: Command): void {
-  const protocols = Object.keys(simProtocols);
+  const protocols = [...simProtocolNames];
   program
     .command('sim')
     .description('run the deterministic simulator: seeded faults, invariants checked after every step')
@@ -35,14 +40,14 @@ export function registerSim(program: Command): void {
     .option('--trace', 'print the full step trace of every seed (use with --seed)')
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (flags: SimFlags) => {
-      process.exitCode = runSim(flags, await loadProtocol(flags));
+      const engine = await import('../../../protocols/sim/index.ts');
+      process.exitCode = runSim(flags, await loadProtocol(flags, engine), engine);
     });
 }
 
-async function loadProtocol(flags: SimFlags): Promise<AnySimProtocol> {
+async function loadProtocol(flags: SimFlags, { simProtocols, raftSimProtocol }: SimEngine): Promise<AnySimProtocol> {
   if (flags.membership === true) {
     if (flags.protocol !== 'raft' || flags.replica === true) throw new UsageError('--membership runs with the bare Raft core: use --protocol raft without --replica');
-    const { raftSimProtocol } = await import('../../../protocols/sim/index.ts');
     return raftSimProtocol({}, { membership: true }) as unknown as AnySimProtocol;
   }
   if (flags.replica !== true) return simProtocols[flags.protocol]!();
@@ -51,7 +56,7 @@ async function loadProtocol(flags: SimFlags): Promise<AnySimProtocol> {
   return replicaSimProtocol() as unknown as AnySimProtocol;
 }
 
-function runSim(flags: SimFlags, protocol: AnySimProtocol): number {
+function runSim(flags: SimFlags, protocol: AnySimProtocol, { runSeed, runSeeds }: SimEngine): number {
   if (flags.mutation !== undefined && !protocol.mutations.includes(flags.mutation)) {
     throw new UsageError(`--mutation: unknown mutation "${flags.mutation}" for ${protocol.name}; expected one of ${protocol.mutations.join(', ')}.`);
   }
