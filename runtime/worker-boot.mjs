@@ -3,9 +3,7 @@
 // workers do not inherit the main thread's loader on Node 20, and a compiled concur (dist/) with a
 // compiled actor starts its workers without a TypeScript compiler, which is most of their start.
 import { workerData } from 'node:worker_threads';
+import { enableTypeScript, isTypeScriptModule } from './typescript-loader.mjs';
 
-const typeScript = /\.[cm]?tsx?$/;
-const isTypeScript = (url) => typeof url === 'string' && typeScript.test(new URL(url).pathname);
-
-if (isTypeScript(workerData.entry) || isTypeScript(workerData.module)) (await import('tsx/esm/api')).register();
+if (isTypeScriptModule(workerData.entry) || isTypeScriptModule(workerData.module)) await enableTypeScript();
 await import(workerData.entry);

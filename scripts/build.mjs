@@ -55,7 +55,7 @@ function listSources(dir, found = { modules: [], assets: [] }) {
     const path = `${dir}/${entry.name}`;
     if (entry.isDirectory()) {
       if (!skippedDirs.has(path)) listSources(path, found);
-    } else if (entry.name.endsWith('.d.ts') || entry.name.endsWith('.md')) {
+    } else if (/\.d\.[cm]?ts$/.test(entry.name) || entry.name.endsWith('.md')) {
       continue;
     } else if (entry.name.endsWith('.ts')) {
       found.modules.push(path);

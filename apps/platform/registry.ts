@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { kvApp } from '../kv/app.ts';
 import { lockApp } from '../lock/app.ts';
 import { appNamePattern, type App } from './app.ts';
+import { enableTypeScript, isTypeScriptModule } from '../../runtime/typescript-loader.mjs';
 
 export const builtinApps: Readonly<Record<string, App>> = Object.freeze({ kv: kvApp, lock: lockApp });
 /** What `concur start` runs when --apps is not given. */
@@ -33,17 +34,12 @@ export function builtinAppsNamed(names: readonly string[]): App[] {
 }
 
 /**
- * Imports a user's app module. A compiled concur (dist/, as the CLI runs) has no TypeScript loader,
- * so a `.ts` module Node refuses is imported through tsx, for that module and its imports alone.
+ * Imports a user's app module. Compiled concur (dist/, as the CLI runs) has no TypeScript loader
+ * until a `.ts` app needs one; from the sources, tsx is already there.
  */
 async function importAppModule(url: string): Promise<Record<string, unknown>> {
-  try {
-    return (await import(url)) as Record<string, unknown>;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err;
-    const { tsImport } = await import('tsx/esm/api');
-    return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
-  }
+  if (import.meta.url.endsWith('.js') && isTypeScriptModule(url)) await enableTypeScript();
+  return (await import(url)) as Record<string, unknown>;
 }
 
 /** Resolves app specs (built-in names or module paths, absolute or relative to the working directory). */
