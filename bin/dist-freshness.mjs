@@ -1,13 +1,19 @@
 // Whether dist/ holds a build of the sources as they are now. The build (scripts/build.mjs) writes
-// dist/build-info.json last: when it started and the files it compiled or copied. A file modified
-// after that start makes the build stale. Only mtimes are read (one stat per source file, a few
-// milliseconds), so bin/concur.mjs checks on every run.
+// dist/build-info.json last: when it started, and each file it compiled or copied with its size
+// and SHA-1. A source whose mtime is not after that start is unchanged (one stat: the usual case,
+// ~1 ms for all). A later mtime alone proves nothing (a checkout, a copy, and npm's install set
+// mtimes to their own time), so such a file is read and counts as changed only when its size or
+// its hash differs from the build's.
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const buildInfoFile = 'build-info.json';
 
-/** null when `dist` is a complete build no source under `root` is newer than; else why not. */
+/** The hash build-info.json records for a source's bytes. */
+export const sourceHash = (bytes) => createHash('sha1').update(bytes).digest('hex');
+
+/** null when `dist` is a complete build of the sources under `root` as they are; else why not. */
 export function whyNotFresh(root, dist = join(root, 'dist')) {
   let info;
   try {
@@ -16,11 +22,12 @@ export function whyNotFresh(root, dist = join(root, 'dist')) {
     return `no complete build in ${dist}`;
   }
   if (!Number.isFinite(info?.startedAtMs) || !Array.isArray(info.sources)) return `${join(dist, buildInfoFile)} is not a build record`;
-  for (const source of info.sources) {
+  for (const { path, bytes, sha1 } of info.sources) {
     // A source that is gone counts as unchanged: whatever imported it changed too, and an
     // installed package may ship dist/ without every source.
-    const stat = statSync(join(root, source), { throwIfNoEntry: false });
-    if (stat !== undefined && stat.mtimeMs > info.startedAtMs) return `${source} changed since the build`;
+    const stat = statSync(join(root, path), { throwIfNoEntry: false });
+    if (stat === undefined || stat.mtimeMs <= info.startedAtMs) continue;
+    if (stat.size !== bytes || sourceHash(readFileSync(join(root, path))) !== sha1) return `${path} changed since the build`;
   }
   return null;
 }

@@ -9,7 +9,8 @@
 // to `.js`, and so does a module URL built as `new URL('./x.ts', import.meta.url)` (how the code
 // names the module a worker or pool thread starts from). The worker bootstraps (.mjs) and other
 // assets are copied beside the code. dist/build-info.json, written last, says when the build
-// started and from which files: bin/concur.mjs runs dist/ only while none of them is newer.
+// started and from which files (size and hash): bin/concur.mjs runs dist/ only while they are
+// unchanged (bin/dist-freshness.mjs).
 //
 // Usage: node scripts/build.mjs [--declarations] [--if-stale] [--out DIR]
 //   --if-stale      do nothing when DIR holds a build no source is newer than (what `prepare` runs,
@@ -21,7 +22,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildInfoFile, whyNotFresh } from '../bin/dist-freshness.mjs';
+import { buildInfoFile, sourceHash, whyNotFresh } from '../bin/dist-freshness.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** What the build compiles; tests, examples and bench results are not part of the package's code. */
@@ -67,6 +68,11 @@ function listSources(dir, found = { modules: [], assets: [] }) {
 }
 
 const { modules, assets } = sourceDirs.reduce((found, dir) => listSources(dir, found), { modules: [], assets: [] });
+// Read before compiling: a source edited during the build then differs from its record (stale).
+const sources = [...modules, ...assets, ...configFiles].map((path) => {
+  const bytes = readFileSync(join(root, path));
+  return { path, bytes: bytes.length, sha1: sourceHash(bytes) };
+});
 
 /**
  * `new URL('./x.ts', import.meta.url)` names a module a Worker or pool thread loads by URL, which
@@ -122,6 +128,6 @@ if (args.declarations) {
 }
 
 // Last: a build cut short leaves no build-info, and the CLI does not run a partial dist/.
-const info = { startedAtMs, declarations: args.declarations === true, sources: [...modules, ...assets, ...configFiles] };
-writeFileSync(join(out, buildInfoFile), `${JSON.stringify(info, null, 1)}\n`);
+const info = { startedAtMs, declarations: args.declarations === true, sources };
+writeFileSync(join(out, buildInfoFile), `${JSON.stringify(info)}\n`);
 process.stdout.write(`built ${relative(root, out) || out}: ${modules.length} modules, ${assets.length} assets${args.declarations ? ', declarations' : ''} in ${Date.now() - startedAtMs} ms\n`);
