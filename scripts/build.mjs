@@ -2,7 +2,8 @@
 // Builds dist/: every source module (runtime/, protocols/, apps/, bench/; no tests) compiled to
 // JavaScript one file per module, what the `concur` CLI runs (bin/concur.mjs) and what the
 // package's `exports` point at. With --declarations, also the declarations of the public entry
-// points (tsconfig.build.json). Never type-checks: that is `npm run typecheck`.
+// points (tsconfig.build.json), which tsc checks; the JavaScript is never type-checked here (that
+// is `npm run typecheck`), as tsx does not when it runs the sources.
 //
 // esbuild strips the types file by file, as tsx does for the sources, so compiled and source runs
 // execute the same code; every import stays an import (nothing is bundled), with `.ts` rewritten
@@ -13,11 +14,12 @@
 // unchanged (bin/dist-freshness.mjs).
 //
 // Usage: node scripts/build.mjs [--declarations] [--if-stale] [--out DIR]
-//   --if-stale      do nothing when DIR holds a build no source is newer than (what `prepare` runs,
-//                   so `npm pack`'s prepare does not redo the prepack build)
+//   --if-stale      keep DIR when it holds a build of the sources as they are (only adding the
+//                   declarations if asked for and missing): what `prepare` and `prepack` run, so
+//                   `npm ci` after a build, and `npm pack`, rebuild only what changed
 //   --out DIR       build into DIR instead of dist/ (tests build a scratch copy)
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,12 +42,30 @@ try {
 }
 const out = resolve(args.out ?? join(root, 'dist'));
 
-if (args['if-stale']) {
-  const why = whyNotFresh(root, out);
-  if (why === null) {
+/** Emits the public entry points' declarations (tsconfig.build.json) into `dir`, with tsc. */
+function emitDeclarations(dir) {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', dir], { cwd: root, stdio: 'inherit' });
+}
+const infoPath = (dir) => join(dir, buildInfoFile);
+/** Writes build-info.json whole or not at all: a reader never sees half a record. */
+function writeBuildInfo(dir, info) {
+  writeFileSync(`${infoPath(dir)}.tmp`, `${JSON.stringify(info)}\n`);
+  renameSync(`${infoPath(dir)}.tmp`, infoPath(dir));
+}
+
+if (args['if-stale'] && whyNotFresh(root, out) === null) {
+  const info = JSON.parse(readFileSync(infoPath(out), 'utf8'));
+  if (args.declarations && !info.declarations) {
+    // Adds files beside current ones and removes none, so a CLI running from `out` is undisturbed.
+    const started = Date.now();
+    emitDeclarations(out);
+    writeBuildInfo(out, { ...info, declarations: true });
+    process.stdout.write(`${relative(root, out) || out} is current; added declarations in ${Date.now() - started} ms\n`);
+  } else {
     process.stdout.write(`${relative(root, out) || out} is current; not rebuilt\n`);
-    process.exit(0);
   }
+  process.exit(0);
 }
 
 const startedAtMs = Date.now();
@@ -102,11 +122,15 @@ const oneFilePerModule = {
   },
 };
 
+// Built beside `out` and swapped in whole: a CLI running from `out` (tests run many at once while
+// `npm pack` rebuilds) never finds a module missing, only the old build or the new one.
+const building = `${out}.building-${process.pid}`;
+const retired = `${out}.old-${process.pid}`;
+rmSync(building, { recursive: true, force: true });
 const { build } = await import('esbuild');
-rmSync(out, { recursive: true, force: true });
 await build({
   entryPoints: modules.map((m) => join(root, m)),
-  outdir: out,
+  outdir: building,
   outbase: root,
   // bundle only so that the plugin sees every import; it marks each one external.
   bundle: true,
@@ -118,16 +142,13 @@ await build({
   logLevel: 'warning',
 });
 for (const a of assets) {
-  mkdirSync(dirname(join(out, a)), { recursive: true });
-  copyFileSync(join(root, a), join(out, a));
+  mkdirSync(dirname(join(building, a)), { recursive: true });
+  copyFileSync(join(root, a), join(building, a));
 }
-
-if (args.declarations) {
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', out], { cwd: root, stdio: 'inherit' });
-}
-
-// Last: a build cut short leaves no build-info, and the CLI does not run a partial dist/.
-const info = { startedAtMs, declarations: args.declarations === true, sources };
-writeFileSync(join(out, buildInfoFile), `${JSON.stringify(info)}\n`);
+if (args.declarations) emitDeclarations(building);
+// Last: a build cut short has no build-info, and the CLI runs no partial build.
+writeBuildInfo(building, { startedAtMs, declarations: args.declarations === true, sources });
+if (existsSync(out)) renameSync(out, retired);
+renameSync(building, out);
+rmSync(retired, { recursive: true, force: true });
 process.stdout.write(`built ${relative(root, out) || out}: ${modules.length} modules, ${assets.length} assets${args.declarations ? ', declarations' : ''} in ${Date.now() - startedAtMs} ms\n`);
