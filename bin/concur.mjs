@@ -27,3 +27,7 @@ if (stale === null) {
   ({ main } = await import('../apps/cli/main.ts'));
 }
 await main(process.argv);
+// Every command's work is done when main returns; what may still hold the process is fetch's idle
+// keep-alive socket to the API, 0.2-0.5 s after the answer. Exit once stdout and stderr are flushed.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))));
+process.exit();
