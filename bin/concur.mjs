@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The package's bin. Runs the compiled CLI in dist/ (built by `npm ci` / `npm install` through
 // the `prepare` script, or `npm run build`): plain Node, no TypeScript compiler at start, in the
-// main thread or in any worker. When a source file is newer than that build (edited after it) or
-// there is none, it runs the TypeScript sources through tsx instead, as they are: slower, never
-// stale. Rebuilding here instead would race other CLIs running from the same dist/ and cost a
-// build on the first run after every edit; falling back costs only that one run's speed.
+// main thread or in any worker. When a source file differs from what that build compiled (edited
+// after it, see dist-freshness.mjs) or there is no build, it runs the TypeScript sources through
+// tsx instead, as they are: slower, never stale. Rebuilding here instead would race other CLIs
+// running from the same dist/ and hold up a command for a build; falling back costs only speed,
+// until `npm run build`.
 import { fileURLToPath } from 'node:url';
 import { whyNotFresh } from './dist-freshness.mjs';
 
