@@ -65,6 +65,15 @@ const stop = (child) => new Promise((resolve) => {
 });
 
 process.stdout.write(`concur CLI: ${bin}  (${runs} runs each, load average ${(await import('node:os')).loadavg()[0].toFixed(2)})\n`);
+// Node's own start-up, the floor under every command on this machine at this load.
+const bare = [];
+for (let i = 0; i < runs; i++) {
+  const started = performance.now();
+  spawnSync(process.execPath, ['-e', '0']);
+  bare.push(performance.now() - started);
+}
+report('node -e 0 (Node alone)', bare);
+
 const version = [];
 for (let i = 0; i < runs; i++) {
   const r = timeRun(['--version']);
