@@ -1,8 +1,9 @@
-// Entry of every piscina pool thread: registers tsx (workers do not inherit it on Node 20), then
-// re-exports the task function of the TypeScript module named in the pool's workerData.entry.
-import { register } from 'tsx/esm/api';
+// Entry of every piscina pool thread: re-exports the task function of the module named in the
+// pool's workerData.entry, registering tsx first only when that module is TypeScript (threads do
+// not inherit the main thread's loader on Node 20; a compiled concur's pools need none).
 import { workerData } from 'piscina';
+import { enableTypeScript, isTypeScriptModule } from './typescript-loader.mjs';
 
-register();
+if (isTypeScriptModule(workerData.entry)) await enableTypeScript();
 const mod = await import(workerData.entry);
 export default mod.default;

@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { kvApp } from '../kv/app.ts';
 import { lockApp } from '../lock/app.ts';
 import { appNamePattern, type App } from './app.ts';
+import { enableTypeScript, isTypeScriptModule } from '../../runtime/typescript-loader.mjs';
 
 export const builtinApps: Readonly<Record<string, App>> = Object.freeze({ kv: kvApp, lock: lockApp });
 /** What `concur start` runs when --apps is not given. */
@@ -32,6 +33,15 @@ export function builtinAppsNamed(names: readonly string[]): App[] {
   });
 }
 
+/**
+ * Imports a user's app module. Compiled concur (dist/, as the CLI runs) has no TypeScript loader
+ * until a `.ts` app needs one; from the sources, tsx is already there.
+ */
+async function importAppModule(url: string): Promise<Record<string, unknown>> {
+  if (import.meta.url.endsWith('.js') && isTypeScriptModule(url)) await enableTypeScript();
+  return (await import(url)) as Record<string, unknown>;
+}
+
 /** Resolves app specs (built-in names or module paths, absolute or relative to the working directory). */
 export async function loadApps(specs: readonly string[] = defaultAppNames): Promise<App[]> {
   const apps: App[] = [];
@@ -43,7 +53,7 @@ export async function loadApps(specs: readonly string[] = defaultAppNames): Prom
     const url = spec.startsWith('file:') ? spec : pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href;
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(url)) as Record<string, unknown>;
+      mod = await importAppModule(url);
     } catch (err) {
       throw new Error(`cannot load app module ${spec}: ${(err as Error).message}`);
     }

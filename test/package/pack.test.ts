@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const example = join(repo, 'examples/pipeline');
@@ -117,9 +117,13 @@ export const sm: Pick<StateMachine, 'apply'> = { apply: (x: string) => x };
   run(process.execPath, [tsc, '-p', app], app, 120_000);
 });
 
-test('the concur CLI runs from the installed package', () => {
-  const { stdout } = run(process.execPath, [join(app, 'node_modules/concur/bin/concur.mjs'), '--help'], app, 30_000);
+test('the concur CLI runs from the installed package, compiled: its dist/ is current for the sources it ships', () => {
+  const installed = join(app, 'node_modules/concur');
+  const { stdout } = run(process.execPath, [join(installed, 'bin/concur.mjs'), '--help'], app, 30_000);
   assert.match(stdout, /Usage: concur/);
+  // What bin/concur.mjs checks before it runs dist/ rather than the sources through tsx.
+  const script = `const { whyNotFresh } = await import(${JSON.stringify(pathToFileURL(join(installed, 'bin/dist-freshness.mjs')).href)}); console.log(String(whyNotFresh(${JSON.stringify(installed)})));`;
+  assert.is(run(process.execPath, ['--input-type=module', '-e', script], app, 30_000).stdout, 'null\n');
 });
 
 test.run();

@@ -13,8 +13,9 @@ export interface StartedCli {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startCli(args: string[], timeoutMs = 30_000): Promise<StartedCli> {
-  const child = spawn(process.execPath, [bin, 'start', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `concur start --port 0 ARGS` from the repo's bin, or another package root's (`cliBin`). */
+export async function startCli(args: string[], timeoutMs = 30_000, cliBin = bin): Promise<StartedCli> {
+  const child = spawn(process.execPath, [cliBin, 'start', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

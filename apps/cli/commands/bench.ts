@@ -1,7 +1,7 @@
 // `concur bench <what>`: one subcommand per benchmark; the measuring code lives in bench/.
 import { InvalidArgumentError, type Command } from 'commander';
 import { choiceOption, intListOption, intOption, listOption, UsageError } from '../options.ts';
-import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
+import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/types.ts';
 
 export function registerBench(program: Command): void {
   const bench = program

@@ -2,7 +2,7 @@
 // invariants after every step. Exits non-zero on the first violation with the seed and a trace
 // replayed from it. Parsing and output only; the engine lives in protocols/sim.
 import type { Command } from 'commander';
-import { runSeed, runSeeds, simProtocols, type SeedResult, type SimSummary } from '../../../protocols/sim/index.ts';
+import type { SeedResult, SimSummary } from '../../../protocols/sim/index.ts';
 import type { AnySimProtocol } from '../../../protocols/sim/protocol.ts';
 import { choiceOption, intOption, UsageError } from '../options.ts';
 
@@ -20,6 +20,11 @@ interface SimFlags {
 
 const nodeChoices = ['1', '3', '5', '7', '9'] as const;
 
+/** The simulator, imported when a run starts, so `concur --help` and `sim --help` load none of it. */
+type SimEngine = typeof import('../../../protocols/sim/index.ts');
+/** Protocol names of protocols/sim simProtocols (not imported here, so --help stays fast). */
+export const simProtocolNames = ['raft', 'paxos', 'multipaxos'] as const;
+
 /**
  * The mutations of `--replica` (apps/sim replicaMutations; not imported here, so every command
  * starts without loading the replica simulator; test/cli/help.test.ts keeps the two lists equal).
@@ -30,9 +35,23 @@ export const replicaMutationNames = [
   'commit-previous-term-no-noop', 'no-noop',
 ] as const;
 
+/**
+ * The mutations of each core simulator (protocols/sim simProtocols[name]().mutations; kept here for
+ * the same reason; test/cli/help.test.ts keeps them equal).
+ */
+export const coreMutationNames: Record<(typeof simProtocolNames)[number], readonly string[]> = {
+  raft: [
+    'commit-previous-term', 'commit-previous-term-no-noop', 'no-noop', 'vote-twice', 'no-election-restriction', 'read-without-quorum', 'lease-ignores-acks',
+    'lease-too-long', 'heartbeat-reply-before-persist', 'vote-amnesia', 'lease-survives-transfer', 'skip-joint-step', 'witness-serves-reads',
+    'snapshot-misses-last-apply', 'compact-past-snapshot',
+  ],
+  paxos: ['accept-below-promise', 'ignore-accepted-in-promise'],
+  multipaxos: ['accept-below-promise', 'ignore-accepted-in-promise', 'skip-gap-fill'],
+};
+
 /** The --mutation names of every protocol, for --help: what each simulator can be broken with. */
 export function mutationsHelp(): string {
-  const groups: [string, readonly string[]][] = Object.entries(simProtocols).map(([name, make]) => [`--protocol ${name}`, make().mutations]);
+  const groups: [string, readonly string[]][] = simProtocolNames.map((name) => [`--protocol ${name}`, coreMutationNames[name]]);
   groups.push(['--protocol raft --replica', replicaMutationNames]);
   const lines: string[] = [];
   for (const [what, names] of groups) {
@@ -51,7 +70,7 @@ export function mutationsHelp(): string {
 }
 
 export function registerSim(program: Command): void {
-  const protocols = Object.keys(simProtocols);
+  const protocols = [...simProtocolNames];
   program
     .command('sim')
     .description('run the deterministic simulator: seeded faults, invariants checked after every step')
@@ -66,14 +85,14 @@ export function registerSim(program: Command): void {
     .option('--json', 'print one JSON object as the last line of stdout')
     .addHelpText('after', () => mutationsHelp())
     .action(async (flags: SimFlags) => {
-      process.exitCode = runSim(flags, await loadProtocol(flags));
+      const engine = await import('../../../protocols/sim/index.ts');
+      process.exitCode = runSim(flags, await loadProtocol(flags, engine), engine);
     });
 }
 
-async function loadProtocol(flags: SimFlags): Promise<AnySimProtocol> {
+async function loadProtocol(flags: SimFlags, { simProtocols, raftSimProtocol }: SimEngine): Promise<AnySimProtocol> {
   if (flags.membership === true) {
     if (flags.protocol !== 'raft' || flags.replica === true) throw new UsageError('--membership runs with the bare Raft core: use --protocol raft without --replica');
-    const { raftSimProtocol } = await import('../../../protocols/sim/index.ts');
     return raftSimProtocol({}, { membership: true }) as unknown as AnySimProtocol;
   }
   if (flags.replica !== true) return simProtocols[flags.protocol]!();
@@ -82,7 +101,7 @@ async function loadProtocol(flags: SimFlags): Promise<AnySimProtocol> {
   return replicaSimProtocol() as unknown as AnySimProtocol;
 }
 
-function runSim(flags: SimFlags, protocol: AnySimProtocol): number {
+function runSim(flags: SimFlags, protocol: AnySimProtocol, { runSeed, runSeeds }: SimEngine): number {
   if (flags.mutation !== undefined && !protocol.mutations.includes(flags.mutation)) {
     throw new UsageError(`--mutation: unknown mutation "${flags.mutation}" for ${protocol.name}; expected one of ${protocol.mutations.join(', ')}.`);
   }

@@ -7,10 +7,11 @@ import { resolve } from 'node:path';
 import { choiceOption, intListOption, intOption, listOption, UsageError } from '../options.ts';
 import { accessProblem, checkListen, hostAddresses, isLoopback, listenRefusal, prepareDataDir } from '../start-checks.ts';
 import { readTokenFile, tokenFileEnv } from '../token-file.ts';
-import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/index.ts';
-import { defaultRaftSettings } from '../../../protocols/raft/index.ts';
+// Defaults and choices from modules that import nothing else, so `concur start --help` and
+// `concur --help` load no storage or protocol code; what runs a cluster is imported in runStart.
+import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/types.ts';
+import { defaultRaftSettings } from '../../../protocols/raft/config.ts';
 import { snapshotSettingsDefault } from '../../cluster/snapshot-keeper.ts';
-import { DirLockedError } from '../../../runtime/storage/dir-lock.ts';
 
 export function electionRangeOption(value: string): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(value.trim());
@@ -131,6 +132,7 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
   const { Cluster, ClusterStartError, ClusterConfigError } = await import('../../cluster/cluster.ts');
   const { startHttpApi } = await import('../../http/server.ts');
   const { startRespServer, RespConfigError } = await import('../../resp/server.ts');
+  const { DirLockedError } = await import('../../../runtime/storage/dir-lock.ts');
   const err = (s: string) => process.stderr.write(s);
   let cluster: Awaited<ReturnType<typeof Cluster.start>>;
   try {
