@@ -72,7 +72,10 @@ class BenchLiveView implements LiveSource {
   }
 }
 
-/** Serves the dashboard of `c` and opens it in chromium; returns what undoes both. */
+let watcher: 'browser' | 'feed' = 'browser';
+const settleMs = 2_000;
+
+/** Serves the dashboard of `c` and opens it in chromium (or reads its feed); returns what undoes both. */
 async function watch(c: BenchCluster): Promise<() => Promise<void>> {
   const view = new BenchLiveView(c.supervisor, c.voters);
   const dashboard = createDashboard(view);
@@ -83,12 +86,35 @@ async function watch(c: BenchCluster): Promise<() => Promise<void>> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(`http://127.0.0.1:${port}/`);
-  await page.waitForSelector('svg .node[data-role="leader"]', { timeout: 15_000 });
+  let closeWatcher: () => Promise<void>;
+  if (watcher === 'feed') {
+    // The server's share alone: the feed read by a plain client, no browser.
+    const ac = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/dashboard/feed`, { signal: ac.signal });
+    const reading = (async () => {
+      try {
+        for await (const _ of res.body!) {
+          // read and drop
+        }
+      } catch {
+        // aborted
+      }
+    })();
+    closeWatcher = async () => {
+      ac.abort();
+      await reading;
+    };
+  } else {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForSelector('svg .node[data-role="leader"]', { timeout: 15_000 });
+    // Measured once the browser has settled: its start and the page's first load are not watching.
+    await page.waitForTimeout(settleMs);
+    closeWatcher = () => browser.close();
+  }
   return async () => {
-    await browser.close();
+    await closeWatcher();
     dashboard.close();
     view.close();
     server.closeAllConnections();
@@ -101,11 +127,13 @@ const program = new Command('dashboard-cost')
   .option('--rounds <n>', 'pairs of runs (without, with)', intOption(1, 20), 3)
   .option('--duration <s>', 'seconds measured per run', intOption(1, 120), 5)
   .option('--batch <n>', 'entries per AppendEntries', intOption(1, 65_536), 512)
-  .option('--inflight <n>', 'AppendEntries in flight per follower', intOption(1, 1_024), 8);
+  .option('--inflight <n>', 'AppendEntries in flight per follower', intOption(1, 1_024), 8)
+  .option('--feed-only', "read the dashboard's feed with a plain client instead of a browser: the server's share of the cost");
 
 async function main(): Promise<void> {
   program.parse();
-  const opts = program.opts<{ rounds: number; duration: number; batch: number; inflight: number }>();
+  const opts = program.opts<{ rounds: number; duration: number; batch: number; inflight: number; feedOnly?: boolean }>();
+  if (opts.feedOnly === true) watcher = 'feed';
   const o = { ...raftBenchDefaults, durationMs: opts.duration * 1_000 };
   const runs: Array<{ watched: boolean; cell: RaftCell }> = [];
   for (let r = 0; r < opts.rounds; r++) {
@@ -121,7 +149,7 @@ async function main(): Promise<void> {
   };
   const without = mean(false);
   const withDashboard = mean(true);
-  const summary = { batch: opts.batch, inflight: opts.inflight, rounds: opts.rounds, withoutOpsPerSec: Math.round(without), withDashboardOpsPerSec: Math.round(withDashboard), ratio: Math.round((withDashboard / without) * 1000) / 1000, runs: runs.map((x) => ({ watched: x.watched, opsPerSec: x.cell.opsPerSec, p99Ms: x.cell.p99Ms })) };
+  const summary = { watcher, batch: opts.batch, inflight: opts.inflight, rounds: opts.rounds, withoutOpsPerSec: Math.round(without), withDashboardOpsPerSec: Math.round(withDashboard), ratio: Math.round((withDashboard / without) * 1000) / 1000, runs: runs.map((x) => ({ watched: x.watched, opsPerSec: x.cell.opsPerSec, p99Ms: x.cell.p99Ms })) };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 

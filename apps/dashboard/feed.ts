@@ -8,13 +8,18 @@ import type { ClusterEvent, ClusterStatus } from '../http/backend.ts';
 import type { LiveNode, LiveSource, TrafficCount } from './source.ts';
 
 export interface FeedSettings {
+  /** How often the cluster is sampled; an update is sent at a sample when something moved (below). */
   intervalMs: number;
+  /** A sample with nothing new in shape and no sparse messages to animate waits up to this long. */
+  quietMs: number;
+  /** Links busier than this (messages a second, both ways) are drawn as streams, not as dots. */
+  streamPerSecMin: number;
   /** Per-second samples kept (and sent to a browser that connects). */
   secondsKept: number;
   timelineKept: number;
 }
 
-export const feedDefaults: FeedSettings = { intervalMs: 100, secondsKept: 300, timelineKept: 200 };
+export const feedDefaults: FeedSettings = { intervalMs: 200, quietMs: 1_000, streamPerSecMin: 50, secondsKept: 300, timelineKept: 200 };
 
 export interface SecondSample {
   /** Unix ms at the end of the second. */
@@ -50,6 +55,8 @@ export interface FeedUpdate {
 /** The first message a subscriber gets: the history so far. */
 export interface FeedHello {
   protocol: string;
+  /** The feed's streamPerSecMin: the page draws links above it as streams. */
+  streamPerSecMin: number;
   seconds: SecondSample[];
   timeline: TimelineItem[];
 }
@@ -71,6 +78,9 @@ export class DashboardFeed {
   private lastTickAt = 0;
   private secondStartedAt = 0;
   private secondStartCommit = 0;
+  /** Traffic counted at samples not sent, and the shape last sent. */
+  private unsentTraffic: TrafficCount[] = [];
+  private sentShape = '';
   private readonly settings: FeedSettings;
 
   constructor(
@@ -88,7 +98,7 @@ export class DashboardFeed {
   subscribe(onUpdate: (u: FeedUpdate) => void): { hello: FeedHello; stop: () => void } {
     this.subscribers.add(onUpdate);
     if (this.timer === null) this.start();
-    const hello: FeedHello = { protocol: this.protocol, seconds: [...this.seconds], timeline: [...this.timeline] };
+    const hello: FeedHello = { protocol: this.protocol, streamPerSecMin: this.settings.streamPerSecMin, seconds: [...this.seconds], timeline: [...this.timeline] };
     return {
       hello,
       stop: () => {
@@ -130,17 +140,31 @@ export class DashboardFeed {
     this.latencies = [];
   }
 
+  /**
+   * Sends an update when the picture's shape changed (roles, terms, votes, the network), when
+   * sparse messages are to be animated, or once `quietMs` passed: a loaded cluster whose links
+   * all stream is sent about once a second, which is most of what a watching browser costs it.
+   */
   private tick(): void {
     const now = Date.now();
     const status = this.backend.status();
     const nodes = this.source?.live() ?? [];
     const commit = leaderCommit(status, nodes);
     if (now - this.secondStartedAt >= 1_000) this.closeSecond(now, commit);
+    const traffic = mergeTraffic(this.unsentTraffic, this.source?.takeTraffic() ?? []);
+    const shape = shapeOf(status, nodes);
+    const quiet = shape === this.sentShape && this.pendingTimeline.length === 0 && this.pendingSeconds.length === 0 && !hasSparse(traffic, now - this.lastTickAt, this.settings.streamPerSecMin);
+    if (quiet && now - this.lastTickAt < this.settings.quietMs) {
+      this.unsentTraffic = traffic;
+      return;
+    }
+    this.unsentTraffic = [];
+    this.sentShape = shape;
     const update: FeedUpdate = {
       at: now,
       status,
       nodes,
-      traffic: this.source?.takeTraffic() ?? [],
+      traffic,
       trafficMs: now - this.lastTickAt,
       seconds: this.pendingSeconds,
       timeline: this.pendingTimeline,
@@ -173,6 +197,36 @@ export class DashboardFeed {
   }
 }
 
+function mergeTraffic(a: TrafficCount[], b: TrafficCount[]): TrafficCount[] {
+  if (a.length === 0) return b;
+  const byKey = new Map<string, TrafficCount>();
+  for (const t of [...a, ...b]) {
+    const key = `${t.from}>${t.to}:${t.type}`;
+    const seen = byKey.get(key);
+    if (seen === undefined) byKey.set(key, { ...t });
+    else seen.count += t.count;
+  }
+  return [...byKey.values()];
+}
+
+/** Whether some link (both ways together) carried messages, but fewer than a stream's. */
+function hasSparse(traffic: TrafficCount[], ms: number, streamPerSecMin: number): boolean {
+  const perLink = new Map<string, number>();
+  for (const t of traffic) {
+    const key = t.from < t.to ? `${t.from}-${t.to}` : `${t.to}-${t.from}`;
+    perLink.set(key, (perLink.get(key) ?? 0) + t.count);
+  }
+  for (const n of perLink.values()) if (n > 0 && n / (Math.max(ms, 1) / 1000) < streamPerSecMin) return true;
+  return false;
+}
+
+/** What changes the picture, as opposed to numbers that move. */
+function shapeOf(status: ClusterStatus, nodes: LiveNode[]): string {
+  const roles = status.nodes.map((n) => `${n.id}:${n.role}:${n.term}:${(n as { status?: string }).status ?? ''}`).join(',');
+  const votes = nodes.map((n) => `${n.id}:${n.vote}`).join(',');
+  return `${status.leader}|${roles}|${votes}|${JSON.stringify((status as { network?: unknown }).network ?? null)}`;
+}
+
 function push<T>(list: T[], item: T, max: number): void {
   list.push(item);
   if (list.length > max) list.splice(0, list.length - max);
@@ -194,8 +248,9 @@ function leaderCommit(status: ClusterStatus, nodes: LiveNode[]): number {
 const groupsText = (groups: unknown): string => (Array.isArray(groups) ? groups.map((g) => (Array.isArray(g) ? g.join(',') : String(g))).join(' | ') : '');
 
 /** What of the event stream the timeline shows, in words. */
-export function timelineItem(e: ClusterEvent): TimelineItem | null {
-  const at = typeof e.at === 'number' ? e.at : Date.now();
+export function timelineItem(e: ClusterEvent, at = Date.now()): TimelineItem | null {
+  // Events carry `at` in ms since the cluster started; the page shows wall-clock time, and an
+  // event reaches this subscriber as it is emitted, so the time of receipt is its time.
   const nodeField = e.node ?? e.id;
   const node = typeof nodeField === 'number' ? nodeField : null;
   const who = node === null ? 'a node' : `node ${node}`;

@@ -85,11 +85,46 @@ test('the timeline is kept from the start, in words, one item per configuration 
 });
 
 test('timeline items for faults and partitions; other events are not shown', () => {
-  assert.equal(timelineItem({ type: 'partitioned', groups: [[1, 2], [3]], at: 5 }), { at: 5, kind: 'partition', node: null, text: 'partition: 1,2 | 3' });
-  assert.equal(timelineItem({ type: 'healed', at: 6 }), { at: 6, kind: 'heal', node: null, text: 'network healed' });
+  assert.equal(timelineItem({ type: 'partitioned', groups: [[1, 2], [3]], at: 5 }, 1_000), { at: 1_000, kind: 'partition', node: null, text: 'partition: 1,2 | 3' });
+  assert.equal(timelineItem({ type: 'healed', at: 6 }, 2_000), { at: 2_000, kind: 'heal', node: null, text: 'network healed' });
   assert.is(timelineItem({ type: 'role', node: 3, role: 'follower', term: 4, at: 1 }), null);
   assert.is(timelineItem({ type: 'dropped-frame', at: 1 }), null);
   assert.equal(timelineItem({ type: 'role', node: 3, role: 'preCandidate', term: 4, at: 1 })?.kind, 'campaign');
+});
+
+test('a busy cluster with nothing new in shape is sent about once a quiet period; a change of shape or sparse messages at once', async () => {
+  const b = new Scripted();
+  const feed = new DashboardFeed(b, b, b.protocol, { intervalMs: 20, quietMs: 400, streamPerSecMin: 50 });
+  const got: Array<{ at: number; u: FeedUpdate }> = [];
+  const { stop } = feed.subscribe((u) => got.push({ at: Date.now(), u }));
+  const busy = setInterval(() => {
+    b.commit += 100;
+    b.traffic.push({ from: 1, to: 2, type: 'app', count: 50 }, { from: 2, to: 1, type: 'appResp', count: 50 });
+  }, 10);
+  try {
+    await sleep(1_300);
+    const streaming = got.length;
+    assert.ok(streaming >= 2 && streaming <= 5, `${streaming} updates in 1.3 s while only numbers moved`);
+    const all = got.flatMap((g) => g.u.traffic).filter((t) => t.type === 'app').reduce((n, t) => n + t.count, 0);
+    assert.ok(all > 1_000, `traffic of skipped samples is carried into the next update (${all})`);
+    // A leader change is sent at the next sample.
+    const before = got.length;
+    const t0 = Date.now();
+    b.events$.next({ type: 'role', node: 2, role: 'leader', term: 3, leader: 2, at: t0 });
+    await eventually(() => got.length > before, 200);
+    assert.ok(Date.now() - t0 < 150);
+  } finally {
+    clearInterval(busy);
+  }
+  // Sparse messages (a few heartbeats) are animated: sent at every sample.
+  await sleep(450);
+  const n = got.length;
+  const sparse = setInterval(() => b.traffic.push({ from: 1, to: 3, type: 'heartbeat', count: 1 }), 20);
+  await sleep(400);
+  clearInterval(sparse);
+  assert.ok(got.length - n >= 5, `${got.length - n} updates in 400 ms with sparse messages (quiet: about 1)`);
+  stop();
+  feed.close();
 });
 
 async function eventually(check: () => boolean, timeoutMs: number): Promise<void> {

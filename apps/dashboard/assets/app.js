@@ -27,7 +27,28 @@ export async function api(method, path, body) {
 // ---- the feed --------------------------------------------------------------------------------
 
 /** The latest cluster state, and listeners (the scenario player waits on it too). */
-export const live = { update: null, hello: null, seconds: [], timeline: [], listeners: new Set() };
+export const live = { update: null, hello: null, seconds: [], timeline: [], streams: new Map(), listeners: new Set() };
+
+/**
+ * Links busier than the feed's streamPerSecMin (messages a second, both ways) are drawn as a
+ * steady stream, not as moving dots: a loaded cluster's replication is a thick blue link with its
+ * rate, and the page then animates nothing, so watching costs the cluster little. Sparse messages
+ * (heartbeats, votes, a demo's few writes) still travel as dots.
+ */
+/** Per link (lower id first), messages a second by type, for the links above streamPerSecMin. */
+function streamsOf(u) {
+  const perLink = new Map();
+  const seconds = (u.trafficMs || 200) / 1000;
+  for (const t of u.traffic) {
+    const key = t.from < t.to ? `${t.from}-${t.to}` : `${t.to}-${t.from}`;
+    const types = perLink.get(key) ?? {};
+    types[t.type] = (types[t.type] ?? 0) + t.count / seconds;
+    perLink.set(key, types);
+  }
+  const min = live.hello?.streamPerSecMin ?? 50;
+  for (const [key, types] of perLink) if (Object.values(types).reduce((a, b) => a + b, 0) < min) perLink.delete(key);
+  return perLink;
+}
 
 function connect(onChange) {
   const source = new EventSource('/dashboard/feed');
@@ -41,6 +62,7 @@ function connect(onChange) {
   source.onmessage = (ev) => {
     const u = JSON.parse(ev.data);
     live.update = u;
+    live.streams = streamsOf(u);
     if (u.seconds.length) live.seconds = [...live.seconds, ...u.seconds].slice(-300);
     if (u.timeline.length) live.timeline = [...live.timeline, ...u.timeline].slice(-200);
     for (const l of live.listeners) l(u);
@@ -66,11 +88,19 @@ export function nodesOf(u) {
 
 const W = 420, H = 330, CX = W / 2, CY = H / 2, R = 120;
 /** The message animation's frame rate and the dots in flight at most: the page must cost the cluster little. */
-const framesPerSecond = 20;
+const framesPerSecond = 10;
 const dotsMax = 60;
-/** The page re-renders at most this often; the feed may bring updates faster. */
-const renderEveryMs = 250;
-const colours = { app: 'var(--app)', appResp: 'var(--app)', heartbeat: 'var(--heartbeat)', heartbeatResp: 'var(--heartbeat)', vote: 'var(--vote)', voteResp: 'var(--vote)', preVote: 'var(--vote)', preVoteResp: 'var(--vote)', snapshot: 'var(--snapshot)', timeoutNow: 'var(--vote)', accept: 'var(--app)', accepted: 'var(--app)', prepare: 'var(--vote)', promise: 'var(--vote)', nack: 'var(--bad)', chosen: 'var(--good)', catchUp: 'var(--snapshot)' };
+/**
+ * A change of shape (a role, a leader, a term, a node down or paused, the network) is drawn at
+ * once; numbers that merely move (indexes, rates) at most this often: under load they change on
+ * every update, and repainting them is most of what the page costs the machine.
+ */
+const numbersEveryMs = 1_000;
+/** Message colours (a canvas takes no CSS variables; style.css's --app, --heartbeat, --vote...). */
+const append = '#4fa3e0', heartbeat = '#7d8b99', vote = '#f2b134', snapshot = '#c792ea';
+const dotColours = { app: append, appResp: append, heartbeat, heartbeatResp: heartbeat, vote, voteResp: vote, preVote: vote, preVoteResp: vote, snapshot, timeoutNow: vote, readIndex: heartbeat, readIndexResp: heartbeat, accept: append, accepted: append, prepare: vote, promise: vote, nack: '#ff6b6b', chosen: '#5fd38d', catchUp: snapshot };
+/** Node circles' radius: messages travel from edge to edge. */
+const nodeRadius = 30;
 
 function positions(nodes) {
   const pos = new Map();
@@ -97,72 +127,86 @@ function linkState(network, a, b) {
 function ClusterPicture({ nodes, network, leader }) {
   const flows = useRef(null);
   const pos = positions(nodes);
-  // Messages are drawn outside preact: dots come and go sixty times a second.
+  // Messages are drawn outside preact, on a canvas over the picture: moving SVG elements would
+  // make the browser restyle and repaint the whole picture every frame.
   useEffect(() => {
     const dots = [];
-    let frame = 0;
     const onUpdate = (u) => {
       const p = positions(nodesOf(u));
       for (const t of u.traffic) {
         const a = p.get(t.from), b = p.get(t.to);
-        if (!a || !b) continue;
+        if (!a || !b || live.streams.has(t.from < t.to ? `${t.from}-${t.to}` : `${t.to}-${t.from}`)) continue;
         // Sampled: a person sees which messages flow where, not every one of a million.
         const shown = Math.min(t.count, t.type.startsWith('heartbeat') ? 1 : 3);
-        for (let i = 0; i < shown; i++) dots.push({ a, b, type: t.type, start: performance.now() + (i * (u.trafficMs || 100)) / shown, el: null });
+        const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
+        const ux = (b.x - a.x) / len, uy = (b.y - a.y) / len;
+        const from = { x: a.x + ux * nodeRadius, y: a.y + uy * nodeRadius }, to = { x: b.x - ux * nodeRadius, y: b.y - uy * nodeRadius };
+        for (let i = 0; i < shown; i++) dots.push({ a: from, b: to, type: t.type, start: performance.now() + (i * (u.trafficMs || 100)) / shown });
       }
-      if (dots.length > dotsMax) dots.splice(0, dots.length - dotsMax).forEach((d) => d.el?.remove());
+      if (dots.length > dotsMax) dots.splice(0, dots.length - dotsMax);
     };
     live.listeners.add(onUpdate);
-    let drawnAt = 0;
+    let drewAny = false;
+    // A timer, not requestAnimationFrame: a rAF loop keeps the browser drawing 60 frames a second
+    // even when nothing moves; a few frames a second are enough to see messages move.
     const step = () => {
+      const canvas = flows.current;
+      if (!canvas || (dots.length === 0 && !drewAny)) return;
+      const box = canvas.getBoundingClientRect();
+      if (canvas.width !== Math.round(box.width) || canvas.height !== Math.round(box.height)) {
+        canvas.width = Math.round(box.width);
+        canvas.height = Math.round(box.height);
+      }
+      // The SVG's viewBox scaled to fit and centred (preserveAspectRatio xMidYMid meet).
+      const scale = Math.min(canvas.width / W, canvas.height / H);
+      const ox = (canvas.width - W * scale) / 2, oy = (canvas.height - H * scale) / 2;
+      const ctx = canvas.getContext('2d');
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
       const now = performance.now();
-      frame = requestAnimationFrame(step);
-      // A few frames a second are enough to see messages move, and leave the CPU to the cluster.
-      if (now - drawnAt < 1000 / framesPerSecond) return;
-      drawnAt = now;
-      const g = flows.current;
+      drewAny = false;
       for (let i = dots.length - 1; i >= 0; i--) {
         const d = dots[i];
         const f = (now - d.start) / 450;
         if (f < 0) continue;
-        if (f >= 1) { d.el?.remove(); dots.splice(i, 1); continue; }
-        if (!d.el && g) {
-          d.el = document.createElementNS('http://www.w3.org/2000/svg', 'circle');
-          d.el.setAttribute('class', `msg msg-${d.type}`);
-          d.el.setAttribute('r', d.type === 'snapshot' ? '6' : '4');
-          d.el.setAttribute('fill', colours[d.type] ?? 'var(--muted)');
-          if (d.type.endsWith('Resp') || d.type === 'accepted' || d.type === 'promise') d.el.setAttribute('fill-opacity', '0.55');
-          g.appendChild(d.el);
-        }
-        if (d.el) {
-          d.el.setAttribute('cx', String(d.a.x + (d.b.x - d.a.x) * f));
-          d.el.setAttribute('cy', String(d.a.y + (d.b.y - d.a.y) * f));
-        }
+        if (f >= 1) { dots.splice(i, 1); continue; }
+        ctx.globalAlpha = d.type.endsWith('Resp') || d.type === 'accepted' || d.type === 'promise' ? 0.55 : 1;
+        ctx.fillStyle = dotColours[d.type] ?? '#9fb0c0';
+        ctx.beginPath();
+        ctx.arc(ox + (d.a.x + (d.b.x - d.a.x) * f) * scale, oy + (d.a.y + (d.b.y - d.a.y) * f) * scale, (d.type === 'snapshot' ? 6 : 4) * scale, 0, 2 * Math.PI);
+        ctx.fill();
+        drewAny = true;
       }
     };
-    frame = requestAnimationFrame(step);
-    return () => { live.listeners.delete(onUpdate); cancelAnimationFrame(frame); dots.forEach((d) => d.el?.remove()); };
+    const timer = setInterval(step, 1000 / framesPerSecond);
+    return () => { live.listeners.delete(onUpdate); clearInterval(timer); };
   }, []);
   const links = [];
   for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) {
     const a = nodes[i], b = nodes[j];
     const pa = pos.get(a.id), pb = pos.get(b.id);
     const state = linkState(network, a.id, b.id);
+    const stream = live.streams.get(`${Math.min(a.id, b.id)}-${Math.max(a.id, b.id)}`);
+    if (stream && state !== 'cut') {
+      const [top] = Object.entries(stream).sort((x, y) => y[1] - x[1]);
+      const total = Object.values(stream).reduce((x, y) => x + y, 0);
+      const rates = Object.entries(stream).sort((x, y) => y[1] - x[1]).map(([type, r]) => `${Math.round(r).toLocaleString()} ${type}/s`).join(', ');
+      links.push(html`<line class=${`link stream`} stroke=${dotColours[top[0]] ?? '#9fb0c0'} stroke-width=${Math.min(9, 1.5 + Math.log10(total) * 1.5)} x1=${pa.x} y1=${pa.y} x2=${pb.x} y2=${pb.y} data-link=${`${a.id}-${b.id}`} data-link-state="stream"><title>${`nodes ${a.id} and ${b.id}: ${rates}`}</title></line>`);
+      continue;
+    }
     links.push(html`<line class=${`link ${state}`} x1=${pa.x} y1=${pa.y} x2=${pb.x} y2=${pb.y} data-link=${`${a.id}-${b.id}`} data-link-state=${state} />`);
   }
-  return html`<svg class="ring" viewBox=${`0 0 ${W} ${H}`} role="img" aria-label=${`cluster of ${nodes.length} nodes, leader ${leader ?? 'none'}`}>
+  return html`<div class="picture"><svg class="ring" viewBox=${`0 0 ${W} ${H}`} role="img" aria-label=${`cluster of ${nodes.length} nodes, leader ${leader ?? 'none'}`}>
     <g>${links}</g>
-    <g ref=${flows}></g>
     ${nodes.map((n) => {
       const p = pos.get(n.id);
       return html`<g class="node" data-node-id=${n.id} data-role=${n.role} data-status=${n.status} transform=${`translate(${p.x},${p.y})`}>
-        <circle class="body" r="30" />
+        <circle class="body" r=${nodeRadius} />
         <text text-anchor="middle" y="-4" font-weight="600">${`node ${n.id}`}</text>
         <text class="sub" text-anchor="middle" y="10">${n.status === 'up' ? n.role : n.status}</text>
         <text class="sub" text-anchor="middle" y="22">${`T${n.term}${n.vote ? ` v${n.vote}` : ''}`}</text>
       </g>`;
     })}
-  </svg>`;
+  </svg><canvas class="flows" ref=${flows} aria-hidden="true"></canvas></div>`;
 }
 
 function Legend() {
@@ -321,6 +365,13 @@ class Timeline extends Component {
   }
 }
 
+/** What of an update changes the picture's shape, as a string to compare. */
+function shapeOf(u) {
+  if (!u) return '';
+  const nodes = nodesOf(u).map((n) => `${n.id}:${n.role}:${n.status}:${n.term}:${n.vote}`).join(',');
+  return `${u.status.leader}|${nodes}|${JSON.stringify(u.status.network ?? null)}|${[...live.streams.keys()].join(',')}|${live.timeline.length}`;
+}
+
 // ---- the page --------------------------------------------------------------------------------
 
 function App() {
@@ -329,9 +380,17 @@ function App() {
   const [msg, run] = useAction();
   useEffect(() => {
     let due = null;
+    let shape = '';
     return connect((c) => {
       setConnected(c.connected);
-      due ??= setTimeout(() => { due = null; setTick((t) => t + 1); }, renderEveryMs);
+      const now = shapeOf(live.update);
+      const delay = now !== shape ? 0 : numbersEveryMs;
+      shape = now;
+      if (delay === 0 && due !== null) {
+        clearTimeout(due);
+        due = null;
+      }
+      due ??= setTimeout(() => { due = null; setTick((t) => t + 1); }, delay);
     });
   }, []);
   const u = live.update;
