@@ -55,6 +55,8 @@ test('the page loads without console errors and shows 5 nodes and one leader wit
   assert.is(await roleOf(leader), 'leader');
   await shot('1-loaded');
   assert.equal(consoleErrors, []);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 1280, `the page fits 1280 px wide (it is ${width})`);
 });
 
 test('crash on the leader: another leader within 3 s, the crashed node shown down; restart brings it back', async () => {

@@ -244,7 +244,7 @@ function Chart({ title, series, seconds, pick }) {
   const el = useRef(null);
   const plot = useRef(null);
   useEffect(() => {
-    plot.current = new uPlot({ width: 360, height: 150, title, scales: { x: { time: true } }, axes: [{ stroke: '#9fb0c0', grid: { stroke: '#2c3a47' } }, { stroke: '#9fb0c0', grid: { stroke: '#2c3a47' } }], series: [{}, ...series] }, [[], ...series.map(() => [])], el.current);
+    plot.current = new uPlot({ width: 300, height: 150, title, scales: { x: { time: true } }, axes: [{ stroke: '#9fb0c0', grid: { stroke: '#2c3a47' } }, { stroke: '#9fb0c0', grid: { stroke: '#2c3a47' } }], series: [{}, ...series] }, [[], ...series.map(() => [])], el.current);
     return () => plot.current?.destroy();
   }, []);
   useEffect(() => {
@@ -426,7 +426,7 @@ function App() {
         <section class="panel"><h2>Logs</h2><${LogBars} nodes=${nodes} /></section>
         <section class="panel"><h2>The leader's view of its followers</h2><${LeaderView} nodes=${nodes} leader=${leader} /></section>
         <section class="panel"><h2>Throughput and latency</h2><div class="charts">
-          <${Chart} title="entries committed per second" seconds=${live.seconds} series=${[{ label: 'commits/s', stroke: '#4fa3e0' }]} pick=${[(s) => s.commits]} />
+          <${Chart} title="commits per second" seconds=${live.seconds} series=${[{ label: 'commits/s', stroke: '#4fa3e0' }]} pick=${[(s) => s.commits]} />
           <${Chart} title="write latency (ms)" seconds=${live.seconds} series=${[{ label: 'p50', stroke: '#5fd38d' }, { label: 'p99', stroke: '#f2b134' }]} pick=${[(s) => s.p50Ms, (s) => s.p99Ms]} />
         </div></section>
         <section class="panel"><h2>Timeline</h2><${Timeline} items=${live.timeline} /></section>
