@@ -2,6 +2,7 @@
 // `concur transfer`): the flags that say where the API is, one request with a deadline, error
 // answers turned into one line a person can act on, and exit codes a script can test.
 // Must never print a stack for an unreachable server or an error answer.
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Option, type Command } from 'commander';
 import { intOption, UsageError } from './options.ts';
 import { readTokenFile, tokenFileEnv, tokenFileHelp } from './token-file.ts';
@@ -58,20 +59,90 @@ export function authHeaders(opts: Pick<ApiClientOptions, 'tokenFile'>): Record<s
   return { authorization: `Bearer ${token}` };
 }
 
-/** One request with the options' deadline; an unreachable or silent server becomes an ApiClientError. */
-export async function request(opts: ApiClientOptions, url: URL, init: RequestInit): Promise<Response> {
-  const headers = new Headers(init.headers);
-  for (const [name, value] of Object.entries(authHeaders(opts))) headers.set(name, value);
-  try {
-    return await fetch(url, { ...init, headers, signal: AbortSignal.timeout(opts.timeoutMs) });
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-      throw new ApiClientError(`no answer from the concur API at ${opts.url} within ${opts.timeoutMs} ms (raise --timeout-ms, or check the cluster with \`curl ${opts.url}/cluster\`).`);
-    }
-    const why = e.cause?.code === 'ECONNREFUSED' ? 'connection refused' : (e.cause?.code ?? e.cause?.message ?? e.message);
-    throw new ApiClientError(`cannot reach the concur API at ${opts.url}: ${why}. Is \`concur start\` running there? (set --url to point elsewhere)`);
+/** A request as the CLI's commands make it. */
+export interface ApiRequest {
+  method: string;
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+}
+
+/**
+ * An answer, read whole: the part of fetch's Response the CLI uses. node:http, not fetch: loading
+ * fetch (undici) took ~80 ms of every client command's start, and its idle keep-alive socket
+ * held the process open after the answer.
+ */
+export class ApiResponse {
+  constructor(
+    readonly status: number,
+    readonly url: string,
+    private readonly head: IncomingHttpHeaders,
+    private readonly bytes: Buffer,
+  ) {}
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
   }
+
+  get headers(): { get(name: string): string | null } {
+    return {
+      get: (name) => {
+        const v = this.head[name.toLowerCase()];
+        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v);
+      },
+    };
+  }
+
+  async text(): Promise<string> {
+    return this.bytes.toString('utf8');
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(this.bytes.toString('utf8')) as unknown;
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    return this.bytes.buffer.slice(this.bytes.byteOffset, this.bytes.byteOffset + this.bytes.byteLength) as ArrayBuffer;
+  }
+
+  /** The body is held whole, so it can be read more than once. */
+  clone(): ApiResponse {
+    return this;
+  }
+}
+
+/** One request with the options' deadline; an unreachable or silent server becomes an ApiClientError. */
+export async function request(opts: ApiClientOptions, url: URL, init: ApiRequest): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...(init.headers ?? {}), ...authHeaders(opts) };
+  const body = init.body === undefined ? undefined : typeof init.body === 'string' ? Buffer.from(init.body) : init.body;
+  if (body !== undefined) headers['content-length'] = String(body.byteLength);
+  const send = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
+  return new Promise<ApiResponse>((resolve, reject) => {
+    let timedOut = false;
+    // No keep-alive: one command, one connection, closed with the answer.
+    const req = send(url, { method: init.method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve(new ApiResponse(res.statusCode ?? 0, url.href, res.headers, Buffer.concat(chunks)));
+      });
+      res.on('error', (err) => req.destroy(err));
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy();
+    }, opts.timeoutMs);
+    req.on('error', (err: Error & { code?: string }) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(new ApiClientError(`no answer from the concur API at ${opts.url} within ${opts.timeoutMs} ms (raise --timeout-ms, or check the cluster with \`curl ${opts.url}/cluster\`).`));
+        return;
+      }
+      const why = err.code === 'ECONNREFUSED' ? 'connection refused' : (err.code ?? err.message);
+      reject(new ApiClientError(`cannot reach the concur API at ${opts.url}: ${why}. Is \`concur start\` running there? (set --url to point elsewhere)`));
+    });
+    req.end(body);
+  });
 }
 
 /**
@@ -100,14 +171,14 @@ export function errorAnswer(text: string): { message: string; code?: string } {
 }
 
 /** Turns an error answer into an ApiClientError with the server's own words. */
-export async function failure(res: Response, exitCode = exitFailed): Promise<ApiClientError> {
+export async function failure(res: ApiResponse, exitCode = exitFailed): Promise<ApiClientError> {
   const { message, code } = errorAnswer(await res.text());
   const retry = res.headers.get('retry-after');
   const hint = res.status === 503 && retry ? ` (retry in ${retry} s)` : errorHint(res.status, code);
   return new ApiClientError(`the server answered ${res.status}${code ? ` ${code}` : ''}: ${message}${hint}`, exitCode, res.status, code);
 }
 
-export async function jsonBody<T>(res: Response): Promise<T> {
+export async function jsonBody<T>(res: ApiResponse): Promise<T> {
   try {
     return (await res.json()) as T;
   } catch {
@@ -121,7 +192,7 @@ const negativeStatuses = new Set([404, 409]);
 /** One JSON request to `path` under the API's base URL, answered with JSON. */
 export async function callJson<T>(opts: ApiClientOptions, method: string, path: string, body?: unknown): Promise<T> {
   const url = new URL(path, apiBase(opts.url));
-  const init: RequestInit = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  const init: ApiRequest = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
   const res = await request(opts, url, init);
   if (!res.ok) throw await failure(res, negativeStatuses.has(res.status) ? exitNegative : exitFailed);
   return jsonBody<T>(res);

@@ -127,6 +127,8 @@ test('with --token-file the banner names the file, never the token; --no-fault-a
   const data = join(dir, 'ok-data');
   const started = await startCli(['--nodes', '1', '--token-file', tokenFile, '--no-fault-api', '--data-dir', data]);
   try {
+    // The banner's lines may arrive after the URL line startCli waits for.
+    for (let i = 0; i < 100 && !/fault API off/.test(started.output()); i++) await new Promise((r) => setTimeout(r, 50));
     const out = started.output();
     assert.match(out, /every request needs "Authorization: Bearer <the token in .*token>"/);
     assert.match(out, /fault API off \(--no-fault-api\)/);

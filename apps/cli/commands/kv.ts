@@ -17,6 +17,8 @@ import {
   request,
   runClient,
   withApiFlags,
+  type ApiRequest,
+  type ApiResponse,
 } from '../http-client.ts';
 
 export { exitFailed, exitNegative };
@@ -42,12 +44,12 @@ function endpoint(opts: KvClientOptions, key: string, suffix = ''): URL {
   return new URL(`kv/${encodeURIComponent(key)}${suffix}`, base);
 }
 
-async function send(opts: KvClientOptions, url: URL, init: RequestInit): Promise<Response> {
-  const headers = new Headers(init.headers);
+async function send(opts: KvClientOptions, url: URL, init: ApiRequest): Promise<ApiResponse> {
+  const headers = { ...(init.headers ?? {}) };
   if (opts.clientId !== undefined || opts.seq !== undefined) {
     if (opts.clientId === undefined || opts.seq === undefined) throw new UsageError('--client-id and --seq go together.');
-    headers.set('x-client-id', opts.clientId);
-    headers.set('x-request-seq', String(opts.seq));
+    headers['x-client-id'] = opts.clientId;
+    headers['x-request-seq'] = String(opts.seq);
   }
   return request(opts, url, { ...init, headers });
 }
