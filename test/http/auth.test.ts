@@ -1,25 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connect } from 'node:net';
 import { startHttpApi } from '../../apps/http/server.ts';
 import { LocalBackend } from '../support/local-backend.ts';
-import { json, post, use } from './harness.ts';
+import { json, post, raw, use } from './harness.ts';
 
 const token = 's3cret-token-4242';
 const bearer = { authorization: `Bearer ${token}` };
 
-/** Sends raw bytes and reads until the server closes or `ms` pass: the fast path sees them as sent. */
-function raw(port: number, text: string, ms = 1_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let got = '';
-    socket.on('data', (d) => (got += d.toString('latin1')));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(got));
-    socket.write(text.replace(/\n/g, '\r\n'));
-    setTimeout(() => socket.destroy(), ms);
-  });
-}
+/** Sends an HTTP exchange written with \n line ends, as the fast path sees it (harness `raw`). */
+const rawCrlf = (port: number, text: string, ms = 1_000) => raw(port, text.replace(/\n/g, '\r\n'), ms);
 
 test('with a token, every route refuses a request without it or with another: 401, WWW-Authenticate, and no trace of the token', () => {
   const internal: unknown[] = [];
@@ -50,7 +39,7 @@ test('with a token, every route refuses a request without it or with another: 40
       assert.match(String(answers[7]!.body.error), /not the one this API accepts/);
 
       // The fast path: plain PUT/GET/DELETE without the token are answered 401 too, with a JSON body.
-      const fast = await raw(api.port, 'PUT /kv/a HTTP/1.1\nHost: x\nContent-Length: 1\n\nzGET /kv/a HTTP/1.1\nHost: x\n\n');
+      const fast = await rawCrlf(api.port, 'PUT /kv/a HTTP/1.1\nHost: x\nContent-Length: 1\n\nzGET /kv/a HTTP/1.1\nHost: x\n\n');
       assert.match(fast, /^HTTP\/1\.1 401 /);
       assert.match(fast, /"code":"unauthorized"/);
       assert.not.match(fast, /HTTP\/1\.1 200/, 'nothing was served after the refused request');
@@ -74,7 +63,7 @@ test('with the token, every route serves as before: the fast path, node:http rou
       const list = await json(`${url}/kv`, { headers: bearer });
       assert.equal(list.body.items, [{ key: 'colour', value: 'blue' }]);
       // Pipelined plain requests with the token stay on the fast path and are answered in order.
-      const fast = await raw(api.port, `PUT /kv/a HTTP/1.1\nHost: x\nAuthorization: Bearer ${token}\nContent-Length: 1\n\nzGET /kv/a HTTP/1.1\nHost: x\nAuthorization: Bearer ${token}\n\n`);
+      const fast = await rawCrlf(api.port, `PUT /kv/a HTTP/1.1\nHost: x\nAuthorization: Bearer ${token}\nContent-Length: 1\n\nzGET /kv/a HTTP/1.1\nHost: x\nAuthorization: Bearer ${token}\n\n`);
       const statuses = [...fast.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => Number(m[1]));
       assert.equal(statuses, [200, 200]);
       assert.ok(fast.endsWith('z'));

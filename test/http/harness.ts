@@ -1,5 +1,6 @@
 // Test harness: a real HTTP API on 127.0.0.1:0 over a LocalBackend, and small request helpers.
 // Must never listen beyond loopback or leave a server open after `use` returns.
+import { connect } from 'node:net';
 import type { HttpApiOptions } from '../../apps/http/settings.ts';
 import { type HttpApi, type HttpApiHooks, startHttpApi } from '../../apps/http/server.ts';
 import { LocalBackend, type LocalBackendOptions } from '../support/local-backend.ts';
@@ -57,4 +58,17 @@ export async function eventually(cond: () => boolean, timeoutMs = 2_000): Promis
     await sleep(10);
   }
   return cond();
+}
+
+/** Sends raw bytes and collects the answer until the server closes or `ms` pass. */
+export function raw(port: number, text: string | Buffer, ms = 1_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('data', (d) => (got += d.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(got));
+    socket.write(text);
+    setTimeout(() => socket.destroy(), ms);
+  });
 }

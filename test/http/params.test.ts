@@ -1,20 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connect } from 'node:net';
-import { json, post, use } from './harness.ts';
-
-/** Sends raw bytes and collects the answer until the server closes or `ms` pass. */
-function raw(port: number, text: string | Buffer, ms = 1_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let got = '';
-    socket.on('data', (d) => (got += d.toString('latin1')));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(got));
-    socket.write(text);
-    setTimeout(() => socket.destroy(), ms);
-  });
-}
+import { json, post, raw, use } from './harness.ts';
 
 function bodyOf(answer: string): Record<string, unknown> {
   return JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;

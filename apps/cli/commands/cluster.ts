@@ -67,14 +67,7 @@ const what: Record<NodeAction, string> = {
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const ids = (list: number[]) => list.join(',');
 
-interface FaultFlags extends ApiClientOptions {
-  loss?: number;
-  delayMs?: number;
-  jitterMs?: number;
-  duplicate?: number;
-  reorder?: number;
-  from?: number[];
-  to?: number[];
+interface FaultFlags extends ApiClientOptions, LinkFaultRequest {
   clear?: boolean;
 }
 
