@@ -96,6 +96,8 @@ const dotsMax = 60;
  * every update, and repainting them is most of what the page costs the machine.
  */
 const numbersEveryMs = 1_000;
+/** How long a scenario's step stays the current one before the scenario goes on. */
+const scenarioStepMs = 1_500;
 /** Message colours (a canvas takes no CSS variables; style.css's --app, --heartbeat, --vote...). */
 const append = '#4fa3e0', heartbeat = '#7d8b99', vote = '#f2b134', snapshot = '#c792ea';
 const dotColours = { app: append, appResp: append, heartbeat, heartbeatResp: heartbeat, vote, voteResp: vote, preVote: vote, preVoteResp: vote, snapshot, timeoutNow: vote, readIndex: heartbeat, readIndexResp: heartbeat, accept: append, accepted: append, prepare: vote, promise: vote, nack: '#ff6b6b', chosen: '#5fd38d', catchUp: snapshot };
@@ -339,8 +341,13 @@ function Scenarios({ protocol }) {
       steps.push({ text, state: 'current' });
       setState({ name: s.name, steps: [...steps], status: 'running' });
     };
+    // Each step stays on screen a moment before the next begins: the narration is to be read.
+    const step = async (text) => {
+      say(text);
+      await new Promise((r) => setTimeout(r, scenarioStepMs));
+    };
     try {
-      await runScenario(s, { api, live, nodesOf, say });
+      await runScenario(s, { api, live, nodesOf, step, protocol });
       if (steps.length) steps[steps.length - 1].state = 'done';
       setState({ name: s.name, steps: [...steps], status: 'done' });
     } catch (err) {
