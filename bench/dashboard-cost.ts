@@ -57,7 +57,7 @@ class BenchLiveView implements LiveSource {
   }
 
   live(): LiveNode[] {
-    return [...this.views.values()].map(liveNodeOf);
+    return [...this.views.values()].map((v) => liveNodeOf(v, 'raft'));
   }
 
   takeTraffic(): TrafficCount[] {

@@ -835,7 +835,7 @@ export class Cluster implements ClusterBackend {
    * (a down node's last known state, marked down), with the leader's view of its followers.
    */
   live(): LiveNode[] {
-    return [...this.views.values()].map(liveNodeOf);
+    return [...this.views.values()].map((v) => liveNodeOf(v, this.protocol));
   }
 
   /** Messages nodes reported sending since the last call (one reader: the dashboard's feed). */

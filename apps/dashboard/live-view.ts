@@ -1,7 +1,7 @@
 // Turns nodes' status reports into what the dashboard draws, for any holder of reports: the
 // Cluster behind `concur start`, and the bench clusters (bench/dashboard-cost.ts).
 import { messageTypeName, Role } from '../../protocols/raft/index.ts';
-import { paxosMessageTypeName } from '../../protocols/paxos/types.ts';
+import { formatBallot, paxosMessageTypeName } from '../../protocols/paxos/types.ts';
 import type { StatusReport } from '../cluster/protocol.ts';
 import { progressFields, progressStates } from '../cluster/sent-counts.ts';
 import type { LiveNode, LiveProgress, TrafficCount } from './source.ts';
@@ -9,13 +9,14 @@ import type { LiveNode, LiveProgress, TrafficCount } from './source.ts';
 /** A node's last report, and whether its worker runs (`up`) and is frozen (`paused`). */
 export type ReportView = Omit<StatusReport, 't'> & { id: number; up: boolean; paused?: boolean };
 
-export function liveNodeOf(v: ReportView): LiveNode {
+export function liveNodeOf(v: ReportView, protocol: string): LiveNode {
   const role = !v.up ? 'down' : v.paused === true ? 'paused' : v.role === Role.leader ? 'leader' : v.role === Role.candidate || v.role === Role.preCandidate ? 'candidate' : 'follower';
   return {
     id: v.id,
     up: v.up,
     role,
     term: v.term,
+    epoch: protocol === 'raft' ? String(v.term) : formatBallot(v.term),
     vote: v.vote,
     leader: v.leader,
     firstIndex: v.firstIndex,

@@ -17,6 +17,8 @@ export interface LiveNode {
   /** 'down' while the node's worker is not running, 'paused' while it is frozen (the rest is then its last report). */
   role: 'leader' | 'candidate' | 'follower' | 'down' | 'paused';
   term: number;
+  /** The term as people read it: the number on Raft, `round.node` of the ballot on Multi-Paxos. */
+  epoch: string;
   vote: number;
   /** The leader this node follows (0: none known). */
   leader: number;

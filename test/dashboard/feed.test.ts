@@ -8,7 +8,7 @@ import type { ClusterEvent, ClusterStatus } from '../../apps/http/backend.ts';
 import type { LiveNode, LiveSource, TrafficCount } from '../../apps/dashboard/source.ts';
 
 function node(id: number, commit: number): LiveNode {
-  return { id, up: true, role: id === 1 ? 'leader' : 'follower', term: 2, vote: 1, leader: 1, firstIndex: 1, appliedIndex: commit, commitIndex: commit, lastIndex: commit, snapshotIndex: 0, progress: [] };
+  return { id, up: true, role: id === 1 ? 'leader' : 'follower', term: 2, epoch: '2', vote: 1, leader: 1, firstIndex: 1, appliedIndex: commit, commitIndex: commit, lastIndex: commit, snapshotIndex: 0, progress: [] };
 }
 
 class Scripted implements LiveSource {

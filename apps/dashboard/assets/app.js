@@ -205,7 +205,7 @@ function ClusterPicture({ nodes, network, leader }) {
         <circle class="body" r=${nodeRadius} />
         <text text-anchor="middle" y="-4" font-weight="600">${`node ${n.id}`}</text>
         <text class="sub" text-anchor="middle" y="10">${n.status === 'up' ? n.role : n.status}</text>
-        <text class="sub" text-anchor="middle" y="22">${`T${n.term}${n.vote ? ` v${n.vote}` : ''}`}</text>
+        <text class="sub" text-anchor="middle" y="22">${`${n.epoch !== undefined && n.epoch !== String(n.term) ? 'B' : 'T'}${n.epoch ?? n.term}${n.vote ? ` v${n.vote}` : ''}`}</text>
       </g>`;
     })}
   </svg><canvas class="flows" ref=${flows} aria-hidden="true"></canvas></div>`;
@@ -246,7 +246,8 @@ function Chart({ title, series, seconds, pick }) {
   const el = useRef(null);
   const plot = useRef(null);
   useEffect(() => {
-    plot.current = new uPlot({ width: 300, height: 150, title, scales: { x: { time: true } }, axes: [{ stroke: '#9fb0c0', grid: { stroke: '#2c3a47' } }, { stroke: '#9fb0c0', grid: { stroke: '#2c3a47' } }], series: [{}, ...series] }, [[], ...series.map(() => [])], el.current);
+    // At least a minute on the time axis, so a first sample or two do not stretch it over years.
+    plot.current = new uPlot({ width: 300, height: 150, title, scales: { x: { time: true, range: (_u, min, max) => (max == null ? [Date.now() / 1000 - 60, Date.now() / 1000] : [Math.min(min ?? max, max - 60), max]) } }, axes: [{ stroke: '#9fb0c0', grid: { stroke: '#2c3a47' } }, { stroke: '#9fb0c0', grid: { stroke: '#2c3a47' } }], series: [{}, ...series] }, [[], ...series.map(() => [])], el.current);
     return () => plot.current?.destroy();
   }, []);
   useEffect(() => {
@@ -272,10 +273,13 @@ function useAction() {
   return [msg, run];
 }
 
+/** What the protocol calls a leader's epoch. */
+const protocolEpoch = () => (live.hello?.protocol === 'multipaxos' ? 'ballot' : 'term');
+
 function NodeTable({ nodes, run }) {
-  return html`<table><thead><tr><th>node</th><th>role</th><th>term</th><th>vote</th><th>commit</th><th></th></tr></thead><tbody>
+  return html`<table><thead><tr><th>node</th><th>role</th><th>${protocolEpoch()}</th><th>vote</th><th>commit</th><th></th></tr></thead><tbody>
     ${nodes.map((n) => html`<tr class="node-row" data-node-row=${n.id}>
-      <td>${n.id}</td><td class=${`role-${n.role}`}>${n.status === 'paused' ? 'paused' : n.role}</td><td>${n.term}</td><td>${n.vote || '–'}</td><td>${n.commitIndex}</td>
+      <td>${n.id}</td><td class=${`role-${n.role}`}>${n.status === 'paused' ? 'paused' : n.role}</td><td>${n.epoch ?? n.term}</td><td>${n.vote || '–'}</td><td>${n.commitIndex}</td>
       <td class="actions">
         <button data-action="crash" data-node=${n.id} disabled=${n.status === 'down'} onClick=${() => run(`crash node ${n.id}`, () => api('POST', `/cluster/nodes/${n.id}/crash`))}>crash</button>
         <button data-action="restart" data-node=${n.id} disabled=${n.status !== 'down'} onClick=${() => run(`restart node ${n.id}`, () => api('POST', `/cluster/nodes/${n.id}/restart`))}>restart</button>
@@ -416,7 +420,7 @@ function App() {
       <h1>concur</h1>
       <span class="stat">protocol <b>${protocol}</b></span>
       <span class="stat">leader <b data-leader-id>${leader ?? 'none'}</b></span>
-      <span class="stat">term <b>${u.status.term}</b></span>
+      <span class="stat">${protocolEpoch()} <b>${nodes.find((n) => n.id === leader)?.epoch ?? u.status.term}</b></span>
       <span class="stat">commits/s <b>${last?.commits ?? 0}</b></span>
       <span class="stat">write p99 <b>${last?.p99Ms ?? '–'} ms</b></span>
       <span class=${`stat conn-${connected}`}>${connected ? 'live' : 'reconnecting…'}</span>

@@ -45,11 +45,11 @@ const epoch = (ctx) => (ctx.protocol === 'multipaxos' ? 'ballot' : 'term');
 async function leaderCrash(ctx) {
   const t = tools(ctx);
   const old = await t.waitFor('a leader', t.leader);
-  await ctx.step(`Node ${old.id} leads ${epoch(ctx)} ${old.term}. Crashing it: its followers stop hearing heartbeats.`);
+  await ctx.step(`Node ${old.id} leads ${epoch(ctx)} ${old.epoch ?? old.term}. Crashing it: its followers stop hearing heartbeats.`);
   await ctx.api('POST', `/cluster/nodes/${old.id}/crash`);
   await ctx.step('Each follower waits out its own randomized election timeout; the first to time out asks the others for votes.');
   const next = await t.waitFor('a new leader', () => { const l = t.leader(); return l && l.id !== old.id ? l : null; });
-  await ctx.step(ctx.protocol === 'multipaxos' ? `Node ${next.id} won phase 1 with a majority of promises and leads ballot ${next.term}.` : `Node ${next.id} won a majority of votes and leads term ${next.term}.`);
+  await ctx.step(ctx.protocol === 'multipaxos' ? `Node ${next.id} won phase 1 with a majority of promises and leads ballot ${next.epoch}.` : `Node ${next.id} won a majority of votes and leads term ${next.term}.`);
   const put = await ctx.api('PUT', '/kv/scenario-election', `written under node ${next.id}`);
   await ctx.step(`The new leader commits writes: scenario-election written at index ${put.json.index}.`);
   await ctx.step(`Restarting node ${old.id}: it comes back as a follower, hears the higher ${epoch(ctx)} and catches up.`);
@@ -143,15 +143,15 @@ async function chosenSurvives(ctx) {
   const t = tools(ctx);
   const l = await t.waitFor('a leader', t.leader);
   const ballot = l.term;
-  const put = await ctx.api('PUT', '/kv/scenario-chosen', `chosen under ballot ${ballot}`);
-  await ctx.step(`Node ${l.id} leads with ballot ${ballot}; the value for slot ${put.json.index} is chosen: a majority accepted it.`);
+  const put = await ctx.api('PUT', '/kv/scenario-chosen', `chosen under ballot ${l.epoch}`);
+  await ctx.step(`Node ${l.id} leads with ballot ${l.epoch}; the value for slot ${put.json.index} is chosen: a majority accepted it.`);
   await ctx.step(`Crashing node ${l.id}. The next leader must run phase 1 with a higher ballot; the promises it gathers report what each acceptor accepted.`);
   await ctx.api('POST', `/cluster/nodes/${l.id}/crash`);
   const next = await t.waitFor('a leader with a higher ballot', () => { const n = t.leader(); return n && n.id !== l.id && n.term > ballot ? n : null; });
-  await ctx.step(`Node ${next.id} leads with ballot ${next.term}. Any majority it heard from includes an acceptor of slot ${put.json.index}, so it must propose that same value again.`);
+  await ctx.step(`Node ${next.id} leads with ballot ${next.epoch}. Any majority it heard from includes an acceptor of slot ${put.json.index}, so it must propose that same value again.`);
   const got = await ctx.api('GET', '/kv/scenario-chosen');
-  if (got.text !== `chosen under ballot ${ballot}`) throw new Error(`read ${JSON.stringify(got.text)}, not the chosen value`);
-  await ctx.step(`Read back under ballot ${next.term}: "${got.text}" — a chosen value survives every later ballot.`);
+  if (got.text !== `chosen under ballot ${l.epoch}`) throw new Error(`read ${JSON.stringify(got.text)}, not the chosen value`);
+  await ctx.step(`Read back under ballot ${next.epoch}: "${got.text}" — a chosen value survives every later ballot.`);
   await t.restartDown([l.id]);
 }
 
