@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from './options.ts';
+import { makeDirs } from '../../runtime/storage/make-dirs.ts';
 
 const errnoCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 
@@ -46,16 +47,13 @@ function mkdirRefusal(dir: string, code: string): string {
 
 /**
  * Makes sure `dir` is a directory this process can write, creating it (and missing parents) if
- * needed. Walks the path itself instead of `mkdirSync(dir, { recursive: true })`, which spins
- * forever under /proc (ENOENT for the child, EEXIST for the parent, again and again).
+ * needed, with makeDirs (Node's recursive mkdir spins forever under /proc), each refusal in words.
  */
 export function prepareDataDir(dir: string): string {
   const abs = resolve(dir);
-  const missing: string[] = [];
   let at = abs;
   let st = statOrNull(at);
   while (st === null) {
-    missing.unshift(at);
     const up = dirname(at);
     if (up === at) throw new UsageError(`cannot use --data-dir ${dir}: no part of the path exists`);
     at = up;
@@ -68,14 +66,11 @@ export function prepareDataDir(dir: string): string {
         : `cannot create --data-dir ${dir}: ${at} is a file, not a directory; pick another path`,
     );
   }
-  for (const d of missing) {
-    try {
-      mkdirSync(d);
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code === 'EEXIST' && statOrNull(d)?.isDirectory()) continue; // another process made it meanwhile
-      throw new UsageError(`cannot create --data-dir ${dir}: ${mkdirRefusal(d, code)}; pick another directory`);
-    }
+  try {
+    makeDirs(abs);
+  } catch (err) {
+    const d = (err as NodeJS.ErrnoException).path ?? abs;
+    throw new UsageError(`cannot create --data-dir ${dir}: ${mkdirRefusal(d, errnoCode(err))}; pick another directory`);
   }
   // Permission bits do not tell (root ignores them; a read-only mount does not show in them):
   // create something and remove it again.

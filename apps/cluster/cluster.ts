@@ -2,12 +2,13 @@
 // main-thread side of the client path (the client pipeline: client-pipeline.ts) and of membership changes (spawn or stop a node's worker, propose the change
 // through the leader, answer once it committed). It implements the HTTP API's ClusterBackend and
 // knows nothing of HTTP.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { map, type Observable, type Subscription } from 'rxjs';
 import { actorIdMax, Supervisor } from '../../runtime/supervisor.ts';
 import { lockDir, type DirLock } from '../../runtime/storage/dir-lock.ts';
+import { makeDirs } from '../../runtime/storage/make-dirs.ts';
 import type { FsyncPolicy, RecoveryReport } from '../../runtime/storage/index.ts';
 import { Role, roleName, type ConfChange, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import {
@@ -239,7 +240,7 @@ export class Cluster implements ClusterBackend {
     // One cluster per data directory: a second one would overwrite the first one's records.
     let lock: DirLock | null = null;
     if (dataDir !== null) {
-      mkdirSync(dataDir, { recursive: true });
+      makeDirs(dataDir);
       lock = lockDir(dataDir, 'concur cluster');
     }
     const config: NodeConfig = {
