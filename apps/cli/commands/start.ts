@@ -209,6 +209,7 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
   // The token itself is never printed: the banner names the file it came from.
   const curl = opts.tokenFile === undefined ? `curl ${api.url}/cluster` : `curl -H "Authorization: Bearer $(cat ${opts.tokenFile})" ${api.url}/cluster`;
   process.stdout.write(`concur: HTTP API on ${api.url}  (try: ${curl})\n`);
+  if (checked.token === undefined) process.stdout.write(`concur: dashboard on ${api.url}/  (open it in a browser)\n`);
   if (checked.token !== undefined) process.stdout.write(`concur: every request needs "Authorization: Bearer <the token in ${opts.tokenFile}>" (concur commands: --token-file ${opts.tokenFile}, or ${tokenFileEnv})\n`);
   else if (!checked.loopback) err(`concur: warning: the API on ${opts.host} is open to anyone who can reach it (--insecure)\n`);
   if (!opts.faultApi) process.stdout.write('concur: fault API off (--no-fault-api): crash, restart, pause, resume, partition, isolate, cut, faults and heal answer 403\n');
