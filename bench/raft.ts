@@ -349,8 +349,11 @@ export async function measureCell(o: RaftBenchOptions, nodes: number, batch: num
     const seconds = (performance.now() - t0) / 1000;
     const m = merge(await done);
     const lead = c.voters.indexOf(c.leader);
-    const appends = s1[lead]!.appendsSent - s0[lead]!.appendsSent;
-    const entries = s1[lead]!.entriesSent - s0[lead]!.entriesSent;
+    // Summed over the nodes: only a leader sends appends, and on a busy machine leadership may
+    // move during a short cell (the first leader's counts alone then read 0 per message).
+    const sum = (f: (x: BenchStats) => number) => c.voters.reduce((n, _, i) => n + f(s1[i]!) - f(s0[i]!), 0);
+    const appends = sum((x) => x.appendsSent);
+    const entries = sum((x) => x.entriesSent);
     const applied = (s1[lead]!.appliedCommands ?? 0) - (s0[lead]!.appliedCommands ?? 0);
     const summary = m.latency.summary();
     const opsPerSec = Math.round(m.ops / (m.windowMs / 1000));
