@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpError, sendError } from '../http/errors.ts';
-import { DashboardFeed, type FeedBackend, type FeedSettings, type FeedUpdate, type SecondSample, type TimelineItem } from './feed.ts';
+import { DashboardFeed, feedDefaults, type FeedBackend, type FeedSettings, type FeedUpdate, type SecondSample, type TimelineItem } from './feed.ts';
 import { isLiveSource } from './source.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -49,6 +49,8 @@ export interface DashboardOptions {
   /** A subscriber whose socket holds more than this many unsent bytes skips updates until it drains. */
   bufferedBytesMax?: number;
   heartbeatMs?: number;
+  /** Browsers watching at once, at most (more answer 503). */
+  watchersMax?: number;
 }
 
 /** Whether `path` is the dashboard's (then a dashboard's `serve` answers it). */
@@ -67,6 +69,9 @@ export function createDashboard(backend: FeedBackend, opts: DashboardOptions = {
   const feed = new DashboardFeed(backend, source, source?.protocol ?? 'unknown', opts.feed);
   const bufferedBytesMax = opts.bufferedBytesMax ?? 256 * 1024;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
+  const watchersMax = opts.watchersMax ?? 64;
+  // What a browser that stopped reading is owed stays bounded: the history's own lengths.
+  const owedMax = Math.max(feedDefaults.secondsKept, feedDefaults.timelineKept);
   const cache = new Map<string, Buffer>();
   const streams = new Set<() => void>();
 
@@ -93,8 +98,8 @@ export function createDashboard(backend: FeedBackend, opts: DashboardOptions = {
     let owedTimeline: TimelineItem[] = [];
     const { hello, stop: unsubscribe } = feed.subscribe((u: FeedUpdate) => {
       if (res.writableLength > bufferedBytesMax) {
-        owedSeconds.push(...u.seconds);
-        owedTimeline.push(...u.timeline);
+        owedSeconds = [...owedSeconds, ...u.seconds].slice(-owedMax);
+        owedTimeline = [...owedTimeline, ...u.timeline].slice(-owedMax);
         return;
       }
       const out = owedSeconds.length + owedTimeline.length === 0 ? u : { ...u, seconds: [...owedSeconds, ...u.seconds], timeline: [...owedTimeline, ...u.timeline] };
@@ -125,6 +130,10 @@ export function createDashboard(backend: FeedBackend, opts: DashboardOptions = {
         return;
       }
       if (path === '/dashboard/feed') {
+        if (method === 'GET' && feed.watchers >= watchersMax) {
+          sendError(res, new HttpError(503, 'too-many-watchers', `${watchersMax} browsers are watching already; close one`, { 'retry-after': '5' }));
+          return;
+        }
         if (method === 'HEAD') {
           res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' }).end();
           return;

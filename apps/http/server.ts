@@ -838,7 +838,7 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
       // Before anything else, on every path (unknown ones too: a 404 would tell a stranger what exists).
       if (gate !== null && !gate.allows(req.headers.authorization)) throw gate.refusal(req.headers.authorization);
       if (ownsDashboardPath(path)) {
-        dashboard ??= createDashboard(backend);
+        dashboard ??= createDashboard(backend, { watchersMax: settings.sseClientsMax });
         dashboard.serve(req, res, path);
         return;
       }

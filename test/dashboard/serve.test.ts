@@ -10,9 +10,9 @@ import { eventually } from '../support/cluster.ts';
 
 const fast = { electionMsMin: 100, electionMsMax: 200, heartbeatMs: 20, metricsIntervalMs: 0 } as const;
 
-async function withApi(protocol: ClusterProtocol, f: (url: string, c: Cluster, api: HttpApi) => Promise<void>): Promise<void> {
+async function withApi(protocol: ClusterProtocol, f: (url: string, c: Cluster, api: HttpApi) => Promise<void>, sseClientsMax = 64): Promise<void> {
   const c = await Cluster.start({ nodes: 3, protocol, storage: 'memory', ...fast });
-  const api = await startHttpApi(c, { port: 0 });
+  const api = await startHttpApi(c, { port: 0, sseClientsMax });
   try {
     await eventually(() => c.status().leader ?? undefined, 'a leader');
     await f(api.url, c, api);
@@ -147,5 +147,29 @@ test('the feed on Multi-Paxos names its messages, and a crash shows in the timel
     assert.is(down.up, false);
     assert.is(down.role, 'down');
   }));
+
+test('watchers are bounded (the API\'s sseClientsMax): one more answers 503 until one leaves', () =>
+  withApi(
+    'raft',
+    async (url) => {
+      const open = [new AbortController(), new AbortController()];
+      const streams = await Promise.all(open.map((ac) => fetch(`${url}/dashboard/feed`, { signal: ac.signal })));
+      for (const r of streams) assert.is(r.status, 200);
+      // Each subscribes when its answer starts; the third is refused.
+      const third = await fetch(`${url}/dashboard/feed`);
+      assert.is(third.status, 503);
+      assert.is(((await third.json()) as { code: string }).code, 'too-many-watchers');
+      open[0]!.abort();
+      await eventually(async () => {
+        const r = await fetch(`${url}/dashboard/feed`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
+        if (r === null) return undefined;
+        const ok = r.status === 200;
+        await r.body?.cancel().catch(() => {});
+        return ok ? true : undefined;
+      }, 'a place once a watcher left');
+      open[1]!.abort();
+    },
+    2,
+  ));
 
 test.run();
