@@ -15,10 +15,38 @@ import {
   type BackendError,
   type LocalReadMode,
   type LocalReadResult,
+  type ReadWaiter,
+  type WriteWaiter,
 } from '../http/backend.ts';
 import { decodeReadAnswers, encodeReads, readModeCodes, readResults, ReadStatus, refusalText, type ReadItem } from './client-wire.ts';
 import { commandHeaderBytes, decodeControl, FrameKind, frameKind, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
 import { rawFrameTag } from '../../runtime/actor.ts';
+import { DeadlineHeap } from './deadlines.ts';
+
+/** Adapts the promise API to the waiters: one object per request, no closures. */
+class WriteSettler implements WriteWaiter {
+  constructor(
+    private readonly resolve: (r: { index: number; result: Uint8Array }) => void,
+    private readonly reject: (e: Error) => void,
+  ) {}
+
+  writeDone(err: Error | null, index: number, result: Uint8Array | null): void {
+    if (err !== null) this.reject(err);
+    else this.resolve({ index, result: result! });
+  }
+}
+
+class ReadSettler implements ReadWaiter {
+  constructor(
+    private readonly resolve: (r: LocalReadResult) => void,
+    private readonly reject: (e: Error) => void,
+  ) {}
+
+  readDone(err: Error | null, answer: LocalReadResult | null): void {
+    if (err !== null) this.reject(err);
+    else this.resolve(answer!);
+  }
+}
 
 /** What the pipeline needs to know of the cluster (the supervisor's views of the nodes). */
 export interface PipelineRouting {
@@ -45,8 +73,8 @@ export interface PipelineRouting {
 type Problem = 'no-leader' | 'unreachable' | 'accepted' | 'busy';
 
 interface Pending {
-  readonly reject: (e: Error) => void;
-  readonly deadline: ReturnType<typeof setTimeout>;
+  /** performance.now() at which it gives up (the deadline heap expires it). */
+  readonly deadlineAt: number;
   /** Settled (answered, or given up at its deadline): later answers are ignored. */
   done: boolean;
   /** The node it was last sent to (null: not sent, or sent back). */
@@ -56,7 +84,8 @@ interface Pending {
 
 interface PendingWrite extends Pending {
   readonly command: Uint8Array;
-  readonly resolve: (r: { index: number; result: Uint8Array }) => void;
+  readonly waiter: WriteWaiter;
+  readonly stream: WriteStream;
   /** Sends a node may have taken (not refused by a redirect or busy): while 0 it certainly did not take effect. */
   mayHaveApplied: number;
   /**
@@ -74,7 +103,7 @@ interface PendingRead extends Pending {
   readonly item: ReadItem;
   readonly mode: LocalReadMode;
   readonly via: number | null;
-  readonly resolve: (r: LocalReadResult) => void;
+  readonly waiter: ReadWaiter;
   /** Round-robin position for follower and stale reads spread over the nodes. */
   spread: number;
 }
@@ -155,6 +184,7 @@ export class ClientPipeline {
   private readonly streams = new Map<number, WriteStream>();
   private readonly viaStreams = new Map<number, WriteStream>();
   private readonly batches = new Map<number, ReadBatch>();
+  private readonly deadlines = new DeadlineHeap<PendingWrite | PendingRead>();
   /** Reads not yet in a sent batch (no target yet, or between flushes). */
   private readsWaiting: PendingRead[] = [];
   private nextBatch = 1;
@@ -182,81 +212,90 @@ export class ClientPipeline {
   onWriteDone: ((ms: number) => void) | null = null;
 
   submit(command: Uint8Array, timeoutMs: number, via: number | null): Promise<{ index: number; result: Uint8Array }> {
-    return new Promise((resolve, reject) => {
-      const s = this.stream(via);
-      if (s === null) {
-        const err = new NodeStateError(`this process has written through 255 different nodes, the most one client pipeline tells apart; write without naming node ${via}`);
-        err.definitelyNotApplied = true;
-        reject(err);
-        return;
-      }
-      // Writes given up at their deadline stay in their stream until a node answers them (they
-      // no longer count as pending): a stream no node answers holds at most pendingMax of them.
-      if (s.writes.length - s.head >= this.settings.pendingMax) {
-        reject(new BusyError(`${s.writes.length - s.head} writes ${s.via === null ? '' : `through node ${s.via} `}await an answer from the cluster; retry once it answers again`, 1_000));
-        return;
-      }
-      if (!this.admit(reject)) return;
-      const w: PendingWrite = {
-        command,
-        resolve,
-        reject,
-        deadline: setTimeout(() => this.expireWrite(s, w), Math.max(1, timeoutMs)),
-        done: false,
-        at: null,
-        problem: 'no-leader',
-        mayHaveApplied: 0,
-        answered: false,
-        busySince: 0,
-        submittedAt: performance.now(),
-      };
-      if (s.writes.length === s.head) s.progressAt = performance.now();
-      s.writes.push(w);
-      this.queueFlush();
-    });
+    return new Promise((resolve, reject) => this.submitTo(command, timeoutMs, via, new WriteSettler(resolve, reject)));
+  }
+
+  /** submit, told to `waiter` (called once, maybe before this returns) instead of a promise: what hot front doors use. */
+  submitTo(command: Uint8Array, timeoutMs: number, via: number | null, waiter: WriteWaiter): void {
+    const s = this.stream(via);
+    if (s === null) {
+      const err = new NodeStateError(`this process has written through 255 different nodes, the most one client pipeline tells apart; write without naming node ${via}`);
+      err.definitelyNotApplied = true;
+      waiter.writeDone(err, 0, null);
+      return;
+    }
+    // Writes given up at their deadline stay in their stream until a node answers them (they
+    // no longer count as pending): a stream no node answers holds at most pendingMax of them.
+    if (s.writes.length - s.head >= this.settings.pendingMax) {
+      waiter.writeDone(new BusyError(`${s.writes.length - s.head} writes ${s.via === null ? '' : `through node ${s.via} `}await an answer from the cluster; retry once it answers again`, 1_000), 0, null);
+      return;
+    }
+    const refusal = this.admit();
+    if (refusal !== null) {
+      waiter.writeDone(refusal, 0, null);
+      return;
+    }
+    const now = performance.now();
+    const w: PendingWrite = {
+      command,
+      waiter,
+      stream: s,
+      deadlineAt: now + Math.max(1, timeoutMs),
+      done: false,
+      at: null,
+      problem: 'no-leader',
+      mayHaveApplied: 0,
+      answered: false,
+      busySince: 0,
+      submittedAt: now,
+    };
+    this.deadlines.push(w, this.pendingCount);
+    if (s.writes.length === s.head) s.progressAt = now;
+    s.writes.push(w);
+    this.queueFlush();
   }
 
   read(item: ReadItem, mode: LocalReadMode, timeoutMs: number, via: number | null): Promise<LocalReadResult> {
-    return new Promise((resolve, reject) => {
-      if (!this.admit(reject)) return;
-      const r: PendingRead = {
-        item,
-        mode,
-        via,
-        resolve,
-        reject,
-        deadline: setTimeout(() => this.expireRead(r), Math.max(1, timeoutMs)),
-        done: false,
-        at: null,
-        problem: 'no-leader',
-        spread: this.nextSpread++,
-      };
-      this.readsWaiting.push(r);
-      this.queueFlush();
-    });
+    return new Promise((resolve, reject) => this.readTo(item, mode, timeoutMs, via, new ReadSettler(resolve, reject)));
   }
 
-  private admit(reject: (e: Error) => void): boolean {
-    if (this.stopped) {
-      reject(new NoLeaderError('the cluster is shutting down'));
-      return false;
+  /** read, told to `waiter` instead of a promise. */
+  readTo(item: ReadItem, mode: LocalReadMode, timeoutMs: number, via: number | null, waiter: ReadWaiter): void {
+    const refusal = this.admit();
+    if (refusal !== null) {
+      waiter.readDone(refusal, null);
+      return;
     }
-    if (this.pendingCount >= this.settings.pendingMax) {
-      reject(new BusyError(`${this.pendingCount} requests are already waiting for the cluster; retry shortly`, 100));
-      return false;
-    }
+    const r: PendingRead = {
+      item,
+      mode,
+      via,
+      waiter,
+      deadlineAt: performance.now() + Math.max(1, timeoutMs),
+      done: false,
+      at: null,
+      problem: 'no-leader',
+      spread: this.nextSpread++,
+    };
+    this.deadlines.push(r, this.pendingCount);
+    this.readsWaiting.push(r);
+    this.queueFlush();
+  }
+
+  /** Counts a new request in, or says why it is refused. */
+  private admit(): Error | null {
+    if (this.stopped) return new NoLeaderError('the cluster is shutting down');
+    if (this.pendingCount >= this.settings.pendingMax) return new BusyError(`${this.pendingCount} requests are already waiting for the cluster; retry shortly`, 100);
     this.pendingCount++;
-    if (this.poller === null) {
-      this.poller = setInterval(() => this.poll(), pollMs);
-      this.poller.unref();
-    }
-    return true;
+    // Referenced, as a timer per request was: a process waiting on an answer stays up until
+    // the answer or the deadline.
+    if (this.poller === null) this.poller = setInterval(() => this.poll(), pollMs);
+    return null;
   }
 
   private settle(p: Pending): boolean {
     if (p.done) return false;
     p.done = true;
-    clearTimeout(p.deadline);
     this.pendingCount--;
     return true;
   }
@@ -470,8 +509,8 @@ export class ClientPipeline {
       const w = this.write(s, seq);
       w.answered = true;
       if (!this.settle(w)) return;
-      w.resolve({ index, result: result.slice() });
-      this.onWriteDone?.(performance.now() - w.submittedAt);
+      w.waiter.writeDone(null, index, result.slice());
+      if (this.onWriteDone !== null) this.onWriteDone(performance.now() - w.submittedAt);
     });
     const before = s.base;
     while (s.head < s.writes.length && s.writes[s.head]!.answered) {
@@ -522,7 +561,7 @@ export class ClientPipeline {
       for (let i = 0; i < a.values.length; i++) {
         const r = b.reads[a.first + i];
         const v = a.values[i]!;
-        if (r !== undefined && this.settle(r)) r.resolve({ value: v === null ? null : v.slice(), index: a.index, node: from, applied: a.applied, commit: a.commit });
+        if (r !== undefined && this.settle(r)) r.waiter.readDone(null, { value: v === null ? null : v.slice(), index: a.index, node: from, applied: a.applied, commit: a.commit });
       }
       if (a.first + a.values.length >= b.reads.length) this.batches.delete(b.id);
       return;
@@ -534,7 +573,7 @@ export class ClientPipeline {
         if (!this.settle(r)) continue;
         const err = new NodeStateError(why);
         err.definitelyNotApplied = true;
-        r.reject(err);
+        r.waiter.readDone(err, null);
       }
       return;
     }
@@ -566,6 +605,7 @@ export class ClientPipeline {
   private poll(): void {
     if (this.stopped) return;
     const now = performance.now();
+    this.deadlines.expireThrough(now, (p) => ('command' in p ? this.expireWrite(p.stream, p) : this.expireRead(p)));
     const { resendMs } = this.settings;
     for (const s of this.streams.values()) {
       if (s.writes.length === s.head) continue;
@@ -610,7 +650,7 @@ export class ClientPipeline {
     s.sentThrough = s.sendNext - 1;
     for (const w of failed) {
       if (!this.settle(w)) continue;
-      w.reject(new BusyError(busyText(this.settings.busyGiveUpMs), 1_000));
+      w.waiter.writeDone(new BusyError(busyText(this.settings.busyGiveUpMs), 1_000), 0, null);
     }
   }
 
@@ -643,7 +683,7 @@ export class ClientPipeline {
     if (i >= 0 && s.base + i - s.head > s.sentThrough) s.writes.splice(i, 1);
     const err = this.deadlineError(w, s.via);
     err.definitelyNotApplied = w.mayHaveApplied === 0;
-    if (this.settle(w)) w.reject(err);
+    if (this.settle(w)) w.waiter.writeDone(err, 0, null);
   }
 
   private expireRead(r: PendingRead): void {
@@ -652,7 +692,7 @@ export class ClientPipeline {
     if (i >= 0) this.readsWaiting.splice(i, 1);
     const err = this.deadlineError(r, r.via);
     err.definitelyNotApplied = true;
-    if (this.settle(r)) r.reject(err);
+    if (this.settle(r)) r.waiter.readDone(err, null);
   }
 
   private deadlineError(p: Pending, via: number | null): BackendError {
@@ -671,10 +711,12 @@ export class ClientPipeline {
     this.stopped = true;
     if (this.poller !== null) clearInterval(this.poller);
     this.poller = null;
-    const all: Pending[] = [...this.readsWaiting];
-    for (const s of this.streams.values()) all.push(...s.writes.slice(s.head));
-    for (const b of this.batches.values()) all.push(...b.reads);
-    for (const p of all) if (this.settle(p)) p.reject(new NoLeaderError('the cluster is shutting down'));
+    const reads: PendingRead[] = [...this.readsWaiting];
+    for (const b of this.batches.values()) reads.push(...b.reads);
+    const shutting = () => new NoLeaderError('the cluster is shutting down');
+    for (const s of this.streams.values()) for (const w of s.writes.slice(s.head)) if (this.settle(w)) w.waiter.writeDone(shutting(), 0, null);
+    for (const r of reads) if (this.settle(r)) r.waiter.readDone(shutting(), null);
+    this.deadlines.clear();
     this.streams.clear();
     this.batches.clear();
     this.readsWaiting = [];

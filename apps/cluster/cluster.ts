@@ -30,6 +30,8 @@ import {
   type NodeRole,
   type NodeState,
   type NodeStatus,
+  type ReadWaiter,
+  type WriteWaiter,
 } from '../http/backend.ts';
 import { networkStatus } from './network-view.ts';
 import { freshLayout, maxIdEverUsed, readLayout, writeLayout, type ClusterLayout } from './layout.ts';
@@ -738,6 +740,11 @@ export class Cluster implements ClusterBackend {
     return this.pipeline.submit(command, timeoutMs, opts.via ?? null);
   }
 
+  /** submit straight to the leader, told to `waiter` instead of a promise (the front doors' hot path). */
+  submitTo(command: Uint8Array, timeoutMs: number, waiter: WriteWaiter): void {
+    this.pipeline.submitTo(command, timeoutMs, null, waiter);
+  }
+
   /**
    * Reads `key` by one of the local read paths (a `log` read is a `submit` of a get command).
    * `via` picks the node a follower or stale read is served by (default: spread over the nodes).
@@ -751,6 +758,15 @@ export class Cluster implements ClusterBackend {
     const refused = this.checkVia(opts.via);
     if (refused !== null) return Promise.reject(refused);
     return this.pipeline.read({ key, app: opts.app }, mode, timeoutMs, opts.via ?? null);
+  }
+
+  /** read of a key by the leader's or any node's read path (no `via`), told to `waiter`. */
+  readTo(key: string, mode: LocalReadMode, timeoutMs: number, waiter: ReadWaiter): void {
+    if (this.options.protocol === 'multipaxos' && !paxosReadModes.includes(mode)) {
+      this.read(key, mode, timeoutMs).catch((err: Error) => waiter.readDone(err, null));
+      return;
+    }
+    this.pipeline.readTo({ key, app: undefined }, mode, timeoutMs, null, waiter);
   }
 
   /** What the pipeline sees of the cluster: the nodes' reported views and the supervisor's links. */

@@ -158,11 +158,15 @@ export interface ClusterBackend {
    * deadline itself, so a backend that overruns cannot hang a request.
    */
   submit(command: Uint8Array, timeoutMs: number): Promise<{ index: number; result: Uint8Array }>;
+  /** submit, told to `waiter` instead of a promise (no promise, no timer per request): optional, for hot front doors. */
+  submitTo?(command: Uint8Array, timeoutMs: number, waiter: WriteWaiter): void;
   /**
    * Reads a key by a local read path (`log` reads are a `submit` of a get). Settles within
    * `timeoutMs` like submit. `via` asks a given node to serve a follower or stale read.
    */
   read(key: string, mode: LocalReadMode, timeoutMs: number, opts?: { via?: number; app?: string }): Promise<LocalReadResult>;
+  /** read of a KV key (no `via`), told to `waiter`: optional, like submitTo. */
+  readTo?(key: string, mode: LocalReadMode, timeoutMs: number, waiter: ReadWaiter): void;
   /** The apps on the log (their HTTP routes are mounted beside the KV API); absent: KV only. */
   readonly apps?: readonly App[];
   /** A hot stream of cluster events; each subscriber gets events from when it subscribed. */
@@ -179,6 +183,16 @@ export interface ClusterBackend {
   promote?(id: number, timeoutMs: number): Promise<{ id: number; index: number }>;
   /** Moves leadership to the full voter `to`; resolves once it leads. */
   transfer?(to: number, timeoutMs: number): Promise<{ leader: number; term: number }>;
+}
+
+/** Hears once how a write ended: its index and the state machine's result, or why it failed. */
+export interface WriteWaiter {
+  writeDone(err: Error | null, index: number, result: Uint8Array | null): void;
+}
+
+/** Hears once how a read ended. */
+export interface ReadWaiter {
+  readDone(err: Error | null, answer: LocalReadResult | null): void;
 }
 
 /** Base of the errors a backend rejects with; `code` is the stable token the API answers with. */

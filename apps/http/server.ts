@@ -445,15 +445,75 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
     }
   }
 
+  /**
+   * A plain PUT the fast path read, when the backend takes waiters: the same checks, command and
+   * answers as the route, with one promise and no timer of its own (the backend settles by the
+   * deadline it is given, which is before the request's).
+   */
+  function leanPut(key: string, value: Uint8Array, deadlineAtMs: number): Promise<KvReply> {
+    try {
+      const problem = keyProblem(key, settings);
+      if (problem) throw new HttpError(400, 'bad-key', problem);
+      if (value.byteLength > settings.valueBytesMax) throw valueTooLarge(`${value.byteLength} bytes sent`);
+      if (inflight >= settings.inflightRequestsMax) {
+        throw new HttpError(503, 'overloaded', `${settings.inflightRequestsMax} requests are already in flight; retry shortly`, { 'retry-after': String(settings.retryAfterSeconds) });
+      }
+      const lane = lanes.acquire();
+      if (!lane) throw new Error('invariant: no free session lane below inflightRequestsMax');
+      let command: Uint8Array;
+      try {
+        command = encodeCommand({ op: 'put', key, value, clientId: lane.clientId, seq: lane.seq }, settings);
+      } catch (err) {
+        lanes.release(lane);
+        throw err;
+      }
+      inflight += 1;
+      return new Promise((resolve) => {
+        backend.submitTo!(command, backendMs({ deadlineAtMs } as RequestContext), {
+          writeDone(err, _index, result) {
+            inflight -= 1;
+            lanes.release(lane);
+            try {
+              if (err !== null) throw err;
+              resolve(jsonReply(200, putAnswer(decodeResult(result!))));
+            } catch (e) {
+              resolve(errorReply(e));
+            }
+          },
+        });
+      });
+    } catch (err) {
+      return Promise.resolve(errorReply(err));
+    }
+  }
+
+  /** A GET by the default read path (not `log`) the fast path read, when the backend takes waiters. */
+  function leanGet(key: string, deadlineAtMs: number): Promise<KvReply> {
+    const problem = keyProblem(key, settings);
+    if (problem) return Promise.resolve(errorReply(new HttpError(400, 'bad-key', problem)));
+    return new Promise((resolve) => {
+      backend.readTo!(key, readModeDefault as Exclude<ReadMode, 'log'>, backendMs({ deadlineAtMs } as RequestContext), {
+        readDone(err, r) {
+          try {
+            if (err !== null) throw err;
+            resolve(valueReply(key, r!.value, { 'cache-control': 'no-store', ...localReadHeaders(r!) }));
+          } catch (e) {
+            resolve(errorReply(e));
+          }
+        },
+      });
+    });
+  }
+
   const kv: KvOps = {
     put: (key, value, deadlineAtMs) =>
-      kvOp(key, deadlineAtMs, async (ctx) => {
+      backend.submitTo !== undefined ? leanPut(key, value, deadlineAtMs) : kvOp(key, deadlineAtMs, async (ctx) => {
         if (value.byteLength > settings.valueBytesMax) throw valueTooLarge(`${value.byteLength} bytes sent`);
         return jsonReply(200, putAnswer((await submitKv(ctx, null, { op: 'put', key, value })).result));
       }),
     delete: (key, deadlineAtMs) => kvOp(key, deadlineAtMs, async (ctx) => jsonReply(200, deleteAnswer((await submitKv(ctx, null, { op: 'delete', key })).result))),
     get: (key, deadlineAtMs) =>
-      kvOp(key, deadlineAtMs, async (ctx) => {
+      backend.readTo !== undefined && readModeDefault !== 'log' ? leanGet(key, deadlineAtMs) : kvOp(key, deadlineAtMs, async (ctx) => {
         const r = await withDeadline(ctx, backend.read(key, readModeDefault as Exclude<ReadMode, 'log'>, backendMs(ctx)), `the ${readModeDefault} read`);
         return valueReply(key, r.value, { 'cache-control': 'no-store', ...localReadHeaders(r) });
       }),

@@ -5,28 +5,37 @@
 import type { Socket } from 'node:net';
 import RedisParser from 'redis-parser';
 import type { CommandTable } from './commands.ts';
-import type { Client, Job, KvDoor } from './door.ts';
+import { isUtf8 } from 'node:buffer';
+import type { Answerer, Client, Flushable, Job, KvDoor } from './door.ts';
 import { RespError, wrongArity } from './errors.ts';
 import { RequestFramer } from './framing.ts';
 import { PhaseGate } from './gate.ts';
 import { error, type Protocol } from './reply.ts';
 import type { ReadMode } from '../http/backend.ts';
 
-interface Slot {
-  /** The answer, once known (null: still running). */
-  reply: Buffer | null;
-  deadlineAtMs: number;
-  /** The work, until it is started (null for an answer known at once). */
-  job: Job | null;
-  kind: 'read' | 'write';
+class Slot implements Answerer {
   /** Started by the gate and not yet let go (the gate goes on when the job settles or its deadline passes). */
-  holdsGate: boolean;
+  holdsGate = false;
+
+  constructor(
+    private readonly conn: RespConnection,
+    /** The answer, once known (null: still running). */
+    public reply: Buffer | null,
+    readonly deadlineAtMs: number,
+    /** The work, until it is started (null for an answer known at once). */
+    public job: Job | null,
+    readonly kind: 'read' | 'write',
+  ) {}
+
+  answer(reply: Buffer): void {
+    this.conn.complete(this, reply);
+  }
 }
 
 // A slot queue this long with this much already answered is compacted.
 const compactAfter = 1024;
 
-export class RespConnection implements Client {
+export class RespConnection implements Client, Flushable {
   readonly id: number;
   readonly clientId: string;
   name = '';
@@ -87,7 +96,11 @@ export class RespConnection implements Client {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       if (this.ending) return;
-      this.framer.scan(chunk);
+      this.lastCommandAtMs = Date.now();
+      // Plain GETs and SETs are taken straight from the bytes; from the first other request on,
+      // the rest of the chunk goes through the framer and redis-parser, in order.
+      const taken = this.framer.atRequestStart && !this.refusingTransaction ? this.takePlain(chunk) : 0;
+      if (taken < chunk.length) this.framer.scan(taken === 0 ? chunk : chunk.subarray(taken));
       this.updateFlow();
     });
     socket.on('drain', () => this.updateFlow());
@@ -168,12 +181,12 @@ export class RespConnection implements Client {
   }
 
   private start(job: Job): void {
-    const slot: Slot = { reply: null, deadlineAtMs: Date.now() + this.door.settings.requestDeadlineMs, job, kind: job.kind, holdsGate: false };
+    const slot = new Slot(this, null, Date.now() + this.door.settings.requestDeadlineMs, job, job.kind);
     this.slots.push(slot);
     this.gate.enter(job.kind, slot);
   }
 
-  private async launch(slot: Slot): Promise<void> {
+  private launch(slot: Slot): void {
     slot.holdsGate = true;
     const job = slot.job!;
     slot.job = null;
@@ -182,13 +195,67 @@ export class RespConnection implements Client {
       job.abandon?.();
       return this.letGo(slot);
     }
-    let reply: Buffer;
-    try {
-      reply = await job.run(slot.deadlineAtMs);
-    } catch (err) {
-      reply = error(this.door.errorAnswer(err, job.kind).message);
+    if (job.start !== undefined) {
+      try {
+        job.start(slot.deadlineAtMs, slot);
+      } catch (err) {
+        this.complete(slot, error(this.door.errorAnswer(err, job.kind).message));
+      }
+      return;
     }
-    this.complete(slot, reply);
+    job.run!(slot.deadlineAtMs).then(
+      (reply) => this.complete(slot, reply),
+      (err: unknown) => this.complete(slot, error(this.door.errorAnswer(err, job.kind).message)),
+    );
+  }
+
+  /**
+   * Runs the plain GETs and SETs at the start of `c` (whole requests, arguments within the
+   * limits: anything else, even a SET that will be refused, is left to the general path, which
+   * words the errors) and returns how many bytes they took.
+   */
+  private takePlain(c: Buffer): number {
+    const s = this.door.settings;
+    const n = c.length;
+    let i = 0;
+    while (i < n && !this.ending) {
+      // *2\r\n$3\r\nGET\r\n or *3\r\n$3\r\nSET\r\n, any case.
+      if (i + 13 > n || c[i] !== 42 || c[i + 2] !== 13 || c[i + 3] !== 10 || c[i + 4] !== 36 || c[i + 5] !== 51 || c[i + 6] !== 13 || c[i + 7] !== 10) break;
+      if (c[i + 11] !== 13 || c[i + 12] !== 10 || (c[i + 9]! | 0x20) !== 101 || (c[i + 10]! | 0x20) !== 116) break;
+      const first = c[i + 8]! | 0x20;
+      const isGet = first === 103 && c[i + 1] === 50;
+      if (!isGet && !(first === 115 && c[i + 1] === 51)) break;
+      const key = bulkAt(c, i + 13);
+      if (key < 0) break;
+      const keyStart = bulkStart;
+      const keyEnd = bulkEnd;
+      const keyBytes = keyEnd - keyStart;
+      if (keyBytes === 0 || keyBytes > s.keyBytesMax || !isUtf8(c.subarray(keyStart, keyEnd))) break;
+      let end = key;
+      if (!isGet) {
+        end = bulkAt(c, key);
+        if (end < 0 || bulkEnd - bulkStart > s.valueBytesMax) break;
+      }
+      if (end - i > s.requestBytesMax) break;
+      let job: Job | null;
+      if (isGet) {
+        job = this.door.get(c.toString('utf8', keyStart, keyEnd), this.readMode, this.proto);
+        if (job === null) break; // a read through the log: the general path
+      } else {
+        try {
+          job = this.door.put(this, c.toString('utf8', keyStart, keyEnd), c.subarray(bulkStart, bulkEnd));
+        } catch (err) {
+          this.door.stats.commands++;
+          this.answerNow(error(err instanceof RespError ? err.message : `ERR internal error: ${(err as Error)?.message ?? String(err)}`));
+          i = end;
+          continue;
+        }
+      }
+      this.door.stats.commands++;
+      this.start(job);
+      i = end;
+    }
+    return i;
   }
 
   private letGo(slot: Slot): void {
@@ -204,10 +271,11 @@ export class RespConnection implements Client {
       this.scheduleFlush();
       return;
     }
-    this.slots.push({ reply, deadlineAtMs: 0, job: null, kind: 'read', holdsGate: false });
+    this.slots.push(new Slot(this, reply, 0, null, 'read'));
   }
 
-  private complete(slot: Slot, reply: Buffer): void {
+  /** A started job's answer (Slot.answer), or an answer its deadline made. */
+  complete(slot: Slot, reply: Buffer): void {
     this.letGo(slot);
     if (slot.reply !== null) return;
     slot.reply = reply;
@@ -232,10 +300,10 @@ export class RespConnection implements Client {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // One write per turn of the event loop: answers that complete together go out together.
-    setImmediate(() => this.flush());
+    this.door.flushLater(this);
   }
 
-  private flush(): void {
+  flush(): void {
     this.flushScheduled = false;
     if (this.closed) return;
     const out = this.out;
@@ -278,4 +346,33 @@ function unknownCommand(name: string, args: readonly Buffer[]): string {
   let shownArgs = '';
   for (let i = 1; i < args.length && shownArgs.length < 128; i++) shownArgs += `'${args[i]!.toString('utf8', 0, 128 - shownArgs.length)}' `;
   return `ERR unknown command '${name.slice(0, 128)}', with args beginning with: ${shownArgs}`;
+}
+
+// Where the last bulk string bulkAt read lies (module state: no object per argument).
+let bulkStart = 0;
+let bulkEnd = 0;
+
+/** Reads `$<len>\r\n<bytes>\r\n` at `p`: the offset after it, or -1 if it is not whole and plain there. */
+function bulkAt(c: Buffer, p: number): number {
+  const n = c.length;
+  if (p >= n || c[p] !== 36) return -1;
+  let len = 0;
+  let q = p + 1;
+  for (let digits = 0; ; q++, digits++) {
+    if (q >= n || digits > 9) return -1;
+    const b = c[q]!;
+    if (b === 13) {
+      if (digits === 0) return -1;
+      break;
+    }
+    if (b < 48 || b > 57) return -1;
+    len = len * 10 + (b - 48);
+  }
+  if (q + 1 >= n || c[q + 1] !== 10) return -1;
+  const start = q + 2;
+  const end = start + len;
+  if (end + 2 > n || c[end] !== 13 || c[end + 1] !== 10) return -1;
+  bulkStart = start;
+  bulkEnd = end;
+  return end + 2;
 }

@@ -5,23 +5,35 @@
 import { randomBytes } from 'node:crypto';
 import { type KvCommand, type KvResult, decodeResult, encodeCommand } from '../kv/commands.ts';
 import { encodeKvQuery, type KvQuery } from '../kv/queries.ts';
-import type { ClusterBackend, ReadMode } from '../http/backend.ts';
+import type { ClusterBackend, LocalReadMode, LocalReadResult, ReadMode, ReadWaiter, WriteWaiter } from '../http/backend.ts';
 import { fromBackendError, fromKvResult, RespError } from './errors.ts';
-import type { Protocol } from './reply.ts';
+import { bulkOrNil, error, ok, type Protocol } from './reply.ts';
 import type { RespSettings } from './settings.ts';
 import { type SessionLane, SessionLanes } from '../http/sessions.ts';
 
 /** Session lanes at most (writes in flight): with the HTTP API's, well below the KV session table's 10,000. */
 const lanesMax = 4096;
 
+/** Where a job started by `start` hands its answer (once). */
+export interface Answerer {
+  answer(reply: Buffer): void;
+}
+
 /** Work a command hands its connection: run in order with the connection's other reads or writes. */
 export interface Job {
   /** Reads of a connection run together, and so do writes; a read waits for earlier writes and a write for earlier reads. */
   readonly kind: 'read' | 'write';
-  /** Resolves with the answer's bytes, or rejects (mapped by fromBackendError). */
-  run(deadlineAtMs: number): Promise<Buffer>;
+  /** Resolves with the answer's bytes, or rejects (mapped by fromBackendError). Used when the job has no `start`. */
+  run?(deadlineAtMs: number): Promise<Buffer>;
+  /** Runs the job and hands the answer (errors already mapped) to `to`: the hot commands' way, without promises. */
+  start?(deadlineAtMs: number, to: Answerer): void;
   /** The job will never run (its deadline passed while it waited): let go of what it holds. */
   abandon?(): void;
+}
+
+/** Something with answers to write once this turn of the event loop is over. */
+export interface Flushable {
+  flush(): void;
 }
 
 /** One connection as its commands see it. */
@@ -101,6 +113,8 @@ export class KvDoor {
    */
   readonly lanes: SessionLanes;
   private nextClient = 1;
+  /** Connections with answers to write: one setImmediate for all of them, not one each. */
+  private toFlush: Flushable[] = [];
 
   constructor(
     readonly backend: ClusterBackend,
@@ -117,6 +131,42 @@ export class KvDoor {
     const lane = this.lanes.acquire();
     if (lane === null) throw new RespError(`TRYAGAIN ${lanesMax} writes are in flight on this server; retry shortly`);
     return lane;
+  }
+
+  /** Calls `c.flush()` after this turn's I/O (the caller asks once per turn: it keeps its own flag). */
+  flushLater(c: Flushable): void {
+    if (this.toFlush.push(c) === 1) setImmediate(() => this.flushAll());
+  }
+
+  private flushAll(): void {
+    const list = this.toFlush;
+    this.toFlush = [];
+    for (const c of list) c.flush();
+  }
+
+  /**
+   * A plain SET (no options) as a job with no closure or promise of its own, when the backend
+   * takes waiters; else the general write. The value may view the connection's buffer: it is
+   * encoded here, before anything waits.
+   */
+  put(client: Client, key: string, value: Uint8Array): Job {
+    if (this.backend.submitTo === undefined) return this.write(client, { op: 'put', key, value }, putAnswer);
+    const lane = this.lane();
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeCommand({ op: 'put', key, value, clientId: lane.clientId, seq: lane.seq }, this.settings);
+    } catch (err) {
+      this.lanes.release(lane);
+      if (err instanceof RangeError) throw new RespError(`ERR ${err.message.replace(/^invalid [a-z-]+ command: /, '')}`);
+      throw err;
+    }
+    return new PutJob(this, bytes, lane);
+  }
+
+  /** A GET by a local read path (not `log`) as a job without promises, when the backend takes waiters; null otherwise. */
+  get(key: string, mode: ReadMode, proto: Protocol): Job | null {
+    if (mode === 'log' || this.backend.readTo === undefined) return null;
+    return new GetJob(this, key, mode, proto);
   }
 
   newClientNumber(): number {
@@ -198,4 +248,66 @@ export class KvDoor {
 
 export function remainingMs(deadlineAtMs: number): number {
   return Math.max(1, deadlineAtMs - Date.now());
+}
+
+function putAnswer(r: KvResult): Buffer {
+  if (r.type !== 'written') throw fromKvResult(r, 'set');
+  return ok;
+}
+
+/** A plain SET in flight: holds its session lane until the write ends or is abandoned. */
+class PutJob implements Job, WriteWaiter {
+  readonly kind = 'write';
+  private to: Answerer | null = null;
+  private held = true;
+
+  constructor(
+    private readonly door: KvDoor,
+    private readonly bytes: Uint8Array,
+    private readonly lane: SessionLane,
+  ) {}
+
+  start(deadlineAtMs: number, to: Answerer): void {
+    this.to = to;
+    this.door.backend.submitTo!(this.bytes, remainingMs(deadlineAtMs), this);
+  }
+
+  writeDone(err: Error | null, _index: number, result: Uint8Array | null): void {
+    this.abandon();
+    let reply: Buffer;
+    try {
+      if (err !== null) throw err;
+      reply = putAnswer(decodeResult(result!));
+    } catch (e) {
+      reply = error(this.door.errorAnswer(e, 'write').message);
+    }
+    this.to!.answer(reply);
+  }
+
+  abandon(): void {
+    if (this.held) this.door.lanes.release(this.lane);
+    this.held = false;
+  }
+}
+
+/** A GET by a local read path in flight. */
+class GetJob implements Job, ReadWaiter {
+  readonly kind = 'read';
+  private to: Answerer | null = null;
+
+  constructor(
+    private readonly door: KvDoor,
+    private readonly key: string,
+    private readonly mode: ReadMode,
+    private readonly proto: Protocol,
+  ) {}
+
+  start(deadlineAtMs: number, to: Answerer): void {
+    this.to = to;
+    this.door.backend.readTo!(this.key, this.mode as LocalReadMode, remainingMs(deadlineAtMs), this);
+  }
+
+  readDone(err: Error | null, answer: LocalReadResult | null): void {
+    this.to!.answer(err !== null ? error(this.door.errorAnswer(err, 'read').message) : bulkOrNil(answer!.value, this.proto));
+  }
 }

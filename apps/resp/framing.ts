@@ -54,7 +54,12 @@ export class RequestFramer {
     private readonly events: FramingEvents,
   ) {}
 
-  get closed(): boolean {
+  /** Between requests: nothing of a request is held, here or in the parser. */
+  get atRequestStart(): boolean {
+    return this.st === St.Start && !this.dropping;
+  }
+
+    get closed(): boolean {
     return this.st === St.Closed;
   }
 

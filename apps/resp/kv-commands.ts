@@ -49,7 +49,7 @@ const get: CommandSpec = {
   run(args, client, door) {
     const key = keyArg(args[1]!, door);
     const { readMode, proto } = client;
-    return read(async (d) => bulkOrNil(await door.readKey(client, key, readMode, d), proto));
+    return door.get(key, readMode, proto) ?? read(async (d) => bulkOrNil(await door.readKey(client, key, readMode, d), proto));
   },
 };
 
@@ -70,7 +70,7 @@ const set: CommandSpec = {
       } else throw syntaxError();
     }
     const proto = client.proto;
-    if (condition === null && !returnPrevious) return door.write(client, { op: 'put', key, value }, (r) => (expect(r, 'written', 'set'), ok));
+    if (condition === null && !returnPrevious) return door.put(client, key, value);
     return door.write(client, { op: 'put-if', key, value, condition, returnPrevious }, (r) => {
       if (r.type === 'condition-failed') return returnPrevious ? bulkOrNil(r.previous, proto) : nil(proto);
       if (r.type === 'swapped') return bulkOrNil(r.previous, proto);

@@ -217,6 +217,40 @@ test('pipelined answers come in order, and a pipeline reads its own writes', () 
     c.close();
   }));
 
+for (const waiters of [true, false]) {
+  test(`a stream of plain and other commands split at every byte gets the same answers in order (backend ${waiters ? 'with' : 'without'} waiters)`, () =>
+    withDoor(
+      {},
+      async (door) => {
+        for (const cut of [1, 2, 3, 7, 13, 14, 20, 33, 150]) {
+          // Keys of their own per cut: each run starts from absent keys.
+          const p = `cut${cut}:`;
+          const reqs: Buffer[] = [];
+          const expected: Answer[] = [];
+          for (let i = 0; i < 6; i++) {
+            // Plain SET/GET (taken from the bytes), then forms the general path takes: mixed case, options, other commands.
+            reqs.push(encodeRequest(['SET', `${p}k${i}`, `v${i}`]), encodeRequest(['get', `${p}k${i}`]), encodeRequest(['SeT', `${p}n`, String(i), 'XX']), encodeRequest(['GET', `${p}n`]));
+            reqs.push(encodeRequest(['INCR', `${p}c`]), encodeRequest(['GET', `${p}missing`]), encodeRequest(['SET', 'k', 'x', 'y']), encodeRequest(['GET', '']));
+            expected.push('OK', `v${i}`, null, null, i + 1, null, new Error('ERR syntax error'), new Error('ERR concur keys must not be empty'));
+          }
+          const all = Buffer.concat(reqs);
+          const c = await RawClient.open(door.port);
+          // Two pieces, cut at `cut` bytes and sent apart, so the second arrives as its own read.
+          c.send(all.subarray(0, cut));
+          await new Promise((r) => setTimeout(r, 5));
+          c.send(all.subarray(cut));
+          for (const [i, want] of expected.entries()) {
+            const got = await c.next();
+            if (want instanceof Error) isError(got, new RegExp(`^${want.message}`));
+            else assert.equal(got === null || typeof got === 'number' ? got : text(got as Buffer), want, `answer ${i} with the stream cut at ${cut}`);
+          }
+          c.close();
+        }
+      },
+      new LocalBackend({ waiters }),
+    ));
+}
+
 test('a client that pipelines past pendingCommandsMax is paused, not refused; connections past connectionsMax are turned away', () =>
   withDoor({ pendingCommandsMax: 8, connectionsMax: 2 }, async (door, backend) => {
     backend.commitDelayMs = 5;

@@ -20,6 +20,8 @@ import { runKvQuery } from '../../apps/kv/queries.ts';
 export interface LocalBackendOptions {
   nodeIds?: number[];
   stateMachine?: Partial<KvStateMachineSettings>;
+  /** Offer submitTo/readTo (default true), as the real cluster does; false: promises only, as a minimal backend. */
+  waiters?: boolean;
 }
 
 export class LocalBackend implements ClusterBackend {
@@ -46,7 +48,25 @@ export class LocalBackend implements ClusterBackend {
   private readonly events$ = new Subject<ClusterEvent>();
   private subscribers = 0;
 
+  submitTo?: ClusterBackend['submitTo'] = (command, timeoutMs, waiter) => {
+    this.submit(command, timeoutMs).then(
+      (r) => waiter.writeDone(null, r.index, r.result),
+      (err: Error) => waiter.writeDone(err, 0, null),
+    );
+  };
+
+  readTo?: ClusterBackend['readTo'] = (key, mode, timeoutMs, waiter) => {
+    this.read(key, mode, timeoutMs).then(
+      (r) => waiter.readDone(null, r),
+      (err: Error) => waiter.readDone(err, null),
+    );
+  };
+
   constructor(options: LocalBackendOptions = {}) {
+    if (options.waiters === false) {
+      this.submitTo = undefined;
+      this.readTo = undefined;
+    }
     this.nodeIds = options.nodeIds ?? [1, 2, 3];
     for (const id of this.nodeIds) this.up.set(id, true);
     this.sm = new KvStateMachine(options.stateMachine);
