@@ -317,6 +317,9 @@ export class RaftNode {
    * The host finished sending the snapshot to follower `to` (ok), or gave up on it (the follower
    * did not take it in time). Either way the follower is probed again: after an ok, once it acks;
    * after a failure, at the next heartbeat reply, which sends a fresh snapshot if it still needs one.
+   * The host owes one report for every transfer it starts (lost or not), whichever snapshot it
+   * actually shipped (it may send a newer one than asked): until the report or the follower's ack,
+   * the follower stays paused, and nothing in the core can tell a lost transfer from a slow one.
    */
   reportSnapshot(to: number, ok: boolean): void {
     if (this.role !== Role.leader) return;

@@ -73,6 +73,16 @@ interface SimImage {
   readonly digest: number;
 }
 
+/**
+ * A snapshot being streamed to one follower, as the live host's SnapshotSenders keeps it: at most
+ * one per follower (a newer offer replaces it), and each ends in exactly one report to the core.
+ */
+interface Transfer {
+  readonly to: number;
+  /** The leader's term when it offered: a transfer outlives no change of leadership. */
+  readonly leaderTerm: number;
+}
+
 /** How a seed snapshots: every `everyEntries` applied entries (0: never), keeping a margin. */
 interface SnapshotPolicy extends CompactionSettings {
   everyEntries: number;
@@ -98,6 +108,8 @@ interface Host {
   snapshotting: boolean;
   /** Images that arrived with snapshot messages, by index (volatile). */
   received: Map<number, SimImage>;
+  /** As leader: the transfer under way to each follower (volatile). */
+  sending: Map<number, Transfer>;
   lastRole: number;
   lastTerm: number;
   /** Keeps no state machine: applies nothing (its digest stays put), never snapshots its state. */
@@ -107,6 +119,14 @@ interface Host {
 }
 
 type Env = SimEnv<Message, RaftObservation>;
+
+/**
+ * Whether `h` still leads in `term`. A transfer ends unreported with the leadership it was
+ * offered in, as SnapshotSenders.stopAll ends them: the core forgot it (a new term starts afresh).
+ */
+function leadsIn(h: Host, term: number): boolean {
+  return h.raft !== null && h.raft.currentRole === Role.leader && h.raft.currentTerm === term;
+}
 
 class RaftSimCluster implements SimCluster<Message> {
   private readonly hosts = new Map<number, Host>();
@@ -118,7 +138,7 @@ class RaftSimCluster implements SimCluster<Message> {
   private readonly settings: Partial<RaftSettings>;
   private readonly snapshots: SnapshotPolicy;
   /** The image travelling with each snapshot message (duplicates share the message object). */
-  private readonly images = new WeakMap<Message, { image: SimImage; senderIncarnation: number }>();
+  private readonly images = new WeakMap<Message, { image: SimImage; transfer: Transfer }>();
   /** Chooses the read path; its own stream so read choices never shift other draws. */
   private readonly readRng: Rng;
   /** Reads started per path: lease (served at once), index (on the leader), follower. */
@@ -190,6 +210,7 @@ class RaftSimCluster implements SimCluster<Message> {
         image: null,
         snapshotting: false,
         received: new Map(),
+        sending: new Map(),
         lastRole: -1,
         lastTerm: 0,
         witness: this.plan?.witnessIds.has(id) ?? false,
@@ -222,6 +243,7 @@ class RaftSimCluster implements SimCluster<Message> {
     h.digest = h.image?.digest ?? 0;
     h.snapshotting = false;
     h.received.clear();
+    h.sending.clear();
     h.readsWaiting = [];
     h.lastRole = Role.follower;
     h.lastTerm = h.raft.currentTerm;
@@ -258,20 +280,30 @@ class RaftSimCluster implements SimCluster<Message> {
   /**
    * The image arrived with its message: the follower keeps it for the Ready that installs it, and
    * the sender's host learns that the transfer completed (a moment later, as a stream's last ack).
+   * A duplicate, or a transfer already given up or replaced by a newer offer, reports nothing.
    */
   private receiveImage(h: Host, msg: Message): void {
     const sent = this.images.get(msg);
     if (sent === undefined) throw new Error(`snapshot message ${formatMessage(msg)} carries no image`);
     h.received.set(msg.index, sent.image);
     const sender = this.host(msg.from);
+    const t = sent.transfer;
+    if (sender.sending.get(t.to) !== t) return;
+    sender.sending.delete(t.to);
     this.env.after(this.env.diskDelayMs(), this.env.tracing ? `n${msg.from} hears transfer to n${msg.to} done` : '', () => {
-      if (sender.raft === null || sender.incarnation !== sent.senderIncarnation) return;
-      sender.raft.reportSnapshot(msg.to, true);
+      if (!leadsIn(sender, t.leaderTerm)) return;
+      sender.raft!.reportSnapshot(t.to, true);
       this.afterInput(sender);
     });
   }
 
-  /** A leader sends a snapshot: its image goes along; a transfer not acked in time is given up. */
+  /**
+   * A leader sends a snapshot: its image goes along; a transfer not acked in time is given up.
+   * The host may send a newer snapshot than the core asked for, so it tells its transfers apart
+   * by its own record of them, never by the core's pendingSnapshot: a transfer judged by the
+   * index the core asked for would, once lost, never be reported, and the follower would stay
+   * paused in the snapshot state for good.
+   */
   private sendSnapshot(h: Host, m: Message): void {
     const image = h.image;
     if (image === null || image.meta.index < m.index) throw new Error(`n${h.id} offers snapshot ${m.index} but holds ${image?.meta.index ?? 'none'}`);
@@ -279,17 +311,17 @@ class RaftSimCluster implements SimCluster<Message> {
     // snapshot of committed state at or past the one asked for will do).
     m.index = image.meta.index;
     m.logTerm = image.meta.term;
-    this.images.set(m, { image, senderIncarnation: h.incarnation });
+    const t: Transfer = { to: m.to, leaderTerm: m.term };
+    h.sending.set(m.to, t);
+    this.images.set(m, { image, transfer: t });
     this.snapshotCounts.snapshotsSent++;
-    const inc = h.incarnation;
     this.env.after(this.snapshots.transferTimeoutMs, this.env.tracing ? `~n${h.id} snapshot transfer to n${m.to} deadline` : '', () => {
-      const raft = h.raft;
-      if (raft === null || h.incarnation !== inc || raft.currentRole !== Role.leader) return;
-      const pr = raft.status().progress.get(m.to);
-      if (pr === undefined || pr.state !== 'snapshot' || pr.pendingSnapshot !== m.index) return;
+      if (h.sending.get(m.to) !== t) return;
+      h.sending.delete(m.to);
+      if (!leadsIn(h, t.leaderTerm)) return;
       this.snapshotCounts.snapshotTransfersFailed++;
       if (this.env.tracing) this.env.trace(`   n${h.id}: transfer of snapshot ${m.index} to n${m.to} timed out`);
-      raft.reportSnapshot(m.to, false);
+      h.raft!.reportSnapshot(m.to, false);
       this.afterInput(h);
     });
   }

@@ -136,6 +136,44 @@ test('leader: a follower behind the compacted log gets one snapshot offer, then 
   assert.is(pr.match, 5);
 });
 
+test('leader: a lost snapshot holds the follower until the host reports its transfer; a failure report, whatever the host sent, brings an offer of the newest', () => {
+  const c = electedCluster();
+  c.isolate(3);
+  for (let i = 0; i < 4; i++) c.propose(1, `v${i}`);
+  c.raft(1).flush();
+  c.stabilize();
+  c.snapshotAndCompact(1, 5);
+  c.heal();
+  // One heartbeat round: node 3 answers, the leader offers snapshot 5, the network loses it.
+  c.tick(1);
+  const lost: string[] = [];
+  for (let round = 0; round < 10; round++) {
+    c.processAll();
+    for (const m of c.inflight) if (m.type === MessageType.snapshot) lost.push(`${m.from}→${m.to} snapshot ${m.index}`);
+    c.inflight = c.inflight.filter((m) => m.type !== MessageType.snapshot);
+    if (c.deliverRound() === 0) break;
+  }
+  assert.equal(lost, ['1→3 snapshot 5']);
+  c.takeTranscript();
+  // The leader moves on to a newer snapshot, as a host may send instead of the one asked for.
+  c.propose(1, 'v4');
+  c.raft(1).flush();
+  c.stabilize();
+  const newest = c.node(1).appliedIndex;
+  c.snapshotAndCompact(1, newest);
+  // Node 3 answers every heartbeat, yet nothing tells the core the transfer is lost: the host owes that report.
+  c.run(5);
+  assert.not.ok(c.takeTranscript().some((l) => l.startsWith('snapshot 1→3')), 'no second offer before the report');
+  assert.equal([c.raft(1).status().progress.get(3)!.state, c.raft(1).status().progress.get(3)!.pendingSnapshot], ['snapshot', 5]);
+  // The core asked for 5; the host's report names only the follower, so it fits whichever snapshot went.
+  c.raft(1).reportSnapshot(3, false);
+  c.run(1);
+  assert.equal(c.takeTranscript().filter((l) => l.startsWith('snapshot 1→3')), [`snapshot 1→3 t1 snapshot=${newest}/t1 commit=${newest}`]);
+  const pr = c.raft(1).status().progress.get(3)!;
+  assert.is(pr.state, 'replicate');
+  assert.is(pr.match, c.raft(1).lastIndex);
+});
+
 test('progress: snapshot state pauses appends; success probes after the snapshot, failure retries from match', () => {
   const p = new Progress(20, 4);
   p.maybeUpdate(3);
