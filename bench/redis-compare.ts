@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { intOption } from '../apps/cli/options.ts';
+import { cpuPerRequest, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
 
 interface Options {
   requests: number;
@@ -22,6 +23,8 @@ interface Rate {
   pipeline: number;
   rps: number;
   p50Ms: number;
+  /** CPU the server spent per request, by thread kind (Linux /proc). */
+  cpu?: CpuPerRequest;
 }
 
 /** How long redis-server and concur may take to come up, and one load to finish. */
@@ -96,17 +99,25 @@ function parseCsv(out: string, pipeline: number): Rate[] {
   return rates;
 }
 
-async function load(system: string, port: number, o: Options): Promise<Rate[]> {
+/**
+ * SET then GET (each its own redis-benchmark run, so the server's CPU can be read per test), without
+ * pipelining and with it. `pid` is the server's; `workers` its worker threads to tell apart.
+ */
+async function load(system: string, port: number, o: Options, pid: number, workers: number): Promise<Rate[]> {
   const rates: Rate[] = [];
   for (const pipeline of [1, o.pipeline]) {
-    say(`  ${system}: redis-benchmark -t set,get -c ${o.clients} -n ${o.requests} -d ${o.valueBytes}${pipeline > 1 ? ` -P ${pipeline}` : ''} …`);
-    // redis-benchmark reports error answers on stderr ("Error from server: ..."): shown, not hidden.
-    const out = await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', 'set,get', '-c', String(o.clients), '-n', String(o.requests), '-d', String(o.valueBytes), '-P', String(pipeline), '--csv'], loadTimeoutMs, (err) => {
-      for (const line of err.split('\n')) if (line.includes('Error from server')) say(`    ${system}: ${line.trim()}`);
-    });
-    const got = parseCsv(out, pipeline);
-    if (got.length !== 2) throw new Error(`redis-benchmark printed no SET and GET rates:\n${out}`);
-    rates.push(...got);
+    for (const test of ['set', 'get']) {
+      say(`  ${system}: redis-benchmark -t ${test} -c ${o.clients} -n ${o.requests} -d ${o.valueBytes}${pipeline > 1 ? ` -P ${pipeline}` : ''} …`);
+      const before = threadTimes(pid);
+      // redis-benchmark reports error answers on stderr ("Error from server: ..."): shown, not hidden.
+      const out = await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', test, '-c', String(o.clients), '-n', String(o.requests), '-d', String(o.valueBytes), '-P', String(pipeline), '--csv'], loadTimeoutMs, (err) => {
+        for (const line of err.split('\n')) if (line.includes('Error from server')) say(`    ${system}: ${line.trim()}`);
+      });
+      const got = parseCsv(out, pipeline);
+      if (got.length !== 1) throw new Error(`redis-benchmark printed no ${test.toUpperCase()} rate:\n${out}`);
+      got[0]!.cpu = cpuPerRequest(pid, before, threadTimes(pid), o.requests, workers);
+      rates.push(got[0]!);
+    }
   }
   return rates;
 }
@@ -118,7 +129,7 @@ async function redisServer(o: Options): Promise<Rate[]> {
     await waitFor('redis-server', async () => (await run('redis-cli', ['-h', host, '-p', String(port), 'PING'], 5_000)).trim() === 'PONG');
     const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
     say(`redis-server on ${host}:${port}, no persistence (${version})`);
-    return await load('redis', port, o);
+    return await load('redis', port, o, child.pid!, 0);
   } finally {
     await stop(child, 'SIGTERM');
   }
@@ -147,7 +158,7 @@ async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
     });
     await waitFor('a concur leader', async () => ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader !== null);
     say(`concur: 3 nodes, ${storage === 'wal' ? 'WAL storage (fsync batch)' : 'memory storage'}, RESP on ${host}:${port}`);
-    return await load(`concur (${storage})`, port, o);
+    return await load(`concur (${storage})`, port, o, child.pid!, 3);
   } finally {
     await stop(child, 'SIGINT');
   }
@@ -179,6 +190,15 @@ async function main(): Promise<void> {
     return { test: r.test, pipeline: r.pipeline, redis: r, concur: m, ratio: ratio(m.rps, r.rps), target: target(r.pipeline), ...(w ? { wal: w, walRatio: ratio(w.rps, r.rps) } : {}) };
   });
   say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values; concur: 3 nodes, linearizable reads by ReadIndex)`);
+  say('');
+  say('CPU per request, µs (Linux /proc; concur: main thread + its 3 node threads + the rest, V8 compiler/GC threads)');
+  say(`test  -P   redis   concur   main  nodes  other${wal ? '     wal' : ''}`);
+  for (const r of redis) {
+    const m = memory.find((x) => x.test === r.test && x.pipeline === r.pipeline)!;
+    const w = wal?.find((x) => x.test === r.test && x.pipeline === r.pipeline) ?? null;
+    const c = m.cpu!;
+    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}`);
+  }
   process.stdout.write(`${JSON.stringify({ clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rows })}\n`);
 }
 
