@@ -15,6 +15,7 @@ interface Options {
   pipeline: number;
   valueBytes: number;
   wal: boolean;
+  warmup: number;
 }
 
 /** One redis-benchmark test (SET or GET) at one pipeline depth. */
@@ -38,7 +39,8 @@ const program = new Command('redis-compare')
   .option('--clients <n>', 'connections (redis-benchmark -c)', intOption(1, 1_000), 50)
   .option('--pipeline <n>', 'the pipelined run\'s depth (redis-benchmark -P)', intOption(2, 1_000), 16)
   .option('--value-bytes <n>', 'bytes per SET value (redis-benchmark -d)', intOption(1, 1_048_576), 3)
-  .option('--wal', 'also run concur with --storage wal --fsync batch', false);
+  .option('--wal', 'also run concur with --storage wal --fsync batch', false)
+  .option('--warmup <n>', 'requests of SET and of GET (-P 16) each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 100_000_000), 50_000);
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -104,6 +106,10 @@ function parseCsv(out: string, pipeline: number): Rate[] {
  * pipelining and with it. `pid` is the server's; `workers` its worker threads to tell apart.
  */
 async function load(system: string, port: number, o: Options, pid: number, workers: number): Promise<Rate[]> {
+  if (o.warmup > 0) {
+    say(`  ${system}: warming up (redis-benchmark -t set,get -n ${o.warmup} -P 16, not measured) …`);
+    await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', 'set,get', '-c', String(o.clients), '-n', String(o.warmup), '-d', String(o.valueBytes), '-P', '16', '--csv'], loadTimeoutMs);
+  }
   const rates: Rate[] = [];
   for (const pipeline of [1, o.pipeline]) {
     for (const test of ['set', 'get']) {
@@ -189,7 +195,7 @@ async function main(): Promise<void> {
     say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${fmt(r.rps).padStart(10)}${fmt(m.rps).padStart(12)}${String(ratio(m.rps, r.rps)).padStart(7)}${`${target(r.pipeline)}×`.padStart(8)}${w ? `${fmt(w.rps).padStart(8)}${String(ratio(w.rps, r.rps)).padStart(7)}` : ''}`);
     return { test: r.test, pipeline: r.pipeline, redis: r, concur: m, ratio: ratio(m.rps, r.rps), target: target(r.pipeline), ...(w ? { wal: w, walRatio: ratio(w.rps, r.rps) } : {}) };
   });
-  say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values; concur: 3 nodes, linearizable reads by ReadIndex)`);
+  say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values, after ${o.warmup} of each to warm up; concur: 3 nodes, linearizable reads by ReadIndex)`);
   say('');
   say('CPU per request, µs (Linux /proc; concur: main thread + its 3 node threads + the rest, V8 compiler/GC threads)');
   say(`test  -P   redis   concur   main  nodes  other${wal ? '     wal' : ''}`);
