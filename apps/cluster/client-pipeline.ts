@@ -32,7 +32,7 @@ class WriteSettler implements WriteWaiter {
 
   writeDone(err: Error | null, index: number, result: Uint8Array | null): void {
     if (err !== null) this.reject(err);
-    else this.resolve({ index, result: result! });
+    else this.resolve({ index, result: result!.slice() });
   }
 }
 
@@ -509,7 +509,7 @@ export class ClientPipeline {
       const w = this.write(s, seq);
       w.answered = true;
       if (!this.settle(w)) return;
-      w.waiter.writeDone(null, index, result.slice());
+      w.waiter.writeDone(null, index, result);
       if (this.onWriteDone !== null) this.onWriteDone(performance.now() - w.submittedAt);
     });
     const before = s.base;

@@ -185,7 +185,10 @@ export interface ClusterBackend {
   transfer?(to: number, timeoutMs: number): Promise<{ leader: number; term: number }>;
 }
 
-/** Hears once how a write ended: its index and the state machine's result, or why it failed. */
+/**
+ * Hears once how a write ended: its index and the state machine's result, or why it failed. The
+ * result may view memory that is reused after the call (a ring frame): copy what is kept.
+ */
 export interface WriteWaiter {
   writeDone(err: Error | null, index: number, result: Uint8Array | null): void;
 }
