@@ -11,14 +11,22 @@ import {
   KvDecodeError,
   commandProblem,
   decodeCommand,
+  deletedResult,
   encodeResult,
   int64Max,
   int64Min,
   kvCodec,
   kvEncode,
   kvLimitsDefault,
+  newSimpleCommand,
+  notFoundResult,
   parseInt64,
+  readSimpleCommand,
+  simpleCommandFits,
   textBytes,
+  utf8ByteLength,
+  valueResult,
+  writtenResult,
 } from './commands.ts';
 
 export interface KvStateMachineSettings extends KvLimits {
@@ -64,15 +72,99 @@ export const kvStateMachineSettingsDefault: Readonly<KvStateMachineSettings> = O
  * results would cost up to valueBytesMax per client.
  */
 
-// Never mutated once stored (a new seq stores a new entry): snapshot images share them.
-interface SessionEntry {
-  readonly seq: number;
-  readonly result: Uint8Array;
-}
-
 // Per-entry overhead counted against sessionBytesMax besides the result and id bytes, so a
 // flood of tiny results still has a byte cost.
 const sessionEntryOverheadBytes = 64;
+
+/** One client's session: a node of the table's LRU list, updated in place by a new seq. */
+interface Session {
+  readonly clientId: string;
+  seq: number;
+  result: Uint8Array;
+  /** What this session is charged against sessionBytesMax: UTF-8 id bytes, result bytes and the overhead. */
+  bytes: number;
+  older: Session | null;
+  newer: Session | null;
+}
+
+/**
+ * The session table: a map from client id to session, and the sessions in a doubly linked list,
+ * least recently used first. A use moves a session to the newest end in place, so the order is
+ * exactly the one a Map deleted and re-inserted on every use kept (a function of the log, the
+ * same on every replica, and the order snapshot images carry), without its cost: each delete
+ * left a hole at the front of the Map's table, which every eviction check's iterator walked
+ * over again (test/kv/fast-path.property.test.ts holds the two to the same order, byte count and
+ * evictions). Holds no policy; KvStateMachine decides when to evict.
+ */
+class SessionTable {
+  private readonly byId = new Map<string, Session>();
+  private oldest: Session | null = null;
+  private newest: Session | null = null;
+  /** The sum of every session's `bytes`. */
+  bytes = 0;
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(clientId: string): Session | undefined {
+    return this.byId.get(clientId);
+  }
+
+  /** Makes `s` the most recently used. */
+  touch(s: Session): void {
+    if (s === this.newest) return;
+    this.unlink(s);
+    this.append(s);
+  }
+
+  /** A new session (the client has none), the most recently used. `idBytes`: the client id's UTF-8 size. */
+  add(clientId: string, idBytes: number, seq: number, result: Uint8Array): void {
+    const s: Session = { clientId, seq, result, bytes: idBytes + result.byteLength + sessionEntryOverheadBytes, older: null, newer: null };
+    this.byId.set(clientId, s);
+    this.append(s);
+    this.bytes += s.bytes;
+  }
+
+  /** A new seq and result for an existing session, which becomes the most recently used. */
+  update(s: Session, seq: number, result: Uint8Array): void {
+    const bytes = s.bytes - s.result.byteLength + result.byteLength;
+    this.bytes += bytes - s.bytes;
+    s.bytes = bytes;
+    s.seq = seq;
+    s.result = result;
+    this.touch(s);
+  }
+
+  /** Forgets the least recently used session. */
+  evictOldest(): void {
+    const s = this.oldest!;
+    this.unlink(s);
+    this.byId.delete(s.clientId);
+    this.bytes -= s.bytes;
+  }
+
+  /** Calls `f` on every session, least recently used first. `f` must not change the table. */
+  forEach(f: (s: Session) => void): void {
+    for (let s = this.oldest; s !== null; s = s.newer) f(s);
+  }
+
+  private unlink(s: Session): void {
+    if (s.older === null) this.oldest = s.newer;
+    else s.older.newer = s.newer;
+    if (s.newer === null) this.newest = s.older;
+    else s.newer.older = s.older;
+    s.older = null;
+    s.newer = null;
+  }
+
+  private append(s: Session): void {
+    s.older = this.newest;
+    if (this.newest === null) this.oldest = s;
+    else this.newest.newer = s;
+    this.newest = s;
+  }
+}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
@@ -85,13 +177,17 @@ function checkSettings(s: KvStateMachineSettings): void {
   }
 }
 
+function staleResult(clientId: string, seq: number, lastSeq: number): Uint8Array {
+  return encodeResult({ type: 'error', code: 'stale-request', message: `stale request: client ${clientId} sent seq ${seq} after seq ${lastSeq} was applied` });
+}
+
 export class KvStateMachine {
   readonly settings: Readonly<KvStateMachineSettings>;
   private data = new Map<string, Uint8Array>();
-  // Map iteration order is insertion order: re-inserting on use keeps it least-recently-used first.
-  private sessions = new Map<string, SessionEntry>();
-  private sessionBytes = 0;
+  private sessions = new SessionTable();
   private appliedIndex = 0;
+  // Where apply's fast path reads a put, get or delete: one, reused, so reading allocates nothing.
+  private readonly simple = newSimpleCommand();
   // The keys in order for scans, rebuilt on demand after a key was added or removed (not on an
   // overwrite). Derived state: in neither the digest nor the snapshot.
   private sortedKeys: string[] | null = null;
@@ -116,7 +212,7 @@ export class KvStateMachine {
 
   /** Bytes currently charged to the session table (see sessionBytesMax). */
   get sessionBytesUsed(): number {
-    return this.sessionBytes;
+    return this.sessions.bytes;
   }
 
   /** The last seq applied for a client, or undefined if it has no session (never seen or evicted). */
@@ -144,6 +240,18 @@ export class KvStateMachine {
     }
     this.appliedIndex = index;
 
+    // Nearly every command: a put, get or delete within the limits, read without cbor-x and
+    // answered with results written by hand. Anything else (or a command breaking a limit, which
+    // the general path must explain) takes the general path, which answers it as it always did.
+    const c = this.simple;
+    if (readSimpleCommand(command, c, false) && simpleCommandFits(c, this.settings)) {
+      if (c.op === 'get') {
+        const value = this.data.get(c.key);
+        return value === undefined ? notFoundResult() : valueResult(value);
+      }
+      return this.applySimpleWrite(index, c.op, c.clientId, c.clientIdBytes, c.seq, c.key, c.value);
+    }
+
     let cmd: KvCommand;
     try {
       cmd = decodeCommand(command);
@@ -162,22 +270,38 @@ export class KvStateMachine {
     const session = this.sessions.get(cmd.clientId);
     if (session) {
       if (cmd.seq === session.seq) {
-        this.touch(cmd.clientId, session);
+        this.sessions.touch(session);
         return session.result;
       }
-      if (cmd.seq < session.seq) {
-        return encodeResult({
-          type: 'error',
-          code: 'stale-request',
-          message: `stale request: client ${cmd.clientId} sent seq ${cmd.seq} after seq ${session.seq} was applied`,
-        });
-      }
+      if (cmd.seq < session.seq) return staleResult(cmd.clientId, cmd.seq, session.seq);
     }
 
     // A copy of its own, so the cache does not pin the encoder's larger working buffer and
     // sessionBytesMax counts what is really held.
     const result = encodeResult(this.write(index, cmd)).slice();
-    this.remember(cmd.clientId, { seq: cmd.seq, result });
+    this.remember(session, cmd.clientId, utf8ByteLength(cmd.clientId), cmd.seq, result);
+    return result;
+  }
+
+  /**
+   * apply's fast path for a put or delete: the same steps as the general path (session check,
+   * write, remember), with the result written by hand (its own small array: nothing to copy).
+   */
+  private applySimpleWrite(index: number, op: 'put' | 'delete', clientId: string, clientIdBytes: number, seq: number, key: string, value: Uint8Array | null): Uint8Array {
+    const session = this.sessions.get(clientId);
+    if (session !== undefined) {
+      if (seq === session.seq) {
+        this.sessions.touch(session);
+        return session.result;
+      }
+      if (seq < session.seq) return staleResult(clientId, seq, session.seq);
+    }
+    let result: Uint8Array;
+    if (op === 'put') {
+      this.set(key, value!);
+      result = writtenResult(index);
+    } else result = deletedResult(index, this.remove(key));
+    this.remember(session, clientId, clientIdBytes, seq, result);
     return result;
   }
 
@@ -266,49 +390,47 @@ export class KvStateMachine {
     return { keys, last: null };
   }
 
-  private entryBytes(clientId: string, entry: SessionEntry): number {
-    return Buffer.byteLength(clientId, 'utf8') + entry.result.byteLength + sessionEntryOverheadBytes;
-  }
-
-  private touch(clientId: string, entry: SessionEntry): void {
-    this.sessions.delete(clientId);
-    this.sessions.set(clientId, entry);
-  }
-
-  private remember(clientId: string, entry: SessionEntry): void {
-    const old = this.sessions.get(clientId);
-    if (old) {
-      this.sessionBytes -= this.entryBytes(clientId, old);
-      this.sessions.delete(clientId);
-    }
-    this.sessions.set(clientId, entry);
-    this.sessionBytes += this.entryBytes(clientId, entry);
+  /**
+   * Records (seq, result) as the client's latest and makes it the most recently used. `session`
+   * is the client's current one (undefined: none, so one is added, charged `clientIdBytes`, the
+   * id's UTF-8 size: a session keeps it, so it is measured once per client, not per write).
+   */
+  private remember(session: Session | undefined, clientId: string, clientIdBytes: number, seq: number, result: Uint8Array): void {
+    if (session !== undefined) this.sessions.update(session, seq, result);
+    else this.sessions.add(clientId, clientIdBytes, seq, result);
     this.evict();
   }
 
   // Evicts least recently used clients until both bounds hold. The newest entry always stays,
   // even if alone it exceeds sessionBytesMax: the request being answered must be retry-safe.
   private evict(): void {
-    for (const [clientId, entry] of this.sessions) {
-      if (this.sessions.size <= 1) break;
-      if (this.sessions.size <= this.settings.sessionsMax && this.sessionBytes <= this.settings.sessionBytesMax) break;
-      this.sessions.delete(clientId);
-      this.sessionBytes -= this.entryBytes(clientId, entry);
-    }
+    const t = this.sessions;
+    const { sessionsMax, sessionBytesMax } = this.settings;
+    while (t.size > 1 && (t.size > sessionsMax || t.bytes > sessionBytesMax)) t.evictOldest();
   }
 
   /**
    * An image of the whole state as of now, serialized lazily by next() in pieces of about
    * `pieceBytes` (one record larger than that is a piece of its own). Capturing copies the key
-   * and session lists, not the values: stored values and session entries are never mutated, so
-   * commands applied afterwards cannot change what the image yields. Until it is drained or
-   * dropped, the image keeps alive the values it captured, even ones deleted since.
+   * list and each session's fields, not the values or cached results: those are never mutated
+   * (a write stores new ones), so commands applied afterwards cannot change what the image
+   * yields. Until it is drained or dropped, the image keeps alive the values it captured, even
+   * ones deleted since.
    */
   snapshotImage(pieceBytes: number = this.settings.snapshotPieceBytes): SnapshotImage {
     if (!Number.isSafeInteger(pieceBytes) || pieceBytes < 1) throw new RangeError(`KvStateMachine.snapshotImage: pieceBytes must be a positive integer, got ${String(pieceBytes)}`);
     // Map order, not sorted: it is itself a function of the log, costs no sort, and restoring in
     // it keeps the data and the sessions' LRU order exactly as they were.
-    return new KvImageWriter(this.appliedIndex, [...this.data.keys()], [...this.data.values()], [...this.sessions.keys()], [...this.sessions.values()], pieceBytes);
+    // Sessions change in place, so their fields are copied out now.
+    const clientIds: string[] = [];
+    const seqs: number[] = [];
+    const results: Uint8Array[] = [];
+    this.sessions.forEach((e) => {
+      clientIds.push(e.clientId);
+      seqs.push(e.seq);
+      results.push(e.result);
+    });
+    return new KvImageWriter(this.appliedIndex, [...this.data.keys()], [...this.data.values()], clientIds, seqs, results, pieceBytes);
   }
 
   /**
@@ -341,17 +463,17 @@ export class KvStateMachine {
     const hash = createHash('sha256');
     hash.update(kvEncode([digestDomain, this.data.size, this.sessions.size]));
     for (const key of [...this.data.keys()].sort()) hash.update(kvEncode([key, this.data.get(key)!]));
-    for (const [clientId, e] of this.sessions) hash.update(kvEncode([clientId, e.seq, e.result]));
+    this.sessions.forEach((e) => hash.update(kvEncode([e.clientId, e.seq, e.result])));
     return hash.digest('hex');
   }
 
   private install(image: RestoredImage): void {
     this.data = image.data;
     this.sortedKeys = null;
-    this.sessions = image.sessions;
+    // In the image's order, which is the LRU order the sessions had.
+    this.sessions = new SessionTable();
+    for (const [clientId, e] of image.sessions) this.sessions.add(clientId, utf8ByteLength(clientId), e.seq, e.result);
     this.appliedIndex = image.index;
-    this.sessionBytes = 0;
-    for (const [clientId, e] of this.sessions) this.sessionBytes += this.entryBytes(clientId, e);
     this.evict();
   }
 }
@@ -384,10 +506,11 @@ class KvImageWriter implements SnapshotImage {
     keys: string[],
     values: Uint8Array[],
     clientIds: string[],
-    entries: SessionEntry[],
+    seqs: number[],
+    results: Uint8Array[],
     private readonly pieceBytes: number,
   ) {
-    this.records = imageRecords(index, keys, values, clientIds, entries);
+    this.records = imageRecords(index, keys, values, clientIds, seqs, results);
   }
 
   next(): Uint8Array | null {
@@ -425,16 +548,23 @@ class KvImageWriter implements SnapshotImage {
   }
 }
 
-function* imageRecords(index: number, keys: string[], values: Uint8Array[], clientIds: string[], entries: SessionEntry[]): Generator<unknown[], void> {
+function* imageRecords(index: number, keys: string[], values: Uint8Array[], clientIds: string[], seqs: number[], results: Uint8Array[]): Generator<unknown[], void> {
   yield [snapshotFormatVersion, index, keys.length, clientIds.length];
   for (let i = 0; i < keys.length; i++) yield [keys[i], values[i]];
-  for (let i = 0; i < clientIds.length; i++) yield [clientIds[i], entries[i]!.seq, entries[i]!.result];
+  for (let i = 0; i < clientIds.length; i++) yield [clientIds[i], seqs[i], results[i]];
+}
+
+/** A session record of an image being restored. */
+interface SessionRecord {
+  readonly seq: number;
+  readonly result: Uint8Array;
 }
 
 interface RestoredImage {
   index: number;
   data: Map<string, Uint8Array>;
-  sessions: Map<string, SessionEntry>;
+  /** In the image's order: least recently used first. */
+  sessions: Map<string, SessionRecord>;
 }
 
 interface ImageHeader {
@@ -465,7 +595,7 @@ class KvImageReader implements SnapshotRestore {
   private keysRead = 0;
   private sessionsRead = 0;
   private data = new Map<string, Uint8Array>();
-  private sessions = new Map<string, SessionEntry>();
+  private sessions = new Map<string, SessionRecord>();
   private state: 'open' | 'failed' | 'finished' = 'open';
 
   constructor(
