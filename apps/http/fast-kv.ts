@@ -3,14 +3,17 @@
 // answered on the socket directly, in order, several per read when a client pipelines. Anything
 // else — another route, a query, percent-encoding, chunked bodies, Expect, client identity
 // headers, HEAD, oversized headers or bodies, a missing or wrong token when the API has one —
-// hands the connection to node:http as it stands,
-// which then serves it (and any errors) as before. node:http costs ~66 µs of main-thread CPU
-// per request on the development machine, this ~30: the main thread is what bounds a front door.
-// Must never answer out of order, nor swallow a byte node:http should see.
+// hands the connection to node:http as it stands, which then serves it (and any errors) as before.
+// The main thread is what bounds a front door: on the 2-core development machine node:http costs
+// ~66 µs of its CPU per request, a bare socket that answers a fixed string unread ~36, and this
+// path ~44 over a backend that answers at once (parse, command, answer from reply-bytes.ts, all
+// of a turn's writes after its I/O). Must never answer out of order, nor swallow a byte node:http
+// should see.
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { KvOps, KvReply } from './server.ts';
+import type { KvAnswerSink, KvOps, KvReply } from './server.ts';
+import { encodeIndexReply, encodeReply, encodeValueReply, type ReadPosition } from './reply-bytes.ts';
 
 export interface FastKvSettings {
   /** Header block bytes at most on the fast path (beyond: node:http, which answers 431). */
@@ -25,47 +28,14 @@ export interface FastKvSettings {
   authorized?: (header: string | undefined) => boolean;
 }
 
-const statusText: Record<number, string> = {
-  200: 'OK',
-  400: 'Bad Request',
-  404: 'Not Found',
-  408: 'Request Timeout',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
-let dateText = '';
-let dateAt = 0;
-/** The Date header, as node:http sends it (computed once a second). */
-function httpDate(): string {
-  const now = Date.now();
-  if (now - dateAt >= 1000) {
-    dateAt = now - (now % 1000);
-    dateText = new Date(dateAt).toUTCString();
-  }
-  return dateText;
-}
-
-const crlfcrlf = Buffer.from('\r\n\r\n');
-
-export function encodeReply(r: KvReply): Buffer {
-  const body = typeof r.body === 'string' ? Buffer.from(r.body) : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
-  let head = `HTTP/1.1 ${r.status} ${statusText[r.status] ?? 'Unknown'}\r\n`;
-  for (const name in r.headers) head += `${name}: ${r.headers[name]}\r\n`;
-  head += `content-length: ${body.byteLength}\r\ndate: ${httpDate()}\r\nconnection: keep-alive\r\n\r\n`;
-  const h = Buffer.from(head, 'latin1');
-  return body.byteLength === 0 ? h : Buffer.concat([h, body], h.byteLength + body.byteLength);
-}
-
 interface Parsed {
   method: 'GET' | 'PUT' | 'DELETE';
   key: string;
-  body: Uint8Array | null;
-  /** Bytes the request took. */
-  bytes: number;
+  /** Where the body starts in the buffer, and its length (0 without one). */
+  bodyAt: number;
+  bodyBytes: number;
+  /** Where the request ends in the buffer (the next one starts). */
+  end: number;
 }
 
 /** Why a request cannot take the fast path (node:http gets the connection). */
@@ -73,88 +43,150 @@ export const handOff = Symbol('hand off');
 /** Not all of the request has arrived. */
 export const incomplete = Symbol('incomplete');
 
+const crlfcrlf = Buffer.from('\r\n\r\n');
 const keyChar = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]+$/;
+const httpVersion = ' HTTP/1.1';
 
-/** Parses one request at the start of `buf`, if it is a fast-path request. */
-export function parseRequest(buf: Buffer, s: FastKvSettings): Parsed | typeof handOff | typeof incomplete {
-  const end = buf.indexOf(crlfcrlf);
-  if (end < 0) return buf.byteLength > s.headerBytesMax ? handOff : incomplete;
-  if (end > s.headerBytesMax) return handOff;
-  const head = buf.toString('latin1', 0, end);
-  const lineEnd = head.indexOf('\r\n');
-  const line = lineEnd < 0 ? head : head.slice(0, lineEnd);
-  const sp1 = line.indexOf(' ');
-  const sp2 = line.lastIndexOf(' ');
-  if (sp1 < 0 || sp2 <= sp1 || line.slice(sp2 + 1) !== 'HTTP/1.1') return handOff;
-  const method = line.slice(0, sp1);
-  if (method !== 'GET' && method !== 'PUT' && method !== 'DELETE') return handOff;
-  const target = line.slice(sp1 + 1, sp2);
-  if (!target.startsWith('/kv/')) return handOff;
-  const key = target.slice(4);
-  // Percent-encoding, a query, a deeper path or an empty key: node:http's routes decide.
+/** Whether head[at, end) is `lower` (lower-case ASCII), ignoring the case of letters. */
+function nameIs(head: string, at: number, end: number, lower: string): boolean {
+  if (end - at !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = head.charCodeAt(at + i);
+    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** A Content-Length value in head[at, end): 1 to 12 digits between spaces or tabs, else -1. */
+function lengthValue(head: string, at: number, end: number): number {
+  let c = head.charCodeAt(at);
+  while (at < end && (c === 32 || c === 9)) c = head.charCodeAt(++at);
+  c = head.charCodeAt(end - 1);
+  while (end > at && (c === 32 || c === 9)) c = head.charCodeAt(--end - 1);
+  if (end === at || end - at > 12) return -1;
+  let n = 0;
+  for (let i = at; i < end; i++) {
+    const d = head.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Parses one request at `at` in `buf`, if it is a fast-path request. Only what the fast path
+ * needs is read: the request line, and the few headers that decide or change it (others are
+ * skipped by length, without a string made for their name).
+ */
+export function parseRequest(buf: Buffer, s: FastKvSettings, at = 0): Parsed | typeof handOff | typeof incomplete {
+  const headEnd = buf.indexOf(crlfcrlf, at);
+  if (headEnd < 0) return buf.byteLength - at > s.headerBytesMax ? handOff : incomplete;
+  if (headEnd - at > s.headerBytesMax) return handOff;
+  const head = buf.toString('latin1', at, headEnd);
+  let lineEnd = head.indexOf('\r\n');
+  if (lineEnd < 0) lineEnd = head.length;
+  let method: Parsed['method'];
+  let keyAt: number;
+  if (head.startsWith('PUT /kv/')) {
+    method = 'PUT';
+    keyAt = 8;
+  } else if (head.startsWith('GET /kv/')) {
+    method = 'GET';
+    keyAt = 8;
+  } else if (head.startsWith('DELETE /kv/')) {
+    method = 'DELETE';
+    keyAt = 11;
+  } else return handOff;
+  const keyEnd = lineEnd - httpVersion.length;
+  if (keyEnd <= keyAt || !head.startsWith(httpVersion, keyEnd)) return handOff;
+  const key = head.slice(keyAt, keyEnd);
+  // Percent-encoding, a query, a deeper path, a space: node:http's routes decide.
   if (!keyChar.test(key)) return handOff;
   let contentLength = -1;
   let authorization: string | undefined;
-  if (lineEnd >= 0) {
-    let at = lineEnd + 2;
-    while (at < head.length) {
-      let next = head.indexOf('\r\n', at);
-      if (next < 0) next = head.length;
-      const colon = head.indexOf(':', at);
-      if (colon < 0 || colon > next) return handOff;
-      const name = head.slice(at, colon).toLowerCase();
-      if (name === 'content-length') {
-        if (contentLength >= 0) return handOff;
-        const v = head.slice(colon + 1, next).trim();
-        if (!/^\d{1,12}$/.test(v)) return handOff;
-        contentLength = Number(v);
-      } else if (name === 'transfer-encoding' || name === 'expect' || name === 'x-client-id' || name === 'x-request-seq' || name === 'upgrade') {
-        return handOff;
-      } else if (name === 'connection' && /close|upgrade/i.test(head.slice(colon + 1, next))) {
-        return handOff;
-      } else if (name === 'authorization') {
-        if (authorization !== undefined) return handOff;
-        authorization = head.slice(colon + 1, next).trim();
-      }
-      at = next + 2;
+  let line = lineEnd + 2;
+  while (line < head.length) {
+    let next = head.indexOf('\r\n', line);
+    if (next < 0) next = head.length;
+    const colon = head.indexOf(':', line);
+    if (colon < 0 || colon > next) return handOff;
+    switch (colon - line) {
+      case 14:
+        if (nameIs(head, line, colon, 'content-length')) {
+          if (contentLength >= 0) return handOff;
+          contentLength = lengthValue(head, colon + 1, next);
+          if (contentLength < 0) return handOff;
+        }
+        break;
+      case 6:
+      case 7:
+      case 11:
+      case 17:
+        if (nameIs(head, line, colon, 'expect') || nameIs(head, line, colon, 'upgrade') || nameIs(head, line, colon, 'x-client-id') || nameIs(head, line, colon, 'transfer-encoding')) return handOff;
+        break;
+      case 10:
+        if (nameIs(head, line, colon, 'connection') && /close|upgrade/i.test(head.slice(colon + 1, next))) return handOff;
+        break;
+      case 13:
+        if (nameIs(head, line, colon, 'x-request-seq')) return handOff;
+        if (nameIs(head, line, colon, 'authorization')) {
+          if (authorization !== undefined) return handOff;
+          authorization = head.slice(colon + 1, next).trim();
+        }
+        break;
     }
+    line = next + 2;
   }
   if (s.authorized !== undefined && !s.authorized(authorization)) return handOff;
-  const bodyStart = end + 4;
+  const bodyAt = headEnd + 4;
   if (method === 'PUT') {
     if (contentLength < 0 || contentLength > s.valueBytesMax) return handOff;
   } else if (contentLength > 0) return handOff;
-  const length = Math.max(0, contentLength);
+  const bodyBytes = method === 'PUT' ? contentLength : 0;
   // A body still arriving: node:http reads it, with its deadline (408) and its limits.
-  if (buf.byteLength < bodyStart + length) return handOff;
-  return { method, key, body: method === 'PUT' ? buf.subarray(bodyStart, bodyStart + length) : null, bytes: bodyStart + length };
+  if (buf.byteLength < bodyAt + bodyBytes) return handOff;
+  return { method, key, bodyAt, bodyBytes, end: bodyAt + bodyBytes };
 }
 
+/**
+ * Idle connections are found by sweeps, keepAliveMs / idleSweepsMax apart: a connection is closed
+ * at the first sweep that finds it idle for more than idleSweepsMax of them, so between
+ * keepAliveMs and (1 + 1 / idleSweepsMax) keepAliveMs after its last read or write, never sooner.
+ * (A socket timeout per connection did the same, at the cost of a timer refresh per read and
+ * per write.)
+ */
+const idleSweepsMax = 5;
+
+/** An answer ready to write: latin1 text (all ASCII) or bytes. */
+type Answer = string | Buffer;
+
 /** One connection on the fast path until (if ever) it is handed to node:http. */
-class FastConnection {
+class FastConnection implements KvAnswerSink {
+  /** Bytes read and not yet parsed start at `at`; null: none. */
   private buf: Buffer | null = null;
-  /** Answers in request order; null while the request runs. */
-  private readonly pending: (Buffer | null)[] = [];
+  private at = 0;
+  /** Answers in request order (the request's tag is its slot); null while the request runs. */
+  private readonly pending: (Answer | null)[] = [];
   private head = 0;
   private handingOff = false;
   private closing = false;
   private paused = false;
-  private flushQueued = false;
-  private out: Buffer[] = [];
+  /** In the front's list of connections to flush this turn. */
+  flushQueued = false;
+  /** The front's idle sweeps since this connection last read or wrote. */
+  idleSweeps = 0;
+  private out: Answer[] = [];
 
   constructor(
     private readonly socket: Socket,
     private readonly kv: KvOps,
     private readonly s: FastKvSettings,
     private readonly http: HttpServer,
-    private readonly onGone: () => void,
+    private readonly front: FastKvFront,
   ) {
     socket.setNoDelay(true);
-    socket.setTimeout(s.keepAliveMs, () => {
-      if (this.head === this.pending.length) socket.destroy();
-    });
     socket.on('data', this.onData);
-    socket.once('close', onGone);
+    socket.once('close', this.onClose);
     socket.on('error', () => socket.destroy());
   }
 
@@ -162,27 +194,35 @@ class FastConnection {
     return this.head < this.pending.length;
   }
 
+  private readonly onClose = (): void => this.front.gone(this);
+
   private readonly onData = (chunk: Buffer): void => {
-    this.buf = this.buf === null || this.buf.byteLength === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.idleSweeps = 0;
+    if (this.buf === null) this.buf = chunk;
+    else this.buf = Buffer.concat([this.buf.subarray(this.at), chunk]);
+    this.at = 0;
     this.parse();
   };
 
   private parse(): void {
-    while (this.buf !== null && this.buf.byteLength > 0 && !this.handingOff && !this.closing) {
+    while (this.buf !== null && !this.handingOff && !this.closing) {
       if (this.pending.length - this.head >= this.s.pipelinedMax) {
         this.pause();
         return;
       }
-      const p = parseRequest(this.buf, this.s);
+      const p = parseRequest(this.buf, this.s, this.at);
       if (p === incomplete) return;
       if (p === handOff) {
         this.handingOff = true;
         this.maybeHandOff();
         return;
       }
-      // The body is a view of the read buffer: copy before the next read can reuse it.
-      const body = p.body === null ? null : Uint8Array.prototype.slice.call(p.body);
-      this.buf = this.buf.subarray(p.bytes);
+      // The value is copied out of the read buffer: a small value must not hold a large read alive.
+      const body = p.method === 'PUT' ? Uint8Array.prototype.slice.call(this.buf, p.bodyAt, p.end) : null;
+      if (p.end === this.buf.byteLength) {
+        this.buf = null;
+        this.at = 0;
+      } else this.at = p.end;
       this.run(p.method, p.key, body);
     }
   }
@@ -191,12 +231,26 @@ class FastConnection {
     const slot = this.pending.length;
     this.pending.push(null);
     const deadlineAtMs = Date.now() + this.s.requestDeadlineMs;
-    const answer = method === 'PUT' ? this.kv.put(key, body!, deadlineAtMs) : method === 'GET' ? this.kv.get(key, deadlineAtMs) : this.kv.delete(key, deadlineAtMs);
-    void answer.then((r) => this.answered(slot, encodeReply(r)));
+    if (method === 'PUT') this.kv.put(key, body!, deadlineAtMs, this, slot);
+    else if (method === 'GET') this.kv.get(key, deadlineAtMs, this, slot);
+    else this.kv.delete(key, deadlineAtMs, this, slot);
   }
 
-  private answered(slot: number, bytes: Buffer): void {
-    this.pending[slot] = bytes;
+  putApplied(slot: number, index: number): void {
+    this.answered(slot, encodeIndexReply(index));
+  }
+
+  valueFound(slot: number, value: Uint8Array, at: ReadPosition): void {
+    this.answered(slot, encodeValueReply(value, at));
+  }
+
+  replied(slot: number, r: KvReply): void {
+    this.answered(slot, encodeReply(r));
+  }
+
+  private answered(slot: number, answer: Answer): void {
+    this.pending[slot] = answer;
+    if (slot !== this.head) return;
     while (this.head < this.pending.length && this.pending[this.head] !== null) {
       this.out.push(this.pending[this.head]!);
       this.pending[this.head++] = null;
@@ -205,19 +259,18 @@ class FastConnection {
       this.pending.length = 0;
       this.head = 0;
     }
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      // Answers that complete in the same turn go out in one write.
-      setImmediate(this.flush);
-    }
+    // Answers that complete in the same turn go out in one write.
+    if (!this.flushQueued) this.front.queueFlush(this);
   }
 
-  private readonly flush = (): void => {
+  /** Writes what is ready (the front calls this once per turn at most). */
+  flush(): void {
     this.flushQueued = false;
     if (this.out.length > 0 && !this.socket.destroyed) {
-      this.socket.write(this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out));
-      this.out = [];
+      write(this.socket, this.out);
+      this.idleSweeps = 0;
     }
+    this.out.length = 0;
     if (this.closing && !this.busy) {
       this.socket.end();
       return;
@@ -228,7 +281,7 @@ class FastConnection {
       this.parse();
     }
     this.maybeHandOff();
-  };
+  }
 
   private pause(): void {
     if (this.paused) return;
@@ -239,13 +292,17 @@ class FastConnection {
   /** Once every fast answer is out: node:http takes the connection, with the bytes not parsed here. */
   private maybeHandOff(): void {
     if (!this.handingOff || this.busy || this.out.length > 0 || this.flushQueued) return;
-    const rest = this.buf;
+    const rest = this.buf === null ? null : this.buf.subarray(this.at);
     this.buf = null;
     this.socket.off('data', this.onData);
-    this.socket.setTimeout(0);
-    this.socket.off('close', this.onGone);
-    this.onGone();
+    this.socket.off('close', this.onClose);
+    this.front.gone(this);
     this.http.emit('connection', new HandedOff(this.socket, rest));
+  }
+
+  /** Called every keepAliveMs / idleSweepsMax: closes the connection once idle for longer than keepAliveMs. */
+  sweep(): void {
+    if (++this.idleSweeps > idleSweepsMax && !this.busy) this.socket.destroy();
   }
 
   /** Shutting down: an idle connection ends now, a busy one once its answers are out. */
@@ -257,6 +314,30 @@ class FastConnection {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/** Answers in one write: one string when all are text, else corked writes (one writev). */
+function write(socket: Socket, out: Answer[]): void {
+  if (out.length === 1) {
+    const a = out[0]!;
+    if (typeof a === 'string') socket.write(a, 'latin1');
+    else socket.write(a);
+    return;
+  }
+  let text = '';
+  for (const a of out) {
+    if (typeof a !== 'string') {
+      socket.cork();
+      for (const b of out) {
+        if (typeof b === 'string') socket.write(b, 'latin1');
+        else socket.write(b);
+      }
+      socket.uncork();
+      return;
+    }
+    text += a;
+  }
+  socket.write(text, 'latin1');
 }
 
 /**
@@ -342,9 +423,13 @@ class HandedOff extends Duplex {
   }
 }
 
-/** The fast path's connections (so a server can close them). */
+/** The fast path's connections (so a server can close them), and their writes, once per turn. */
 export class FastKvFront {
   private readonly connections = new Set<FastConnection>();
+  /** Connections with answers to write this turn. */
+  private toFlush: FastConnection[] = [];
+  /** Runs while there are connections (and keepAliveMs > 0, as node:http's 0 means no limit). */
+  private sweeper: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly kv: KvOps,
@@ -354,8 +439,36 @@ export class FastKvFront {
 
   /** The net server's connection listener. */
   readonly accept = (socket: Socket): void => {
-    const c: FastConnection = new FastConnection(socket, this.kv, this.s, this.http, () => this.connections.delete(c));
-    this.connections.add(c);
+    this.connections.add(new FastConnection(socket, this.kv, this.s, this.http, this));
+    if (this.sweeper === null && this.s.keepAliveMs > 0) {
+      this.sweeper = setInterval(this.sweep, Math.max(1, Math.ceil(this.s.keepAliveMs / idleSweepsMax)));
+      this.sweeper.unref();
+    }
+  };
+
+  /** Closed, or handed to node:http. */
+  gone(c: FastConnection): void {
+    this.connections.delete(c);
+    if (this.connections.size === 0 && this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
+  private readonly sweep = (): void => {
+    for (const c of this.connections) c.sweep();
+  };
+
+  /** Writes `c`'s answers after this turn's I/O callbacks, with every other connection's. */
+  queueFlush(c: FastConnection): void {
+    c.flushQueued = true;
+    if (this.toFlush.push(c) === 1) setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    const list = this.toFlush;
+    this.toFlush = [];
+    for (const c of list) c.flush();
   };
 
   closeIdle(): void {

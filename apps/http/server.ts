@@ -22,6 +22,7 @@ import {
   ConflictError,
   DeadlineError,
   type LinkFaultSettings,
+  type LocalReadResult,
   linkDelayMsMax,
   linkFaultFields,
   type MemberRole,
@@ -33,17 +34,21 @@ import {
   type NodeStatus,
   NodeStateError,
   type ReadMode,
+  type ReadWaiter,
   readModes,
   UnknownNodeError,
+  type WriteWaiter,
 } from './backend.ts';
 import { mountAppRoutes } from './app-routes.ts';
 import { TokenGate } from './auth.ts';
 import { createDashboard, ownsDashboardPath, type Dashboard } from '../dashboard/serve.ts';
 import { discardRestAfterAnswer, readBodyBytes } from './body.ts';
+import { DeadlineQueue, type Expiring } from './deadline-queue.ts';
 import { answerClientError } from './client-errors.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
 import { publicEvent } from './event-shape.ts';
 import { badParameter, checkParams, shown } from './params.ts';
+import { appliedHeader, commitHeader, indexHeader, jsonContentType, nodeHeader, valueContentType } from './reply-bytes.ts';
 import { type SessionLane, SessionLanes } from './sessions.ts';
 import { type HttpApiOptions, type HttpApiSettings, httpApiSettings } from './settings.ts';
 import { streamEvents } from './sse.ts';
@@ -55,12 +60,9 @@ export const readModeDefault: ReadMode = 'index';
 /** Headers an external client sets to make its retries safe (see README of this folder). */
 export const clientIdHeader = 'x-client-id';
 export const requestSeqHeader = 'x-request-seq';
-/** On a GET /kv/:key answer: the log index at which the read was served. */
-export const indexHeader = 'x-concur-index';
-/** On a local read: the node that served it, what it had applied, and the commit index it knew. */
-export const nodeHeader = 'x-concur-node';
-export const appliedHeader = 'x-concur-applied-index';
-export const commitHeader = 'x-concur-commit-index';
+// The read headers (x-concur-index and the local read's node, applied and commit index) are
+// defined beside the fast path's answers that carry them.
+export { appliedHeader, commitHeader, indexHeader, nodeHeader } from './reply-bytes.ts';
 
 export interface HttpApiHooks {
   /** Called with unexpected errors (answered 500); defaults to printing to stderr. */
@@ -75,13 +77,32 @@ export interface KvReply {
 }
 
 /**
+ * Hears the answer to a fast-path KV request, once (maybe before the call that asked returns);
+ * `tag` is the number the request was made with. The two answers nearly every request gets come
+ * as their fields, so the transport can write them from text made once (reply-bytes.ts).
+ */
+export interface KvAnswerSink {
+  /** A PUT applied at `index`: 200 `{"index":index}`. */
+  putApplied(tag: number, index: number): void;
+  /** A GET found `value`: 200 with it, and headers saying where it was read. */
+  valueFound(tag: number, value: Uint8Array, at: LocalReadResult): void;
+  /** Any other answer. */
+  replied(tag: number, r: KvReply): void;
+}
+
+/**
  * The KV requests as operations on a key, for the fast path (fast-kv.ts): what PUT, GET (read
  * by the default path) and DELETE on /kv/:key answer, errors included, under a session lane.
  */
 export interface KvOps {
-  put(key: string, value: Uint8Array, deadlineAtMs: number): Promise<KvReply>;
-  get(key: string, deadlineAtMs: number): Promise<KvReply>;
-  delete(key: string, deadlineAtMs: number): Promise<KvReply>;
+  put(key: string, value: Uint8Array, deadlineAtMs: number, sink: KvAnswerSink, tag: number): void;
+  get(key: string, deadlineAtMs: number, sink: KvAnswerSink, tag: number): void;
+  delete(key: string, deadlineAtMs: number, sink: KvAnswerSink, tag: number): void;
+}
+
+/** A JSON answer to a KV request (the fast path writes a PUT's `{ index }` from reply-bytes.ts, to match). */
+export function jsonReply(status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): KvReply {
+  return { status, headers: { ...headers, 'content-type': jsonContentType, 'cache-control': 'no-store' }, body: JSON.stringify(body) };
 }
 
 export interface HttpApiHandler {
@@ -422,11 +443,7 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
   /** A GET's answer once read: the value, or 404; `headers` say where it was read. */
   function valueReply(key: string, value: Uint8Array | null, headers: Record<string, string>): KvReply {
     if (value === null) throw new HttpError(404, 'key-not-found', `no value for key "${key}"`, headers);
-    return { status: 200, headers: { ...headers, 'content-type': 'application/octet-stream' }, body: value };
-  }
-
-  function jsonReply(status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): KvReply {
-    return { status, headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(body) };
+    return { status: 200, headers: { ...headers, 'content-type': valueContentType }, body: value };
   }
 
   function errorReply(err: unknown): KvReply {
@@ -446,11 +463,59 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
   }
 
   /**
-   * A plain PUT the fast path read, when the backend takes waiters: the same checks, command and
-   * answers as the route, with one promise and no timer of its own (the backend settles by the
-   * deadline it is given, which is before the request's).
+   * The lean requests waiting in the backend: the backend settles each by the deadline it is
+   * given, which is before the request's; this answers one it never settles (504, as the routes'
+   * withDeadline does), and frees its lane.
    */
-  function leanPut(key: string, value: Uint8Array, deadlineAtMs: number): Promise<KvReply> {
+  const leanDeadlines = new DeadlineQueue(Math.min(100, Math.max(5, Math.ceil(settings.requestDeadlineMs / 10))));
+
+  function deadlineReply(what: string): KvReply {
+    return errorReply(new HttpError(504, 'deadline-exceeded', `${what} did not finish within the ${settings.requestDeadlineMs} ms deadline; it may still take effect`));
+  }
+
+  /** A lean PUT in the client pipeline: frees its lane when answered (or at its deadline) and tells the sink. */
+  class PutWaiter implements WriteWaiter, Expiring {
+    settled = false;
+
+    constructor(
+      private readonly lane: SessionLane,
+      private readonly sink: KvAnswerSink,
+      private readonly tag: number,
+      readonly deadlineAtMs: number,
+    ) {}
+
+    writeDone(err: Error | null, _index: number, result: Uint8Array | null): void {
+      if (!leanDeadlines.settle(this)) return;
+      this.release();
+      let index: number;
+      try {
+        if (err !== null) throw err;
+        index = putAnswer(decodeResult(result!)).index;
+      } catch (e) {
+        this.sink.replied(this.tag, errorReply(e));
+        return;
+      }
+      this.sink.putApplied(this.tag, index);
+    }
+
+    expire(): void {
+      this.release();
+      this.sink.replied(this.tag, deadlineReply('the put request'));
+    }
+
+    private release(): void {
+      inflight -= 1;
+      lanes.release(this.lane);
+    }
+  }
+
+  /**
+   * A plain PUT the fast path read, when the backend takes waiters: the same checks, command and
+   * answers as the route, with no promise and no timer of its own.
+   */
+  function leanPut(key: string, value: Uint8Array, deadlineAtMs: number, sink: KvAnswerSink, tag: number): void {
+    let waiter: PutWaiter;
+    let command: Uint8Array;
     try {
       const problem = keyProblem(key, settings);
       if (problem) throw new HttpError(400, 'bad-key', problem);
@@ -460,63 +525,106 @@ export function createHttpApiHandler(backend: ClusterBackend, options: HttpApiOp
       }
       const lane = lanes.acquire();
       if (!lane) throw new Error('invariant: no free session lane below inflightRequestsMax');
-      let command: Uint8Array;
       try {
         command = encodeCommand({ op: 'put', key, value, clientId: lane.clientId, seq: lane.seq }, settings);
       } catch (err) {
         lanes.release(lane);
         throw err;
       }
-      inflight += 1;
-      return new Promise((resolve) => {
-        backend.submitTo!(command, backendMs({ deadlineAtMs } as RequestContext), {
-          writeDone(err, _index, result) {
-            inflight -= 1;
-            lanes.release(lane);
-            try {
-              if (err !== null) throw err;
-              resolve(jsonReply(200, putAnswer(decodeResult(result!))));
-            } catch (e) {
-              resolve(errorReply(e));
-            }
-          },
-        });
-      });
+      waiter = new PutWaiter(lane, sink, tag, deadlineAtMs);
     } catch (err) {
-      return Promise.resolve(errorReply(err));
+      sink.replied(tag, errorReply(err));
+      return;
+    }
+    inflight += 1;
+    leanDeadlines.add(waiter);
+    backend.submitTo!(command, backendMs({ deadlineAtMs } as RequestContext), waiter);
+  }
+
+  /** A lean GET in the client pipeline: tells the sink the value, or the answer without one. */
+  class GetWaiter implements ReadWaiter, Expiring {
+    settled = false;
+
+    constructor(
+      private readonly key: string,
+      private readonly sink: KvAnswerSink,
+      private readonly tag: number,
+      readonly deadlineAtMs: number,
+    ) {}
+
+    readDone(err: Error | null, r: LocalReadResult | null): void {
+      if (!leanDeadlines.settle(this)) return;
+      if (err === null && r!.value !== null) {
+        this.sink.valueFound(this.tag, r!.value, r!);
+        return;
+      }
+      let reply: KvReply;
+      try {
+        if (err !== null) throw err;
+        reply = valueReply(this.key, null, { 'cache-control': 'no-store', ...localReadHeaders(r!) });
+      } catch (e) {
+        reply = errorReply(e);
+      }
+      this.sink.replied(this.tag, reply);
+    }
+
+    expire(): void {
+      this.sink.replied(this.tag, deadlineReply(`the ${readModeDefault} read`));
     }
   }
 
   /** A GET by the default read path (not `log`) the fast path read, when the backend takes waiters. */
-  function leanGet(key: string, deadlineAtMs: number): Promise<KvReply> {
+  function leanGet(key: string, deadlineAtMs: number, sink: KvAnswerSink, tag: number): void {
     const problem = keyProblem(key, settings);
-    if (problem) return Promise.resolve(errorReply(new HttpError(400, 'bad-key', problem)));
-    return new Promise((resolve) => {
-      backend.readTo!(key, readModeDefault as Exclude<ReadMode, 'log'>, backendMs({ deadlineAtMs } as RequestContext), {
-        readDone(err, r) {
-          try {
-            if (err !== null) throw err;
-            resolve(valueReply(key, r!.value, { 'cache-control': 'no-store', ...localReadHeaders(r!) }));
-          } catch (e) {
-            resolve(errorReply(e));
-          }
-        },
-      });
-    });
+    if (problem) {
+      sink.replied(tag, errorReply(new HttpError(400, 'bad-key', problem)));
+      return;
+    }
+    const waiter = new GetWaiter(key, sink, tag, deadlineAtMs);
+    leanDeadlines.add(waiter);
+    backend.readTo!(key, readModeDefault as Exclude<ReadMode, 'log'>, backendMs({ deadlineAtMs } as RequestContext), waiter);
+  }
+
+  /** The answer of a fast-path request that took the promise path, told to its sink. */
+  function answerLater(answer: Promise<KvReply>, sink: KvAnswerSink, tag: number): void {
+    void answer.then((r) => sink.replied(tag, r));
   }
 
   const kv: KvOps = {
-    put: (key, value, deadlineAtMs) =>
-      backend.submitTo !== undefined ? leanPut(key, value, deadlineAtMs) : kvOp(key, deadlineAtMs, async (ctx) => {
-        if (value.byteLength > settings.valueBytesMax) throw valueTooLarge(`${value.byteLength} bytes sent`);
-        return jsonReply(200, putAnswer((await submitKv(ctx, null, { op: 'put', key, value })).result));
-      }),
-    delete: (key, deadlineAtMs) => kvOp(key, deadlineAtMs, async (ctx) => jsonReply(200, deleteAnswer((await submitKv(ctx, null, { op: 'delete', key })).result))),
-    get: (key, deadlineAtMs) =>
-      backend.readTo !== undefined && readModeDefault !== 'log' ? leanGet(key, deadlineAtMs) : kvOp(key, deadlineAtMs, async (ctx) => {
-        const r = await withDeadline(ctx, backend.read(key, readModeDefault as Exclude<ReadMode, 'log'>, backendMs(ctx)), `the ${readModeDefault} read`);
-        return valueReply(key, r.value, { 'cache-control': 'no-store', ...localReadHeaders(r) });
-      }),
+    put: (key, value, deadlineAtMs, sink, tag) => {
+      if (backend.submitTo !== undefined) {
+        leanPut(key, value, deadlineAtMs, sink, tag);
+        return;
+      }
+      answerLater(
+        kvOp(key, deadlineAtMs, async (ctx) => {
+          if (value.byteLength > settings.valueBytesMax) throw valueTooLarge(`${value.byteLength} bytes sent`);
+          return jsonReply(200, putAnswer((await submitKv(ctx, null, { op: 'put', key, value })).result));
+        }),
+        sink,
+        tag,
+      );
+    },
+    delete: (key, deadlineAtMs, sink, tag) =>
+      answerLater(
+        kvOp(key, deadlineAtMs, async (ctx) => jsonReply(200, deleteAnswer((await submitKv(ctx, null, { op: 'delete', key })).result))),
+        sink,
+        tag,
+      ),
+    get: (key, deadlineAtMs, sink, tag) => {
+      if (backend.readTo !== undefined && readModeDefault !== 'log') {
+        leanGet(key, deadlineAtMs, sink, tag);
+        return;
+      }
+      answerLater(
+        kvOp(key, deadlineAtMs, async (ctx) => {
+          const r = await withDeadline(ctx, backend.read(key, readModeDefault as Exclude<ReadMode, 'log'>, backendMs(ctx)), `the ${readModeDefault} read`);
+          return valueReply(key, r.value, { 'cache-control': 'no-store', ...localReadHeaders(r) });
+        }),
+        sink,
+        tag,
+      );
+    },
   };
 
   function localReadHeaders(r: { index: number; node: number; applied: number; commit: number }): Record<string, string> {
