@@ -16,7 +16,8 @@ declare module 'autocannon' {
     duration?: number;
   }
   interface Result {
-    requests: Histogram;
+    /** Per-second request counts, and `total`: every request answered. */
+    requests: Histogram & { total: number };
     latency: Histogram;
     errors: number;
     timeouts: number;

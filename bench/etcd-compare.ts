@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import autocannon from 'autocannon';
 import { intOption } from '../apps/cli/options.ts';
+import { cpuPerRequest, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
 
 interface Options {
   connections: number;
@@ -25,6 +26,10 @@ interface LoadResult {
   maxMs: number;
   errors: number;
   non2xx: number;
+  /** The server's CPU per request (etcd: its three processes together; concur: main thread, nodes, the rest). */
+  cpu: CpuPerRequest;
+  /** This process's CPU per request: what the load generator (autocannon) itself spends. */
+  loadCpuUs: number;
 }
 
 /** How long etcd and concur may take to come up. */
@@ -91,10 +96,28 @@ function startConcur(): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
-async function load(system: string, o: Options, request: { url: string; method: 'PUT' | 'POST'; body: string; headers: Record<string, string> }): Promise<LoadResult> {
+/** `pids`: the server's processes; `workers`: worker threads to tell apart in the first one (concur's nodes). */
+async function load(system: string, o: Options, request: { url: string; method: 'PUT' | 'POST'; body: string; headers: Record<string, string> }, pids: number[], workers: number): Promise<LoadResult> {
   say(`  loading ${system}: ${o.connections} connections, ${o.duration} s …`);
+  const before = pids.map(threadTimes);
+  const ownBefore = process.cpuUsage();
   const r = await autocannon({ url: request.url, method: request.method, body: request.body, headers: request.headers, connections: o.connections, duration: o.duration });
-  return { system, requestsPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, maxMs: r.latency.max, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  const own = process.cpuUsage(ownBefore);
+  const n = Math.max(1, r.requests.total);
+  const parts = pids.map((pid, i) => cpuPerRequest(pid, before[i]!, threadTimes(pid), n, i === 0 ? workers : 0));
+  const cpu = parts.reduce((a, b) => ({ main: a.main + b.main, workers: a.workers + b.workers, other: a.other + b.other, total: a.total + b.total }));
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    system,
+    requestsPerSec: Math.round(r.requests.average),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    maxMs: r.latency.max,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+    cpu: { main: round(cpu.main), workers: round(cpu.workers), other: round(cpu.other), total: round(cpu.total) },
+    loadCpuUs: round((own.user + own.system) / n),
+  };
 }
 
 async function main(): Promise<void> {
@@ -122,14 +145,18 @@ async function main(): Promise<void> {
     concur = started.child;
     await waitFor('a concur leader', async () => ((await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null }).leader !== null);
     say(`concur: 3 nodes, memory storage, on ${started.url}`);
-    const e = await load('etcd', o, { url: `${etcdUrl}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } });
-    const c = await load('concur', o, { url: `${started.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } });
+    const e = await load('etcd', o, { url: `${etcdUrl}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } }, etcd.map((p) => p.pid!), 0);
+    const c = await load('concur', o, { url: `${started.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [concur.pid!], 3);
     const rows = [e, c];
     say('');
     say('system   puts/s   p50 ms   p99 ms   max ms   errors   non-2xx');
     for (const r of rows) say(`${r.system.padEnd(7)}${String(r.requestsPerSec).padStart(8)}${String(r.p50Ms).padStart(9)}${String(r.p99Ms).padStart(9)}${String(r.maxMs).padStart(9)}${String(r.errors).padStart(9)}${String(r.non2xx).padStart(10)}`);
     const ratio = Math.round((c.requestsPerSec / Math.max(1, e.requestsPerSec)) * 100) / 100;
     say(`concur / etcd throughput: ${ratio}×  (${o.connections} connections, ${o.duration} s each, ${o.valueBytes}-byte values)`);
+    say('');
+    say('CPU per put, µs (Linux /proc): the server, and the load generator (autocannon, this process)');
+    say(`etcd     ${e.cpu.total.toFixed(1).padStart(6)} (3 processes)                            autocannon ${e.loadCpuUs.toFixed(1)}`);
+    say(`concur   ${c.cpu.total.toFixed(1).padStart(6)} (main ${c.cpu.main.toFixed(1)}, nodes ${c.cpu.workers.toFixed(1)}, other ${c.cpu.other.toFixed(1)})   autocannon ${c.loadCpuUs.toFixed(1)}`);
     process.stdout.write(`${JSON.stringify({ connections: o.connections, durationSec: o.duration, valueBytes: o.valueBytes, etcd: e, concur: c, ratio })}\n`);
   } finally {
     if (concur) {
