@@ -44,7 +44,7 @@ class ReadSettler implements ReadWaiter {
 
   readDone(err: Error | null, answer: LocalReadResult | null): void {
     if (err !== null) this.reject(err);
-    else this.resolve(answer!);
+    else this.resolve(answer!.value === null ? answer! : { ...answer!, value: answer!.value.slice() });
   }
 }
 
@@ -561,7 +561,7 @@ export class ClientPipeline {
       for (let i = 0; i < a.values.length; i++) {
         const r = b.reads[a.first + i];
         const v = a.values[i]!;
-        if (r !== undefined && this.settle(r)) r.waiter.readDone(null, { value: v === null ? null : v.slice(), index: a.index, node: from, applied: a.applied, commit: a.commit });
+        if (r !== undefined && this.settle(r)) r.waiter.readDone(null, { value: v, index: a.index, node: from, applied: a.applied, commit: a.commit });
       }
       if (a.first + a.values.length >= b.reads.length) this.batches.delete(b.id);
       return;

@@ -193,7 +193,7 @@ export interface WriteWaiter {
   writeDone(err: Error | null, index: number, result: Uint8Array | null): void;
 }
 
-/** Hears once how a read ended. */
+/** Hears once how a read ended. The value may view memory reused after the call: copy what is kept. */
 export interface ReadWaiter {
   readDone(err: Error | null, answer: LocalReadResult | null): void;
 }
