@@ -2,7 +2,7 @@
 // storage, snapshot, state machine) and runs it on the worker — ticks from a real timer, frames
 // from the rings, requests from the supervisor. Wiring only: every decision about durability,
 // reads and snapshots is the NodeHost's.
-import { getHeapStatistics } from 'node:v8';
+import { retainedHeapBytes } from '../../runtime/retained-heap.ts';
 import type { Actor, ActorContext, ActorFactory } from '../../runtime/actor.ts';
 import { supervisorId } from '../../runtime/actor.ts';
 import { lockDir } from '../../runtime/storage/dir-lock.ts';
@@ -100,8 +100,8 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
       /** Proposes a configuration change on this node (the leader); resolves once it is applied here, or refused. */
       changeMembership: (cc: ConfChange) => host.changeMembership(cc),
       membership: () => host.membershipStatus(),
-      /** This worker's V8 heap in use (each worker has a heap of its own): to compare what nodes cost. */
-      memory: () => ({ heapUsedBytes: getHeapStatistics().used_heap_size }),
+      /** This worker's V8 heap after a full collection (each worker has a heap of its own): to compare what nodes keep. */
+      memory: () => ({ heapUsedBytes: retainedHeapBytes() }),
       read: (key: string) => host.readLocal(key),
       digest: () => host.digest(),
       snapshot: () => host.snapshotNow(),

@@ -3,7 +3,7 @@
 // the rings, requests from the supervisor. Wiring only, like node-actor.ts for Raft: every
 // decision about durability and reads is the PaxosHost's.
 import { readdirSync } from 'node:fs';
-import { getHeapStatistics } from 'node:v8';
+import { retainedHeapBytes } from '../../runtime/retained-heap.ts';
 import type { Actor, ActorContext, ActorFactory } from '../../runtime/actor.ts';
 import { supervisorId } from '../../runtime/actor.ts';
 import { lockDir } from '../../runtime/storage/dir-lock.ts';
@@ -114,7 +114,7 @@ const createPaxosNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> 
       status: () => host.status(),
       campaign: () => host.campaign(),
       membership: () => host.membershipStatus(),
-      memory: () => ({ heapUsedBytes: getHeapStatistics().used_heap_size }),
+      memory: () => ({ heapUsedBytes: retainedHeapBytes() }),
       read: (key: string) => host.readLocal(key),
       digest: () => host.digest(),
       benchStats: () => {
