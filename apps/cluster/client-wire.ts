@@ -166,30 +166,32 @@ export interface ReadItem {
 
 /** A batch of reads by one mode (encoded in a fresh buffer: batches are sent once, then resent whole). */
 export function encodeReads(batch: number, mode: LocalReadMode, reads: readonly ReadItem[]): Uint8Array {
-  const parts = reads.map((r) => ({ key: utf8.encode(r.key), app: r.app === undefined ? null : utf8.encode(r.app) }));
+  // Sizes first and the strings written straight into the frame: no byte array per key (a
+  // front door's every read passes here).
   let size = readsHeaderBytes;
-  for (const p of parts) {
-    if (p.app !== null && (p.app.length === 0 || p.app.length > 255)) throw new RangeError(`an app name is 1 to 255 bytes (got ${p.app.length})`);
-    size += 5 + (p.app?.length ?? 0) + p.key.length;
+  for (const r of reads) {
+    const appBytes = r.app === undefined ? 0 : Buffer.byteLength(r.app, 'utf8');
+    if (r.app !== undefined && (appBytes === 0 || appBytes > 255)) throw new RangeError(`an app name is 1 to 255 bytes (got ${appBytes})`);
+    size += 5 + appBytes + Buffer.byteLength(r.key, 'utf8');
   }
-  const b = new Uint8Array(size);
+  const b = Buffer.allocUnsafe(size);
   const v = viewOf(b);
   b[0] = rawFrameTag;
   b[1] = FrameKind.reads;
   b[2] = readModeCodes.indexOf(mode);
+  b[3] = 0;
   v.setUint32(4, reads.length, true);
   v.setFloat64(8, batch, true);
   let at = readsHeaderBytes;
-  for (const p of parts) {
-    b[at] = p.app?.length ?? 0;
-    v.setUint32(at + 1, p.key.length, true);
+  for (const r of reads) {
+    const head = at;
     at += 5;
-    if (p.app !== null) {
-      b.set(p.app, at);
-      at += p.app.length;
-    }
-    b.set(p.key, at);
-    at += p.key.length;
+    const appBytes = r.app === undefined ? 0 : b.write(r.app, at, 'utf8');
+    at += appBytes;
+    const keyBytes = b.write(r.key, at, 'utf8');
+    at += keyBytes;
+    b[head] = appBytes;
+    v.setUint32(head + 1, keyBytes, true);
   }
   return b;
 }
