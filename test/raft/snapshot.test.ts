@@ -119,7 +119,8 @@ test('follower: a snapshot whose last entry it holds only moves commit; an old o
   assert.equal(rd.snapshot, { index: 4, term: 2, voters: [1, 2, 3], membership: membership([1, 2, 3]) });
 });
 
-test('leader: a follower behind the compacted log gets one snapshot offer, then nothing until it answers', () => {
+/** Node 3 cut off while the leader (1) commits 4 entries and compacts through 5; then healed. */
+function followerBehindSnapshot(): ReturnType<typeof electedCluster> {
   const c = electedCluster();
   c.isolate(3);
   for (let i = 0; i < 4; i++) c.propose(1, `v${i}`);
@@ -127,6 +128,11 @@ test('leader: a follower behind the compacted log gets one snapshot offer, then 
   c.stabilize();
   c.snapshotAndCompact(1, 5);
   c.heal();
+  return c;
+}
+
+test('leader: a follower behind the compacted log gets one snapshot offer, then nothing until it answers', () => {
+  const c = followerBehindSnapshot();
   c.takeTranscript();
   c.run(1);
   const sent = c.takeTranscript().filter((l) => l.startsWith('snapshot 1→3'));
@@ -137,13 +143,7 @@ test('leader: a follower behind the compacted log gets one snapshot offer, then 
 });
 
 test('leader: a lost snapshot holds the follower until the host reports its transfer; a failure report, whatever the host sent, brings an offer of the newest', () => {
-  const c = electedCluster();
-  c.isolate(3);
-  for (let i = 0; i < 4; i++) c.propose(1, `v${i}`);
-  c.raft(1).flush();
-  c.stabilize();
-  c.snapshotAndCompact(1, 5);
-  c.heal();
+  const c = followerBehindSnapshot();
   // One heartbeat round: node 3 answers, the leader offers snapshot 5, the network loses it.
   c.tick(1);
   const lost: string[] = [];
