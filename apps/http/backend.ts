@@ -152,10 +152,12 @@ export interface ClusterBackend {
   /**
    * Proposes an opaque command to the replicated log (forwarding to the leader as needed) and
    * resolves once it is committed and applied, with its log index and the state machine's
-   * result bytes. Must settle within `timeoutMs` milliseconds from the call, rejecting with
-   * DeadlineError (outcome unknown: the command may still commit later), or earlier with
-   * NoLeaderError / NoQuorumError when it cannot make progress. The server also enforces the
-   * deadline itself, so a backend that overruns cannot hang a request.
+   * result bytes. Must settle about `timeoutMs` milliseconds from the call at the latest (the
+   * cluster's client pipeline looks at its deadlines every 10 ms, so up to 10 ms after), rejecting
+   * with DeadlineError (outcome unknown: the command may still commit later), or earlier with
+   * NoLeaderError / NoQuorumError when it cannot make progress. The servers give the backend less
+   * than a request has left and enforce the request's deadline themselves, so a backend that
+   * overruns cannot hang a request.
    */
   submit(command: Uint8Array, timeoutMs: number): Promise<{ index: number; result: Uint8Array }>;
   /** submit, told to `waiter` instead of a promise (no promise, no timer per request): optional, for hot front doors. */
