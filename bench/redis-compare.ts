@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { intOption } from '../apps/cli/options.ts';
-import { cpuPerRequest, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
+import { cpuPerRequest, reapedChildrenTimes, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
 
 interface Options {
   requests: number;
@@ -26,6 +26,8 @@ interface Rate {
   p50Ms: number;
   /** CPU the server spent per request, by thread kind (Linux /proc). */
   cpu?: CpuPerRequest;
+  /** CPU redis-benchmark itself spent per request, µs: it shares the machine's cores with the server. */
+  loadCpuUs?: number;
 }
 
 /** How long redis-server and concur may take to come up, and one load to finish. */
@@ -115,6 +117,7 @@ async function load(system: string, port: number, o: Options, pid: number, worke
     for (const test of ['set', 'get']) {
       say(`  ${system}: redis-benchmark -t ${test} -c ${o.clients} -n ${o.requests} -d ${o.valueBytes}${pipeline > 1 ? ` -P ${pipeline}` : ''} …`);
       const before = threadTimes(pid);
+      const loadBefore = reapedChildrenTimes();
       // redis-benchmark reports error answers on stderr ("Error from server: ..."): shown, not hidden.
       const out = await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', test, '-c', String(o.clients), '-n', String(o.requests), '-d', String(o.valueBytes), '-P', String(pipeline), '--csv'], loadTimeoutMs, (err) => {
         for (const line of err.split('\n')) if (line.includes('Error from server')) say(`    ${system}: ${line.trim()}`);
@@ -122,6 +125,7 @@ async function load(system: string, port: number, o: Options, pid: number, worke
       const got = parseCsv(out, pipeline);
       if (got.length !== 1) throw new Error(`redis-benchmark printed no ${test.toUpperCase()} rate:\n${out}`);
       got[0]!.cpu = cpuPerRequest(pid, before, threadTimes(pid), o.requests, workers);
+      got[0]!.loadCpuUs = Math.round(((reapedChildrenTimes() - loadBefore) * 1e6) / o.requests * 10) / 10;
       rates.push(got[0]!);
     }
   }
@@ -197,14 +201,16 @@ async function main(): Promise<void> {
   });
   say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values, after ${o.warmup} of each to warm up; concur: 3 nodes, linearizable reads by ReadIndex)`);
   say('');
-  say('CPU per request, µs (Linux /proc; concur: main thread + its 3 node threads + the rest, V8 compiler/GC threads)');
-  say(`test  -P   redis   concur   main  nodes  other${wal ? '     wal' : ''}`);
+  say('CPU per request, µs (Linux /proc; concur: main thread + its 3 node threads + the rest, V8 compiler/GC threads;');
+  say('load: what redis-benchmark itself spent per request against each server, on the same cores)');
+  say(`test  -P   redis   concur   main  nodes  other${wal ? '     wal' : ''}   load→redis  load→concur`);
   for (const r of redis) {
     const m = memory.find((x) => x.test === r.test && x.pipeline === r.pipeline)!;
     const w = wal?.find((x) => x.test === r.test && x.pipeline === r.pipeline) ?? null;
     const c = m.cpu!;
-    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}`);
+    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}${r.loadCpuUs!.toFixed(1).padStart(13)}${m.loadCpuUs!.toFixed(1).padStart(13)}`);
   }
+  say('Both cores are busy in every run, so a rate is bounded by about 2 cores / (server + load) µs per request.');
   process.stdout.write(`${JSON.stringify({ clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rows })}\n`);
 }
 

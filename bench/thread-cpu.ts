@@ -28,6 +28,21 @@ export function threadTimes(pid: number): Map<number, number> {
   return times;
 }
 
+/**
+ * CPU seconds (user + system) of this process's children that have ended and been reaped
+ * (/proc/self/stat cutime and cstime): read around a load generator's run, the difference is
+ * what the generator itself spent, while servers still running are not counted.
+ */
+export function reapedChildrenTimes(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / ticksPerSecond;
+  } catch {
+    return 0;
+  }
+}
+
 /** Microseconds of CPU per request, split by thread kind. */
 export interface CpuPerRequest {
   main: number;
