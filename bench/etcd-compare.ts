@@ -13,6 +13,8 @@ import { cpuPerRequest, threadTimes, type CpuPerRequest } from './thread-cpu.ts'
 interface Options {
   connections: number;
   duration: number;
+  warmup: number;
+  floor: boolean;
   valueBytes: number;
   /** etcd's client ports are base..base+2, its peer ports base+10..base+12. */
   etcdPortBase: number;
@@ -40,6 +42,8 @@ const program = new Command('etcd-compare')
   .description('etcd vs concur: the same autocannon PUT load on a 3-member etcd (tmpfs) and a 3-node concur (memory)')
   .option('--connections <n>', 'HTTP connections (keep-alive, one request in flight each)', intOption(1, 4_096), 64)
   .option('--duration <s>', 'seconds of load per system', intOption(1, 600), 10)
+  .option('--warmup <s>', 'seconds of the same load each system gets first, not measured, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 3)
+  .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers a fixed reply, what Node\'s sockets alone cost per request)')
   .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 64)
   .option('--etcd-port-base <port>', 'first of etcd\'s loopback ports', intOption(1_024, 65_000), 23_790);
 
@@ -96,8 +100,31 @@ function startConcur(): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
+/** bench/socket-floor.mjs, answering every request with a fixed reply; resolves once it listens. */
+function startSocketFloor(): Promise<{ child: ChildProcess; url: string }> {
+  const script = fileURLToPath(new URL('./socket-floor.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script, 'http'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`socket-floor printed no port within ${startTimeoutMs} ms`)), startTimeoutMs);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: `http://${host}:${m[1]}` });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`socket-floor exited with ${code}`)));
+  });
+}
+
 /** `pids`: the server's processes; `workers`: worker threads to tell apart in the first one (concur's nodes). */
 async function load(system: string, o: Options, request: { url: string; method: 'PUT' | 'POST'; body: string; headers: Record<string, string> }, pids: number[], workers: number): Promise<LoadResult> {
+  if (o.warmup > 0) {
+    say(`  warming up ${system}: ${o.connections} connections, ${o.warmup} s (not measured) …`);
+    await autocannon({ url: request.url, method: request.method, body: request.body, headers: request.headers, connections: o.connections, duration: o.warmup });
+  }
   say(`  loading ${system}: ${o.connections} connections, ${o.duration} s …`);
   const before = pids.map(threadTimes);
   const ownBefore = process.cpuUsage();
@@ -152,12 +179,25 @@ async function main(): Promise<void> {
     say('system   puts/s   p50 ms   p99 ms   max ms   errors   non-2xx');
     for (const r of rows) say(`${r.system.padEnd(7)}${String(r.requestsPerSec).padStart(8)}${String(r.p50Ms).padStart(9)}${String(r.p99Ms).padStart(9)}${String(r.maxMs).padStart(9)}${String(r.errors).padStart(9)}${String(r.non2xx).padStart(10)}`);
     const ratio = Math.round((c.requestsPerSec / Math.max(1, e.requestsPerSec)) * 100) / 100;
-    say(`concur / etcd throughput: ${ratio}×  (${o.connections} connections, ${o.duration} s each, ${o.valueBytes}-byte values)`);
+    say(`concur / etcd throughput: ${ratio}×  (${o.connections} connections, ${o.duration} s each after ${o.warmup} s of warm-up, ${o.valueBytes}-byte values)`);
     say('');
     say('CPU per put, µs (Linux /proc): the server, and the load generator (autocannon, this process)');
     say(`etcd     ${e.cpu.total.toFixed(1).padStart(6)} (3 processes)                            autocannon ${e.loadCpuUs.toFixed(1)}`);
     say(`concur   ${c.cpu.total.toFixed(1).padStart(6)} (main ${c.cpu.main.toFixed(1)}, nodes ${c.cpu.workers.toFixed(1)}, other ${c.cpu.other.toFixed(1)})   autocannon ${c.loadCpuUs.toFixed(1)}`);
-    process.stdout.write(`${JSON.stringify({ connections: o.connections, durationSec: o.duration, valueBytes: o.valueBytes, etcd: e, concur: c, ratio })}\n`);
+    let f: LoadResult | null = null;
+    if (o.floor) {
+      const floor = await startSocketFloor();
+      try {
+        f = await load('floor', o, { url: `${floor.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [floor.child.pid!], 0);
+      } finally {
+        floor.child.kill('SIGTERM');
+        await new Promise((r) => (floor.child.exitCode !== null ? r(null) : floor.child.once('exit', r)));
+      }
+      say(`floor    ${f.cpu.total.toFixed(1).padStart(6)} (bench/socket-floor.mjs: a fixed reply, nothing stored; ${f.requestsPerSec} puts/s)   autocannon ${f.loadCpuUs.toFixed(1)}`);
+      say('         what Node\'s sockets alone cost per request at this load: the least concur\'s main thread could spend');
+    }
+    say('Both cores are busy in every run, so a rate is bounded by about 2 cores / (server + autocannon) µs per put.');
+    process.stdout.write(`${JSON.stringify({ connections: o.connections, durationSec: o.duration, valueBytes: o.valueBytes, etcd: e, concur: c, ratio, ...(f ? { floor: f } : {}) })}\n`);
   } finally {
     if (concur) {
       concur.kill('SIGINT');

@@ -16,6 +16,7 @@ interface Options {
   valueBytes: number;
   wal: boolean;
   warmup: number;
+  floor: boolean;
 }
 
 /** One redis-benchmark test (SET or GET) at one pipeline depth. */
@@ -42,7 +43,8 @@ const program = new Command('redis-compare')
   .option('--pipeline <n>', 'the pipelined run\'s depth (redis-benchmark -P)', intOption(2, 1_000), 16)
   .option('--value-bytes <n>', 'bytes per SET value (redis-benchmark -d)', intOption(1, 1_048_576), 3)
   .option('--wal', 'also run concur with --storage wal --fsync batch', false)
-  .option('--warmup <n>', 'requests of SET and of GET (-P 16) each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 100_000_000), 50_000);
+  .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers fixed replies, what Node\'s sockets alone cost per request)')
+  .option('--warmup <n>', 'requests of SET and of GET, without pipelining and with it, each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 100_000_000), 50_000);
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -108,9 +110,14 @@ function parseCsv(out: string, pipeline: number): Rate[] {
  * pipelining and with it. `pid` is the server's; `workers` its worker threads to tell apart.
  */
 async function load(system: string, port: number, o: Options, pid: number, workers: number): Promise<Rate[]> {
+  // At both depths: the paths a load without pipelining takes (a few commands per round of the
+  // log) are compiled apart from the pipelined ones, and compiling them during a measured run
+  // cost concur's V8 threads about 7 µs per SET.
   if (o.warmup > 0) {
-    say(`  ${system}: warming up (redis-benchmark -t set,get -n ${o.warmup} -P 16, not measured) …`);
-    await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', 'set,get', '-c', String(o.clients), '-n', String(o.warmup), '-d', String(o.valueBytes), '-P', '16', '--csv'], loadTimeoutMs);
+    for (const pipeline of [1, o.pipeline]) {
+      say(`  ${system}: warming up (redis-benchmark -t set,get -n ${o.warmup} -P ${pipeline}, not measured) …`);
+      await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', 'set,get', '-c', String(o.clients), '-n', String(o.warmup), '-d', String(o.valueBytes), '-P', String(pipeline), '--csv'], loadTimeoutMs);
+    }
   }
   const rates: Rate[] = [];
   for (const pipeline of [1, o.pipeline]) {
@@ -143,6 +150,36 @@ async function redisServer(o: Options): Promise<Rate[]> {
   } finally {
     await stop(child, 'SIGTERM');
   }
+}
+
+/** bench/socket-floor.mjs under the same load: what Node's own sockets cost per request. */
+async function socketFloor(o: Options): Promise<Rate[]> {
+  const script = fileURLToPath(new URL('./socket-floor.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script, 'resp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await listeningPort(child, 'socket-floor');
+    say(`socket floor (bench/socket-floor.mjs: fixed replies, nothing stored) on ${host}:${port}`);
+    return await load('socket floor', port, o, child.pid!, 0);
+  } finally {
+    await stop(child, 'SIGTERM');
+  }
+}
+
+/** The port a child prints as "listening <port>". */
+function listeningPort(child: ChildProcess, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${what} printed no port within ${startTimeoutMs} ms`)), startTimeoutMs);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
+  });
 }
 
 async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
@@ -190,6 +227,7 @@ async function main(): Promise<void> {
   const redis = await redisServer(o);
   const memory = await concur(o, 'memory');
   const wal = o.wal ? await concur(o, 'wal') : null;
+  const floor = o.floor ? await socketFloor(o) : null;
   const target = (pipeline: number) => (pipeline === 1 ? 0.5 : 0.25);
   say('');
   say(`test  -P   redis/s    concur/s  ratio  target${wal ? '   wal/s  ratio' : ''}`);
@@ -202,16 +240,18 @@ async function main(): Promise<void> {
   say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values, after ${o.warmup} of each to warm up; concur: 3 nodes, linearizable reads by ReadIndex)`);
   say('');
   say('CPU per request, µs (Linux /proc; concur: main thread + its 3 node threads + the rest, V8 compiler/GC threads;');
-  say('load: what redis-benchmark itself spent per request against each server, on the same cores)');
-  say(`test  -P   redis   concur   main  nodes  other${wal ? '     wal' : ''}   load→redis  load→concur`);
+  say('load: what redis-benchmark itself spent per request against each server, on the same cores;');
+  say('floor: bench/socket-floor.mjs, a Node server answering fixed replies: what Node\'s sockets alone cost per request)');
+  say(`test  -P   redis   concur   main  nodes  other${wal ? '     wal' : ''}   load→redis  load→concur${floor ? '  floor  floor/s' : ''}`);
   for (const r of redis) {
     const m = memory.find((x) => x.test === r.test && x.pipeline === r.pipeline)!;
     const w = wal?.find((x) => x.test === r.test && x.pipeline === r.pipeline) ?? null;
     const c = m.cpu!;
-    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}${r.loadCpuUs!.toFixed(1).padStart(13)}${m.loadCpuUs!.toFixed(1).padStart(13)}`);
+    const f = floor?.find((x) => x.test === r.test && x.pipeline === r.pipeline) ?? null;
+    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}${r.loadCpuUs!.toFixed(1).padStart(13)}${m.loadCpuUs!.toFixed(1).padStart(13)}${f ? `${f.cpu!.total.toFixed(1).padStart(7)}${fmt(f.rps).padStart(9)}` : ''}`);
   }
   say('Both cores are busy in every run, so a rate is bounded by about 2 cores / (server + load) µs per request.');
-  process.stdout.write(`${JSON.stringify({ clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rows })}\n`);
+  process.stdout.write(`${JSON.stringify({ clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rows, ...(floor ? { floor } : {}) })}\n`);
 }
 
 await main();
