@@ -188,6 +188,9 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
     // At most one directed scenario per seed (its own stream: arming it shifts no other draw).
     const trapRng = createRng(env.nodeSeed(0, 5));
     const trap = pickTrap(trapRng, nodeIds.length);
+    // Commits told at once (etcd-raft's way) or deferred (the default), half the seeds each; its
+    // own stream too, so a seed that tells at once runs as every seed did before the choice existed.
+    const deferCommitNotice = createRng(env.nodeSeed(0, 6)).chance(0.5);
     this.settings = {
       raft: {
         preVote: r.chance(0.8),
@@ -197,6 +200,7 @@ export class ReplicaSimCluster implements SimCluster<ReplicaMessage> {
         inflightMax: [2, 8, 256][r.int(0, 3)]!,
         batchEntriesMax: [2, 16, 64][r.int(0, 3)]!,
         leaseDriftTicks: 2,
+        deferCommitNotice,
         ...(trap === null ? {} : trapNeeds[trap]),
         ...fixed,
       },

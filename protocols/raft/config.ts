@@ -24,6 +24,15 @@ export interface RaftSettings {
    * follower's link however few appends carry them.
    */
   inflightBytesMax: number;
+  /**
+   * When a commit advances and a follower has no new entries to receive, the leader tells it the
+   * commit index with its next append, or at its next tick at the latest, instead of in an
+   * AppendEntries of its own at once (etcd-raft's way, which this false restores). Under load the
+   * next append comes within a round anyway: every round then costs each follower one append and
+   * one ack fewer. A follower's commit index lags by up to one tick when the load stops; a
+   * follower's ReadIndex answer still comes with the commit it needs.
+   */
+  deferCommitNotice: boolean;
   /** Entries per AppendEntries. */
   batchEntriesMax: number;
   /** Command bytes per AppendEntries (a single larger entry still goes alone). */
@@ -110,6 +119,7 @@ export const defaultRaftSettings: Readonly<RaftSettings> = Object.freeze({
   checkQuorum: true,
   inflightMax: 256,
   inflightBytesMax: 16 << 20,
+  deferCommitNotice: true,
   batchEntriesMax: 64,
   batchBytesMax: 1 << 20,
   uncommittedEntriesMax: 8192,
@@ -179,6 +189,7 @@ export function resolveRaftConfig(config: RaftConfig): ResolvedRaftConfig {
   }
   if (typeof s.preVote !== 'boolean') throw new RaftConfigError(`raft config: preVote must be a boolean, got ${String(s.preVote)}`);
   if (typeof s.checkQuorum !== 'boolean') throw new RaftConfigError(`raft config: checkQuorum must be a boolean, got ${String(s.checkQuorum)}`);
+  if (typeof s.deferCommitNotice !== 'boolean') throw new RaftConfigError(`raft config: deferCommitNotice must be a boolean, got ${String(s.deferCommitNotice)}`);
   positiveInt('inflightMax', s.inflightMax);
   positiveInt('inflightBytesMax', s.inflightBytesMax);
   positiveInt('batchEntriesMax', s.batchEntriesMax);

@@ -90,6 +90,8 @@ export class Progress {
   lastActiveTick = -1;
   /** Snapshot state: the index of the snapshot being sent (0: none, or the transfer failed). */
   pendingSnapshot = 0;
+  /** The highest commit index sent to the follower (in an append or a heartbeat). */
+  commitSent = 0;
   readonly inflights: Inflights;
 
   constructor(next: number, inflightMax: number, inflightBytesMax = Number.POSITIVE_INFINITY) {

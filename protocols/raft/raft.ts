@@ -716,7 +716,7 @@ export class RaftNode {
     if (rd.committedTo >= rd.committedFrom) this.log.appliedTo(rd.committedTo);
     if (this.role === Role.leader) {
       const self = this.progress.get(this.id)!;
-      if (self.maybeUpdate(this.log.persistedIndex()) && this.maybeCommit()) this.bcastAppend();
+      if (self.maybeUpdate(this.log.persistedIndex()) && this.maybeCommit()) this.tellCommit();
     }
   }
 
@@ -853,6 +853,8 @@ export class RaftNode {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.startRound(this.log.committed, this.id));
     }
+    // Commit notices deferred (deferCommitNotice) and not carried by an append since: due now.
+    for (const [id, pr] of this.progress) if (id !== this.id && this.owesCommit(pr)) this.sendAppend(id);
   }
 
   // ---------------------------------------------------------------- message handling
@@ -936,7 +938,7 @@ export class RaftNode {
       pr.becomeProbe();
       pr.becomeReplicate();
     } else pr.freeTo(m.index);
-    if (this.maybeCommit()) this.bcastAppend();
+    if (this.maybeCommit()) this.tellCommit();
     else if (wasPaused) this.sendAppend(m.from);
     this.fillWindow(m.from);
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
@@ -1128,6 +1130,7 @@ export class RaftNode {
     this.send(
       message(MessageType.app, this.id, to, this.term, { index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed }),
     );
+    pr.commitSent = this.log.committed;
     let bytes = 0;
     for (let i = 0; i < entries.length; i++) bytes += entries[i]!.data.byteLength;
     pr.sentEntries(entries.length, entries.length > 0 ? entries[entries.length - 1]!.index : prevIndex, bytes);
@@ -1157,6 +1160,24 @@ export class RaftNode {
     this.maybeSendAppend(to, true);
   }
 
+  /**
+   * The commit index advanced: followers with new entries get them (the append carries the
+   * commit); the others, at once (an append of its own), or — deferCommitNotice — with their
+   * next append, or at the next tick at the latest.
+   */
+  private tellCommit(): void {
+    if (!this.cfg.deferCommitNotice) {
+      this.bcastAppend();
+      return;
+    }
+    for (const id of this.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
+  }
+
+  /** The follower holds entries this leader has committed and was not told so yet. */
+  private owesCommit(pr: Progress): boolean {
+    return pr.commitSent < Math.min(pr.match, this.log.committed);
+  }
+
   /** Pipelining: keep sending batches until the follower's window or the log runs out. */
   private fillWindow(to: number): void {
     while (this.maybeSendAppend(to, false)) {
@@ -1177,6 +1198,7 @@ export class RaftNode {
       if (id === this.id) continue;
       // Never tell a follower to commit past what it is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
+      if (commit > pr.commitSent) pr.commitSent = commit;
       const rejectHint = witnesses.includes(id) ? Math.min(held, commit) : 0;
       this.send(message(MessageType.heartbeat, this.id, id, this.term, { commit, context, index: this.ticks, rejectHint }));
     }
@@ -1223,8 +1245,14 @@ export class RaftNode {
   }
 
   private respondToRead(req: ReadRequest, index: number): void {
-    if (req.from === this.id) this.readStates.push({ index, context: req.context });
-    else this.send(message(MessageType.readIndexResp, this.id, req.from, this.term, { index, context: req.context }));
+    if (req.from === this.id) {
+      this.readStates.push({ index, context: req.context });
+      return;
+    }
+    this.send(message(MessageType.readIndexResp, this.id, req.from, this.term, { index, context: req.context }));
+    // The follower serves the read once it has applied `index`: a deferred commit notice must not hold it up.
+    const pr = this.progress.get(req.from);
+    if (pr !== undefined && this.owesCommit(pr)) this.sendAppend(req.from);
   }
 
   // ---------------------------------------------------------------- output routing

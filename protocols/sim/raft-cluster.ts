@@ -181,6 +181,8 @@ class RaftSimCluster implements SimCluster<Message> {
       transferTimeoutMs: r.int(30, 400),
       liveTicks: 3 * (this.settings.electionTicks ?? defaultRaftSettings.electionTicks),
     };
+    // Drawn last, for the same reason: commits told at once (etcd-raft's way) or deferred (the default).
+    if (fixed.deferCommitNotice === undefined) this.settings.deferCommitNotice = r.chance(0.7);
     this.readRng = createRng(env.nodeSeed(0, 1));
     if (env.tracing) env.trace(`   raft settings: ${JSON.stringify(this.settings)}; snapshots: ${JSON.stringify(this.snapshots)}`);
     if (options.mutation !== undefined) {

@@ -201,7 +201,7 @@ test('follower read: the index covers what the leader had committed when it rece
   leader.flush();
   c.stabilize();
   assert.is(leader.commitIndex, 3);
-  assert.is(c.raft(2).commitIndex, 1);
+  assert.ok(c.raft(2).commitIndex < 3, 'node 2 lags the leader');
   c.heal();
   assert.ok(c.raft(2).readIndex(77));
   c.processAll();

@@ -5,7 +5,7 @@ import { runTranscriptFile } from '../support/transcript-file.ts';
 import { describeMembership, formatEntry, roleName, type ConfChange, type ConfChangeOp, type RaftMutations, type RaftSettings } from '../../protocols/raft/index.ts';
 import { TestCluster, type InitialMembership } from './harness.ts';
 
-const settingKeys = new Set(['preVote', 'checkQuorum', 'electionTicks', 'heartbeatTicks', 'inflightMax', 'batchEntriesMax', 'batchBytesMax', 'leaseDriftTicks', 'promoteLagEntriesMax']);
+const settingKeys = new Set(['preVote', 'checkQuorum', 'deferCommitNotice', 'electionTicks', 'heartbeatTicks', 'inflightMax', 'batchEntriesMax', 'batchBytesMax', 'leaseDriftTicks', 'promoteLagEntriesMax']);
 
 class Interpreter {
   private c: TestCluster | null = null;
@@ -24,7 +24,9 @@ class Interpreter {
     };
     switch (cmd) {
       case 'cluster': {
-        const settings: Partial<RaftSettings> = {};
+        // The transcripts follow etcd-raft's message flow, in which a commit is told to every
+        // follower at once; a cluster line with deferCommitNotice=true shows the deferred one.
+        const settings: Partial<RaftSettings> = { deferCommitNotice: false };
         const unsafe: RaftMutations = {};
         const logs: Record<number, number[]> = {};
         let n = 3;

@@ -17,14 +17,14 @@ const mutations: [string, number, number, RegExp][] = [
   ['release-all-read-rounds', 3, 30, /read-values/], // first 9 (late-read-acks)
   ['heartbeat-reply-before-persist', 3, 250, /read-values/], // first 87 (crash-in-first-term; none in 400 with 5 nodes)
   ['vote-amnesia', 3, 350, /read-values/], // first 110 (restart-inside-lease)
-  ['lease-survives-transfer', 3, 150, /read-values/], // first 50 (transfer-then-isolate)
+  ['lease-survives-transfer', 3, 150, /read-values/], // first 54 (transfer-then-isolate)
   ['vote-twice', 3, 20, /election-safety|log-matching|leader-completeness|state-machine-safety/], // first 3
   ['no-election-restriction', 3, 10, /leader-completeness|state-machine-safety/], // first 1
   ['read-without-quorum', 3, 20, /read-values/], // first 4
   ['lease-ignores-acks', 3, 150, /read-values/], // first 41
   ['lease-too-long', 5, 100, /read-values/], // first 33 (169 with 3 nodes)
   // Figure 8 needs five nodes (apps/sim/traps.ts); 3-node runs leave it to the core simulator.
-  ['commit-previous-term', 5, 210, /leader-completeness|state-machine-safety/], // first 70
+  ['commit-previous-term', 5, 340, /leader-completeness|state-machine-safety/], // first 114
   ['commit-previous-term-no-noop', 5, 100, /leader-completeness|state-machine-safety/], // first 31
 ];
 for (const [mutation, nodes, seedsMax, invariant] of mutations) {
