@@ -1211,6 +1211,10 @@ export class RaftNode {
     // Voters obey the campaign this starts however recently they heard from us: the lease is
     // worthless from now on, and the message may arrive late, so it is given up for the term.
     if (this.cfg.unsafe.leaseSurvivesTransfer !== true) this.lease.revoke();
+    // The next leader starts from the commit index it knows: tell it ours first (a deferred
+    // notice would leave it reporting committed entries as pending until its own first commit).
+    const pr = this.progress.get(to);
+    if (pr !== undefined && this.owesCommit(pr)) this.sendAppend(to);
     this.send(message(MessageType.timeoutNow, this.id, to, this.term));
   }
 

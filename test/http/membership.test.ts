@@ -104,7 +104,9 @@ test('add a learner; promotion refused (409) while it is behind, accepted once c
 
 test('a change while another is pending is 409 change-pending', async () => {
   // Four voters, two down: removing a third (up) one leaves a configuration the leader cannot
-  // reach a majority of, so the removal stays pending.
+  // reach a majority of, so the removal stays pending. First no change may be pending: a leader
+  // new from the transfer above reports the promotion pending until its own first entry commits.
+  await eventually(async () => ((await status()).pendingChange === null ? true : undefined), 'no change pending at the start', 10_000);
   const leader = cluster.leader()!;
   const [a, b, c] = [1, 2, 3, 4].filter((id) => id !== leader);
   await cluster.crash(a!);
