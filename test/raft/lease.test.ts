@@ -222,4 +222,35 @@ test('follower read: the index covers what the leader had committed when it rece
   assert.ok(rs!.index >= commitAtReceipt, `read index ${rs!.index} >= leader commit ${commitAtReceipt} at receipt`);
 });
 
+test('deferred commit notices: a follower whose read is answered is told the commit it needs', () => {
+  const c = elected(3, { deferCommitNotice: true, heartbeatTicks: 5 });
+  const leader = c.raft(1);
+  leader.propose(enc('a'));
+  leader.flush();
+  c.processAll();
+  c.deliverRound(); // entry 2 reaches both followers
+  c.processAll();
+  // Node 2's ack is held back; node 3's commits entry 2, and nothing new goes to node 2.
+  const held = c.inflight.filter((m) => m.from === 2 && m.type === MessageType.appResp);
+  assert.is(held.length, 1);
+  c.inflight = c.inflight.filter((m) => !held.includes(m));
+  c.deliverRound();
+  c.processAll();
+  assert.is(leader.commitIndex, 2);
+  assert.is(c.raft(2).commitIndex, 1);
+  assert.equal(c.inflight.filter((m) => m.to === 2), [], 'no append of its own tells node 2 the commit');
+  // Node 2 reads. The round's heartbeat can tell it only what it is known to hold (index 1): its
+  // ack for entry 2 arrives after the heartbeat left.
+  assert.ok(c.raft(2).readIndex(5));
+  c.processAll();
+  c.deliverRound(); // readIndex 2→1
+  leader.flush(); // starts the read round
+  c.processAll();
+  c.inflight.unshift(...held);
+  c.stabilize();
+  const rs = c.node(2).readStates.find((r) => r.context === 5);
+  assert.is(rs?.index, 2);
+  assert.is(c.raft(2).commitIndex, 2, 'told with the answer, not at the next tick');
+});
+
 test.run();
