@@ -27,7 +27,7 @@ export interface RaftSettings {
   /**
    * When a commit advances and a follower has no new entries to receive, the leader tells it the
    * commit index with its next append, or at its next tick at the latest, instead of in an
-   * AppendEntries of its own at once (etcd-raft's way, which this false restores). Under load the
+   * AppendEntries of its own at once (etcd-raft's way, which false keeps). Under load the
    * next append comes within a round anyway: every round then costs each follower one append and
    * one ack fewer. A follower's commit index lags by up to one tick when the load stops; a
    * follower's ReadIndex answer still comes with the commit it needs.

@@ -854,7 +854,7 @@ export class RaftNode {
       this.bcastHeartbeat(this.readOnly.startRound(this.log.committed, this.id));
     }
     // Commit notices deferred (deferCommitNotice) and not carried by an append since: due now.
-    for (const [id, pr] of this.progress) if (id !== this.id && this.owesCommit(pr)) this.sendAppend(id);
+    if (this.cfg.deferCommitNotice) for (const [id, pr] of this.progress) if (id !== this.id && this.owesCommit(pr)) this.sendAppend(id);
   }
 
   // ---------------------------------------------------------------- message handling
