@@ -49,7 +49,14 @@ test.after(async () => {
 
 test('the page loads without console errors and shows 5 nodes and one leader within 5 s', async () => {
   await page.goto(`${cli.url}/`);
-  await page.waitForFunction(() => document.querySelectorAll('svg .node[data-role="leader"]').length === 1 && document.querySelector('#app')!.getAttribute('data-leader') !== '', null, { timeout: 5_000 });
+  // The root's data-leader is set after the render that draws the nodes (and from the cluster's
+  // view, not a node's): wait until it names the one node drawn as leader, not merely until it
+  // is not empty (an attribute not set yet is null, which is not '').
+  await page.waitForFunction(() => {
+    const leaders = document.querySelectorAll('svg .node[data-role="leader"]');
+    const named = document.querySelector('#app')!.getAttribute('data-leader');
+    return leaders.length === 1 && named !== null && named !== '' && leaders[0].getAttribute('data-node-id') === named;
+  }, null, { timeout: 5_000 });
   assert.is(await page.locator('svg .node[data-node-id]').count(), 5);
   const leader = Number(await leaderOf());
   assert.is(await roleOf(leader), 'leader');
