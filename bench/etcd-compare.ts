@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import autocannon from 'autocannon';
 import { intOption } from '../apps/cli/options.ts';
+import { startSocketFloor } from './socket-floor-process.ts';
 import { cpuPerRequest, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
 
 interface Options {
@@ -100,25 +101,6 @@ function startConcur(): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
-/** bench/socket-floor.mjs, answering every request with a fixed reply; resolves once it listens. */
-function startSocketFloor(): Promise<{ child: ChildProcess; url: string }> {
-  const script = fileURLToPath(new URL('./socket-floor.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, 'http'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`socket-floor printed no port within ${startTimeoutMs} ms`)), startTimeoutMs);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: `http://${host}:${m[1]}` });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`socket-floor exited with ${code}`)));
-  });
-}
-
 /** `pids`: the server's processes; `workers`: worker threads to tell apart in the first one (concur's nodes). */
 async function load(system: string, o: Options, request: { url: string; method: 'PUT' | 'POST'; body: string; headers: Record<string, string> }, pids: number[], workers: number): Promise<LoadResult> {
   if (o.warmup > 0) {
@@ -186,12 +168,11 @@ async function main(): Promise<void> {
     say(`concur   ${c.cpu.total.toFixed(1).padStart(6)} (main ${c.cpu.main.toFixed(1)}, nodes ${c.cpu.workers.toFixed(1)}, other ${c.cpu.other.toFixed(1)})   autocannon ${c.loadCpuUs.toFixed(1)}`);
     let f: LoadResult | null = null;
     if (o.floor) {
-      const floor = await startSocketFloor();
+      const floor = await startSocketFloor('http', startTimeoutMs);
       try {
-        f = await load('floor', o, { url: `${floor.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [floor.child.pid!], 0);
+        f = await load('floor', o, { url: `http://${host}:${floor.port}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [floor.child.pid!], 0);
       } finally {
-        floor.child.kill('SIGTERM');
-        await new Promise((r) => (floor.child.exitCode !== null ? r(null) : floor.child.once('exit', r)));
+        await floor.stop();
       }
       say(`floor    ${f.cpu.total.toFixed(1).padStart(6)} (bench/socket-floor.mjs: a fixed reply, nothing stored; ${f.requestsPerSec} puts/s)   autocannon ${f.loadCpuUs.toFixed(1)}`);
       say('         what Node\'s sockets alone cost per request at this load: the least concur\'s main thread could spend');

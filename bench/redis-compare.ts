@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { intOption } from '../apps/cli/options.ts';
+import { startSocketFloor } from './socket-floor-process.ts';
 import { cpuPerRequest, reapedChildrenTimes, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
 
 interface Options {
@@ -154,32 +155,13 @@ async function redisServer(o: Options): Promise<Rate[]> {
 
 /** bench/socket-floor.mjs under the same load: what Node's own sockets cost per request. */
 async function socketFloor(o: Options): Promise<Rate[]> {
-  const script = fileURLToPath(new URL('./socket-floor.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, 'resp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const floor = await startSocketFloor('resp', startTimeoutMs);
   try {
-    const port = await listeningPort(child, 'socket-floor');
-    say(`socket floor (bench/socket-floor.mjs: fixed replies, nothing stored) on ${host}:${port}`);
-    return await load('socket floor', port, o, child.pid!, 0);
+    say(`socket floor (bench/socket-floor.mjs: fixed replies, nothing stored) on ${host}:${floor.port}`);
+    return await load('socket floor', floor.port, o, floor.child.pid!, 0);
   } finally {
-    await stop(child, 'SIGTERM');
+    await floor.stop();
   }
-}
-
-/** The port a child prints as "listening <port>". */
-function listeningPort(child: ChildProcess, what: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what} printed no port within ${startTimeoutMs} ms`)), startTimeoutMs);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
-  });
 }
 
 async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {

@@ -1,26 +1,13 @@
 // The socket floor server (bench/socket-floor.mjs) must answer every request once, even one split
 // between chunks, or a comparison loading it would hang or count wrong.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { startSocketFloor } from '../../bench/socket-floor-process.ts';
 
 const script = fileURLToPath(new URL('../../bench/socket-floor.mjs', import.meta.url));
-
-async function start(kind: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [script, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`socket-floor exited with ${code}`)));
-  });
-  return { child, port };
-}
 
 /**
  * Sends `pieces` one write (and one pause) apart and collects what comes back: once `expectBytes`
@@ -49,7 +36,7 @@ async function exchange(port: number, pieces: string[], expectBytes: number): Pr
 }
 
 test('RESP: SET and GET answered once each, in order, a request split anywhere included', async () => {
-  const { child, port } = await start('resp');
+  const { port, stop } = await startSocketFloor('resp');
   try {
     const set = '*3\r\n$3\r\nSET\r\n$16\r\nkey:__rand_int__\r\n$3\r\nxxx\r\n';
     const get = '*2\r\n$3\r\nGET\r\n$16\r\nkey:__rand_int__\r\n';
@@ -59,12 +46,12 @@ test('RESP: SET and GET answered once each, in order, a request split anywhere i
       assert.is(await exchange(port, [stream.slice(0, cut), stream.slice(cut)], want.length), want, `cut at ${cut}`);
     }
   } finally {
-    child.kill('SIGTERM');
+    await stop();
   }
 });
 
 test('HTTP: one reply per request, a blank line split between chunks counted once', async () => {
-  const { child, port } = await start('http');
+  const { port, stop } = await startSocketFloor('http');
   try {
     const put = 'PUT /kv/bench HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nvvv';
     const stream = put + put + put;
@@ -75,7 +62,7 @@ test('HTTP: one reply per request, a blank line split between chunks counted onc
       assert.is(got, reply.repeat(3), `cut at ${cut}`);
     }
   } finally {
-    child.kill('SIGTERM');
+    await stop();
   }
 });
 

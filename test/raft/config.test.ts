@@ -23,6 +23,7 @@ test('bad settings are refused with the setting named', () => {
     [{ heartbeatTicks: 10, electionTicks: 10 }, /heartbeatTicks \(10\) must be less than electionTicks \(10\)/],
     [{ electionTicks: 1 }, /electionTicks must be an integer >= 2/],
     [{ inflightMax: 0 }, /inflightMax/],
+    [{ deferCommitNotice: 'yes' as unknown as boolean }, /deferCommitNotice must be a boolean, got yes/],
     [{ batchEntriesMax: 1.5 }, /batchEntriesMax/],
     [{ batchBytesMax: -1 }, /batchBytesMax/],
     [{ leaseDriftTicks: -1 }, /leaseDriftTicks must be an integer >= 0/],
