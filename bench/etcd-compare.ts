@@ -43,7 +43,7 @@ const program = new Command('etcd-compare')
   .description('etcd vs concur: the same autocannon PUT load on a 3-member etcd (tmpfs) and a 3-node concur (memory)')
   .option('--connections <n>', 'HTTP connections (keep-alive, one request in flight each)', intOption(1, 4_096), 64)
   .option('--duration <s>', 'seconds of load per system', intOption(1, 600), 10)
-  .option('--warmup <s>', 'seconds of the same load each system gets first, not measured, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 3)
+  .option('--warmup <s>', 'seconds of the same load each system gets first, not measured, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 15)
   .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers a fixed reply, what Node\'s sockets alone cost per request)')
   .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 64)
   .option('--etcd-port-base <port>', 'first of etcd\'s loopback ports', intOption(1_024, 65_000), 23_790);

@@ -45,7 +45,7 @@ const program = new Command('redis-compare')
   .option('--value-bytes <n>', 'bytes per SET value (redis-benchmark -d)', intOption(1, 1_048_576), 3)
   .option('--wal', 'also run concur with --storage wal --fsync batch', false)
   .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers fixed replies, what Node\'s sockets alone cost per request)')
-  .option('--warmup <n>', 'requests of SET and of GET, without pipelining and with it, each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 100_000_000), 50_000);
+  .option('--warmup <s>', 'seconds of SET and GET load, without pipelining and with it in turn, each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 15);
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -110,14 +110,21 @@ function parseCsv(out: string, pipeline: number): Rate[] {
  * SET then GET (each its own redis-benchmark run, so the server's CPU can be read per test), without
  * pipelining and with it. `pid` is the server's; `workers` its worker threads to tell apart.
  */
+/** Requests of SET and of GET per warm-up run: short, so the warm-up ends near its time. */
+const warmupRound = 10_000;
+
 async function load(system: string, port: number, o: Options, pid: number, workers: number): Promise<Rate[]> {
   // At both depths: the paths a load without pipelining takes (a few commands per round of the
-  // log) are compiled apart from the pipelined ones, and compiling them during a measured run
-  // cost concur's V8 threads about 7 µs per SET.
+  // log) are compiled apart from the pipelined ones. Measured on concur under a steady load, V8's
+  // compiler threads spend ~20 % of the CPU in the first 4 s, ~8 % up to 8 s and ~2 % after 12 s:
+  // a warm-up counted in seconds, not requests, so it lasts as long on a slow machine.
   if (o.warmup > 0) {
-    for (const pipeline of [1, o.pipeline]) {
-      say(`  ${system}: warming up (redis-benchmark -t set,get -n ${o.warmup} -P ${pipeline}, not measured) …`);
-      await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', 'set,get', '-c', String(o.clients), '-n', String(o.warmup), '-d', String(o.valueBytes), '-P', String(pipeline), '--csv'], loadTimeoutMs);
+    say(`  ${system}: warming up for ${o.warmup} s (redis-benchmark -t set,get -n ${warmupRound} at -P 1 and -P ${o.pipeline} in turn, not measured) …`);
+    const until = Date.now() + o.warmup * 1000;
+    while (Date.now() < until) {
+      for (const pipeline of [1, o.pipeline]) {
+        await run('redis-benchmark', ['-h', host, '-p', String(port), '-t', 'set,get', '-c', String(o.clients), '-n', String(warmupRound), '-d', String(o.valueBytes), '-P', String(pipeline), '--csv'], loadTimeoutMs);
+      }
     }
   }
   const rates: Rate[] = [];
@@ -219,7 +226,7 @@ async function main(): Promise<void> {
     say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${fmt(r.rps).padStart(10)}${fmt(m.rps).padStart(12)}${String(ratio(m.rps, r.rps)).padStart(7)}${`${target(r.pipeline)}×`.padStart(8)}${w ? `${fmt(w.rps).padStart(8)}${String(ratio(w.rps, r.rps)).padStart(7)}` : ''}`);
     return { test: r.test, pipeline: r.pipeline, redis: r, concur: m, ratio: ratio(m.rps, r.rps), target: target(r.pipeline), ...(w ? { wal: w, walRatio: ratio(w.rps, r.rps) } : {}) };
   });
-  say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values, after ${o.warmup} of each to warm up; concur: 3 nodes, linearizable reads by ReadIndex)`);
+  say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values, after ${o.warmup} s of warm-up each; concur: 3 nodes, linearizable reads by ReadIndex)`);
   say('');
   say('CPU per request, µs (Linux /proc; concur: main thread + its 3 node threads + the rest, V8 compiler/GC threads;');
   say('load: what redis-benchmark itself spent per request against each server, on the same cores;');

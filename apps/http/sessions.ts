@@ -7,11 +7,14 @@ export interface SessionLane {
   readonly clientId: string;
   /** The seq of the request currently using the lane. */
   readonly seq: number;
+  /** The client id as encoded in commands (kv clientIdText), kept by a door that writes commands from bytes; null until then. */
+  idText: Uint8Array | null;
 }
 
 interface LaneState {
   clientId: string;
   seq: number;
+  idText: Uint8Array | null;
 }
 
 /*
@@ -47,7 +50,7 @@ export class SessionLanes {
     let lane = this.free.pop();
     if (!lane) {
       if (this.created >= this.lanesMax) return null;
-      lane = { clientId: `${this.prefix}-${this.instanceId}-${this.created}`, seq: 0 };
+      lane = { clientId: `${this.prefix}-${this.instanceId}-${this.created}`, seq: 0, idText: null };
       this.created += 1;
     }
     lane.seq += 1;

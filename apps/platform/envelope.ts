@@ -38,12 +38,15 @@ export type Envelope =
   | { kind: 'app'; app: string; clientId: string; seq: number; payload: Uint8Array }
   | { kind: 'malformed'; why: string };
 
+/** Nearly every entry's envelope: one object, not one per entry. */
+const kvEnvelope: Envelope = Object.freeze({ kind: 'kv' });
+
 /** Reads the envelope of a log entry (bytes[start, end)). Never throws: bad bytes are `malformed`. */
 export function readEnvelope(bytes: Uint8Array, start: number, end: number): Envelope {
   if (end - start < 2) return { kind: 'malformed', why: 'a command of fewer than 2 bytes' };
   const head = bytes[start]!;
   // A CBOR array (major type 4) whose first element is an unsigned integer is a KV command.
-  if (head >> 5 === 4 && bytes[start + 1]! >> 5 === 0) return { kind: 'kv' };
+  if (head >> 5 === 4 && bytes[start + 1]! >> 5 === 0) return kvEnvelope;
   if (head >> 5 !== 4 || bytes[start + 1]! >> 5 !== 3) return { kind: 'malformed', why: 'neither a KV command nor an app command' };
   let t: unknown;
   try {

@@ -243,7 +243,7 @@ export class RespConnection implements Client, Flushable {
         if (job === null) break; // a read through the log: the general path
       } else {
         try {
-          job = this.door.put(this, c.toString('utf8', keyStart, keyEnd), c.subarray(bulkStart, bulkEnd));
+          job = this.door.putBytes(this, c, keyStart, keyEnd, bulkStart, bulkEnd);
         } catch (err) {
           this.door.stats.commands++;
           this.answerNow(error(err instanceof RespError ? err.message : `ERR internal error: ${(err as Error)?.message ?? String(err)}`));

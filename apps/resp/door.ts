@@ -3,7 +3,7 @@
 // the log, a key read, a kv query), each held to the command's deadline. Must never reach past
 // the ClusterBackend interface: the same submit and read the HTTP API uses.
 import { randomBytes } from 'node:crypto';
-import { type KvCommand, type KvResult, decodeResult, encodeCommand } from '../kv/commands.ts';
+import { type KvCommand, type KvResult, clientIdText, decodeResult, encodeCommand, encodePutBytes } from '../kv/commands.ts';
 import { encodeKvQuery, type KvQuery } from '../kv/queries.ts';
 import type { ClusterBackend, LocalReadMode, LocalReadResult, ReadMode, ReadWaiter, WriteWaiter } from '../http/backend.ts';
 import { fromBackendError, fromKvResult, RespError } from './errors.ts';
@@ -161,6 +161,22 @@ export class KvDoor {
       throw err;
     }
     return new PutJob(this, bytes, lane);
+  }
+
+  /**
+   * put() for a SET whose key and value are still in the request buffer `src` (the key checked as
+   * valid UTF-8 within keyBytesMax, the value within valueBytesMax): encoded from the bytes, with
+   * the lane's client id encoded once per lane, not per write.
+   */
+  putBytes(client: Client, src: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): Job {
+    if (this.backend.submitTo === undefined) return this.put(client, src.toString('utf8', keyStart, keyEnd), src.subarray(valueStart, valueEnd));
+    const lane = this.lane();
+    const idText = (lane.idText ??= clientIdText(lane.clientId, this.settings));
+    if (idText === null) {
+      this.lanes.release(lane);
+      return this.put(client, src.toString('utf8', keyStart, keyEnd), src.subarray(valueStart, valueEnd));
+    }
+    return new PutJob(this, encodePutBytes(idText, lane.seq, src, keyStart, keyEnd, valueStart, valueEnd), lane);
   }
 
   /** A GET by a local read path (not `log`) as a job without promises, when the backend takes waiters; null otherwise. */

@@ -43,8 +43,8 @@ export function bulk(value: Uint8Array | string): Buffer {
     out[out.length - 1] = 10;
     return out;
   }
-  const header = `$${value.byteLength}\r\n`;
-  const out = Buffer.allocUnsafe(header.length + value.byteLength + 2);
+  const header = `$${value.length}\r\n`;
+  const out = Buffer.allocUnsafe(header.length + value.length + 2);
   out.write(header, 0, 'latin1');
   out.set(value, header.length);
   out[out.length - 2] = 13;

@@ -168,7 +168,7 @@ export class RaftLog {
     const ents = this.slice(lo, Math.min(last + 1, lo + maxEntries));
     let bytes = 0;
     for (let i = 0; i < ents.length; i++) {
-      bytes += ents[i]!.data.byteLength;
+      bytes += ents[i]!.data.length;
       if (bytes > maxBytes && i > 0) {
         ents.length = i;
         break;

@@ -8,11 +8,13 @@ import {
   type KvCommand,
   type KvLimits,
   type KvResult,
+  clientIdText,
   commandProblem,
   decodeCommand,
   decodeCommandGeneral,
   decodeResult,
   encodeCommand,
+  encodePutBytes,
   encodeResult,
   kvEncode,
 } from '../../apps/kv/commands.ts';
@@ -105,6 +107,31 @@ test('encodeCommand writes put, get and delete exactly as kvCodec does', () => {
     }),
     { numRuns: 3000 },
   );
+});
+
+test('encodePutBytes writes a put from a buffer holding key and value exactly as encodeCommand does', () => {
+  const put = fc.record({ clientId, seq, key: text(65_537).filter((k) => k !== '' && utf8Bytes(k) <= wide.keyBytesMax), value, pad: fc.nat(5), gap: fc.nat(3) });
+  fc.assert(
+    fc.property(put, ({ clientId: id, seq: n, key, value: v, pad, gap }) => {
+      // Key and value somewhere inside a larger buffer, as RESP's parser leaves them.
+      const keyBytes = Buffer.from(key, 'utf8');
+      const src = Buffer.concat([Buffer.alloc(pad, 0x2a), keyBytes, Buffer.alloc(gap, 0x0d), Buffer.from(v), Buffer.alloc(2, 0x0a)]);
+      const keyStart = pad;
+      const valueStart = pad + keyBytes.length + gap;
+      const idText = clientIdText(id, wide);
+      assert.ok(idText !== null);
+      const got = encodePutBytes(idText, n, src, keyStart, keyStart + keyBytes.length, valueStart, valueStart + v.byteLength);
+      assert.is(hex(got), hex(encodeCommand({ op: 'put', clientId: id, seq: n, key, value: v }, wide)));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('clientIdText refuses ids encodeCommand refuses: empty, too long, or not well-formed', () => {
+  assert.is(clientIdText('', wide), null);
+  assert.is(clientIdText('x'.repeat(129), wide), null);
+  assert.is(clientIdText('a\uD800b', wide), null);
+  assert.ok(clientIdText('x'.repeat(128), wide) !== null);
 });
 
 test('encodeCommand refuses what it refused, with the same RangeError, at the default limits and tight ones', () => {
