@@ -75,7 +75,13 @@ export class ResultsWriter {
     b.ensure(12 + result.length);
     b.view.setFloat64(b.length, index, true);
     b.view.setUint32(b.length + 8, result.length, true);
-    b.bytes.set(result, b.length + 12);
+    // Results are a few bytes: a loop costs less than TypedArray.prototype.set's call.
+    const n = result.length;
+    if (n <= 32) {
+      const out = b.bytes;
+      const at = b.length + 12;
+      for (let i = 0; i < n; i++) out[at + i] = result[i]!;
+    } else b.bytes.set(result, b.length + 12);
     b.length += 12 + result.length;
     this.count++;
   }

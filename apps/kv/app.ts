@@ -9,10 +9,9 @@ import { KvStateMachine } from './state-machine.ts';
 export class KvApp implements StateMachine {
   constructor(readonly kv: KvStateMachine = new KvStateMachine()) {}
 
-  // The KV store decodes the command anyway, so a view costs nothing extra; decoding copies the
-  // byte strings it keeps, so nothing aliases the log memory after the call.
+  // Decoding copies the byte strings it keeps, so nothing aliases the log memory after the call.
   apply(index: number, bytes: Uint8Array, start: number, end: number): Uint8Array {
-    return this.kv.apply(index, bytes.subarray(start, end));
+    return this.kv.applyAt(index, bytes, start, end);
   }
 
   readLocal(key: string): Uint8Array | undefined {
@@ -42,6 +41,10 @@ export class KvAppMachine implements AppStateMachine {
 
   apply(command: Uint8Array, ctx: AppContext): Uint8Array {
     return this.kv.apply(ctx.index, command);
+  }
+
+  applyAt(bytes: Uint8Array, start: number, end: number, ctx: AppContext): Uint8Array {
+    return this.kv.applyAt(ctx.index, bytes, start, end);
   }
 
   /** A key's value: what the KV API's read paths ask (AppRouter.readLocal). */

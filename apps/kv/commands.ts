@@ -573,21 +573,22 @@ function readText(b: Uint8Array, end: number, keep: boolean): string | null {
 }
 
 /**
- * Reads `b` if it is a put, get or delete in the shapes kvCodec writes (or any other definite
+ * Reads b[start, end) if it is a put, get or delete in the shapes kvCodec writes (or any other definite
  * heads for the same values), filling `out`; false, with `out` unspecified, for anything else,
  * which decodeCommand's general path then decodes or refuses. Checks no limits. With
  * `getClientId` false, a get's client id is checked (and measured) but left '' in `out`: apply
  * has no use for it, since reads bypass the session table.
  */
-export function readSimpleCommand(b: Uint8Array, out: SimpleCommand, getClientId = true): boolean {
-  const end = b.length;
-  const tag = b[1];
+export function readSimpleCommand(b: Uint8Array, out: SimpleCommand, getClientId = true, start = 0, end = b.length): boolean {
+  if (end - start < 2) return false;
+  const head = b[start];
+  const tag = b[start + 1];
   let op: SimpleCommand['op'];
-  if (b[0] === 0x85 && tag === OP_PUT) op = 'put';
-  else if (b[0] === 0x84 && tag === OP_GET) op = 'get';
-  else if (b[0] === 0x84 && tag === OP_DELETE) op = 'delete';
+  if (head === 0x85 && tag === OP_PUT) op = 'put';
+  else if (head === 0x84 && tag === OP_GET) op = 'get';
+  else if (head === 0x84 && tag === OP_DELETE) op = 'delete';
   else return false;
-  readAt = 2;
+  readAt = start + 2;
   const clientId = readText(b, end, getClientId || op !== 'get');
   if (clientId === null) return false;
   const clientIdBytes = textBytesRead;

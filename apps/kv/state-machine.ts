@@ -236,6 +236,11 @@ export class KvStateMachine {
    * command bytes — it answers an "invalid-command" result, the same on every replica.
    */
   apply(index: number, command: Uint8Array): Uint8Array {
+    return this.applyAt(index, command, 0, command.length);
+  }
+
+  /** apply() of the command at bytes[start, end), with no view made of it for the common commands. */
+  applyAt(index: number, bytes: Uint8Array, start: number, end: number): Uint8Array {
     if (!Number.isSafeInteger(index) || index <= this.appliedIndex) {
       // Applying an entry twice or out of order would silently fork replicas: fail loudly.
       throw new Error(`KvStateMachine.apply: index ${index} is not after the last applied index ${this.appliedIndex}`);
@@ -246,7 +251,7 @@ export class KvStateMachine {
     // answered with results written by hand. Anything else (or a command breaking a limit, which
     // the general path must explain) takes the general path, which answers it as it always did.
     const c = this.simple;
-    if (readSimpleCommand(command, c, false) && simpleCommandFits(c, this.settings)) {
+    if (readSimpleCommand(bytes, c, false, start, end) && simpleCommandFits(c, this.settings)) {
       if (c.op === 'get') {
         const value = this.data.get(c.key);
         return value === undefined ? notFoundResult() : valueResult(value);
@@ -256,7 +261,7 @@ export class KvStateMachine {
 
     let cmd: KvCommand;
     try {
-      cmd = decodeCommand(command);
+      cmd = decodeCommand(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
     } catch (err) {
       if (err instanceof KvDecodeError) return encodeResult({ type: 'error', code: 'invalid-command', message: err.message });
       throw err;

@@ -24,6 +24,8 @@ export interface AppStateMachine {
    * Must not throw on bad bytes: answer an error result, the same on every replica.
    */
   apply(command: Uint8Array, ctx: AppContext): Uint8Array;
+  /** apply() of the command at bytes[start, end), for an app that reads it in place (no view per command). */
+  applyAt?(bytes: Uint8Array, start: number, end: number, ctx: AppContext): Uint8Array;
   /** The log's time moved on (a clock entry at ctx.index): expire what has expired. */
   onTime?(ctx: AppContext): void;
   /** Whether the leader should keep proposing clock entries (e.g. a lock is held with a TTL). */

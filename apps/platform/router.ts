@@ -62,7 +62,7 @@ export class AppRouter implements StateMachine {
     switch (env.kind) {
       case 'kv':
         if (this.kv === null) return encodeRouterError({ error: 'unknown-app', message: 'a KV command, but the kv app does not run on this cluster (start it with --apps kv,...)' });
-        return this.kv.apply(bytes.subarray(start, end), ctx);
+        return this.kv.applyAt !== undefined ? this.kv.applyAt(bytes, start, end, ctx) : this.kv.apply(bytes.subarray(start, end), ctx);
       case 'clock':
         this.timeMs += env.elapsedMs;
         ctx.timeMs = this.timeMs;

@@ -58,6 +58,8 @@ test('apply answers invalid-command exactly when the general path does, with its
     fc.property(fc.array(rawCommand, { minLength: 1, maxLength: 30 }), (cmds) => {
       const a = new KvStateMachine(limits);
       const b = new KvStateMachine(limits);
+      // c reads each command in place, inside a buffer with other bytes on both sides (applyAt).
+      const c = new KvStateMachine(limits);
       cmds.forEach((raw, i) => {
         const bytes = rawBytes(raw);
         let expected: Uint8Array | null = null;
@@ -74,8 +76,11 @@ test('apply answers invalid-command exactly when the general path does, with its
         const theirs = b.apply(i + 1, expected === null ? encodeCommand(cmd!, limits) : bytes);
         if (expected !== null) assert.equal([...got], [...expected], `command ${i}`);
         assert.equal([...got], [...theirs], `command ${i}`);
+        const around = new Uint8Array([0x85, 0x01, 0x63, ...bytes, 0x61, 0x85]);
+        assert.equal([...c.applyAt(i + 1, around, 3, 3 + bytes.length)], [...got], `command ${i} read in place`);
       });
       assert.is(a.digest(), b.digest());
+      assert.is(c.digest(), a.digest());
     }),
     { numRuns: 1000 },
   );
