@@ -60,6 +60,11 @@ async function waitFor(what: string, check: () => Promise<boolean>): Promise<voi
   }
 }
 
+async function stopEtcd(members: ChildProcess[]): Promise<void> {
+  for (const p of members) if (p.exitCode === null) p.kill('SIGTERM');
+  await Promise.all(members.map((p) => (p.exitCode !== null ? null : new Promise((r) => p.once('exit', r)))));
+}
+
 function startEtcd(o: Options, dataDir: string): ChildProcess[] {
   const names = ['e1', 'e2', 'e3'];
   const peer = (i: number) => `http://${host}:${o.etcdPortBase + 10 + i}`;
@@ -141,7 +146,7 @@ async function main(): Promise<void> {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   // tmpfs: etcd fsyncs every commit; on /dev/shm that costs what concur's memory storage does.
   const dataDir = mkdtempSync('/dev/shm/concur-etcd-');
-  const etcd = startEtcd(o, dataDir);
+  let etcd: ChildProcess[] = startEtcd(o, dataDir);
   let concur: ChildProcess | null = null;
   try {
     const etcdUrl = `http://${host}:${o.etcdPortBase}`;
@@ -150,12 +155,19 @@ async function main(): Promise<void> {
       return res.ok && ((await res.json()) as { health?: string }).health === 'true';
     });
     say(`etcd: 3 members on ${host}:${o.etcdPortBase}-${o.etcdPortBase + 2}, data on ${dataDir}`);
+    const e = await load('etcd', o, { url: `${etcdUrl}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } }, etcd.map((p) => p.pid!), 0);
+    // Each system runs alone: an idle concur still ticks (its nodes take a few % of a core), and
+    // that would be taken from etcd's cores during etcd's run, as an idle etcd's from concur's.
+    await stopEtcd(etcd);
+    etcd = [];
     const started = await startConcur();
     concur = started.child;
     await waitFor('a concur leader', async () => ((await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null }).leader !== null);
     say(`concur: 3 nodes, memory storage, on ${started.url}`);
-    const e = await load('etcd', o, { url: `${etcdUrl}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } }, etcd.map((p) => p.pid!), 0);
     const c = await load('concur', o, { url: `${started.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [concur.pid!], 3);
+    concur.kill('SIGINT');
+    await new Promise((r) => concur!.once('exit', r));
+    concur = null;
     const rows = [e, c];
     say('');
     say('system   puts/s   p50 ms   p99 ms   max ms   errors   non-2xx');
@@ -184,8 +196,7 @@ async function main(): Promise<void> {
       concur.kill('SIGINT');
       await new Promise((r) => concur!.once('exit', r));
     }
-    for (const p of etcd) p.kill('SIGTERM');
-    await Promise.all(etcd.map((p) => (p.exitCode !== null ? null : new Promise((r) => p.once('exit', r)))));
+    await stopEtcd(etcd);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
