@@ -106,13 +106,13 @@ function parseCsv(out: string, pipeline: number): Rate[] {
   return rates;
 }
 
+/** Requests of SET and of GET per warm-up run: short, so the warm-up ends near its time. */
+const warmupRound = 10_000;
+
 /**
  * SET then GET (each its own redis-benchmark run, so the server's CPU can be read per test), without
  * pipelining and with it. `pid` is the server's; `workers` its worker threads to tell apart.
  */
-/** Requests of SET and of GET per warm-up run: short, so the warm-up ends near its time. */
-const warmupRound = 10_000;
-
 async function load(system: string, port: number, o: Options, pid: number, workers: number): Promise<Rate[]> {
   // At both depths: the paths a load without pipelining takes (a few commands per round of the
   // log) are compiled apart from the pipelined ones. Measured on concur under a steady load, V8's

@@ -15,6 +15,7 @@
 //                    (-1: absent) | value; status redirect: no reads; status refused: one UTF-8 reason.
 // One read index serves a whole batch: a node confirms its leadership once per batch, not per read.
 import { rawFrameTag } from '../../runtime/actor.ts';
+import { copyBytes } from '../../runtime/bytes.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import type { LocalReadMode } from '../http/backend.ts';
 import { encodeControl, FrameKind } from './wire.ts';
@@ -75,14 +76,7 @@ export class ResultsWriter {
     b.ensure(12 + result.length);
     b.view.setFloat64(b.length, index, true);
     b.view.setUint32(b.length + 8, result.length, true);
-    // Results are a few bytes: a loop costs less than TypedArray.prototype.set's call.
-    const n = result.length;
-    if (n <= 32) {
-      const out = b.bytes;
-      const at = b.length + 12;
-      for (let i = 0; i < n; i++) out[at + i] = result[i]!;
-    } else b.bytes.set(result, b.length + 12);
-    b.length += 12 + result.length;
+    b.length = copyBytes(result, 0, result.length, b.bytes, b.length + 12);
     this.count++;
   }
 

@@ -3,6 +3,7 @@
 // Must never depend on a protocol or the runtime: the log carries these bytes opaquely.
 import { isUtf8 } from 'node:buffer';
 import { Encoder } from 'cbor-x';
+import { copyBytes } from '../../runtime/bytes.ts';
 
 /** Limits every node and every edge must agree on; they are part of the cluster's configuration. */
 export interface KvLimits {
@@ -378,9 +379,7 @@ function writeText(out: Uint8Array, at: number, s: string, bytes: number): numbe
 function writeBytes(out: Uint8Array, at: number, v: Uint8Array): number {
   const n = v.length;
   at = writeHead(out, at, 0x40, n);
-  if (n <= 32) for (let i = 0; i < n; i++) out[at + i] = v[i]!;
-  else out.set(v, at);
-  return at + n;
+  return copyBytes(v, 0, n, out, at);
 }
 
 /**
@@ -437,19 +436,9 @@ export function encodePutBytes(idText: Uint8Array, seq: number, src: Uint8Array,
   const out = new Uint8Array(2 + idText.length + uintBytes(seq) + headBytes(keyBytes) + keyBytes + headBytes(valueBytes) + valueBytes);
   out[0] = 0x85;
   out[1] = OP_PUT;
-  // By hand: TypedArray.prototype.set costs more than copying a few dozen bytes.
-  const idBytes = idText.length;
-  for (let i = 0; i < idBytes; i++) out[2 + i] = idText[i]!;
-  let at = writeUint(out, 2 + idBytes, seq);
-  at = writeHead(out, at, 0x60, keyBytes);
-  if (keyBytes <= 32) for (let i = keyStart; i < keyEnd; i++) out[at++] = src[i]!;
-  else {
-    out.set(src.subarray(keyStart, keyEnd), at);
-    at += keyBytes;
-  }
-  at = writeHead(out, at, 0x40, valueBytes);
-  if (valueBytes <= 32) for (let i = valueStart; i < valueEnd; i++) out[at++] = src[i]!;
-  else out.set(src.subarray(valueStart, valueEnd), at);
+  let at = writeUint(out, copyBytes(idText, 0, idText.length, out, 2), seq);
+  at = copyBytes(src, keyStart, keyEnd, out, writeHead(out, at, 0x60, keyBytes));
+  copyBytes(src, valueStart, valueEnd, out, writeHead(out, at, 0x40, valueBytes));
   return out;
 }
 
@@ -605,8 +594,7 @@ export function readSimpleCommand(b: Uint8Array, out: SimpleCommand, getClientId
     if (n < 0 || n !== end - readAt) return false;
     // A copy: the command bytes may live in a ring frame that is reused.
     value = new Uint8Array(n);
-    if (n <= 32) for (let i = 0; i < n; i++) value[i] = b[readAt + i]!;
-    else value.set(new Uint8Array(b.buffer, b.byteOffset + readAt, n));
+    copyBytes(b, readAt, readAt + n, value, 0);
   } else if (readAt !== end) return false;
   out.op = op;
   out.clientId = clientId;

@@ -169,14 +169,15 @@ export class KvDoor {
    * the lane's client id encoded once per lane, not per write.
    */
   putBytes(client: Client, src: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): Job {
-    if (this.backend.submitTo === undefined) return this.put(client, src.toString('utf8', keyStart, keyEnd), src.subarray(valueStart, valueEnd));
-    const lane = this.lane();
-    const idText = (lane.idText ??= clientIdText(lane.clientId, this.settings));
-    if (idText === null) {
+    if (this.backend.submitTo !== undefined) {
+      const lane = this.lane();
+      const idText = (lane.idText ??= clientIdText(lane.clientId, this.settings));
+      if (idText !== null) return new PutJob(this, encodePutBytes(idText, lane.seq, src, keyStart, keyEnd, valueStart, valueEnd), lane);
       this.lanes.release(lane);
-      return this.put(client, src.toString('utf8', keyStart, keyEnd), src.subarray(valueStart, valueEnd));
     }
-    return new PutJob(this, encodePutBytes(idText, lane.seq, src, keyStart, keyEnd, valueStart, valueEnd), lane);
+    // A backend without waiters, or a lane id the KV limits refuse (clientIdBytesMax set below the
+    // lanes' ~20 bytes): put() takes the general path, which words the refusal.
+    return this.put(client, src.toString('utf8', keyStart, keyEnd), src.subarray(valueStart, valueEnd));
   }
 
   /** A GET by a local read path (not `log`) as a job without promises, when the backend takes waiters; null otherwise. */

@@ -147,6 +147,17 @@ test('oversize keys and values are refused with the limit; a request over reques
     c.close();
   }));
 
+test('a clientIdBytesMax below the lanes\' ids refuses a plain SET with the limit, and stores nothing', () =>
+  withDoor({ clientIdBytesMax: 8 }, async (door, backend) => {
+    const c = await RawClient.open(door.port);
+    // A plain SET takes the door's byte path, whose lane id (~20 bytes) the limit refuses: the
+    // general path then says why, as it does for a SET with options.
+    isError(await c.call('SET', 'k', 'v'), /^ERR the client id is longer than 8 bytes$/);
+    isError(await c.call('SET', 'k', 'v', 'NX'), /^ERR the client id is longer than 8 bytes$/);
+    assert.is(backend.sm.readLocal('k'), undefined);
+    c.close();
+  }));
+
 test('a malformed stream closes that connection only; its earlier commands are answered first', () =>
   withDoor({}, async (door) => {
     const good = await RawClient.open(door.port);
