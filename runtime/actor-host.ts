@@ -95,6 +95,9 @@ const ctx: ActorContext = {
   sendEncoded(to, frame) {
     sendFrame(to, linkTo(to), frame);
   },
+  publish() {
+    for (const l of outLinks) l.publish();
+  },
   now: () => performance.now(),
   setTimer(delayMs, fire) {
     const id = nextTimer++;

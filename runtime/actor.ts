@@ -49,6 +49,12 @@ export interface ActorContext {
   encode(message: unknown): Uint8Array;
   /** Sends an already-encoded frame; the receiver decodes it like any other. */
   sendEncoded(to: ActorId, frame: Uint8Array): void;
+  /**
+   * Wakes now the readers of the frames sent so far in this batch. Inside a batch wake-ups wait
+   * for its end (one doorbell per batch); an actor that is about to do long work after sending
+   * something a peer waits for (an ack, an append) calls this first, so the peer runs meanwhile.
+   */
+  publish(): void;
   /** Milliseconds on a monotonic clock. */
   now(): number;
   setTimer(delayMs: number, fire: () => void): number;

@@ -41,6 +41,7 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
         sendFrame: (to, frame) => {
           if (peers.has(to) || to === supervisorId) ctx.sendEncoded(to, frame);
         },
+        publish: () => ctx.publish(),
         reply: (m: FromNode) => ctx.send(supervisorId, m),
         emit: (e) => ctx.emit(e),
       },

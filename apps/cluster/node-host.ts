@@ -59,6 +59,8 @@ export interface NodeIO {
   now(): number;
   /** Sends an encoded frame to a peer node or a client actor (`sendEncoded`). */
   sendFrame(to: ActorId, frame: Uint8Array): void;
+  /** Wakes now the receivers of the frames sent so far (otherwise they wake when this turn ends). */
+  publish?(): void;
   /** Sends a message to the supervisor (answers to client requests, status). */
   reply(m: FromNode): void;
   emit(event: ActorEvent): void;
@@ -269,10 +271,16 @@ export class NodeHost {
       // Leader appends and heartbeats go first: followers write in parallel with our own disk.
       this.sendAll(rd.messages);
       if (ackBeforeSync) this.sendAll(rd.messagesAfterPersist);
+      // Wake them now, not when this turn ends: they append while we write and apply.
+      this.io.publish?.();
       if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
       this.log.write(rd.entries, rd.hardState);
       if (rd.mustSync) this.sync();
-      if (!ackBeforeSync) this.sendAll(rd.messagesAfterPersist);
+      if (!ackBeforeSync) {
+        this.sendAll(rd.messagesAfterPersist);
+        // A follower's ack leaves before it applies: the leader commits meanwhile.
+        this.io.publish?.();
+      }
       this.apply(rd);
       if (this.sessions.size > 0) this.sessions.advanceAcks(this.self, this.applied);
       this.collectReadStates(rd);

@@ -547,6 +547,14 @@ function readText(b: Uint8Array, end: number, keep: boolean): string | null {
   if (n < 0 || n > end - readAt) return null;
   const start = readAt;
   const stop = start + n;
+  if (keep && n > 0 && n <= textCacheBytes) {
+    const cached = recentText(b, start, n);
+    if (cached !== null) {
+      readAt = stop;
+      textBytesRead = n;
+      return cached;
+    }
+  }
   let ascii = true;
   for (let i = start; i < stop; i++) {
     if (b[i]! >= 0x80) {
@@ -558,7 +566,46 @@ function readText(b: Uint8Array, end: number, keep: boolean): string | null {
   if (!ascii && !isUtf8(new Uint8Array(b.buffer, b.byteOffset + start, n))) return null;
   readAt = stop;
   textBytesRead = n;
-  return keep ? utf8Slice.call(b, start, stop) : '';
+  if (!keep) return '';
+  const text = utf8Slice.call(b, start, stop);
+  if (n > 0 && n <= textCacheBytes) rememberText(b, start, n, text);
+  return text;
+}
+
+// Texts read lately, by a hash of their UTF-8 bytes (direct-mapped, a later text replaces an
+// earlier one in its slot). A client id repeats in every command of its session and a hot key in
+// every command on it: the string made last time is taken again, which saves making it (a native
+// call) and hashing it again in the session table's and the store's maps (V8 keeps a string's
+// hash in the string). Only texts the reader validated get in, so a hit needs no check.
+const textCacheSlotBits = 10;
+const textCacheSlots = 1 << textCacheSlotBits;
+const textCacheBytes = 32;
+const cachedBytes = new Uint8Array(textCacheSlots * textCacheBytes);
+const cachedLengths = new Int32Array(textCacheSlots).fill(-1);
+const cachedTexts: string[] = new Array<string>(textCacheSlots).fill('');
+
+// From the length and a few bytes at the end, where ids and keys that share a prefix differ
+// (resp-…-17, user:1042): cheaper than hashing every byte, and a collision only costs a miss.
+function textSlot(b: Uint8Array, start: number, n: number): number {
+  const last = start + n - 1;
+  const h = Math.imul(n ^ (b[last]! << 8) ^ (b[last - (n > 1 ? 1 : 0)]! << 16) ^ (b[last - (n > 2 ? 2 : 0)]! << 24) ^ b[start]!, 0x9e3779b1);
+  return h >>> (32 - textCacheSlotBits);
+}
+
+function recentText(b: Uint8Array, start: number, n: number): string | null {
+  const slot = textSlot(b, start, n);
+  if (cachedLengths[slot] !== n) return null;
+  const at = slot * textCacheBytes;
+  for (let i = 0; i < n; i++) if (cachedBytes[at + i] !== b[start + i]) return null;
+  return cachedTexts[slot]!;
+}
+
+function rememberText(b: Uint8Array, start: number, n: number, text: string): void {
+  const slot = textSlot(b, start, n);
+  const at = slot * textCacheBytes;
+  for (let i = 0; i < n; i++) cachedBytes[at + i] = b[start + i]!;
+  cachedLengths[slot] = n;
+  cachedTexts[slot] = text;
 }
 
 /**

@@ -7,9 +7,11 @@ import type { NodeConfig } from '../../apps/cluster/node-config.ts';
 import { encodeRaft } from '../../apps/cluster/wire.ts';
 import { KvApp } from '../../apps/kv/app.ts';
 import { openMemory } from '../../runtime/storage/memory.ts';
-import { message, MessageType } from '../../protocols/raft/index.ts';
+import { EntryKind, message, MessageType } from '../../protocols/raft/index.ts';
+import { encodeCommand } from '../../apps/kv/commands.ts';
+import type { NodeIO, NodeObserver } from '../../apps/cluster/node-host.ts';
 
-function host(clock: { t: number }): NodeHost {
+function host(clock: { t: number }, io: Partial<NodeIO> = {}, observer?: NodeObserver): NodeHost {
   const store = openMemory({ keepEntries: false });
   const config: NodeConfig = {
     tickMs: 10,
@@ -24,7 +26,8 @@ function host(clock: { t: number }): NodeHost {
     peers: [1, 3],
     incarnation: 0,
     config,
-    io: { now: () => clock.t, sendFrame: () => {}, reply: () => {}, emit: () => {} },
+    io: { now: () => clock.t, sendFrame: () => {}, reply: () => {}, emit: () => {}, ...io },
+    ...(observer ? { observer } : {}),
     store,
     recovered: store.load(),
     app: new KvApp(),
@@ -72,6 +75,21 @@ test('without catching up first, the same heartbeat would be stamped with the ti
   clock.t = 600;
   h.tick();
   assert.is(h.campaign().started, true, 'stamped at tick 5, the refusal ran out during the stall');
+});
+
+test('a follower wakes the leader for its ack before it applies what the append committed', () => {
+  const clock = { t: 0 };
+  const events: string[] = [];
+  const h = host(clock, { sendFrame: (to) => events.push(`send ${to}`), publish: () => events.push('publish') }, { applied: (i) => events.push(`applied ${i}`) });
+  const put = encodeCommand({ op: 'put', clientId: 'c', seq: 1, key: 'k', value: new Uint8Array([1]) });
+  const entries = [{ index: 1, term: 1, kind: EntryKind.normal, data: put }];
+  const f = encodeRaft(message(MessageType.app, 1, 2, 1, { index: 0, logTerm: 0, entries, commit: 1 })).slice();
+  h.onFrame(1, f, 0, f.length);
+  h.process();
+  const ack = events.indexOf('send 1');
+  const applied = events.indexOf('applied 1');
+  assert.ok(ack >= 0 && applied > ack, `the ack was sent, then entry 1 applied: ${events.join(', ')}`);
+  assert.ok(events.slice(ack, applied).includes('publish'), `published between the ack and the apply: ${events.join(', ')}`);
 });
 
 test.run();

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { type KvCommand, type KvLimits, commandProblem, decodeCommandGeneral, encodeCommand, encodeResult, kvCodec } from '../../apps/kv/commands.ts';
+import { type KvCommand, type KvLimits, commandProblem, decodeCommandGeneral, decodeResult, encodeCommand, encodeResult, kvCodec } from '../../apps/kv/commands.ts';
 import { KvStateMachine } from '../../apps/kv/state-machine.ts';
 import type { SnapshotImage } from '../../apps/state-machine.ts';
 
@@ -210,6 +210,35 @@ test('the session table keeps the LRU order, byte count and evictions of a Map r
     }),
     { numRuns: 1000 },
   );
+});
+
+// The reader keeps recent texts by their length and a few end bytes: texts that agree there but
+// differ inside share a slot, and each must still read as itself (a wrong hit would store one
+// key's value under another, or answer one client with another's session).
+test('texts that share a slot of the recent-text cache each read as themselves', () => {
+  const sm = new KvStateMachine();
+  const keys = Array.from({ length: 40 }, (_, i) => `k${String.fromCharCode(0x41 + (i % 26))}${i}-same-end`.slice(0, 14).padEnd(14, '.') + 'end');
+  const ids = ['client-A-x1', 'client-B-x1', 'client-é-x1', 'clientAAAx1'];
+  let index = 0;
+  const seqs = new Map<string, number>();
+  const next = (id: string) => {
+    const s = (seqs.get(id) ?? 0) + 1;
+    seqs.set(id, s);
+    return s;
+  };
+  for (let round = 0; round < 3; round++) {
+    keys.forEach((key, i) => {
+      const clientId = ids[i % ids.length]!;
+      const r = decodeResult(sm.apply(++index, encodeCommand({ op: 'put', clientId, seq: next(clientId), key, value: new TextEncoder().encode(`${key}#${round}`) })));
+      assert.is(r.type, 'written');
+    });
+    keys.forEach((key) => {
+      const r = decodeResult(sm.apply(++index, encodeCommand({ op: 'get', clientId: 'reader', seq: next('reader'), key })));
+      assert.equal(r, { type: 'value', value: new TextEncoder().encode(`${key}#${round}`) }, key);
+    });
+  }
+  assert.is(sm.keyCount, keys.length);
+  for (const id of ids) assert.is(sm.sessionSeq(id), seqs.get(id), id);
 });
 
 test.run();

@@ -7,7 +7,7 @@ import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import { eventually, nextEvent, probeCluster, probeModule } from '../support/cluster.ts';
 
-type Received = { from: number; n: number; at: number }[];
+type Received = { from: number; n: number; at: number; wallMs: number }[];
 
 test('actors exchange messages peer to peer and with the supervisor; control answers over comlink', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'concur-sup-'));
@@ -154,6 +154,22 @@ test('every batch of deliveries is announced first (beforeBatch), so an actor ca
     const b = await s.call<{ batches: number; receivedOutsideBatch: number }>(2, 'batches');
     assert.ok(b.batches > 0, 'beforeBatch was called');
     assert.is(b.receivedOutsideBatch, 0, 'nothing was delivered outside an announced batch');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('publish() wakes a frame\'s reader inside the batch; without it the reader wakes when the batch ends', async () => {
+  const s = await probeCluster(2);
+  try {
+    // A batch's frames wake their readers once, at its end: the frame waits behind the hold.
+    s.send(1, { type: 'hold', to: 2, n: 1, ms: 600, publish: false });
+    const late = await eventually(async () => (await s.call<Received>(2, 'received')).find((r) => r.n === 1), 'the frame sent without publish');
+    assert.ok(late.wallMs >= (await s.call<number>(1, 'heldUntilMs')), 'received only once the sender\'s batch ended');
+    // publish() rings the doorbell now: the reader takes the frame while the sender still holds.
+    s.send(1, { type: 'hold', to: 2, n: 2, ms: 1_500, publish: true });
+    const early = await eventually(async () => (await s.call<Received>(2, 'received')).find((r) => r.n === 2), 'the frame sent with publish');
+    assert.ok(early.wallMs < (await s.call<number>(1, 'heldUntilMs')), 'received before the sender\'s batch ended');
   } finally {
     await s.stop();
   }

@@ -8,6 +8,8 @@ interface Msg {
   to?: number;
   count?: number;
   bytes?: number;
+  ms?: number;
+  publish?: boolean;
 }
 
 const probe: ActorFactory = (ctx: ActorContext) => {
@@ -18,7 +20,9 @@ const probe: ActorFactory = (ctx: ActorContext) => {
       throw new Error(`probe ${ctx.self} failing after ${failAfterMs} ms as configured`);
     });
   }
-  const received: { from: number; n: number; at: number }[] = [];
+  const received: { from: number; n: number; at: number; wallMs: number }[] = [];
+  // When the last `hold` ended (wall clock, which every worker shares).
+  let heldUntilMs = 0;
   let pongs = 0;
   let idles = 0;
   // beforeBatch must come before every batch of deliveries (it catches up on time first).
@@ -47,7 +51,14 @@ const probe: ActorFactory = (ctx: ActorContext) => {
           break;
         }
         case 'seq':
-          received.push({ from, n: m.n!, at: ctx.now() });
+          received.push({ from, n: m.n!, at: ctx.now(), wallMs: Date.now() });
+          break;
+        case 'hold':
+          // Sends one frame, wakes its reader now if asked to, then stays busy inside this batch.
+          ctx.send(m.to!, { type: 'seq', n: m.n });
+          if (m.publish) ctx.publish();
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms);
+          heldUntilMs = Date.now();
           break;
         case 'ping-peers':
           for (const p of ctx.peers) ctx.send(p, { type: 'ping', n: m.n });
@@ -72,6 +83,7 @@ const probe: ActorFactory = (ctx: ActorContext) => {
     control: {
       received: () => received,
       pongs: () => pongs,
+      heldUntilMs: () => heldUntilMs,
       idles: () => idles,
       batches: () => ({ batches, receivedOutsideBatch }),
       whoami: () => ({ id: ctx.self, peers: ctx.peers, incarnation: ctx.incarnation, dir: ctx.storage.dir }),
