@@ -6,7 +6,7 @@ import type { ActorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { Role, type RaftNode } from '../../protocols/raft/index.ts';
 import { ResultsWriter, sendDue, type AnsweredStream } from './client-wire.ts';
-import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
+import { commandHeaderBytes, commandLength, cutShort, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
 
 /**
  * What the leader knows of one client actor: the next seq it expects (a frame that does not
@@ -95,10 +95,10 @@ export class ClientSessions {
     let firstIndex = 0;
     let lastIndex = 0;
     for (let i = 0; i < count; i++) {
-      if (at + commandHeaderBytes > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
+      if (at + commandHeaderBytes > copy.length) throw cutShort(end - start, 'propose frame cut short at command', i, count);
       const len = commandLength(copy, at);
       const dataAt = at + commandHeaderBytes;
-      if (dataAt + len > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
+      if (dataAt + len > copy.length) throw cutShort(end - start, 'propose frame cut short at command', i, count);
       at = dataAt + len;
       if (i < skip) continue;
       const index = this.raft.propose(new Uint8Array(buffer, dataAt, len));

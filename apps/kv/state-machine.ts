@@ -3,7 +3,7 @@
 // out and in. Must never read the clock, randomness, I/O or anything but its inputs: every
 // replica must end in the same state from the same log.
 import { createHash } from 'node:crypto';
-import type { SnapshotImage, SnapshotRestore } from '../state-machine.ts';
+import { appliedOutOfOrder, type SnapshotImage, type SnapshotRestore } from '../state-machine.ts';
 import {
   type KvCommand,
   type KvLimits,
@@ -243,7 +243,7 @@ export class KvStateMachine {
   applyAt(index: number, bytes: Uint8Array, start: number, end: number): Uint8Array {
     if (!Number.isSafeInteger(index) || index <= this.appliedIndex) {
       // Applying an entry twice or out of order would silently fork replicas: fail loudly.
-      throw new Error(`KvStateMachine.apply: index ${index} is not after the last applied index ${this.appliedIndex}`);
+      throw appliedOutOfOrder('KvStateMachine.apply', index, this.appliedIndex);
     }
     this.appliedIndex = index;
 

@@ -4,7 +4,7 @@
 // to the app named. Its snapshot holds the time, the session table and every app's image. Like
 // every state machine it must be deterministic: replicas that apply the same log end equal.
 import { createHash } from 'node:crypto';
-import type { SnapshotImage, SnapshotRestore, StateMachine } from '../state-machine.ts';
+import { appliedOutOfOrder, type SnapshotImage, type SnapshotRestore, type StateMachine } from '../state-machine.ts';
 import type { App, AppContext, AppStateMachine } from './app.ts';
 import { cborDecode, cborEncode, encodeRouterError, readEnvelope } from './envelope.ts';
 
@@ -53,7 +53,7 @@ export class AppRouter implements StateMachine {
   }
 
   apply(index: number, bytes: Uint8Array, start: number, end: number): Uint8Array {
-    if (!Number.isSafeInteger(index) || index <= this.appliedIndex) throw new Error(`AppRouter.apply: index ${index} is not after the last applied index ${this.appliedIndex}`);
+    if (!Number.isSafeInteger(index) || index <= this.appliedIndex) throw appliedOutOfOrder('AppRouter.apply', index, this.appliedIndex);
     this.appliedIndex = index;
     const ctx = this.ctx;
     ctx.index = index;
