@@ -235,7 +235,7 @@ export class ClientPipeline {
       waiter.writeDone(refusal, 0, null);
       return;
     }
-    const now = performance.now();
+    const now = this.submitClock();
     const w: PendingWrite = {
       command,
       waiter,
@@ -271,7 +271,7 @@ export class ClientPipeline {
       mode,
       via,
       waiter,
-      deadlineAt: performance.now() + Math.max(1, timeoutMs),
+      deadlineAt: this.submitClock() + Math.max(1, timeoutMs),
       done: false,
       at: null,
       problem: 'no-leader',
@@ -320,8 +320,22 @@ export class ClientPipeline {
     // After the I/O callbacks of this turn: everything they submitted goes in the same frames.
     setImmediate(() => {
       this.flushQueued = false;
+      this.turnClockAt = -1;
       this.flush();
     });
+  }
+
+  /** performance.now() when the first request since the last flush was submitted (-1: none yet). */
+  private turnClockAt = -1;
+
+  /**
+   * The clock for a request's deadline and latency: read once per turn's submissions, not per
+   * request (a front door submits a socket's whole chunk of requests within microseconds; two
+   * clock readings per request were ~4 % of the main thread's CPU under pipelined load).
+   */
+  private submitClock(): number {
+    if (this.turnClockAt < 0) this.turnClockAt = performance.now();
+    return this.turnClockAt;
   }
 
   private flush(): void {

@@ -191,8 +191,13 @@ export class RespConnection implements Client, Flushable {
   private start(job: Job, nowMs = Date.now()): void {
     const slot = new Slot(this, null, nowMs + this.door.settings.requestDeadlineMs, job, job.kind);
     this.slots.push(slot);
+    this.startingAtMs = nowMs;
     this.gate.enter(job.kind, slot);
+    this.startingAtMs = -1;
   }
+
+  /** The clock reading of the requests being started now (-1: none), so launching them reads no clock of its own. */
+  private startingAtMs = -1;
 
   private launch(slot: Slot): void {
     slot.holdsGate = true;
@@ -205,7 +210,7 @@ export class RespConnection implements Client, Flushable {
     }
     if (job.start !== undefined) {
       try {
-        job.start(slot.deadlineAtMs, slot);
+        job.start(Math.max(1, slot.deadlineAtMs - (this.startingAtMs >= 0 ? this.startingAtMs : Date.now())), slot);
       } catch (err) {
         this.complete(slot, error(this.door.errorAnswer(err, job.kind).message));
       }

@@ -25,8 +25,8 @@ export interface Job {
   readonly kind: 'read' | 'write';
   /** Resolves with the answer's bytes, or rejects (mapped by fromBackendError). Used when the job has no `start`. */
   run?(deadlineAtMs: number): Promise<Buffer>;
-  /** Runs the job and hands the answer (errors already mapped) to `to`: the hot commands' way, without promises. */
-  start?(deadlineAtMs: number, to: Answerer): void;
+  /** Runs the job within `timeoutMs` and hands the answer (errors already mapped) to `to`: the hot commands' way, without promises. */
+  start?(timeoutMs: number, to: Answerer): void;
   /** The job will never run (its deadline passed while it waited): let go of what it holds. */
   abandon?(): void;
 }
@@ -284,9 +284,9 @@ class PutJob implements Job, WriteWaiter {
     private readonly lane: SessionLane,
   ) {}
 
-  start(deadlineAtMs: number, to: Answerer): void {
+  start(timeoutMs: number, to: Answerer): void {
     this.to = to;
-    this.door.backend.submitTo!(this.bytes, remainingMs(deadlineAtMs), this);
+    this.door.backend.submitTo!(this.bytes, timeoutMs, this);
   }
 
   writeDone(err: Error | null, _index: number, result: Uint8Array | null): void {
@@ -319,9 +319,9 @@ class GetJob implements Job, ReadWaiter {
     private readonly proto: Protocol,
   ) {}
 
-  start(deadlineAtMs: number, to: Answerer): void {
+  start(timeoutMs: number, to: Answerer): void {
     this.to = to;
-    this.door.backend.readTo!(this.key, this.mode as LocalReadMode, remainingMs(deadlineAtMs), this);
+    this.door.backend.readTo!(this.key, this.mode as LocalReadMode, timeoutMs, this);
   }
 
   readDone(err: Error | null, answer: LocalReadResult | null): void {
