@@ -16,6 +16,7 @@ interface Options {
   duration: number;
   warmup: number;
   floor: boolean;
+  rounds: number;
   valueBytes: number;
   /** etcd's client ports are base..base+2, its peer ports base+10..base+12. */
   etcdPortBase: number;
@@ -44,6 +45,7 @@ const program = new Command('etcd-compare')
   .option('--connections <n>', 'HTTP connections (keep-alive, one request in flight each)', intOption(1, 4_096), 64)
   .option('--duration <s>', 'seconds of load per system', intOption(1, 600), 10)
   .option('--warmup <s>', 'seconds of the same load each system gets first, not measured, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 15)
+  .option('--rounds <n>', 'etcd then concur, this many times in turn: the ratio is the median of the rounds\' (a shared machine\'s speed drifts between one system\'s run and the other\'s)', intOption(1, 20), 3)
   .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers a fixed reply, what Node\'s sockets alone cost per request)')
   .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 64)
   .option('--etcd-port-base <port>', 'first of etcd\'s loopback ports', intOption(1_024, 65_000), 23_790);
@@ -146,38 +148,52 @@ async function main(): Promise<void> {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   // tmpfs: etcd fsyncs every commit; on /dev/shm that costs what concur's memory storage does.
   const dataDir = mkdtempSync('/dev/shm/concur-etcd-');
-  let etcd: ChildProcess[] = startEtcd(o, dataDir);
+  let etcd: ChildProcess[] = [];
   let concur: ChildProcess | null = null;
   try {
     const etcdUrl = `http://${host}:${o.etcdPortBase}`;
-    await waitFor('etcd', async () => {
-      const res = await fetch(`${etcdUrl}/health`);
-      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    const rounds: Array<{ etcd: LoadResult; concur: LoadResult; ratio: number }> = [];
+    for (let round = 1; round <= o.rounds; round++) {
+      if (o.rounds > 1) say(`round ${round} of ${o.rounds}`);
+      etcd = startEtcd(o, dataDir);
+      await waitFor('etcd', async () => {
+        const res = await fetch(`${etcdUrl}/health`);
+        return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+      });
+      say(`etcd: 3 members on ${host}:${o.etcdPortBase}-${o.etcdPortBase + 2}, data on ${dataDir}`);
+      const e = await load('etcd', o, { url: `${etcdUrl}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } }, etcd.map((p) => p.pid!), 0);
+      // Each system runs alone: an idle concur still ticks (its nodes take a few % of a core), and
+      // that would be taken from etcd's cores during etcd's run, as an idle etcd's from concur's.
+      await stopEtcd(etcd);
+      etcd = [];
+      const started = await startConcur();
+      concur = started.child;
+      await waitFor('a concur leader', async () => ((await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null }).leader !== null);
+      say(`concur: 3 nodes, memory storage, on ${started.url}`);
+      const c = await load('concur', o, { url: `${started.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [concur.pid!], 3);
+      concur.kill('SIGINT');
+      await new Promise((r) => concur!.once('exit', r));
+      concur = null;
+      rounds.push({ etcd: e, concur: c, ratio: Math.round((c.requestsPerSec / Math.max(1, e.requestsPerSec)) * 100) / 100 });
+    }
+    say('');
+    say('round  system   puts/s   p50 ms   p99 ms   max ms   errors   non-2xx   CPU per put, µs (server; load)');
+    rounds.forEach((r, i) => {
+      for (const x of [r.etcd, r.concur]) {
+        const cpu = x === r.concur ? `${x.cpu.total.toFixed(1)} (main ${x.cpu.main.toFixed(1)}, nodes ${x.cpu.workers.toFixed(1)}, other ${x.cpu.other.toFixed(1)})` : `${x.cpu.total.toFixed(1)} (3 processes)`;
+        say(`${String(i + 1).padStart(5)}  ${x.system.padEnd(7)}${String(x.requestsPerSec).padStart(8)}${String(x.p50Ms).padStart(9)}${String(x.p99Ms).padStart(9)}${String(x.maxMs).padStart(9)}${String(x.errors).padStart(9)}${String(x.non2xx).padStart(10)}   ${cpu}; ${x.loadCpuUs.toFixed(1)}`);
+      }
+      say(`${' '.repeat(7)}concur / etcd ${r.ratio}×`);
     });
-    say(`etcd: 3 members on ${host}:${o.etcdPortBase}-${o.etcdPortBase + 2}, data on ${dataDir}`);
-    const e = await load('etcd', o, { url: `${etcdUrl}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } }, etcd.map((p) => p.pid!), 0);
-    // Each system runs alone: an idle concur still ticks (its nodes take a few % of a core), and
-    // that would be taken from etcd's cores during etcd's run, as an idle etcd's from concur's.
-    await stopEtcd(etcd);
-    etcd = [];
-    const started = await startConcur();
-    concur = started.child;
-    await waitFor('a concur leader', async () => ((await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null }).leader !== null);
-    say(`concur: 3 nodes, memory storage, on ${started.url}`);
-    const c = await load('concur', o, { url: `${started.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [concur.pid!], 3);
-    concur.kill('SIGINT');
-    await new Promise((r) => concur!.once('exit', r));
-    concur = null;
-    const rows = [e, c];
-    say('');
-    say('system   puts/s   p50 ms   p99 ms   max ms   errors   non-2xx');
-    for (const r of rows) say(`${r.system.padEnd(7)}${String(r.requestsPerSec).padStart(8)}${String(r.p50Ms).padStart(9)}${String(r.p99Ms).padStart(9)}${String(r.maxMs).padStart(9)}${String(r.errors).padStart(9)}${String(r.non2xx).padStart(10)}`);
-    const ratio = Math.round((c.requestsPerSec / Math.max(1, e.requestsPerSec)) * 100) / 100;
-    say(`concur / etcd throughput: ${ratio}×  (${o.connections} connections, ${o.duration} s each after ${o.warmup} s of warm-up, ${o.valueBytes}-byte values)`);
-    say('');
-    say('CPU per put, µs (Linux /proc): the server, and the load generator (autocannon, this process)');
-    say(`etcd     ${e.cpu.total.toFixed(1).padStart(6)} (3 processes)                            autocannon ${e.loadCpuUs.toFixed(1)}`);
-    say(`concur   ${c.cpu.total.toFixed(1).padStart(6)} (main ${c.cpu.main.toFixed(1)}, nodes ${c.cpu.workers.toFixed(1)}, other ${c.cpu.other.toFixed(1)})   autocannon ${c.loadCpuUs.toFixed(1)}`);
+    // The median round (by ratio) stands for the run, with its own rates and latencies.
+    const sorted = [...rounds].sort((a, b) => a.ratio - b.ratio);
+    const median = sorted[(sorted.length - 1) >> 1]!;
+    const e = median.etcd;
+    const c = median.concur;
+    const ratio = median.ratio;
+    say(`concur / etcd throughput: ${ratio}×${rounds.length > 1 ? ` (the median of ${rounds.length} rounds: ${rounds.map((r) => `${r.ratio}×`).join(', ')})` : ''}  (${o.connections} connections, ${o.duration} s each after ${o.warmup} s of warm-up, ${o.valueBytes}-byte values)`);
+    say(`p99: concur ${c.p99Ms} ms, etcd ${e.p99Ms} ms in that round`);
+    say('(CPU per put, µs, from Linux /proc: the server\'s, and after the semicolon the load generator\'s, autocannon in this process)');
     let f: LoadResult | null = null;
     if (o.floor) {
       const floor = await startSocketFloor('http', startTimeoutMs);
@@ -186,11 +202,11 @@ async function main(): Promise<void> {
       } finally {
         await floor.stop();
       }
-      say(`floor    ${f.cpu.total.toFixed(1).padStart(6)} (bench/socket-floor.mjs: a fixed reply, nothing stored; ${f.requestsPerSec} puts/s)   autocannon ${f.loadCpuUs.toFixed(1)}`);
+      say(`floor: ${f.cpu.total.toFixed(1)} µs a put (bench/socket-floor.mjs: a fixed reply, nothing stored; ${f.requestsPerSec} puts/s); autocannon ${f.loadCpuUs.toFixed(1)}`);
       say('         what Node\'s sockets alone cost per request at this load: the least concur\'s main thread could spend');
     }
     say('Both cores are busy in every run, so a rate is bounded by about 2 cores / (server + autocannon) µs per put.');
-    process.stdout.write(`${JSON.stringify({ connections: o.connections, durationSec: o.duration, valueBytes: o.valueBytes, etcd: e, concur: c, ratio, ...(f ? { floor: f } : {}) })}\n`);
+    process.stdout.write(`${JSON.stringify({ connections: o.connections, durationSec: o.duration, valueBytes: o.valueBytes, etcd: e, concur: c, ratio, rounds, ...(f ? { floor: f } : {}) })}\n`);
   } finally {
     if (concur) {
       concur.kill('SIGINT');

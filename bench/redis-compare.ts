@@ -18,6 +18,7 @@ interface Options {
   wal: boolean;
   warmup: number;
   floor: boolean;
+  rounds: number;
 }
 
 /** One redis-benchmark test (SET or GET) at one pipeline depth. */
@@ -39,10 +40,12 @@ const host = '127.0.0.1';
 
 const program = new Command('redis-compare')
   .description('redis-server vs concur --resp-port: the same redis-benchmark -t set,get load, without pipelining and with -P')
-  .option('--requests <n>', 'requests per test (redis-benchmark -n)', intOption(1_000, 100_000_000), 100_000)
+  // 100,000 pipelined SETs took redis under 0.1 s on a fast machine: too short a run to time.
+  .option('--requests <n>', 'requests per test (redis-benchmark -n)', intOption(1_000, 100_000_000), 1_000_000)
   .option('--clients <n>', 'connections (redis-benchmark -c)', intOption(1, 1_000), 50)
   .option('--pipeline <n>', 'the pipelined run\'s depth (redis-benchmark -P)', intOption(2, 1_000), 16)
   .option('--value-bytes <n>', 'bytes per SET value (redis-benchmark -d)', intOption(1, 1_048_576), 3)
+  .option('--rounds <n>', 'redis then concur, this many times in turn: each test\'s ratio is the median of the rounds\' (a shared machine\'s speed drifts between one server\'s run and the other\'s)', intOption(1, 20), 3)
   .option('--wal', 'also run concur with --storage wal --fsync batch', false)
   .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers fixed replies, what Node\'s sockets alone cost per request)')
   .option('--warmup <s>', 'seconds of SET and GET load, without pipelining and with it in turn, each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 15);
@@ -213,34 +216,54 @@ async function main(): Promise<void> {
       return;
     }
   }
-  const redis = await redisServer(o);
-  const memory = await concur(o, 'memory');
+  const rounds: Array<{ redis: Rate[]; memory: Rate[] }> = [];
+  for (let round = 1; round <= o.rounds; round++) {
+    if (o.rounds > 1) say(`round ${round} of ${o.rounds}`);
+    rounds.push({ redis: await redisServer(o), memory: await concur(o, 'memory') });
+  }
   const wal = o.wal ? await concur(o, 'wal') : null;
   const floor = o.floor ? await socketFloor(o) : null;
   const target = (pipeline: number) => (pipeline === 1 ? 0.5 : 0.25);
+  const same = (a: Rate) => (b: Rate) => b.test === a.test && b.pipeline === a.pipeline;
+  // Per test, the round whose ratio is the median stands for the run (its own rates and CPU).
+  const redis: Rate[] = [];
+  const memory: Rate[] = [];
+  const roundRatios: number[][] = [];
+  for (const r0 of rounds[0]!.redis) {
+    const each = rounds.map((r) => {
+      const red = r.redis.find(same(r0))!;
+      const con = r.memory.find(same(r0))!;
+      return { red, con, ratio: ratio(con.rps, red.rps) };
+    });
+    const median = [...each].sort((a, b) => a.ratio - b.ratio)[(each.length - 1) >> 1]!;
+    redis.push(median.red);
+    memory.push(median.con);
+    roundRatios.push(each.map((e) => e.ratio));
+  }
   say('');
-  say(`test  -P   redis/s    concur/s  ratio  target${wal ? '   wal/s  ratio' : ''}`);
-  const rows = redis.map((r) => {
-    const m = memory.find((x) => x.test === r.test && x.pipeline === r.pipeline)!;
-    const w = wal?.find((x) => x.test === r.test && x.pipeline === r.pipeline) ?? null;
-    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${fmt(r.rps).padStart(10)}${fmt(m.rps).padStart(12)}${String(ratio(m.rps, r.rps)).padStart(7)}${`${target(r.pipeline)}×`.padStart(8)}${w ? `${fmt(w.rps).padStart(8)}${String(ratio(w.rps, r.rps)).padStart(7)}` : ''}`);
-    return { test: r.test, pipeline: r.pipeline, redis: r, concur: m, ratio: ratio(m.rps, r.rps), target: target(r.pipeline), ...(w ? { wal: w, walRatio: ratio(w.rps, r.rps) } : {}) };
+  say(`test  -P   redis/s    concur/s  ratio  target${wal ? '   wal/s  ratio' : ''}${o.rounds > 1 ? '   ratio in each round' : ''}`);
+  const rows = redis.map((r, i) => {
+    const m = memory.find(same(r))!;
+    const w = wal?.find(same(r)) ?? null;
+    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${fmt(r.rps).padStart(10)}${fmt(m.rps).padStart(12)}${String(ratio(m.rps, r.rps)).padStart(7)}${`${target(r.pipeline)}×`.padStart(8)}${w ? `${fmt(w.rps).padStart(8)}${String(ratio(w.rps, r.rps)).padStart(7)}` : ''}${o.rounds > 1 ? `   ${roundRatios[i]!.join(', ')}` : ''}`);
+    return { test: r.test, pipeline: r.pipeline, redis: r, concur: m, ratio: ratio(m.rps, r.rps), target: target(r.pipeline), roundRatios: roundRatios[i], ...(w ? { wal: w, walRatio: ratio(w.rps, r.rps) } : {}) };
   });
+  if (o.rounds > 1) say(`(each test's row is its median round of ${o.rounds}, redis then concur in turn; the WAL ratio is against that round's redis)`);
   say(`(${o.clients} connections, ${o.requests} requests per test, ${o.valueBytes}-byte values, after ${o.warmup} s of warm-up each; concur: 3 nodes, linearizable reads by ReadIndex)`);
   say('');
   say('CPU per request, µs (Linux /proc; concur: main thread + its 3 node threads + the rest, V8 compiler/GC threads;');
   say('load: what redis-benchmark itself spent per request against each server, on the same cores;');
   say('floor: bench/socket-floor.mjs, a Node server answering fixed replies: what Node\'s sockets alone cost per request)');
-  say(`test  -P   redis   concur   main  nodes  other${wal ? '     wal' : ''}   load→redis  load→concur${floor ? '  floor  floor/s' : ''}`);
+  say(`test  -P   redis   concur   main  nodes  other${wal ? '     wal' : ''}   load→redis  load→concur${floor ? '  floor    floor/s' : ''}`);
   for (const r of redis) {
-    const m = memory.find((x) => x.test === r.test && x.pipeline === r.pipeline)!;
-    const w = wal?.find((x) => x.test === r.test && x.pipeline === r.pipeline) ?? null;
+    const m = memory.find(same(r))!;
+    const w = wal?.find(same(r)) ?? null;
     const c = m.cpu!;
-    const f = floor?.find((x) => x.test === r.test && x.pipeline === r.pipeline) ?? null;
-    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}${r.loadCpuUs!.toFixed(1).padStart(13)}${m.loadCpuUs!.toFixed(1).padStart(13)}${f ? `${f.cpu!.total.toFixed(1).padStart(7)}${fmt(f.rps).padStart(9)}` : ''}`);
+    const f = floor?.find(same(r)) ?? null;
+    say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}${r.loadCpuUs!.toFixed(1).padStart(13)}${m.loadCpuUs!.toFixed(1).padStart(13)}${f ? `${f.cpu!.total.toFixed(1).padStart(7)}${fmt(f.rps).padStart(11)}` : ''}`);
   }
   say('Both cores are busy in every run, so a rate is bounded by about 2 cores / (server + load) µs per request.');
-  process.stdout.write(`${JSON.stringify({ clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rows, ...(floor ? { floor } : {}) })}\n`);
+  process.stdout.write(`${JSON.stringify({ clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rounds: o.rounds, rows, ...(floor ? { floor } : {}) })}\n`);
 }
 
 await main();

@@ -581,6 +581,7 @@ const textCacheSlotBits = 10;
 const textCacheSlots = 1 << textCacheSlotBits;
 const textCacheBytes = 32;
 const cachedBytes = new Uint8Array(textCacheSlots * textCacheBytes);
+const cachedWords = new DataView(cachedBytes.buffer);
 const cachedLengths = new Int32Array(textCacheSlots).fill(-1);
 const cachedTexts: string[] = new Array<string>(textCacheSlots).fill('');
 
@@ -596,8 +597,26 @@ function recentText(b: Uint8Array, start: number, n: number): string | null {
   const slot = textSlot(b, start, n);
   if (cachedLengths[slot] !== n) return null;
   const at = slot * textCacheBytes;
-  for (let i = 0; i < n; i++) if (cachedBytes[at + i] !== b[start + i]) return null;
+  // Four bytes at a time (a DataView load is one unaligned load once optimized), then the rest.
+  const v = viewOf(b);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) if (cachedWords.getUint32(at + i) !== v.getUint32(start + i)) return null;
+  for (; i < n; i++) if (cachedBytes[at + i] !== b[start + i]) return null;
   return cachedTexts[slot]!;
+}
+
+// The DataView of the array the reader read last: commands arrive from a few large arrays (the
+// log's chunks, a frame), so one is made per array, not per text. (It keeps that one array from
+// being collected until the next read: a chunk of the log, at most.)
+let viewedArray: Uint8Array | null = null;
+let viewed: DataView = new DataView(new ArrayBuffer(0));
+
+function viewOf(b: Uint8Array): DataView {
+  if (b !== viewedArray) {
+    viewed = new DataView(b.buffer, b.byteOffset, b.length);
+    viewedArray = b;
+  }
+  return viewed;
 }
 
 function rememberText(b: Uint8Array, start: number, n: number, text: string): void {
