@@ -18,7 +18,7 @@ import { rawFrameTag } from '../../runtime/actor.ts';
 import { copyBytes } from '../../runtime/bytes.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import type { LocalReadMode } from '../http/backend.ts';
-import { encodeControl, FrameKind } from './wire.ts';
+import { cutShort, encodeControl, FrameKind } from './wire.ts';
 
 export const resultsHeaderBytes = 16;
 const readsHeaderBytes = 16;
@@ -148,10 +148,10 @@ export function readResults(bytes: Uint8Array, start: number, end: number, each:
   const first = v.getFloat64(start + 8, true);
   let at = start + resultsHeaderBytes;
   for (let i = 0; i < count; i++) {
-    if (at + 12 > end) throw new DecodeError(end - start, `results frame cut short at result ${i} of ${count}`);
+    if (at + 12 > end) throw cutShort(end - start, 'results frame cut short at result', i, count);
     const index = v.getFloat64(at, true);
     const len = v.getUint32(at + 8, true);
-    if (at + 12 + len > end) throw new DecodeError(end - start, `results frame cut short at result ${i} of ${count}`);
+    if (at + 12 + len > end) throw cutShort(end - start, 'results frame cut short at result', i, count);
     each(first + i, index, bytes.subarray(at + 12, at + 12 + len));
     at += 12 + len;
   }
@@ -205,11 +205,11 @@ export function decodeReads(bytes: Uint8Array, start: number, end: number): { ba
   const reads: ReadItem[] = [];
   let at = start + readsHeaderBytes;
   for (let i = 0; i < count; i++) {
-    if (at + 5 > end) throw new DecodeError(end - start, `reads frame cut short at read ${i} of ${count}`);
+    if (at + 5 > end) throw cutShort(end - start, 'reads frame cut short at read', i, count);
     const appLen = bytes[at]!;
     const keyLen = v.getUint32(at + 1, true);
     at += 5;
-    if (at + appLen + keyLen > end) throw new DecodeError(end - start, `reads frame cut short at read ${i} of ${count}`);
+    if (at + appLen + keyLen > end) throw cutShort(end - start, 'reads frame cut short at read', i, count);
     const app = appLen === 0 ? undefined : fromUtf8.decode(bytes.subarray(at, at + appLen));
     at += appLen;
     reads.push({ key: fromUtf8.decode(bytes.subarray(at, at + keyLen)), app });
@@ -269,14 +269,14 @@ export function decodeReadAnswers(bytes: Uint8Array, start: number, end: number)
   const values: (Uint8Array | null)[] = [];
   let at = start + answersHeaderBytes;
   for (let i = 0; i < count; i++) {
-    if (at + 4 > end) throw new DecodeError(end - start, `read answers cut short at ${i} of ${count}`);
+    if (at + 4 > end) throw cutShort(end - start, 'read answers cut short at', i, count);
     const len = v.getInt32(at, true);
     at += 4;
     if (len < 0) {
       values.push(null);
       continue;
     }
-    if (at + len > end) throw new DecodeError(end - start, `read answers cut short at ${i} of ${count}`);
+    if (at + len > end) throw cutShort(end - start, 'read answers cut short at', i, count);
     values.push(bytes.subarray(at, at + len));
     at += len;
   }

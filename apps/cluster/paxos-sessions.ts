@@ -19,7 +19,7 @@ import type { ActorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { PaxosRole, type PaxosNode, type Value } from '../../protocols/paxos/index.ts';
 import { ResultsWriter, sendDue, type AnsweredStream } from './client-wire.ts';
-import { commandHeaderBytes, commandLength, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
+import { commandHeaderBytes, commandLength, cutShort, encodeControl, FrameKind, proposeHeader, proposeHeaderBytes, proposeStartsStream, proposeWantsResults } from './wire.ts';
 
 /** One accepted propose frame: its commands proposed and not yet applied, and the last seq it covers. */
 interface FrameRecord {
@@ -132,10 +132,10 @@ export class PaxosSessions {
     let at = proposeHeaderBytes;
     let proposed = 0;
     for (let i = 0; i < count; i++) {
-      if (at + commandHeaderBytes > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
+      if (at + commandHeaderBytes > copy.length) throw cutShort(end - start, 'propose frame cut short at command', i, count);
       const len = commandLength(copy, at);
       const dataAt = at + commandHeaderBytes;
-      if (dataAt + len > copy.length) throw new DecodeError(end - start, `propose frame cut short at command ${i} of ${count}`);
+      if (dataAt + len > copy.length) throw cutShort(end - start, 'propose frame cut short at command', i, count);
       at = dataAt + len;
       if (i < skip) continue;
       if (!this.node.propose(new Uint8Array(buffer, dataAt, len), s.wantsResults ? ({ frame: f, pos: proposed } satisfies CommandTag) : f)) {
