@@ -229,7 +229,10 @@ test('damaged commands decode, or are refused with the same KvDecodeError, exact
       const b = new Uint8Array(bytes);
       assert.equal(decodeOutcome(() => decodeCommand(b)), decodeOutcome(() => decodeCommandGeneral(b)));
     }),
-    { numRuns: 5000 },
+    // Once (of some 200 runs) this property ran past the runner's 300 s and was killed with no
+    // report; not reproduced since. Bounded in time (checked between runs and shrinking steps), it
+    // fails with fast-check's seed and what it found instead.
+    { numRuns: 5000, interruptAfterTimeLimit: 60_000, markInterruptAsFailure: true },
   );
 });
 
