@@ -25,6 +25,14 @@ export interface RestartCase {
   /** WAL entries replayed at start, and the snapshot it started from (0: none). */
   walEntriesReplayed: number;
   snapshotIndex: number;
+  /**
+   * The node's snapshot before the one it restarts from (0: none), as it stood at the crash. The
+   * WAL keeps the entries after it (one snapshot of fallback): how far it reaches back depends on
+   * how well snapshot writing kept pace with the load, which a loaded machine does not promise.
+   */
+  previousSnapshotIndex: number;
+  /** The last entry the node had applied at the crash (the commands, and the log's own entries: no-ops, clock). */
+  appliedAtCrash: number;
   /** The restarted node's directory. */
   nodeDirMb: number;
 }
@@ -53,6 +61,7 @@ export async function benchRestart(o: RestartBenchOptions, log: (line: string) =
           timeout({ first: 600_000 }),
         ),
       );
+      const before = await c.supervisor.call<{ applied: number; snapshot: { previousIndex: number } | null }>(follower, 'status');
       await c.supervisor.crash(follower);
       const nodeDirMb = Math.round(dirBytes(join(c.dataDirPath!, `node-${follower}`)) / 1e5) / 10;
       const r0 = performance.now();
@@ -61,7 +70,7 @@ export async function benchRestart(o: RestartBenchOptions, log: (line: string) =
       const loadMs = Math.round(performance.now() - r0);
       await waitCaughtUp(c, follower);
       const caughtUpMs = Math.round(performance.now() - r0);
-      const one: RestartCase = { snapshotEntries: snap, entriesWritten: o.entries, writeSec: Math.round(writeSec * 10) / 10, loadMs, caughtUpMs, walEntriesReplayed: ev.event.entries, snapshotIndex: ev.event.snapshotIndex, nodeDirMb };
+      const one: RestartCase = { snapshotEntries: snap, entriesWritten: o.entries, writeSec: Math.round(writeSec * 10) / 10, loadMs, caughtUpMs, walEntriesReplayed: ev.event.entries, snapshotIndex: ev.event.snapshotIndex, previousSnapshotIndex: before.snapshot?.previousIndex ?? 0, appliedAtCrash: before.applied, nodeDirMb };
       log(`    loaded in ${loadMs} ms (replayed ${one.walEntriesReplayed} WAL entries after snapshot ${one.snapshotIndex}; directory ${nodeDirMb} MB), caught up in ${caughtUpMs} ms`);
       out.push(one);
     } finally {
