@@ -27,8 +27,9 @@ export interface RestartCase {
   snapshotIndex: number;
   /**
    * The node's snapshot before the one it restarts from (0: none), as it stood at the crash. The
-   * WAL keeps the entries after it (one snapshot of fallback): how far it reaches back depends on
-   * how well snapshot writing kept pace with the load, which a loaded machine does not promise.
+   * WAL keeps what follows the older of this and the margin behind the last snapshot, from the
+   * start of the segment holding it: how far back depends on how well snapshot writing kept pace
+   * with the load, which a loaded machine does not promise.
    */
   previousSnapshotIndex: number;
   /** The last entry the node had applied at the crash (the commands, and the log's own entries: no-ops, clock). */
