@@ -145,12 +145,13 @@ export function registerBench(program: Command): void {
     .option('--entries <n>', 'entries committed before the restart', intOption(1_000, 1e9), 1_000_000)
     .option('--payload <bytes>', 'bytes per command (opaque, count app)', intOption(1, 65_536), 64)
     .addOption(listOption('--snapshot-entries <list>', 'snapshot intervals to compare (0: off)', intListOption(0, 1e9), [10_000, 0]))
+    .option('--steps <n>', "write the entries in this many steps, each followed by the follower's due snapshot", intOption(1, 1_000), 4)
     .option('--json', 'print one JSON array as the last line')
-    .action(async (opts: { entries: number; payload: number; snapshotEntries: number[]; json?: boolean }) => {
+    .action(async (opts: { entries: number; payload: number; snapshotEntries: number[]; steps: number; json?: boolean }) => {
       const { benchRestart } = await import('../../../bench/restart.ts');
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      log(`restart: 3 nodes, WAL (fsync batch), ${opts.entries} entries of ${opts.payload} bytes, then a follower restarts`);
-      const r = await benchRestart({ entries: opts.entries, payloadBytes: opts.payload, snapshotEntries: opts.snapshotEntries }, log);
+      log(`restart: 3 nodes, WAL (fsync batch), ${opts.entries} entries of ${opts.payload} bytes in ${opts.steps} steps, then a follower restarts`);
+      const r = await benchRestart({ entries: opts.entries, payloadBytes: opts.payload, snapshotEntries: opts.snapshotEntries, steps: opts.steps }, log);
       if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
 
