@@ -540,7 +540,10 @@ export class Cluster implements ClusterBackend {
         await sleep(20);
         continue;
       }
-      if (outcome.ok) return outcome.index;
+      if (outcome.ok) {
+        await this.viewReaches(outcome.index, deadline);
+        return outcome.index;
+      }
       lastWhy = outcome.why;
       if (outcome.lost) {
         unknown = true;
@@ -550,6 +553,18 @@ export class Cluster implements ClusterBackend {
       const conflict = refusalError(outcome.why);
       if (conflict !== null) throw conflict;
       await sleep(20);
+    }
+  }
+
+  /**
+   * Waits (until `deadline` at most) for the cluster's view of the configuration to include the
+   * change committed at `index`: the node's answer and its status report travel apart, and a
+   * caller that reads `members()` (GET /cluster) after a change must see it.
+   */
+  private async viewReaches(index: number, deadline: number): Promise<void> {
+    while ((this.configView()?.membershipIndex ?? 0) < index && Date.now() < deadline) {
+      this.checkRunning();
+      await sleep(5);
     }
   }
 
