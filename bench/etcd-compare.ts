@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import autocannon from 'autocannon';
 import { intOption } from '../apps/cli/options.ts';
 import { startSocketFloor } from './socket-floor-process.ts';
@@ -20,6 +20,10 @@ interface Options {
   valueBytes: number;
   /** etcd's client ports are base..base+2, its peer ports base+10..base+12. */
   etcdPortBase: number;
+  /** Where the load goes: each system's leader (etcd's leader member, concur's leader's client port), or concur's cluster API and etcd's first member. */
+  target: 'leader' | 'api';
+  /** concur's client ports (--client-ports), with --target leader. */
+  concurPortBase: number;
 }
 
 interface LoadResult {
@@ -48,7 +52,9 @@ const program = new Command('etcd-compare')
   .option('--rounds <n>', 'etcd then concur, this many times in turn: the ratio is the median of the rounds\' (a shared machine\'s speed drifts between one system\'s run and the other\'s)', intOption(1, 20), 3)
   .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers a fixed reply, what Node\'s sockets alone cost per request)')
   .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 64)
-  .option('--etcd-port-base <port>', 'first of etcd\'s loopback ports', intOption(1_024, 65_000), 23_790);
+  .option('--etcd-port-base <port>', 'first of etcd\'s loopback ports', intOption(1_024, 65_000), 23_790)
+  .addOption(new Option('--target <where>', 'leader: each system\'s leader (etcd\'s leader member; the client port of concur\'s leader node, concur start --client-ports); api: concur\'s cluster HTTP API (the main thread) and etcd\'s first member').choices(['leader', 'api']).default('leader'))
+  .option('--concur-port-base <port>', 'concur\'s client ports with --target leader (node N on BASE+N-1)', intOption(1_024, 65_000), 23_890);
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -88,9 +94,20 @@ function startEtcd(o: Options, dataDir: string): ChildProcess[] {
   );
 }
 
-function startConcur(): Promise<{ child: ChildProcess; url: string }> {
+/** The client URL of etcd's leader member. */
+async function etcdLeaderUrl(o: Options): Promise<string> {
+  for (let i = 0; i < 3; i++) {
+    const url = `http://${host}:${o.etcdPortBase + i}`;
+    const st = (await (await fetch(`${url}/v3/maintenance/status`, { method: 'POST', body: '{}' })).json()) as { header?: { member_id?: string }; leader?: string };
+    if (st.leader !== undefined && st.header?.member_id === st.leader) return url;
+  }
+  throw new Error('no etcd member says it leads');
+}
+
+function startConcur(o: Options): Promise<{ child: ChildProcess; url: string }> {
   const bin = fileURLToPath(new URL('../bin/concur.mjs', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'start', '--nodes', '3', '--storage', 'memory', '--host', host, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const doors = o.target === 'leader' ? ['--client-ports', String(o.concurPortBase)] : [];
+  const child = spawn(process.execPath, [bin, 'start', '--nodes', '3', '--storage', 'memory', '--host', host, '--port', '0', ...doors], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`concur start printed no URL within ${startTimeoutMs} ms:\n${out}`)), startTimeoutMs);
@@ -155,22 +172,28 @@ async function main(): Promise<void> {
     const rounds: Array<{ etcd: LoadResult; concur: LoadResult; ratio: number }> = [];
     for (let round = 1; round <= o.rounds; round++) {
       if (o.rounds > 1) say(`round ${round} of ${o.rounds}`);
-      etcd = startEtcd(o, dataDir);
+      // A fresh etcd each round: one restarted on the last round's data would replay its log first.
+      const roundDir = join(dataDir, `round-${round}`);
+      etcd = startEtcd(o, roundDir);
       await waitFor('etcd', async () => {
         const res = await fetch(`${etcdUrl}/health`);
         return res.ok && ((await res.json()) as { health?: string }).health === 'true';
       });
-      say(`etcd: 3 members on ${host}:${o.etcdPortBase}-${o.etcdPortBase + 2}, data on ${dataDir}`);
-      const e = await load('etcd', o, { url: `${etcdUrl}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } }, etcd.map((p) => p.pid!), 0);
+      const etcdTarget = o.target === 'leader' ? await etcdLeaderUrl(o) : etcdUrl;
+      say(`etcd: 3 members on ${host}:${o.etcdPortBase}-${o.etcdPortBase + 2}, data on ${dataDir}; load on ${etcdTarget}${o.target === 'leader' ? ' (the leader)' : ''}`);
+      const e = await load('etcd', o, { url: `${etcdTarget}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } }, etcd.map((p) => p.pid!), 0);
       // Each system runs alone: an idle concur still ticks (its nodes take a few % of a core), and
       // that would be taken from etcd's cores during etcd's run, as an idle etcd's from concur's.
       await stopEtcd(etcd);
       etcd = [];
-      const started = await startConcur();
+      rmSync(roundDir, { recursive: true, force: true });
+      const started = await startConcur(o);
       concur = started.child;
-      await waitFor('a concur leader', async () => ((await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null }).leader !== null);
-      say(`concur: 3 nodes, memory storage, on ${started.url}`);
-      const c = await load('concur', o, { url: `${started.url}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [concur.pid!], 3);
+      let leader: number | null = null;
+      await waitFor('a concur leader', async () => (leader = ((await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null }).leader) !== null);
+      const concurTarget = o.target === 'leader' ? `http://${host}:${o.concurPortBase + leader! - 1}` : started.url;
+      say(`concur: 3 nodes, memory storage, API on ${started.url}; load on ${concurTarget}${o.target === 'leader' ? ` (node ${leader}'s client port: the leader)` : ''}`);
+      const c = await load('concur', o, { url: `${concurTarget}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [concur.pid!], 3);
       concur.kill('SIGINT');
       await new Promise((r) => concur!.once('exit', r));
       concur = null;

@@ -9,6 +9,7 @@ import type { RaftMutations, RaftSettings } from '../../protocols/raft/index.ts'
 import { checkHistory, formatFailure, type CheckResult } from './checker.ts';
 import { HistoryRecorder, writeHistory, type HistoryOp } from './history.ts';
 import { Nemesis, type FaultKind } from './nemesis.ts';
+import { freePortBase } from '../cluster/free-ports.ts';
 
 export interface ChaosOptions {
   nodes: number;
@@ -37,6 +38,8 @@ export interface ChaosOptions {
   compactEntries?: number;
   /** WAL storage: nodes snapshot every this many applied entries (small values: many snapshots and InstallSnapshots per run). */
   snapshotEntries?: number;
+  /** Clients speak HTTP to their node's own client port (ClusterOptions.clientPorts) instead of the supervisor's pipeline. Raft only. */
+  doors?: boolean;
 }
 
 export interface ChaosReport {
@@ -72,11 +75,12 @@ export interface ChaosReport {
 }
 
 /** Why a chaos configuration cannot run, for the CLI to print. */
-export function chaosConfigProblem(o: Pick<ChaosOptions, 'storage' | 'faults'> & Partial<Pick<ChaosOptions, 'protocol' | 'read' | 'snapshotEntries' | 'unsafe' | 'raft'>>): string | null {
+export function chaosConfigProblem(o: Pick<ChaosOptions, 'storage' | 'faults'> & Partial<Pick<ChaosOptions, 'protocol' | 'read' | 'snapshotEntries' | 'unsafe' | 'raft' | 'doors'>>): string | null {
   if (o.storage === 'memory' && o.faults.includes('crash')) {
     return 'crash faults need --storage wal: a node with memory storage cannot restart (it would come back without its log); drop crash from --faults or use wal';
   }
   if (o.protocol === 'multipaxos') {
+    if (o.doors) return 'client ports (--doors) are served by Raft nodes only; drop --doors or use --protocol raft';
     if (o.faults.includes('membership')) return 'membership faults need --protocol raft: a Multi-Paxos cluster keeps the nodes it started with; drop membership from --faults';
     if (o.read === 'lease') return 'read=lease is not available on multipaxos (its leader holds no lease); use --read index, follower, log or stale';
     if (o.unsafe !== undefined || o.raft !== undefined) return 'Raft settings and mutations (--break) need --protocol raft';
@@ -141,7 +145,9 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void = ()
   const problem = chaosConfigProblem(o);
   if (problem !== null) throw new RangeError(problem);
   const storage = o.storage ?? 'wal';
-  const cluster = await startChaosCluster(o, { ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}) });
+  // Room for the members membership faults add (each takes the next id, and its port).
+  const doors = o.doors ? { clientPorts: { base: await freePortBase(o.nodes + doorIdsSpare), api: { requestDeadlineMs: o.opTimeoutMs } } } : {};
+  const cluster = await startChaosCluster(o, { ...(o.compactEntries !== undefined ? { compactEntries: o.compactEntries } : {}), ...doors });
   const recorder = new HistoryRecorder();
   const nemesis = new Nemesis(cluster, { faults: o.faults, seed: mixSeed(o.seed, 0x6e656d), faultMsMin: 1_000, faultMsMax: 3_000, calmMsMin: 300, calmMsMax: 1_500 }, log);
   const watch = watchCluster(cluster);
@@ -244,7 +250,15 @@ async function readOnce(cluster: Cluster, recorder: HistoryRecorder, o: ChaosOpt
   const h = recorder.invoke(client, 'get', key);
   const opts = via === undefined ? {} : { via };
   try {
-    if (o.read === 'log') {
+    if (o.doors) {
+      const r = await doorRequest(cluster, via ?? cluster.leader() ?? 1, 'GET', `/kv/${key}?read=${o.read}`, o);
+      if (r.status === 200) h.ok(r.text);
+      else if (r.status === 404 && r.code === 'key-not-found') h.ok(null);
+      else {
+        h.fail();
+        return 'fail';
+      }
+    } else if (o.read === 'log') {
       const r = await cluster.submit(encodeCommand({ op: 'get', key, clientId: `chaos-${o.seed}-${client}`, seq: seq ? seq() : 1 }), o.opTimeoutMs, opts);
       const res = decodeResult(r.result);
       if (res.type === 'value') h.ok(textDecoder.decode(res.value));
@@ -309,6 +323,18 @@ async function runClient(
       cmd = { op: 'delete', key, clientId, seq: ++seq };
       h = recorder.invoke(client, 'delete', key) as never;
     }
+    if (o.doors) {
+      const outcome = await doorWrite(cluster, via, cmd, o);
+      if (outcome === 'unknown') {
+        h.unknown();
+        counts.unknown++;
+        moveOn();
+      } else {
+        h.ok((cmd.op === 'cas' ? outcome === 'written' : null) as never);
+        counts.ok++;
+      }
+      continue;
+    }
     try {
       const r = await cluster.submit(encodeCommand(cmd), o.opTimeoutMs, { via });
       const res = decodeResult(r.result);
@@ -330,4 +356,54 @@ async function runClient(
       }
     }
   }
+}
+
+/** Node ids past the first nodes whose client ports a door run keeps free for members added by membership faults. */
+const doorIdsSpare = 64;
+
+/** One request to node `via`'s client port; a request that got no answer is status 0. */
+async function doorRequest(cluster: Cluster, via: number, method: string, path: string, o: ChaosOptions, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; code: string | null }> {
+  const url = cluster.clientUrl(via).clientUrl;
+  if (url === undefined) return { status: 0, text: '', code: null };
+  try {
+    // The port answers by its deadline (opTimeoutMs); the margin covers a node that died mid-request.
+    const r = await fetch(`${url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(o.opTimeoutMs + 2_000) });
+    const text = await r.text();
+    let code: string | null = null;
+    if (r.headers.get('content-type')?.startsWith('application/json')) {
+      try {
+        code = (JSON.parse(text) as { code?: string }).code ?? null;
+      } catch {
+        // a value that happens to be JSON-typed: no code
+      }
+    }
+    return { status: r.status, text, code };
+  } catch {
+    return { status: 0, text: '', code: null };
+  }
+}
+
+/**
+ * A put, cas or delete through node `via`'s client port, under the client's own identity (so a
+ * retry inside the node's pipeline applies once). Anything but a definite answer is unknown: the
+ * HTTP API does not say whether a failed write certainly did not apply.
+ */
+async function doorWrite(cluster: Cluster, via: number, cmd: KvCommand, o: ChaosOptions): Promise<'written' | 'cas-failed' | 'deleted' | 'unknown'> {
+  const c = cmd as KvCommand & { clientId: string; seq: number; key: string };
+  const identity = { 'x-client-id': c.clientId, 'x-request-seq': String(c.seq) };
+  if (cmd.op === 'put') {
+    const r = await doorRequest(cluster, via, 'PUT', `/kv/${cmd.key}`, o, textDecoder.decode(cmd.value), identity);
+    return r.status === 200 ? 'written' : 'unknown';
+  }
+  if (cmd.op === 'delete') {
+    const r = await doorRequest(cluster, via, 'DELETE', `/kv/${cmd.key}`, o, undefined, identity);
+    return r.status === 200 ? 'deleted' : 'unknown';
+  }
+  if (cmd.op === 'cas') {
+    const body = JSON.stringify({ expect: cmd.expect === null ? null : textDecoder.decode(cmd.expect), value: textDecoder.decode(cmd.value) });
+    const r = await doorRequest(cluster, via, 'POST', `/kv/${cmd.key}/cas`, o, body, { ...identity, 'content-type': 'application/json' });
+    if (r.status === 200) return 'written';
+    return r.status === 409 && r.code === 'cas-failed' ? 'cas-failed' : 'unknown';
+  }
+  throw new Error(`chaos clients do not send ${cmd.op} through client ports`);
 }

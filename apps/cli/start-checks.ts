@@ -119,7 +119,7 @@ function localAddresses(): string[] {
  * Binds `host:port` for a moment and lets go, so an address this machine does not have, a port
  * in use or one that needs privileges is refused before any worker starts.
  */
-export async function checkListen(host: string, port: number, flag: '--port' | '--resp-port'): Promise<void> {
+export async function checkListen(host: string, port: number, flag: string): Promise<void> {
   const server = createServer();
   const problem = await new Promise<string | null>((done) => {
     server.once('error', (err) => done(listenRefusal(host, port, flag, errnoCode(err))));
@@ -130,12 +130,12 @@ export async function checkListen(host: string, port: number, flag: '--port' | '
 }
 
 /** One line for a listen that failed with `code`, shared with the API's own listen. */
-export function listenRefusal(host: string, port: number, flag: '--port' | '--resp-port', code: string): string {
+export function listenRefusal(host: string, port: number, flag: string, code: string): string {
   switch (code) {
     case 'EADDRNOTAVAIL':
       return `--host ${host} is not an address of this machine (its addresses: ${localAddresses().join(', ') || 'none found'}); use one of them, or 0.0.0.0 for every interface`;
     case 'EADDRINUSE':
-      return `port ${port} on ${host} is in use; pick another with ${flag} (0 picks a free one)`;
+      return `port ${port} on ${host} is in use; pick another with ${flag}${flag.startsWith('--client-ports') ? '' : ' (0 picks a free one)'}`;
     case 'EACCES':
     case 'EPERM':
       return `port ${port} on ${host} needs privileges this user lacks (ports below 1024 do); pick one from 1024 up with ${flag}`;

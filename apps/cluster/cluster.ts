@@ -27,15 +27,14 @@ import {
   type LocalReadMode,
   type LocalReadResult,
   type MemberRole,
-  type NodeRole,
-  type NodeState,
   type NodeStatus,
   type ReadWaiter,
   type WriteWaiter,
 } from '../http/backend.ts';
+import type { HttpApiOptions } from '../http/settings.ts';
 import { networkStatus } from './network-view.ts';
 import { freshLayout, maxIdEverUsed, readLayout, writeLayout, type ClusterLayout } from './layout.ts';
-import { alreadyDone, fullVotersOf, membersOf, pendingOf, refusalError, roleIn, sleep, type ConfigView } from './members.ts';
+import { alreadyDone, fullVotersOf, membersOf, nodeStateOf, pendingOf, refusalError, roleIn, sleep, type ConfigView } from './members.ts';
 import type { ConfChangeOutcome } from './node-membership.ts';
 import { clusterShapes, type FromNode, type StatusReport } from './protocol.ts';
 import type { LiveNode, TrafficCount } from '../dashboard/source.ts';
@@ -87,6 +86,11 @@ export interface ClusterOptions {
   syncDelayMs?: Record<number, number>;
   /** Deliberate bugs in every node's Raft core, for tests that show the checkers catch them. */
   unsafe?: RaftMutations;
+  /**
+   * Every node serves clients on a port of its own (node-door.ts): node N on base + N - 1, with
+   * the HTTP API's settings in `api` (host, token, limits; its port is ignored). Raft only.
+   */
+  clientPorts?: { base: number; api?: HttpApiOptions };
 }
 
 export const clusterDefaults: ClusterOptions = {
@@ -325,19 +329,12 @@ export class Cluster implements ClusterBackend {
     const leader = this.leader();
     const config = this.configView();
     const nodes = [...this.views.values()].map((v): NodeStatus => {
-      const state: NodeState = {
-        role: roleLabel(v.role),
-        term: v.term,
-        commitIndex: v.commit,
-        lastIndex: v.lastIndex,
-        appliedIndex: v.applied,
-        firstIndex: v.firstIndex,
-        snapshotIndex: v.snapshotIndex,
-      };
+      const state = nodeStateOf(v);
       const member = config === null ? null : roleIn(config, v.id);
-      if (running(v)) return { id: v.id, status: 'up', ...state, up: true, member };
+      const door = this.clientUrl(v.id);
+      if (running(v)) return { id: v.id, status: 'up', ...state, up: true, member, ...door };
       const status = v.up ? 'paused' : 'down';
-      return { id: v.id, status, ...state, role: status, up: false, member, last: state };
+      return { id: v.id, status, ...state, role: status, up: false, member, last: state, ...door };
     });
     const term = Math.max(0, ...[...this.views.values()].filter(running).map((v) => v.term));
     return {
@@ -352,6 +349,14 @@ export class Cluster implements ClusterBackend {
 
   hasNode(id: number): boolean {
     return this.views.has(id);
+  }
+
+  /** Where node `id` serves clients itself ({} without client ports). */
+  clientUrl(id: number): { clientUrl?: string } {
+    const c = this.options.clientPorts;
+    if (c === undefined) return {};
+    const host = c.api?.host ?? '127.0.0.1';
+    return { clientUrl: `http://${host.includes(':') ? `[${host}]` : host}:${clientPortOf(c.base, id)}` };
   }
 
   /** Crashes a running or paused node (a paused one dies frozen). */
@@ -896,13 +901,12 @@ export class Cluster implements ClusterBackend {
   }
 }
 
-function roleLabel(role: number): NodeRole {
-  if (role === Role.leader) return 'leader';
-  if (role === Role.candidate || role === Role.preCandidate) return 'candidate';
-  return 'follower';
-}
-
 export { roleName };
+
+/** Node `id`'s client port (ClusterOptions.clientPorts). */
+export function clientPortOf(base: number, id: number): number {
+  return base + id - 1;
+}
 
 function checkOptions(o: ClusterOptions): void {
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > clusterNodesMax) {
@@ -912,6 +916,13 @@ function checkOptions(o: ClusterOptions): void {
     throw new ClusterConfigError(`nodesMax must be a whole number from the node count (${o.nodes}) to ${actorIdMax}, got ${o.nodesMax}`);
   }
   const w = o.witnesses ?? [];
+  if (o.clientPorts !== undefined) {
+    const base = o.clientPorts.base;
+    if (!Number.isInteger(base) || base < 1 || base + o.nodes - 1 > 65_535) {
+      throw new ClusterConfigError(`client ports run from the base to base + nodes - 1 and must be 1 to 65535: base ${base} with ${o.nodes} nodes does not fit`);
+    }
+    if (o.protocol === 'multipaxos') throw new ClusterConfigError('client ports on the nodes are served by Raft nodes only; drop --client-ports or use --protocol raft');
+  }
   if (o.protocol !== undefined && !(clusterProtocols as readonly string[]).includes(o.protocol)) {
     throw new ClusterConfigError(`protocol must be one of ${clusterProtocols.join(', ')}, got ${String(o.protocol)}`);
   }
@@ -944,5 +955,6 @@ function nodeConfigFor(base: NodeConfig, o: ClusterOptions, id: number, joinAs: 
   const delay = o.syncDelayMs?.[id];
   if (delay !== undefined) c = { ...c, syncDelayMs: delay };
   if (joinAs !== undefined) c = { ...c, joining: true, joinAs };
+  if (o.clientPorts !== undefined) c = { ...c, door: { ...o.clientPorts.api, port: clientPortOf(o.clientPorts.base, id) } };
   return c;
 }

@@ -1,7 +1,8 @@
 // The cluster's configuration as the main thread sees it (from the nodes' status reports and
 // answers), and what a refused change means for the caller. Pure functions: the Cluster decides
 // whom to ask and when to retry.
-import { ConflictError, type ClusterMember, type MemberRole, type PendingChange } from '../http/backend.ts';
+import { ConflictError, type ClusterMember, type MemberRole, type NodeRole, type NodeState, type PendingChange } from '../http/backend.ts';
+import { Role } from '../../protocols/raft/index.ts';
 
 /** A configuration as a node reported it, with that node's commit index. */
 export interface ConfigView {
@@ -12,6 +13,26 @@ export interface ConfigView {
   /** The index of the entry that set it (0: the first configuration). */
   membershipIndex: number;
   commit: number;
+}
+
+/** A Raft role as the API names it (a pre-candidate campaigns too). */
+export function roleLabel(role: number): NodeRole {
+  if (role === Role.leader) return 'leader';
+  if (role === Role.candidate || role === Role.preCandidate) return 'candidate';
+  return 'follower';
+}
+
+/** A node's state as the API shows it, from what the node reported (or, on its own port, knows). */
+export function nodeStateOf(v: { role: number; term: number; commit: number; lastIndex: number; applied: number; firstIndex: number; snapshotIndex: number }): NodeState {
+  return {
+    role: roleLabel(v.role),
+    term: v.term,
+    commitIndex: v.commit,
+    lastIndex: v.lastIndex,
+    appliedIndex: v.applied,
+    firstIndex: v.firstIndex,
+    snapshotIndex: v.snapshotIndex,
+  };
 }
 
 export function roleIn(c: ConfigView, id: number): MemberRole | null {

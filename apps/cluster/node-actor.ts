@@ -11,6 +11,8 @@ import type { NodeConfig } from './node-config.ts';
 import type { FromNode } from './protocol.ts';
 import { startNode, type StartedNode } from './node-start.ts';
 import { defaultAppNames, loadApps } from '../platform/registry.ts';
+import type { NodeDoor } from './node-door.ts';
+import { frameKind, isClientAnswer } from './wire.ts';
 
 export { compactEntriesDefault } from './node-host.ts';
 export { nodeApps, type NodeApp, type NodeConfig } from './node-config.ts';
@@ -28,6 +30,8 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
   // every worker of a new actor before the change is proposed, but waits for a busy one only so
   // long): frames to it are dropped, as the network may drop any frame.
   let peers = new Set(ctx.peers);
+  // The node's own client port, if it has one: what its host sends this node goes to it.
+  let door: NodeDoor | null = null;
   let started: StartedNode;
   try {
     started = startNode({
@@ -40,6 +44,7 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
         now: () => ctx.now(),
         sendFrame: (to, frame) => {
           if (peers.has(to) || to === supervisorId) ctx.sendEncoded(to, frame);
+          else if (to === ctx.self) door?.fromHost(frame);
         },
         publish: () => ctx.publish(),
         reply: (m: FromNode) => ctx.send(supervisorId, m),
@@ -63,6 +68,30 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
     ms: Math.round(ctx.now() - startedAt),
   });
 
+  if (cfg.door !== undefined) {
+    // Loaded only here: a node without a client port does not load the HTTP stack.
+    const { NodeDoor } = await import('./node-door.ts');
+    try {
+      door = await NodeDoor.start({
+        self: ctx.self,
+        host,
+        peers: () => peers,
+        sendToPeer: (to, frame) => {
+          if (peers.has(to)) ctx.sendEncoded(to, frame);
+        },
+        api: cfg.door,
+        ...(apps !== undefined ? { apps } : {}),
+      });
+    } catch (err) {
+      await host.stop();
+      lock?.release();
+      const code = (err as NodeJS.ErrnoException).code;
+      const where = `${cfg.door.host ?? '127.0.0.1'}:${cfg.door.port}`;
+      const why = code === 'EADDRINUSE' ? 'the port is in use' : `${code ?? 'error'}: ${(err as Error).message}`;
+      throw new Error(`node ${ctx.self}: cannot serve clients on ${where} (${why}); free the port or give --client-ports another base`);
+    }
+  }
+
   let stopped = false;
   const tick = (): void => {
     if (stopped) return;
@@ -78,7 +107,9 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
       host.onMessage(from, message as Message);
     },
     receiveFrame(from, bytes, start, end) {
-      host.onFrame(from, bytes, start, end);
+      // A leader's answers to this node's door (its pipeline is a client of the leader).
+      if (door !== null && isClientAnswer(frameKind(bytes, start, end))) door.fromPeer(from, bytes, start, end);
+      else host.onFrame(from, bytes, start, end);
     },
     beforeBatch() {
       host.beforeBatch();
@@ -91,6 +122,7 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
     },
     async stop() {
       stopped = true;
+      await door?.close();
       await host.stop();
       lock?.release();
     },

@@ -4,6 +4,7 @@ import type { FsyncPolicy } from '../../runtime/storage/index.ts';
 import type { MemberRole, RaftMutations, RaftSettings } from '../../protocols/raft/index.ts';
 import type { SnapshotSettings } from './snapshot-keeper.ts';
 import type { TransferSettings } from './snapshot-transfer.ts';
+import type { HttpApiOptions } from '../http/settings.ts';
 
 /** The state machines a node can run: the KV store, or a counter of commands for benchmarks. */
 export const nodeApps = ['kv', 'count'] as const;
@@ -58,6 +59,11 @@ export interface NodeConfig {
   logChunkBytes?: number;
   /** A slow disk, as a fault: every fsync of this node takes this much longer (its thread blocks). */
   syncDelayMs?: number;
+  /**
+   * The node's own client port (concur start --client-ports): the HTTP API's settings for it, the
+   * port and token included. Absent: the node serves no clients itself.
+   */
+  door?: HttpApiOptions;
   /** Deliberate bugs, for tests that show the checkers catch them. Never set otherwise. */
   unsafe?: RaftMutations;
   /** Deliberate bugs in the node host (not the core), for the simulator's mutation check. Never set otherwise. */

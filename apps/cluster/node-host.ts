@@ -3,6 +3,7 @@
 // (clock, frames to peers, replies to the supervisor, events), so the same code can run on a
 // worker or under a simulator. It must never send an ack or vote before the state it promises is
 // synced, and never serve a read before it has applied the read's index.
+import type { DoorView } from './node-door.ts';
 import type { ActorEvent, ActorId } from '../../runtime/actor.ts';
 import { DecodeError } from '../../runtime/codec.ts';
 import { createRng, mixSeed } from '../../runtime/rng.ts';
@@ -246,6 +247,31 @@ export class NodeHost {
   /** Before each drained batch of frames: the core first sees the time that passed (a stall, a long fsync). */
   beforeBatch(): void {
     this.catchUpTicks();
+  }
+
+  /** The leader this node knows of (0: none). */
+  get leaderId(): number {
+    return this.raft.leaderId;
+  }
+
+  /** This node as its client port reports it (apps/cluster/node-door.ts). */
+  doorView(): DoorView {
+    const st = this.raft.status();
+    const m = st.membership;
+    return {
+      role: st.role,
+      term: st.term,
+      commit: st.commit,
+      lastIndex: st.lastIndex,
+      applied: this.applied,
+      firstIndex: st.firstIndex,
+      snapshotIndex: st.snapshotIndex,
+      voters: [...m.voters],
+      outgoing: [...m.outgoing],
+      learners: [...m.learners],
+      witnesses: [...m.witnesses],
+      membershipIndex: st.membershipIndex,
+    };
   }
 
   /** The tick timer fired. */

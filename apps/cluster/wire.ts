@@ -40,6 +40,11 @@ import { type Entry, type EntryKind, type Message, type MessageType } from '../.
 export const FrameKind = { raft: 1, propose: 2, ack: 3, redirect: 4, busy: 5, held: 6, snapshotChunk: 7, snapshotAck: 8, witnessSnapshot: 9, results: 13, reads: 14, readAnswers: 15 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
+/** Frame kinds a node sends its clients: when they reach a node, they are for its client port's pipeline (node-door.ts). */
+export function isClientAnswer(kind: number): boolean {
+  return kind === FrameKind.results || kind === FrameKind.readAnswers || kind === FrameKind.redirect || kind === FrameKind.busy || kind === FrameKind.ack;
+}
+
 const raftHeaderBytes = 60;
 const entryHeaderBytes = 9;
 export const proposeHeaderBytes = 16;

@@ -79,6 +79,8 @@ export interface NodeStatus extends Omit<NodeState, 'role'> {
   member?: MemberRole | null;
   /** For a node that is down or paused: its state when last heard from. */
   last?: NodeState;
+  /** Where the node serves clients itself (concur start --client-ports), if it does. */
+  clientUrl?: string;
 }
 
 /** The link faults a backend may set (runtime/faults.ts LinkPolicy without the cut). */

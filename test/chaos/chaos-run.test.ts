@@ -117,6 +117,17 @@ test('the checker has teeth: index reads without the confirmation round, on a cu
   assert.is(correct.verdict, true);
 });
 
+test("clients on the nodes' own client ports (--doors), under partitions, crashes and pauses: history linearizable, every port used", async () => {
+  const { report, history } = await runChaos({ ...base, nodes: 3, durationSec: 8, seed: 21, doors: true, faults: ['partition', 'crash', 'pause'] });
+  assert.is(report.linearizable, true, report.failure);
+  assert.ok(report.recovered, 'the healed cluster recovered');
+  assert.equal(report.nodeErrors, [], 'no node died of an error of its own');
+  assert.ok(report.faults >= 2, `faults were injected: ${report.faultLog.join('; ')}`);
+  assert.ok(report.ok > 300, `clients made progress through the ports (${report.ok} ok)`);
+  const writes = history.filter((h) => h.op !== 'get' && h.status === 'ok').length;
+  assert.ok(writes > 100, `writes answered through the ports (${writes})`);
+});
+
 test('memory storage under partitions, loss, delay and pauses: compaction runs, no node dies, history linearizable', async () => {
   const { report } = await runChaos({ ...base, nodes: 5, durationSec: 10, seed: 2, storage: 'memory', compactEntries: 16, faults: ['partition', 'loss', 'delay', 'pause'], read: 'lease' });
   assert.is(report.linearizable, true, report.failure);
@@ -159,6 +170,9 @@ test('concur chaos refuses bad flags with the accepted values', () => {
   const w = spawnSync(process.execPath, [bin, 'chaos', '--compact-entries', '64'], { encoding: 'utf8' });
   assert.is.not(w.status, 0);
   assert.match(w.stderr, /--compact-entries applies to memory storage only/);
+  const d = spawnSync(process.execPath, [bin, 'chaos', '--protocol', 'multipaxos', '--doors'], { encoding: 'utf8' });
+  assert.is.not(d.status, 0);
+  assert.match(d.stderr, /client ports \(--doors\) are served by Raft nodes only/);
 });
 
 test.run();

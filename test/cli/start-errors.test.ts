@@ -102,6 +102,22 @@ test('a port in use, and --resp-port equal to --port', async () => {
   }
 });
 
+test('--client-ports: a port in use, past 65535, overlapping --port, on Multi-Paxos', async () => {
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  const port = (holder.address() as { port: number }).port;
+  try {
+    await Promise.all([
+      refused(['--nodes', '3', '--client-ports', String(port - 1)], new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use; pick another with --client-ports \\(node 2's port\\)$`)),
+      refused(['--nodes', '3', '--client-ports', '65534'], /--client-ports 65534 gives node 3 port 65536, past 65535; pick a base of at most 65533/),
+      refused(['--nodes', '3', '--port', '7101', '--client-ports', '7100'], /--port 7101 is one of the nodes' client ports \(7100-7102, --client-ports 7100\); move one of them/),
+      refused(['--protocol', 'multipaxos', '--client-ports', '7100'], /--client-ports is served by Raft nodes only/),
+    ]);
+  } finally {
+    await new Promise((r) => holder.close(r));
+  }
+});
+
 test('a non-loopback host needs --token-file or --insecure; a bad token file is refused without showing it', async () => {
   await Promise.all([
     refused(['--host', '0.0.0.0'], /--host 0\.0\.0\.0 lets other machines reach the API.*give --token-file FILE.*or --insecure/),

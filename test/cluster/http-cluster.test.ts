@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { Cluster } from '../../apps/cluster/cluster.ts';
 import { startHttpApi, type HttpApi } from '../../apps/http/server.ts';
 import { eventually } from '../support/cluster.ts';
+import { httpCall } from '../support/http-call.ts';
 
 let cluster: Cluster;
 let api: HttpApi;
@@ -18,17 +19,7 @@ test.after(async () => {
   await cluster.stop();
 });
 
-const call = async (method: string, path: string, body?: string | Buffer) => {
-  const r = await fetch(`${api.url}${path}`, { method, ...(body === undefined ? {} : { body }) });
-  const text = await r.text();
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // raw value bytes
-  }
-  return { status: r.status, text, json, headers: r.headers };
-};
+const call = (method: string, path: string, body?: string | Buffer) => httpCall(`${api.url}${path}`, method, body);
 
 test('KV over HTTP on a real cluster: put, get, cas, delete', async () => {
   const put = await call('PUT', '/kv/colour', 'blue');

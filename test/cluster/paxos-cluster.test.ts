@@ -12,22 +12,13 @@ import { Cluster } from '../../apps/cluster/cluster.ts';
 import { startHttpApi } from '../../apps/http/server.ts';
 import { eventually } from '../support/cluster.ts';
 import { KvTestClient } from '../support/kv-client.ts';
+import { httpCall } from '../support/http-call.ts';
 
 const fast = { electionMsMin: 100, electionMsMax: 200, heartbeatMs: 20, metricsIntervalMs: 0 } as const;
 
 async function withApi(c: Cluster, f: (call: (method: string, path: string, body?: string) => Promise<{ status: number; text: string; json: Record<string, unknown> | null; headers: Headers }>, url: string) => Promise<void>): Promise<void> {
   const api = await startHttpApi(c, { port: 0, valueBytesMax: 1024 });
-  const call = async (method: string, path: string, body?: string) => {
-    const r = await fetch(`${api.url}${path}`, { method, ...(body === undefined ? {} : { body }) });
-    const text = await r.text();
-    let json: Record<string, unknown> | null = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // raw value bytes
-    }
-    return { status: r.status, text, json, headers: r.headers };
-  };
+  const call = (method: string, path: string, body?: string) => httpCall(`${api.url}${path}`, method, body);
   try {
     await f(call, api.url);
   } finally {

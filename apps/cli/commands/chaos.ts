@@ -44,6 +44,7 @@ export interface ChaosFlags {
   storage: 'wal' | 'memory';
   compactEntries?: number;
   snapshotEntries?: number;
+  doors?: boolean;
 }
 
 export function registerChaos(program: Command): void {
@@ -66,6 +67,7 @@ export function registerChaos(program: Command): void {
     .option('--storage <kind>', 'wal, or memory (nodes drop compacted entries; no crash faults: a memory node cannot restart)', choiceOption(['wal', 'memory'] as const), 'wal' as const)
     .option('--compact-entries <n>', 'with --storage memory: drop applied entries every voter holds in steps of n (0: never; default 65536)', intOption(0, 2 ** 30))
     .option('--snapshot-entries <n>', 'with --storage wal: each node snapshots every n applied entries and cuts its log (small n: many snapshots and InstallSnapshots per run; default 10000)', intOption(1, 2 ** 30))
+    .option('--doors', "clients speak HTTP to their node's own client port (concur start --client-ports) instead of going through the supervisor (Raft only)")
     .option('--json', 'print one JSON object as the last line')
     .action(async (f: ChaosFlags, cmd: Command) => {
       if (f.history !== undefined) checkOutputFile(f.history, '--history');
@@ -84,7 +86,7 @@ export function registerChaos(program: Command): void {
       const problem = chaosConfigProblem(f);
       if (problem !== null) throw new UsageError(problem);
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      log(`chaos: ${f.nodes} ${f.protocol === 'multipaxos' ? 'Multi-Paxos ' : ''}nodes (${f.storage}), ${f.clients} clients, ${f.keys} keys, read=${f.read}, faults ${f.faults.join(',') || 'none'}, ${f.duration} s, seed ${f.seed}${f.break ? `, BROKEN: ${f.break}` : ''}`);
+      log(`chaos: ${f.nodes} ${f.protocol === 'multipaxos' ? 'Multi-Paxos ' : ''}nodes (${f.storage}), ${f.clients} clients${f.doors ? " on the nodes' client ports" : ''}, ${f.keys} keys, read=${f.read}, faults ${f.faults.join(',') || 'none'}, ${f.duration} s, seed ${f.seed}${f.break ? `, BROKEN: ${f.break}` : ''}`);
       const { report } = await runChaos(
         {
           ...(f.protocol === 'multipaxos' ? { protocol: f.protocol } : {}),
@@ -101,6 +103,7 @@ export function registerChaos(program: Command): void {
           ...(f.compactEntries !== undefined ? { compactEntries: f.compactEntries } : {}),
           ...(f.snapshotEntries !== undefined ? { snapshotEntries: f.snapshotEntries } : {}),
           ...(f.history ? { historyFile: f.history } : {}),
+          ...(f.doors ? { doors: true } : {}),
           // Without CheckQuorum a cut-off leader stays leader, so the broken read path is exposed
           // for as long as the partition lasts, not just for the moment before it steps down.
           ...(f.break === 'read-without-quorum' ? { unsafe: { readWithoutQuorum: true }, raft: { checkQuorum: false } } : {}),

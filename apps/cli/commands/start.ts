@@ -35,6 +35,7 @@ interface StartOptions {
   witnesses?: number[];
   port: number;
   respPort?: number;
+  clientPorts?: number;
   host: string;
   dataDir?: string;
   fsync: FsyncPolicy;
@@ -77,6 +78,7 @@ export function registerStart(program: Command): void {
     .option('--witnesses <ids>', 'node ids (comma-separated) that are witnesses: they vote and hold the log but keep no state machine, e.g. --nodes 3 --witnesses 3', intListOption(1, 15))
     .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
     .option('--resp-port <port>', 'also speak the Redis protocol (RESP) to the KV store on this port, e.g. 6380 (0 picks a free one; off unless given)', intOption(0, 65535))
+    .option('--client-ports <base>', 'every node also serves the HTTP KV and app API itself, as each etcd member does: node N on port BASE+N-1 (writes sent to a follower go to the leader over the rings); off unless given', intOption(1, 65535))
     .option('--host <host>', 'address to listen on (HTTP and RESP); one other machines can reach needs --token-file (or --insecure)', '127.0.0.1')
     .addOption(new Option('--token-file <file>', `require "Authorization: Bearer <token>" on every request, the token read from FILE`).env(tokenFileEnv))
     .option('--insecure', 'allow a --host other machines can reach without --token-file (anyone who reaches it can crash nodes and change data)')
@@ -107,11 +109,23 @@ export function registerStart(program: Command): void {
       }
       if (opts.heartbeatMs >= opts.electionMs[0]) throw new UsageError(`--heartbeat-ms (${opts.heartbeatMs}) must be below the minimum election timeout (${opts.electionMs[0]} ms)`);
       if (opts.dataDir !== undefined && opts.storage === 'memory') throw new UsageError('--data-dir keeps a write-ahead log; it cannot be used with --storage memory');
+      if (opts.clientPorts !== undefined && opts.protocol === 'multipaxos') throw new UsageError('--client-ports is served by Raft nodes only; drop it or use --protocol raft');
       const w = opts.witnesses ?? [];
       if (w.some((id) => id > opts.nodes)) throw new UsageError(`--witnesses names node ids from 1 to --nodes (${opts.nodes}), got ${w.join(',')}`);
       if (new Set(w).size >= opts.nodes) throw new UsageError(`--witnesses ${w.join(',')} leaves no full voter among ${opts.nodes} nodes; at least one node must keep the state machine`);
       await runStart(opts, await preflight(opts));
     });
+}
+
+/** The nodes' client ports: in range, clear of --port and --resp-port, and free now. */
+async function checkClientPorts(opts: StartOptions): Promise<void> {
+  const base = opts.clientPorts!;
+  const last = base + opts.nodes - 1;
+  if (last > 65535) throw new UsageError(`--client-ports ${base} gives node ${opts.nodes} port ${last}, past 65535; pick a base of at most ${65536 - opts.nodes}`);
+  for (const [flag, port] of [['--port', opts.port], ['--resp-port', opts.respPort]] as const) {
+    if (port !== undefined && port !== 0 && port >= base && port <= last) throw new UsageError(`${flag} ${port} is one of the nodes' client ports (${base}-${last}, --client-ports ${base}); move one of them`);
+  }
+  for (let p = base; p <= last; p++) await checkListen(opts.host, p, `--client-ports (node ${p - base + 1}'s port)`);
 }
 
 /** Everything that can be refused before a worker starts; what runStart needs from it. */
@@ -122,6 +136,7 @@ async function preflight(opts: StartOptions): Promise<{ token?: string; loopback
   // An address this machine does not have is the first thing to hear about, token or not.
   await checkListen(opts.host, opts.port, '--port');
   if (opts.respPort !== undefined) await checkListen(opts.host, opts.respPort, '--resp-port');
+  if (opts.clientPorts !== undefined) await checkClientPorts(opts);
   const problem = accessProblem({ host: opts.host, loopback, token: token !== undefined, insecure: opts.insecure === true, respPort: opts.respPort !== undefined });
   if (problem !== null) throw new UsageError(problem);
   const dataDir = opts.dataDir === undefined ? undefined : prepareDataDir(opts.dataDir);
@@ -149,6 +164,9 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
       heartbeatMs: opts.heartbeatMs,
       seed: opts.seed,
       snapshot: { entries: opts.snapshotEntries, bytes: opts.snapshotBytes, catchUpEntries: opts.snapshotCatchUp, retainEntriesMax: Math.max(snapshotSettingsDefault.retainEntriesMax, opts.snapshotCatchUp) },
+      ...(opts.clientPorts !== undefined
+        ? { clientPorts: { base: opts.clientPorts, api: { host: opts.host, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax, faultApi: opts.faultApi, ...(checked.token !== undefined ? { token: checked.token } : {}) } } }
+        : {}),
       raft: {
         ...(opts.inflightBytesMax !== undefined ? { inflightBytesMax: opts.inflightBytesMax } : {}),
         ...(opts.uncommittedBytesMax !== undefined ? { uncommittedBytesMax: opts.uncommittedBytesMax } : {}),
@@ -213,6 +231,10 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
   if (checked.token !== undefined) process.stdout.write(`concur: every request needs "Authorization: Bearer <the token in ${opts.tokenFile}>" (concur commands: --token-file ${opts.tokenFile}, or ${tokenFileEnv})\n`);
   else if (!checked.loopback) err(`concur: warning: the API on ${opts.host} is open to anyone who can reach it (--insecure)\n`);
   if (!opts.faultApi) process.stdout.write('concur: fault API off (--no-fault-api): crash, restart, pause, resume, partition, isolate, cut, faults and heal answer 403\n');
+  if (opts.clientPorts !== undefined) {
+    const urls = cluster.status().nodes.map((n) => `${n.id} ${n.clientUrl}`);
+    process.stdout.write(`concur: nodes serve clients too: ${urls.join(', ')}  (try: curl -X PUT --data v ${cluster.clientUrl(1).clientUrl}/kv/k)\n`);
+  }
   if (resp) process.stdout.write(`concur: Redis protocol on ${resp.url}  (try: redis-cli -p ${resp.port} ping)\n`);
   process.stdout.write(`concur: apps on the log: ${cluster.apps.map((a) => a.name).join(', ')}\n`);
 
