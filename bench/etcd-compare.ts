@@ -190,10 +190,19 @@ async function main(): Promise<void> {
       const started = await startConcur(o);
       concur = started.child;
       let leader: number | null = null;
-      await waitFor('a concur leader', async () => (leader = ((await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null }).leader) !== null);
+      let term = 0;
+      await waitFor('a concur leader', async () => {
+        const st0 = (await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null; term: number };
+        leader = st0.leader;
+        term = st0.term;
+        return leader !== null;
+      });
       const concurTarget = o.target === 'leader' ? `http://${host}:${o.concurPortBase + leader! - 1}` : started.url;
       say(`concur: 3 nodes, memory storage, API on ${started.url}; load on ${concurTarget}${o.target === 'leader' ? ` (node ${leader}'s client port: the leader)` : ''}`);
       const c = await load('concur', o, { url: `${concurTarget}/kv/bench`, method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } }, [concur.pid!], 3);
+      const st = (await (await fetch(`${started.url}/cluster`)).json()) as { leader: number | null; term: number };
+      // A leader that changed during the run sent the load through a follower's port for a while.
+      if (st.leader !== leader || st.term !== term) say(`  concur's leader is now ${st.leader ?? 'none'} (term ${st.term}); it was ${leader} (term ${term}) when the load began`);
       concur.kill('SIGINT');
       await new Promise((r) => concur!.once('exit', r));
       concur = null;
