@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { intOption } from '../apps/cli/options.ts';
 import { startSocketFloor } from './socket-floor-process.ts';
 import { cpuPerRequest, reapedChildrenTimes, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
@@ -19,6 +19,10 @@ interface Options {
   warmup: number;
   floor: boolean;
   rounds: number;
+  /** Where concur's load goes: its leader node's own RESP port, or the supervisor's (--resp-port, on the main thread). */
+  target: 'leader' | 'api';
+  /** concur's RESP client ports with --target leader. */
+  concurPortBase: number;
 }
 
 /** One redis-benchmark test (SET or GET) at one pipeline depth. */
@@ -48,6 +52,8 @@ const program = new Command('redis-compare')
   .option('--rounds <n>', 'redis then concur, this many times in turn: each test\'s ratio is the median of the rounds\' (a shared machine\'s speed drifts between one server\'s run and the other\'s)', intOption(1, 20), 3)
   .option('--wal', 'also run concur with --storage wal --fsync batch', false)
   .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers fixed replies, what Node\'s sockets alone cost per request)')
+  .addOption(new Option('--target <where>', "where concur's load goes: leader (the leader node's own RESP port, concur start --resp-client-ports) or api (--resp-port, on the main thread)").choices(['leader', 'api']).default('api'))
+  .option('--concur-port-base <port>', "concur's RESP client ports with --target leader (node N on BASE+N-1)", intOption(1_024, 65_000), 23_990)
   .option('--warmup <s>', 'seconds of SET and GET load, without pipelining and with it in turn, each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 15);
 
 function say(line: string): void {
@@ -176,7 +182,8 @@ async function socketFloor(o: Options): Promise<Rate[]> {
 
 async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
   const bin = fileURLToPath(new URL('../bin/concur.mjs', import.meta.url));
-  const args = [bin, 'start', '--nodes', '3', '--storage', storage, ...(storage === 'wal' ? ['--fsync', 'batch'] : []), '--host', host, '--port', '0', '--resp-port', '0'];
+  const doors = o.target === 'leader' ? ['--resp-client-ports', String(o.concurPortBase)] : [];
+  const args = [bin, 'start', '--nodes', '3', '--storage', storage, ...(storage === 'wal' ? ['--fsync', 'batch'] : []), '--host', host, '--port', '0', '--resp-port', '0', ...doors];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     let out = '';
@@ -195,9 +202,14 @@ async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
       child.stderr!.on('data', onData);
       child.on('exit', (code) => reject(new Error(`concur start exited with ${code}:\n${out}`)));
     });
-    await waitFor('a concur leader', async () => ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader !== null);
-    say(`concur: 3 nodes, ${storage === 'wal' ? 'WAL storage (fsync batch)' : 'memory storage'}, RESP on ${host}:${port}`);
-    return await load(`concur (${storage})`, port, o, child.pid!, 3);
+    let leader: number | null = null;
+    await waitFor('a concur leader', async () => (leader = ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader) !== null);
+    const target = o.target === 'leader' ? o.concurPortBase + leader! - 1 : port;
+    say(`concur: 3 nodes, ${storage === 'wal' ? 'WAL storage (fsync batch)' : 'memory storage'}, RESP on ${host}:${target}${o.target === 'leader' ? ` (node ${leader}'s own port: the leader)` : ''}`);
+    const rates = await load(`concur (${storage})`, target, o, child.pid!, 3);
+    const now = ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader;
+    if (now !== leader) say(`  concur's leader is now ${now ?? 'none'}; it was ${leader} when the load began`);
+    return rates;
   } finally {
     await stop(child, 'SIGINT');
   }

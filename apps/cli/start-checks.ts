@@ -149,10 +149,10 @@ export function listenRefusal(host: string, port: number, flag: string, code: st
 }
 
 /** Who may reach the API: a non-loopback host needs a token (or --insecure, said out loud). */
-export function accessProblem(o: { host: string; loopback: boolean; token: boolean; insecure: boolean; respPort: boolean }): string | null {
+export function accessProblem(o: { host: string; loopback: boolean; token: boolean; insecure: boolean; respPort: string | null }): string | null {
   if (o.loopback || o.insecure) return null;
   if (!o.token) return `--host ${o.host} lets other machines reach the API, which can crash nodes and change data; give --token-file FILE (every request must then carry the token), or --insecure to run it open anyway`;
   // The Redis protocol door has no password of its own: a token on the HTTP API would not cover it.
-  if (o.respPort) return `--resp-port has no authentication: on --host ${o.host} anyone who reaches the port can read and write the store; serve it on a loopback host, or add --insecure to accept that`;
+  if (o.respPort !== null) return `${o.respPort} has no authentication: on --host ${o.host} anyone who reaches the port can read and write the store; serve it on a loopback host, or add --insecure to accept that`;
   return null;
 }

@@ -32,6 +32,7 @@ import {
   type WriteWaiter,
 } from '../http/backend.ts';
 import type { HttpApiOptions } from '../http/settings.ts';
+import type { RespSettings } from '../resp/settings.ts';
 import { networkStatus } from './network-view.ts';
 import { freshLayout, maxIdEverUsed, readLayout, writeLayout, type ClusterLayout } from './layout.ts';
 import { alreadyDone, fullVotersOf, membersOf, nodeStateOf, pendingOf, refusalError, roleIn, sleep, type ConfigView } from './members.ts';
@@ -87,10 +88,11 @@ export interface ClusterOptions {
   /** Deliberate bugs in every node's Raft core, for tests that show the checkers catch them. */
   unsafe?: RaftMutations;
   /**
-   * Every node serves clients on a port of its own (node-door.ts): node N on base + N - 1, with
-   * the HTTP API's settings in `api` (host, token, limits; its port is ignored). Raft only.
+   * Every node serves clients on ports of its own (node-door.ts): the HTTP API on base + N - 1 for
+   * node N, with its settings in `api` (host, token, limits; the port is ignored), and the Redis
+   * protocol on respBase + N - 1 with `resp`'s. Either or both. Raft only.
    */
-  clientPorts?: { base: number; api?: HttpApiOptions };
+  clientPorts?: { base?: number; api?: HttpApiOptions; respBase?: number; resp?: Partial<RespSettings> };
 }
 
 export const clusterDefaults: ClusterOptions = {
@@ -352,11 +354,14 @@ export class Cluster implements ClusterBackend {
   }
 
   /** Where node `id` serves clients itself ({} without client ports). */
-  clientUrl(id: number): { clientUrl?: string } {
+  clientUrl(id: number): { clientUrl?: string; respUrl?: string } {
     const c = this.options.clientPorts;
     if (c === undefined) return {};
-    const host = c.api?.host ?? '127.0.0.1';
-    return { clientUrl: `http://${host.includes(':') ? `[${host}]` : host}:${clientPortOf(c.base, id)}` };
+    const at = (host: string | undefined, base: number) => `${(host ?? '127.0.0.1').includes(':') ? `[${host}]` : (host ?? '127.0.0.1')}:${clientPortOf(base, id)}`;
+    return {
+      ...(c.base !== undefined ? { clientUrl: `http://${at(c.api?.host, c.base)}` } : {}),
+      ...(c.respBase !== undefined ? { respUrl: `redis://${at(c.resp?.host, c.respBase)}` } : {}),
+    };
   }
 
   /** Crashes a running or paused node (a paused one dies frozen). */
@@ -917,10 +922,14 @@ function checkOptions(o: ClusterOptions): void {
   }
   const w = o.witnesses ?? [];
   if (o.clientPorts !== undefined) {
-    const base = o.clientPorts.base;
-    if (!Number.isInteger(base) || base < 1 || base + o.nodes - 1 > 65_535) {
-      throw new ClusterConfigError(`client ports run from the base to base + nodes - 1 and must be 1 to 65535: base ${base} with ${o.nodes} nodes does not fit`);
+    const { base, respBase } = o.clientPorts;
+    if (base === undefined && respBase === undefined) throw new ClusterConfigError('clientPorts needs a base (HTTP), a respBase (Redis protocol) or both');
+    for (const b of [base, respBase]) {
+      if (b !== undefined && (!Number.isInteger(b) || b < 1 || b + o.nodes - 1 > 65_535)) {
+        throw new ClusterConfigError(`client ports run from the base to base + nodes - 1 and must be 1 to 65535: base ${b} with ${o.nodes} nodes does not fit`);
+      }
     }
+    if (base !== undefined && respBase !== undefined && Math.abs(base - respBase) < o.nodes) throw new ClusterConfigError(`the HTTP client ports (from ${base}) and the Redis ones (from ${respBase}) overlap for ${o.nodes} nodes`);
     if (o.protocol === 'multipaxos') throw new ClusterConfigError('client ports on the nodes are served by Raft nodes only; drop --client-ports or use --protocol raft');
   }
   if (o.protocol !== undefined && !(clusterProtocols as readonly string[]).includes(o.protocol)) {
@@ -955,6 +964,8 @@ function nodeConfigFor(base: NodeConfig, o: ClusterOptions, id: number, joinAs: 
   const delay = o.syncDelayMs?.[id];
   if (delay !== undefined) c = { ...c, syncDelayMs: delay };
   if (joinAs !== undefined) c = { ...c, joining: true, joinAs };
-  if (o.clientPorts !== undefined) c = { ...c, door: { ...o.clientPorts.api, port: clientPortOf(o.clientPorts.base, id) } };
+  const cp = o.clientPorts;
+  if (cp?.base !== undefined) c = { ...c, door: { ...cp.api, port: clientPortOf(cp.base, id) } };
+  if (cp?.respBase !== undefined) c = { ...c, respDoor: { ...cp.resp, port: clientPortOf(cp.respBase, id) } };
   return c;
 }

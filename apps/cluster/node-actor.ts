@@ -68,7 +68,7 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
     ms: Math.round(ctx.now() - startedAt),
   });
 
-  if (cfg.door !== undefined) {
+  if (cfg.door !== undefined || cfg.respDoor !== undefined) {
     // Loaded only here: a node without a client port does not load the HTTP stack.
     const { NodeDoor } = await import('./node-door.ts');
     try {
@@ -79,16 +79,14 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
         sendToPeer: (to, frame) => {
           if (peers.has(to)) ctx.sendEncoded(to, frame);
         },
-        api: cfg.door,
+        ...(cfg.door !== undefined ? { api: cfg.door } : {}),
+        ...(cfg.respDoor !== undefined ? { resp: cfg.respDoor } : {}),
         ...(apps !== undefined ? { apps } : {}),
       });
     } catch (err) {
       await host.stop();
       lock?.release();
-      const code = (err as NodeJS.ErrnoException).code;
-      const where = `${cfg.door.host ?? '127.0.0.1'}:${cfg.door.port}`;
-      const why = code === 'EADDRINUSE' ? 'the port is in use' : `${code ?? 'error'}: ${(err as Error).message}`;
-      throw new Error(`node ${ctx.self}: cannot serve clients on ${where} (${why}); free the port or give --client-ports another base`);
+      throw new Error(`node ${ctx.self}: ${(err as Error).message}`);
     }
   }
 

@@ -5,6 +5,7 @@ import type { MemberRole, RaftMutations, RaftSettings } from '../../protocols/ra
 import type { SnapshotSettings } from './snapshot-keeper.ts';
 import type { TransferSettings } from './snapshot-transfer.ts';
 import type { HttpApiOptions } from '../http/settings.ts';
+import type { RespSettings } from '../resp/settings.ts';
 
 /** The state machines a node can run: the KV store, or a counter of commands for benchmarks. */
 export const nodeApps = ['kv', 'count'] as const;
@@ -64,6 +65,8 @@ export interface NodeConfig {
    * port and token included. Absent: the node serves no clients itself.
    */
   door?: HttpApiOptions;
+  /** The node's own Redis protocol port (concur start --resp-client-ports): the RESP door's settings, the port included. */
+  respDoor?: Partial<RespSettings>;
   /** Deliberate bugs, for tests that show the checkers catch them. Never set otherwise. */
   unsafe?: RaftMutations;
   /** Deliberate bugs in the node host (not the core), for the simulator's mutation check. Never set otherwise. */

@@ -1,5 +1,5 @@
-// A node's own client port (`concur start --client-ports`): the HTTP API served on the node's
-// worker, as each etcd member serves its clients. Requests go into a client pipeline of the
+// A node's own client ports (`concur start --client-ports`, `--resp-client-ports`): the HTTP API
+// and the Redis protocol served on the node's worker, as each etcd member serves its clients. Requests go into a client pipeline of the
 // node's own (the one every front door uses: packed propose frames, sessions, go-back); its
 // frames reach this node's host directly when it leads, and the leader over the rings when it
 // does not. So parsing and answering run on the node threads, and a write sent to the leader's
@@ -9,6 +9,8 @@ import type { ActorId } from '../../runtime/actor.ts';
 import { ClientPipeline, type PipelineRouting } from './client-pipeline.ts';
 import { membersOf, nodeStateOf, pendingOf, roleIn } from './members.ts';
 import { startHttpApi, type HttpApi } from '../http/server.ts';
+import { startRespServer, type RespServer } from '../resp/server.ts';
+import type { RespSettings } from '../resp/settings.ts';
 import { HttpError } from '../http/errors.ts';
 import type { ClusterBackend, ClusterStatus, LocalReadMode } from '../http/backend.ts';
 import type { HttpApiOptions } from '../http/settings.ts';
@@ -46,14 +48,33 @@ export interface NodeDoorOptions {
   peers: () => ReadonlySet<number>;
   /** Sends a frame to a peer over the rings (dropped if the peer is unknown). */
   sendToPeer: (to: ActorId, frame: Uint8Array) => void;
-  /** The HTTP API's settings: host, this node's port, token, limits, deadline. */
-  api: HttpApiOptions;
+  /** The HTTP API's settings: host, this node's port, token, limits, deadline (absent: no HTTP port). */
+  api?: HttpApiOptions;
+  /** The Redis protocol door's settings, this node's port included (absent: no RESP port). */
+  resp?: Partial<RespSettings>;
   apps?: readonly App[];
+}
+
+/** A node's client port could not be listened on: which flag's port, and why. */
+export class DoorListenError extends Error {
+  override name = 'DoorListenError';
+}
+
+async function listening<T>(start: () => Promise<T>, flag: string, s: { host?: string; port?: number }): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined) throw err;
+    const why = code === 'EADDRINUSE' ? 'the port is in use' : `${code}: ${(err as Error).message}`;
+    throw new DoorListenError(`cannot serve clients on ${s.host ?? '127.0.0.1'}:${s.port} (${why}); free the port or give ${flag} another base`);
+  }
 }
 
 export class NodeDoor {
   private readonly pipeline: ClientPipeline;
   private api: HttpApi | null = null;
+  private resp: RespServer | null = null;
   /** Frames between the pipeline and this node's host, delivered after the call that sent them (neither is entered from the other). */
   private toHost: Uint8Array[] = [];
   private toPipeline: Uint8Array[] = [];
@@ -63,15 +84,18 @@ export class NodeDoor {
     this.pipeline = new ClientPipeline(this.routing());
   }
 
-  /** Starts listening; rejects (with the listen error's code) when the port cannot be had. */
+  /** Starts listening; rejects with DoorListenError when a port cannot be had. */
   static async start(o: NodeDoorOptions): Promise<NodeDoor> {
     const door = new NodeDoor(o);
-    door.api = await startHttpApi(door.backend(), o.api);
+    const backend = door.backend();
+    try {
+      if (o.api !== undefined) door.api = await listening(() => startHttpApi(backend, o.api), '--client-ports', o.api);
+      if (o.resp !== undefined) door.resp = await listening(() => startRespServer(backend, o.resp), '--resp-client-ports', o.resp);
+    } catch (err) {
+      await door.close();
+      throw err;
+    }
     return door;
-  }
-
-  get url(): string {
-    return this.api!.url;
   }
 
   /** A frame this node's host sends to itself as a client: an answer for the door's pipeline. */
@@ -87,7 +111,7 @@ export class NodeDoor {
 
   async close(): Promise<void> {
     this.pipeline.stop();
-    await this.api?.close();
+    await Promise.all([this.api?.close(), this.resp?.close()]);
   }
 
   private schedule(): void {

@@ -79,8 +79,9 @@ export interface NodeStatus extends Omit<NodeState, 'role'> {
   member?: MemberRole | null;
   /** For a node that is down or paused: its state when last heard from. */
   last?: NodeState;
-  /** Where the node serves clients itself (concur start --client-ports), if it does. */
+  /** Where the node serves clients itself (concur start --client-ports, --resp-client-ports), if it does. */
   clientUrl?: string;
+  respUrl?: string;
 }
 
 /** The link faults a backend may set (runtime/faults.ts LinkPolicy without the cut). */

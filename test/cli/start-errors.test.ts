@@ -110,8 +110,10 @@ test('--client-ports: a port in use, past 65535, overlapping --port, on Multi-Pa
     await Promise.all([
       refused(['--nodes', '3', '--client-ports', String(port - 1)], new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use; pick another with --client-ports \\(node 2's port\\)$`)),
       refused(['--nodes', '3', '--client-ports', '65534'], /--client-ports 65534 gives node 3 port 65536, past 65535; pick a base of at most 65533/),
-      refused(['--nodes', '3', '--port', '7101', '--client-ports', '7100'], /--port 7101 is one of the nodes' client ports \(7100-7102, --client-ports 7100\); move one of them/),
+      refused(['--nodes', '3', '--port', '7101', '--client-ports', '7100'], /--port 7101 is one of the nodes' --client-ports ports \(7100-7102\); move one of them/),
       refused(['--protocol', 'multipaxos', '--client-ports', '7100'], /--client-ports is served by Raft nodes only/),
+      refused(['--protocol', 'multipaxos', '--resp-client-ports', '7100'], /--resp-client-ports is served by Raft nodes only/),
+      refused(['--nodes', '3', '--client-ports', '7100', '--resp-client-ports', '7102'], /--resp-client-ports 7102 is one of the nodes' --client-ports ports \(7100-7102\); move one of them/),
     ]);
   } finally {
     await new Promise((r) => holder.close(r));

@@ -10,6 +10,7 @@ import { Cluster } from '../../apps/cluster/cluster.ts';
 import { eventually } from '../support/cluster.ts';
 import { freePortBase } from '../../apps/cluster/free-ports.ts';
 import { httpCall } from '../support/http-call.ts';
+import { Redis } from 'ioredis';
 
 const freePorts = (n: number): Promise<number> => freePortBase(n);
 
@@ -71,6 +72,32 @@ test('every node serves the KV API on its own port: writes through any of them a
     assert.equal((view.json!.nodes as { id: number }[]).map((n) => n.id), [follower], 'a port reports its own node');
     assert.equal((view.json!.members as { id: number }[]).map((m) => m.id), [1, 2, 3]);
   } finally {
+    await c.stop();
+  }
+});
+
+test('every node speaks the Redis protocol on its own port too (ioredis): a SET through any node is seen through every other', async () => {
+  const base = await freePorts(6);
+  const respBase = base + 3;
+  const c = await Cluster.start({ nodes: 3, storage: 'memory', clientPorts: { base, respBase } });
+  const clients: Redis[] = [];
+  try {
+    const leader = await eventually(() => c.leader() ?? undefined, 'a leader');
+    assert.equal(
+      c.status().nodes.map((n) => n.respUrl),
+      [1, 2, 3].map((id) => `redis://127.0.0.1:${respBase + id - 1}`),
+    );
+    for (const id of [1, 2, 3]) clients.push(new Redis({ port: respBase + id - 1, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null }));
+    for (const [i, r] of clients.entries()) assert.is(await r.set(`r${i + 1}`, `via-node-${i + 1}`), 'OK');
+    for (const r of clients) assert.equal(await r.mget('r1', 'r2', 'r3'), ['via-node-1', 'via-node-2', 'via-node-3']);
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    const incrs = await Promise.all(Array.from({ length: 60 }, (_, i) => clients[i % 3]!.incr('counter')));
+    assert.equal([...incrs].sort((a, b) => a - b), Array.from({ length: 60 }, (_, i) => i + 1), 'each INCR applied once, through every port');
+    assert.is(await clients[follower - 1]!.get('counter'), '60');
+    // The HTTP port beside it shows the same store.
+    assert.is((await call(`${doorOf(c, follower)}/kv/r1`, 'GET')).text, 'via-node-1');
+  } finally {
+    for (const r of clients) r.disconnect();
     await c.stop();
   }
 });

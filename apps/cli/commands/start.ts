@@ -36,6 +36,7 @@ interface StartOptions {
   port: number;
   respPort?: number;
   clientPorts?: number;
+  respClientPorts?: number;
   host: string;
   dataDir?: string;
   fsync: FsyncPolicy;
@@ -79,6 +80,7 @@ export function registerStart(program: Command): void {
     .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
     .option('--resp-port <port>', 'also speak the Redis protocol (RESP) to the KV store on this port, e.g. 6380 (0 picks a free one; off unless given)', intOption(0, 65535))
     .option('--client-ports <base>', 'every node also serves the HTTP KV and app API itself, as each etcd member does: node N on port BASE+N-1 (writes sent to a follower go to the leader over the rings); off unless given', intOption(1, 65535))
+    .option('--resp-client-ports <base>', 'every node also speaks the Redis protocol itself: node N on port BASE+N-1; off unless given', intOption(1, 65535))
     .option('--host <host>', 'address to listen on (HTTP and RESP); one other machines can reach needs --token-file (or --insecure)', '127.0.0.1')
     .addOption(new Option('--token-file <file>', `require "Authorization: Bearer <token>" on every request, the token read from FILE`).env(tokenFileEnv))
     .option('--insecure', 'allow a --host other machines can reach without --token-file (anyone who reaches it can crash nodes and change data)')
@@ -109,7 +111,9 @@ export function registerStart(program: Command): void {
       }
       if (opts.heartbeatMs >= opts.electionMs[0]) throw new UsageError(`--heartbeat-ms (${opts.heartbeatMs}) must be below the minimum election timeout (${opts.electionMs[0]} ms)`);
       if (opts.dataDir !== undefined && opts.storage === 'memory') throw new UsageError('--data-dir keeps a write-ahead log; it cannot be used with --storage memory');
-      if (opts.clientPorts !== undefined && opts.protocol === 'multipaxos') throw new UsageError('--client-ports is served by Raft nodes only; drop it or use --protocol raft');
+      for (const [flag, v] of [['--client-ports', opts.clientPorts], ['--resp-client-ports', opts.respClientPorts]] as const) {
+        if (v !== undefined && opts.protocol === 'multipaxos') throw new UsageError(`${flag} is served by Raft nodes only; drop it or use --protocol raft`);
+      }
       const w = opts.witnesses ?? [];
       if (w.some((id) => id > opts.nodes)) throw new UsageError(`--witnesses names node ids from 1 to --nodes (${opts.nodes}), got ${w.join(',')}`);
       if (new Set(w).size >= opts.nodes) throw new UsageError(`--witnesses ${w.join(',')} leaves no full voter among ${opts.nodes} nodes; at least one node must keep the state machine`);
@@ -117,15 +121,20 @@ export function registerStart(program: Command): void {
     });
 }
 
-/** The nodes' client ports: in range, clear of --port and --resp-port, and free now. */
+/** The nodes' client ports: in range, clear of the other ports, and free now. */
 async function checkClientPorts(opts: StartOptions): Promise<void> {
-  const base = opts.clientPorts!;
-  const last = base + opts.nodes - 1;
-  if (last > 65535) throw new UsageError(`--client-ports ${base} gives node ${opts.nodes} port ${last}, past 65535; pick a base of at most ${65536 - opts.nodes}`);
-  for (const [flag, port] of [['--port', opts.port], ['--resp-port', opts.respPort]] as const) {
-    if (port !== undefined && port !== 0 && port >= base && port <= last) throw new UsageError(`${flag} ${port} is one of the nodes' client ports (${base}-${last}, --client-ports ${base}); move one of them`);
+  const ranges: [string, number][] = [];
+  if (opts.clientPorts !== undefined) ranges.push(['--client-ports', opts.clientPorts]);
+  if (opts.respClientPorts !== undefined) ranges.push(['--resp-client-ports', opts.respClientPorts]);
+  for (const [flag, base] of ranges) {
+    const last = base + opts.nodes - 1;
+    if (last > 65535) throw new UsageError(`${flag} ${base} gives node ${opts.nodes} port ${last}, past 65535; pick a base of at most ${65536 - opts.nodes}`);
+    const others: (readonly [string, number | undefined])[] = [['--port', opts.port], ['--resp-port', opts.respPort], ...ranges.filter((r) => r[0] !== flag).flatMap(([f, b]) => Array.from({ length: opts.nodes }, (_, i) => [f, b + i] as const))];
+    for (const [other, port] of others) {
+      if (port !== undefined && port !== 0 && port >= base && port <= last) throw new UsageError(`${other} ${port} is one of the nodes' ${flag} ports (${base}-${last}); move one of them`);
+    }
+    for (let p = base; p <= last; p++) await checkListen(opts.host, p, `${flag} (node ${p - base + 1}'s port)`);
   }
-  for (let p = base; p <= last; p++) await checkListen(opts.host, p, `--client-ports (node ${p - base + 1}'s port)`);
 }
 
 /** Everything that can be refused before a worker starts; what runStart needs from it. */
@@ -136,8 +145,8 @@ async function preflight(opts: StartOptions): Promise<{ token?: string; loopback
   // An address this machine does not have is the first thing to hear about, token or not.
   await checkListen(opts.host, opts.port, '--port');
   if (opts.respPort !== undefined) await checkListen(opts.host, opts.respPort, '--resp-port');
-  if (opts.clientPorts !== undefined) await checkClientPorts(opts);
-  const problem = accessProblem({ host: opts.host, loopback, token: token !== undefined, insecure: opts.insecure === true, respPort: opts.respPort !== undefined });
+  await checkClientPorts(opts);
+  const problem = accessProblem({ host: opts.host, loopback, token: token !== undefined, insecure: opts.insecure === true, respPort: opts.respPort !== undefined ? '--resp-port' : opts.respClientPorts !== undefined ? '--resp-client-ports' : null });
   if (problem !== null) throw new UsageError(problem);
   const dataDir = opts.dataDir === undefined ? undefined : prepareDataDir(opts.dataDir);
   return { ...(token !== undefined ? { token } : {}), loopback, ...(dataDir !== undefined ? { dataDir } : {}) };
@@ -164,8 +173,13 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
       heartbeatMs: opts.heartbeatMs,
       seed: opts.seed,
       snapshot: { entries: opts.snapshotEntries, bytes: opts.snapshotBytes, catchUpEntries: opts.snapshotCatchUp, retainEntriesMax: Math.max(snapshotSettingsDefault.retainEntriesMax, opts.snapshotCatchUp) },
-      ...(opts.clientPorts !== undefined
-        ? { clientPorts: { base: opts.clientPorts, api: { host: opts.host, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax, faultApi: opts.faultApi, ...(checked.token !== undefined ? { token: checked.token } : {}) } } }
+      ...(opts.clientPorts !== undefined || opts.respClientPorts !== undefined
+        ? {
+            clientPorts: {
+              ...(opts.clientPorts !== undefined ? { base: opts.clientPorts, api: { host: opts.host, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax, faultApi: opts.faultApi, ...(checked.token !== undefined ? { token: checked.token } : {}) } } : {}),
+              ...(opts.respClientPorts !== undefined ? { respBase: opts.respClientPorts, resp: { host: opts.host, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax } } : {}),
+            },
+          }
         : {}),
       raft: {
         ...(opts.inflightBytesMax !== undefined ? { inflightBytesMax: opts.inflightBytesMax } : {}),
@@ -233,7 +247,11 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
   if (!opts.faultApi) process.stdout.write('concur: fault API off (--no-fault-api): crash, restart, pause, resume, partition, isolate, cut, faults and heal answer 403\n');
   if (opts.clientPorts !== undefined) {
     const urls = cluster.status().nodes.map((n) => `${n.id} ${n.clientUrl}`);
-    process.stdout.write(`concur: nodes serve clients too: ${urls.join(', ')}  (try: curl -X PUT --data v ${cluster.clientUrl(1).clientUrl}/kv/k)\n`);
+    process.stdout.write(`concur: nodes serve HTTP clients too: ${urls.join(', ')}  (try: curl -X PUT --data v ${cluster.clientUrl(1).clientUrl}/kv/k)\n`);
+  }
+  if (opts.respClientPorts !== undefined) {
+    const urls = cluster.status().nodes.map((n) => `${n.id} ${n.respUrl}`);
+    process.stdout.write(`concur: nodes speak the Redis protocol too: ${urls.join(', ')}  (try: redis-cli -p ${opts.respClientPorts} set k v)\n`);
   }
   if (resp) process.stdout.write(`concur: Redis protocol on ${resp.url}  (try: redis-cli -p ${resp.port} ping)\n`);
   process.stdout.write(`concur: apps on the log: ${cluster.apps.map((a) => a.name).join(', ')}\n`);
