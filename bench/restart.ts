@@ -25,6 +25,7 @@ export interface RestartBenchOptions {
 export interface RestartCase {
   snapshotEntries: number;
   entriesWritten: number;
+  /** Writing them, with the waits after each step for the follower's catch-up and snapshot. */
   writeSec: number;
   /** From the restart call until the node's storage and state were loaded (the `recovered` event). */
   loadMs: number;
@@ -99,11 +100,13 @@ export async function benchRestart(o: RestartBenchOptions, log: (line: string) =
 }
 
 /** Resolves once `follower` has applied everything the leader had applied when this was called. */
-async function waitCaughtUp(c: BenchCluster, follower: number): Promise<void> {
+async function waitCaughtUp(c: BenchCluster, follower: number, timeoutMs = 120_000): Promise<void> {
   const lead = await c.supervisor.call<Stats>(c.leader, 'benchStats');
+  const t0 = performance.now();
   for (;;) {
     const f = await c.supervisor.call<Stats>(follower, 'benchStats');
     if (f.applied >= lead.applied) return;
+    if (performance.now() - t0 > timeoutMs) throw new Error(`node ${follower} did not catch up within ${timeoutMs / 1000} s (applied ${f.applied} of the leader's ${lead.applied})`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }

@@ -135,7 +135,7 @@ export function listenRefusal(host: string, port: number, flag: string, code: st
     case 'EADDRNOTAVAIL':
       return `--host ${host} is not an address of this machine (its addresses: ${localAddresses().join(', ') || 'none found'}); use one of them, or 0.0.0.0 for every interface`;
     case 'EADDRINUSE':
-      return `port ${port} on ${host} is in use; pick another with ${flag}${flag.startsWith('--client-ports') ? '' : ' (0 picks a free one)'}`;
+      return `port ${port} on ${host} is in use; pick another with ${flag}${flag.includes('client-ports') ? '' : ' (0 picks a free one)'}`;
     case 'EACCES':
     case 'EPERM':
       return `port ${port} on ${host} needs privileges this user lacks (ports below 1024 do); pick one from 1024 up with ${flag}`;

@@ -102,13 +102,14 @@ test('a port in use, and --resp-port equal to --port', async () => {
   }
 });
 
-test('--client-ports: a port in use, past 65535, overlapping --port, on Multi-Paxos', async () => {
+test('--client-ports and --resp-client-ports: a port in use, past 65535, overlapping --port and each other, on Multi-Paxos', async () => {
   const holder = createServer();
   await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
   const port = (holder.address() as { port: number }).port;
   try {
     await Promise.all([
       refused(['--nodes', '3', '--client-ports', String(port - 1)], new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use; pick another with --client-ports \\(node 2's port\\)$`)),
+      refused(['--nodes', '3', '--resp-client-ports', String(port - 2)], new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use; pick another with --resp-client-ports \\(node 3's port\\)$`)),
       refused(['--nodes', '3', '--client-ports', '65534'], /--client-ports 65534 gives node 3 port 65536, past 65535; pick a base of at most 65533/),
       refused(['--nodes', '3', '--port', '7101', '--client-ports', '7100'], /--port 7101 is one of the nodes' --client-ports ports \(7100-7102\); move one of them/),
       refused(['--protocol', 'multipaxos', '--client-ports', '7100'], /--client-ports is served by Raft nodes only/),
