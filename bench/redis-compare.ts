@@ -21,6 +21,8 @@ interface Options {
   rounds: number;
   /** Where concur's load goes: its leader node's own RESP port, or the supervisor's (--resp-port, on the main thread). */
   target: 'leader' | 'api';
+  /** Who serves --resp-port with --target api: the supervisor (main thread) or the leader's thread (concur start --resp-door). */
+  respDoor: 'supervisor' | 'leader';
   /** concur's RESP client ports with --target leader. */
   concurPortBase: number;
 }
@@ -53,6 +55,7 @@ const program = new Command('redis-compare')
   .option('--wal', 'also run concur with --storage wal --fsync batch', false)
   .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers fixed replies, what Node\'s sockets alone cost per request)')
   .addOption(new Option('--target <where>', "where concur's load goes: leader (the leader node's own RESP port, concur start --resp-client-ports) or api (--resp-port, on the main thread)").choices(['leader', 'api']).default('api'))
+  .addOption(new Option('--resp-door <who>', "with --target api: who serves concur's --resp-port (concur start --resp-door): supervisor (the main thread) or leader (the port follows the leader, its thread serves it)").choices(['supervisor', 'leader']).default('supervisor'))
   .option('--concur-port-base <port>', "concur's RESP client ports with --target leader (node N on BASE+N-1)", intOption(1_024, 65_000), 23_990)
   .option('--warmup <s>', 'seconds of SET and GET load, without pipelining and with it in turn, each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 15);
 
@@ -182,7 +185,7 @@ async function socketFloor(o: Options): Promise<Rate[]> {
 
 async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
   const bin = fileURLToPath(new URL('../bin/concur.mjs', import.meta.url));
-  const doors = o.target === 'leader' ? ['--resp-client-ports', String(o.concurPortBase)] : [];
+  const doors = o.target === 'leader' ? ['--resp-client-ports', String(o.concurPortBase)] : ['--resp-door', o.respDoor];
   const args = [bin, 'start', '--nodes', '3', '--storage', storage, ...(storage === 'wal' ? ['--fsync', 'batch'] : []), '--host', host, '--port', '0', '--resp-port', '0', ...doors];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
@@ -205,7 +208,7 @@ async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
     let leader: number | null = null;
     await waitFor('a concur leader', async () => (leader = ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader) !== null);
     const target = o.target === 'leader' ? o.concurPortBase + leader! - 1 : port;
-    say(`concur: 3 nodes, ${storage === 'wal' ? 'WAL storage (fsync batch)' : 'memory storage'}, RESP on ${host}:${target}${o.target === 'leader' ? ` (node ${leader}'s own port: the leader)` : ''}`);
+    say(`concur: 3 nodes, ${storage === 'wal' ? 'WAL storage (fsync batch)' : 'memory storage'}, RESP on ${host}:${target}${o.target === 'leader' ? ` (node ${leader}'s own port: the leader)` : o.respDoor === 'leader' ? ' (--resp-door leader: the port follows the leader)' : ''}`);
     const rates = await load(`concur (${storage})`, target, o, child.pid!, 3);
     const now = ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader;
     if (now !== leader) say(`  concur's leader is now ${now ?? 'none'}; it was ${leader} when the load began`);
@@ -275,7 +278,7 @@ async function main(): Promise<void> {
     say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}${r.loadCpuUs!.toFixed(1).padStart(13)}${m.loadCpuUs!.toFixed(1).padStart(13)}${f ? `${f.cpu!.total.toFixed(1).padStart(7)}${fmt(f.rps).padStart(11)}` : ''}`);
   }
   say('Both cores are busy in every run, so a rate is bounded by about 2 cores / (server + load) µs per request.');
-  process.stdout.write(`${JSON.stringify({ clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rounds: o.rounds, rows, ...(floor ? { floor } : {}) })}\n`);
+  process.stdout.write(`${JSON.stringify({ target: o.target, ...(o.target === 'api' ? { respDoor: o.respDoor } : {}), clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rounds: o.rounds, rows, ...(floor ? { floor } : {}) })}\n`);
 }
 
 await main();

@@ -11,7 +11,8 @@ import type { NodeConfig } from './node-config.ts';
 import type { FromNode } from './protocol.ts';
 import { startNode, type StartedNode } from './node-start.ts';
 import { defaultAppNames, loadApps } from '../platform/registry.ts';
-import type { NodeDoor } from './node-door.ts';
+import type { NodeDoor, NodeDoorOptions } from './node-door.ts';
+import type { RespSettings } from '../resp/settings.ts';
 import { frameKind, isClientAnswer } from './wire.ts';
 
 export { compactEntriesDefault } from './node-host.ts';
@@ -68,27 +69,35 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
     ms: Math.round(ctx.now() - startedAt),
   });
 
-  if (cfg.door !== undefined || cfg.respDoor !== undefined) {
-    // Loaded only here: a node without a client port does not load the HTTP stack.
+  /** Starts the node's door with the given ports (none: a door for the leader port alone). Loaded only here: a node without one does not load the HTTP stack. */
+  const startDoor = async (ports: Pick<NodeDoorOptions, 'api' | 'resp'>): Promise<NodeDoor> => {
     const { NodeDoor } = await import('./node-door.ts');
+    return NodeDoor.start({
+      self: ctx.self,
+      host,
+      peers: () => peers,
+      sendToPeer: (to, frame) => {
+        if (peers.has(to)) ctx.sendEncoded(to, frame);
+      },
+      ...ports,
+      ...(apps !== undefined ? { apps } : {}),
+    });
+  };
+  if (cfg.door !== undefined || cfg.respDoor !== undefined) {
     try {
-      door = await NodeDoor.start({
-        self: ctx.self,
-        host,
-        peers: () => peers,
-        sendToPeer: (to, frame) => {
-          if (peers.has(to)) ctx.sendEncoded(to, frame);
-        },
-        ...(cfg.door !== undefined ? { api: cfg.door } : {}),
-        ...(cfg.respDoor !== undefined ? { resp: cfg.respDoor } : {}),
-        ...(apps !== undefined ? { apps } : {}),
-      });
+      door = await startDoor({ ...(cfg.door !== undefined ? { api: cfg.door } : {}), ...(cfg.respDoor !== undefined ? { resp: cfg.respDoor } : {}) });
     } catch (err) {
       await host.stop();
       lock?.release();
       throw new Error(`node ${ctx.self}: ${(err as Error).message}`);
     }
   }
+  let doorStarting: Promise<NodeDoor> | null = null;
+  const doorForLeaderPort = (): Promise<NodeDoor> => {
+    if (door !== null) return Promise.resolve(door);
+    doorStarting ??= startDoor({}).then((d) => (door = d));
+    return doorStarting;
+  };
 
   let stopped = false;
   const tick = (): void => {
@@ -136,6 +145,13 @@ const createNode: ActorFactory = async (ctx: ActorContext): Promise<Actor> => {
       read: (key: string) => host.readLocal(key),
       digest: () => host.digest(),
       snapshot: () => host.snapshotNow(),
+      /** Listens on the cluster's Redis port (`--resp-door leader`, leader-port.ts) over this node's door. */
+      takeLeaderPort: async (settings: Partial<RespSettings>) => {
+        if (stopped) throw new Error(`node ${ctx.self} is stopping`);
+        return (await doorForLeaderPort()).takeLeaderPort(settings);
+      },
+      /** Stops listening on the cluster's Redis port; the connections taken stay. */
+      releaseLeaderPort: () => door?.releaseLeaderPort(),
       /** Counters for `concur bench raft`: cumulative since start; the caller takes differences. */
       benchStats: () => {
         const elu = performance.eventLoopUtilization();

@@ -1,5 +1,7 @@
 // A node's own client ports (`concur start --client-ports`, `--resp-client-ports`): the HTTP API
-// and the Redis protocol served on the node's worker, as each etcd member serves its clients. Requests go into a client pipeline of the
+// and the Redis protocol served on the node's worker, as each etcd member serves its clients; and
+// the cluster's Redis port while this node holds it (`--resp-door leader`, leader-port.ts).
+// Requests go into a client pipeline of the
 // node's own (the one every front door uses: packed propose frames, sessions, go-back); its
 // frames reach this node's host directly when it leads, and the leader over the rings when it
 // does not. So parsing and answering run on the node threads, and a write sent to the leader's
@@ -60,21 +62,26 @@ export class DoorListenError extends Error {
   override name = 'DoorListenError';
 }
 
-async function listening<T>(start: () => Promise<T>, flag: string, s: { host?: string; port?: number }): Promise<T> {
+async function listening<T>(start: () => Promise<T>, fix: string, s: { host?: string; port?: number }): Promise<T> {
   try {
     return await start();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === undefined) throw err;
     const why = code === 'EADDRINUSE' ? 'the port is in use' : `${code}: ${(err as Error).message}`;
-    throw new DoorListenError(`cannot serve clients on ${s.host ?? '127.0.0.1'}:${s.port} (${why}); free the port or give ${flag} another base`);
+    throw new DoorListenError(`cannot serve clients on ${s.host ?? '127.0.0.1'}:${s.port} (${why}); ${fix}`);
   }
 }
 
 export class NodeDoor {
   private readonly pipeline: ClientPipeline;
+  private readonly kv: ClusterBackend;
   private api: HttpApi | null = null;
   private resp: RespServer | null = null;
+  /** The cluster's Redis port while this node holds it (`--resp-door leader`: it follows the leader). */
+  private leaderPort: RespServer | null = null;
+  /** Leader ports this node listens on no more, still serving the connections they took. */
+  private readonly formerLeaderPorts = new Set<RespServer>();
   /** Frames between the pipeline and this node's host, delivered after the call that sent them (neither is entered from the other). */
   private toHost: Uint8Array[] = [];
   private toPipeline: Uint8Array[] = [];
@@ -82,15 +89,15 @@ export class NodeDoor {
 
   private constructor(private readonly o: NodeDoorOptions) {
     this.pipeline = new ClientPipeline(this.routing());
+    this.kv = this.backend();
   }
 
   /** Starts listening; rejects with DoorListenError when a port cannot be had. */
   static async start(o: NodeDoorOptions): Promise<NodeDoor> {
     const door = new NodeDoor(o);
-    const backend = door.backend();
     try {
-      if (o.api !== undefined) door.api = await listening(() => startHttpApi(backend, o.api), '--client-ports', o.api);
-      if (o.resp !== undefined) door.resp = await listening(() => startRespServer(backend, o.resp), '--resp-client-ports', o.resp);
+      if (o.api !== undefined) door.api = await listening(() => startHttpApi(door.kv, o.api), 'free the port or give --client-ports another base', o.api);
+      if (o.resp !== undefined) door.resp = await listening(() => startRespServer(door.kv, o.resp), 'free the port or give --resp-client-ports another base', o.resp);
     } catch (err) {
       await door.close();
       throw err;
@@ -98,6 +105,25 @@ export class NodeDoor {
     return door;
   }
 
+  /**
+   * Takes the cluster's Redis port (`--resp-door leader`): listens on it over this node's
+   * pipeline until `releaseLeaderPort`. Rejects with DoorListenError while another node (or
+   * process) still holds the port; the supervisor tries again.
+   */
+  async takeLeaderPort(settings: Partial<RespSettings>): Promise<{ port: number }> {
+    this.leaderPort ??= await listening(() => startRespServer(this.kv, settings), 'free the port or give --resp-port another one', settings);
+    return { port: this.leaderPort.port };
+  }
+
+  /** Gives the cluster's Redis port up: new connections go to whichever node takes it next; the ones this node took stay. */
+  async releaseLeaderPort(): Promise<void> {
+    const held = this.leaderPort;
+    if (held === null) return;
+    this.leaderPort = null;
+    this.formerLeaderPorts.add(held);
+    held.server.once('close', () => this.formerLeaderPorts.delete(held));
+    await held.stopListening();
+  }
   /** A frame this node's host sends to itself as a client: an answer for the door's pipeline. */
   fromHost(frame: Uint8Array): void {
     this.toPipeline.push(frame.slice());
@@ -111,7 +137,7 @@ export class NodeDoor {
 
   async close(): Promise<void> {
     this.pipeline.stop();
-    await Promise.all([this.api?.close(), this.resp?.close()]);
+    await Promise.all([this.api?.close(), this.resp?.close(), this.leaderPort?.close(), ...[...this.formerLeaderPorts].map((r) => r.close())]);
   }
 
   private schedule(): void {

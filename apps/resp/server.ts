@@ -25,6 +25,11 @@ export interface RespServer {
   readonly url: string;
   readonly settings: Readonly<RespSettings>;
   readonly door: KvDoor;
+  /**
+   * Stops accepting connections and frees the port (once this resolves another thread may listen
+   * on it); the connections it has stay and are served until they end or `close` is called.
+   */
+  stopListening(): Promise<void>;
   /** Stops accepting, lets every connection finish what it was asked (up to shutdownGraceMs), then cuts. */
   close(): Promise<void>;
 }
@@ -72,6 +77,12 @@ export async function startRespServer(backend: ClusterBackend, overrides: Partia
     for (const c of connections) c.expire(now);
   }, deadlineSweepMs);
   sweep.unref();
+  // 'close' comes once the server listens no more and its last connection has ended.
+  let ended = false;
+  server.once('close', () => {
+    ended = true;
+    clearInterval(sweep);
+  });
 
   const address = server.address() as AddressInfo;
   door.port = address.port;
@@ -84,17 +95,23 @@ export async function startRespServer(backend: ClusterBackend, overrides: Partia
     url: `redis://${urlHost}:${address.port}`,
     settings,
     door,
+    stopListening() {
+      // The listening socket is closed at once (libuv closes its descriptor in the call).
+      if (server.listening) server.close();
+      return new Promise<void>((resolve) => setImmediate(resolve));
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
+        if (ended) return resolve();
         for (const c of connections) c.shutdown();
         const cut = setTimeout(() => {
           for (const c of connections) c.destroy();
         }, settings.shutdownGraceMs);
-        server.close(() => {
+        server.once('close', () => {
           clearTimeout(cut);
-          clearInterval(sweep);
           resolve();
         });
+        if (server.listening) server.close();
       });
       return closing;
     },

@@ -26,6 +26,41 @@ test('start --resp-port serves RESP beside HTTP, prints its address, and shuts d
   }
 });
 
+test('start --resp-port --resp-door leader: the leader\'s node serves the port, the banner says so, SIGINT stops it', async () => {
+  const started = await startCli(['--nodes', '3', '--storage', 'memory', '--resp-port', '0', '--resp-door', 'leader']);
+  try {
+    const leader = await waitForLeader(started.url);
+    const m = /Redis protocol on redis:\/\/127\.0\.0\.1:(\d+), served by the leader's thread \(--resp-door leader\)/.exec(started.output());
+    assert.ok(m, started.output());
+    const c = await RawClient.open(Number(m![1]));
+    assert.is(text(await c.call('SET', 'door', 'leader')), 'OK');
+    assert.is(await (await fetch(`${started.url}/kv/door`)).text(), 'leader');
+    // INFO on a node's door reports that node alone: the one that accepted this connection.
+    assert.match(text(await c.call('INFO', 'concur')), new RegExp(`\\bnode${leader}:role=leader\\b`));
+    started.child.kill('SIGINT');
+    await c.closed;
+    const { code } = await started.exited;
+    assert.is(code, 0, started.output());
+  } finally {
+    started.child.kill('SIGKILL');
+  }
+});
+
+test('--resp-door: needs --resp-port, Raft, and a known value; the kv app as the supervisor\'s door does', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--resp-door', 'leader'], /--resp-door leader says who serves --resp-port; give --resp-port too/],
+    [['--protocol', 'multipaxos', '--resp-port', '0', '--resp-door', 'leader'], /--resp-door leader is served by Raft nodes only/],
+    [['--resp-port', '0', '--resp-door', 'anyone'], /--resp-door.*anyone.*expected one of supervisor, leader/],
+    [['--nodes', '1', '--storage', 'memory', '--apps', 'lock', '--resp-port', '0', '--resp-door', 'leader'], /the Redis protocol serves the kv app, which does not run on this cluster \(it runs lock\)/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runCli(['start', '--port', '0', ...args]);
+    assert.ok(r.code !== 0, `${args.join(' ')} was refused`);
+    assert.match(r.stderr, message);
+    assert.not.match(r.stderr, /\n\s+at /, 'one line, no stack trace');
+  }
+});
+
 test('--resp-port is checked like --port; a cluster without the kv app refuses it', async () => {
   const bad = await runCli(['start', '--port', '0', '--resp-port', '70000']);
   assert.ok(bad.code !== 0);

@@ -27,6 +27,8 @@ const protocols = ['raft', 'multipaxos'] as const;
 /** Flags that set what only Raft nodes have: a Multi-Paxos start refuses them when given. */
 /** A Multi-Paxos node compacts exactly at its snapshot (no catch-up margin) and has no byte limits. */
 const raftOnlyFlags = ['witnesses', 'snapshotCatchUp', 'inflightBytesMax', 'uncommittedBytesMax'] as const;
+/** Where --resp-port's connections are served (apps/cluster/leader-port.ts for `leader`). */
+const respDoors = ['supervisor', 'leader'] as const;
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 interface StartOptions {
@@ -35,6 +37,7 @@ interface StartOptions {
   witnesses?: number[];
   port: number;
   respPort?: number;
+  respDoor: (typeof respDoors)[number];
   clientPorts?: number;
   respClientPorts?: number;
   host: string;
@@ -79,6 +82,7 @@ export function registerStart(program: Command): void {
     .option('--witnesses <ids>', 'node ids (comma-separated) that are witnesses: they vote and hold the log but keep no state machine, e.g. --nodes 3 --witnesses 3', intListOption(1, 15))
     .option('--port <port>', 'HTTP port (0 picks a free one)', intOption(0, 65535), 7070)
     .option('--resp-port <port>', 'also speak the Redis protocol (RESP) to the KV store on this port, e.g. 6380 (0 picks a free one; off unless given)', intOption(0, 65535))
+    .option('--resp-door <where>', "who serves --resp-port: supervisor (the main thread; a connection survives any node's crash) or leader (the port follows the leader: its own thread serves the connections it accepts, no thread hop for a write; a connection stays on its node after leadership moves, forwarding, and closes if that node crashes)", choiceOption(respDoors), 'supervisor' as const)
     .option('--client-ports <base>', 'every node also serves the HTTP KV and app API itself, as each etcd member does: node N on port BASE+N-1 (writes sent to a follower go to the leader over the rings); off unless given', intOption(1, 65535))
     .option('--resp-client-ports <base>', 'every node also speaks the Redis protocol itself: node N on port BASE+N-1; off unless given', intOption(1, 65535))
     .option('--host <host>', 'address to listen on (HTTP and RESP); one other machines can reach needs --token-file (or --insecure)', '127.0.0.1')
@@ -113,6 +117,10 @@ export function registerStart(program: Command): void {
       if (opts.dataDir !== undefined && opts.storage === 'memory') throw new UsageError('--data-dir keeps a write-ahead log; it cannot be used with --storage memory');
       for (const [flag, v] of [['--client-ports', opts.clientPorts], ['--resp-client-ports', opts.respClientPorts]] as const) {
         if (v !== undefined && opts.protocol === 'multipaxos') throw new UsageError(`${flag} is served by Raft nodes only; drop it or use --protocol raft`);
+      }
+      if (opts.respDoor === 'leader') {
+        if (opts.respPort === undefined) throw new UsageError('--resp-door leader says who serves --resp-port; give --resp-port too');
+        if (opts.protocol === 'multipaxos') throw new UsageError('--resp-door leader is served by Raft nodes only; drop it (the supervisor serves --resp-port) or use --protocol raft');
       }
       const w = opts.witnesses ?? [];
       if (w.some((id) => id > opts.nodes)) throw new UsageError(`--witnesses names node ids from 1 to --nodes (${opts.nodes}), got ${w.join(',')}`);
@@ -156,6 +164,7 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
   const { Cluster, ClusterStartError, ClusterConfigError } = await import('../../cluster/cluster.ts');
   const { startHttpApi } = await import('../../http/server.ts');
   const { startRespServer, RespConfigError } = await import('../../resp/server.ts');
+  const { LeaderPort, LeaderPortError } = await import('../../cluster/leader-port.ts');
   const { DirLockedError } = await import('../../../runtime/storage/dir-lock.ts');
   const err = (s: string) => process.stderr.write(s);
   let cluster: Awaited<ReturnType<typeof Cluster.start>>;
@@ -220,14 +229,25 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
     if (code !== undefined) throw new UsageError(listenRefusal(opts.host, opts.port, '--port', code));
     throw e;
   }
-  let resp: Awaited<ReturnType<typeof startRespServer>> | null = null;
+  let resp: { url: string; port: number; close(): Promise<void> } | null = null;
+  let respOnLeader = false;
   if (opts.respPort !== undefined) {
+    const respSettings = { host: opts.host, port: opts.respPort, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax };
     try {
-      resp = await startRespServer(cluster, { host: opts.host, port: opts.respPort, requestDeadlineMs: opts.requestTimeoutMs, valueBytesMax: opts.valueBytesMax });
+      if (opts.respDoor === 'leader') {
+        // The kv app must run, as for the supervisor's door (the nodes' doors do not check it).
+        if (!cluster.apps.some((a) => a.name === 'kv')) throw new RespConfigError(`the Redis protocol serves the kv app, which does not run on this cluster (it runs ${cluster.apps.map((a) => a.name).join(', ')}); start it with --apps kv,...`);
+        const lp = await LeaderPort.start(cluster, { resp: respSettings, warn: (line) => err(`\nconcur: warning: ${line}\n`) });
+        const urlHost = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+        resp = { url: `redis://${urlHost}:${lp.portNumber}`, port: lp.portNumber, close: () => lp.stop() };
+        respOnLeader = true;
+      } else {
+        resp = await startRespServer(cluster, respSettings);
+      }
     } catch (e) {
       await api.close();
       await cluster.stop();
-      if (e instanceof RespConfigError) throw new UsageError(e.message);
+      if (e instanceof RespConfigError || e instanceof LeaderPortError) throw new UsageError(e.message);
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== undefined) throw new UsageError(listenRefusal(opts.host, opts.respPort, '--resp-port', code));
       throw e;
@@ -253,7 +273,7 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
     const urls = cluster.status().nodes.map((n) => `${n.id} ${n.respUrl}`);
     process.stdout.write(`concur: nodes speak the Redis protocol too: ${urls.join(', ')}  (try: redis-cli -p ${opts.respClientPorts} set k v)\n`);
   }
-  if (resp) process.stdout.write(`concur: Redis protocol on ${resp.url}  (try: redis-cli -p ${resp.port} ping)\n`);
+  if (resp) process.stdout.write(`concur: Redis protocol on ${resp.url}${respOnLeader ? ", served by the leader's thread (--resp-door leader)" : ''}  (try: redis-cli -p ${resp.port} ping)\n`);
   process.stdout.write(`concur: apps on the log: ${cluster.apps.map((a) => a.name).join(', ')}\n`);
 
   const tty = process.stderr.isTTY === true;
