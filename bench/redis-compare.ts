@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { intOption } from '../apps/cli/options.ts';
+import { schedPolicies, setSchedPolicy, type SchedPolicy } from '../runtime/sched-policy.ts';
 import { startSocketFloor } from './socket-floor-process.ts';
 import { cpuPerRequest, reapedChildrenTimes, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
 
@@ -25,6 +26,10 @@ interface Options {
   respDoor: 'supervisor' | 'leader';
   /** concur's RESP client ports with --target leader. */
   concurPortBase: number;
+  /** concur start --sched: its threads' scheduling policy. */
+  sched: SchedPolicy;
+  /** redis-server's scheduling policy (normal: as Debian runs it; batch: to see what it buys redis). */
+  redisSched: SchedPolicy;
 }
 
 /** One redis-benchmark test (SET or GET) at one pipeline depth. */
@@ -56,6 +61,8 @@ const program = new Command('redis-compare')
   .option('--no-floor', 'skip the socket floor (bench/socket-floor.mjs: a Node server that answers fixed replies, what Node\'s sockets alone cost per request)')
   .addOption(new Option('--target <where>', "where concur's load goes: leader (the leader node's own RESP port, concur start --resp-client-ports) or api (--resp-port, on the main thread)").choices(['leader', 'api']).default('api'))
   .addOption(new Option('--resp-door <who>', "with --target api: who serves concur's --resp-port (concur start --resp-door): supervisor (the main thread) or leader (the port follows the leader, its thread serves it)").choices(['supervisor', 'leader']).default('supervisor'))
+  .addOption(new Option('--sched <policy>', "concur's threads' scheduling policy (concur start --sched): batch (its default) or normal").choices(schedPolicies).default('batch'))
+  .addOption(new Option('--redis-sched <policy>', "redis-server's scheduling policy: normal (as it is run by default) or batch (to see what SCHED_BATCH does for redis)").choices(schedPolicies).default('normal'))
   .option('--concur-port-base <port>', "concur's RESP client ports with --target leader (node N on BASE+N-1)", intOption(1_024, 65_000), 23_990)
   .option('--warmup <s>', 'seconds of SET and GET load, without pipelining and with it in turn, each server gets before the measured runs, so a JIT has compiled its hot paths (0: none)', intOption(0, 600), 15);
 
@@ -165,7 +172,11 @@ async function redisServer(o: Options): Promise<Rate[]> {
   try {
     await waitFor('redis-server', async () => (await run('redis-cli', ['-h', host, '-p', String(port), 'PING'], 5_000)).trim() === 'PONG');
     const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
-    say(`redis-server on ${host}:${port}, no persistence (${version})`);
+    if (o.redisSched === 'batch') {
+      const why = setSchedPolicy('batch', child.pid!);
+      if (why !== null) throw new Error(`cannot run redis-server SCHED_BATCH: ${why}`);
+    }
+    say(`redis-server on ${host}:${port}, no persistence${o.redisSched === 'batch' ? ', SCHED_BATCH' : ''} (${version})`);
     return await load('redis', port, o, child.pid!, 0);
   } finally {
     await stop(child, 'SIGTERM');
@@ -186,7 +197,7 @@ async function socketFloor(o: Options): Promise<Rate[]> {
 async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
   const bin = fileURLToPath(new URL('../bin/concur.mjs', import.meta.url));
   const doors = o.target === 'leader' ? ['--resp-client-ports', String(o.concurPortBase)] : ['--resp-door', o.respDoor];
-  const args = [bin, 'start', '--nodes', '3', '--storage', storage, ...(storage === 'wal' ? ['--fsync', 'batch'] : []), '--host', host, '--port', '0', '--resp-port', '0', ...doors];
+  const args = [bin, 'start', '--nodes', '3', '--storage', storage, ...(storage === 'wal' ? ['--fsync', 'batch'] : []), '--host', host, '--port', '0', '--resp-port', '0', '--sched', o.sched, ...doors];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     let out = '';
@@ -208,7 +219,7 @@ async function concur(o: Options, storage: 'memory' | 'wal'): Promise<Rate[]> {
     let leader: number | null = null;
     await waitFor('a concur leader', async () => (leader = ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader) !== null);
     const target = o.target === 'leader' ? o.concurPortBase + leader! - 1 : port;
-    say(`concur: 3 nodes, ${storage === 'wal' ? 'WAL storage (fsync batch)' : 'memory storage'}, RESP on ${host}:${target}${o.target === 'leader' ? ` (node ${leader}'s own port: the leader)` : o.respDoor === 'leader' ? ' (--resp-door leader: the port follows the leader)' : ''}`);
+    say(`concur: 3 nodes, ${storage === 'wal' ? 'WAL storage (fsync batch)' : 'memory storage'}, threads ${o.sched === 'batch' ? 'SCHED_BATCH' : 'SCHED_OTHER'}, RESP on ${host}:${target}${o.target === 'leader' ? ` (node ${leader}'s own port: the leader)` : o.respDoor === 'leader' ? ' (--resp-door leader: the port follows the leader)' : ''}`);
     const rates = await load(`concur (${storage})`, target, o, child.pid!, 3);
     const now = ((await (await fetch(`${url}/cluster`)).json()) as { leader: number | null }).leader;
     if (now !== leader) say(`  concur's leader is now ${now ?? 'none'}; it was ${leader} when the load began`);
@@ -278,7 +289,7 @@ async function main(): Promise<void> {
     say(`${r.test.padEnd(4)}${String(r.pipeline).padStart(4)}${r.cpu!.total.toFixed(1).padStart(8)}${c.total.toFixed(1).padStart(9)}${c.main.toFixed(1).padStart(7)}${c.workers.toFixed(1).padStart(7)}${c.other.toFixed(1).padStart(7)}${w ? w.cpu!.total.toFixed(1).padStart(8) : ''}${r.loadCpuUs!.toFixed(1).padStart(13)}${m.loadCpuUs!.toFixed(1).padStart(13)}${f ? `${f.cpu!.total.toFixed(1).padStart(7)}${fmt(f.rps).padStart(11)}` : ''}`);
   }
   say('Both cores are busy in every run, so a rate is bounded by about 2 cores / (server + load) µs per request.');
-  process.stdout.write(`${JSON.stringify({ target: o.target, ...(o.target === 'api' ? { respDoor: o.respDoor } : {}), clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rounds: o.rounds, rows, ...(floor ? { floor } : {}) })}\n`);
+  process.stdout.write(`${JSON.stringify({ target: o.target, ...(o.target === 'api' ? { respDoor: o.respDoor } : {}), sched: o.sched, redisSched: o.redisSched, clients: o.clients, requests: o.requests, valueBytes: o.valueBytes, pipeline: o.pipeline, rounds: o.rounds, rows, ...(floor ? { floor } : {}) })}\n`);
 }
 
 await main();

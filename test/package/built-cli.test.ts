@@ -133,9 +133,10 @@ test('--version and --help run compiled and load no cluster, runtime or protocol
   for (const command of ['start', 'chaos', 'check', 'bench', 'sim', 'kv', 'lock', 'member', 'cluster', 'app']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
   assert.ok(help.loaded.includes('dist/apps/cli/commands/start.js'), 'help lists every command, so it loads each one');
   // Leaf modules of constants (fsync policies, Raft defaults, the PRNG behind chaos's fault list,
-  // the fault model's limits) and makeDirs (node:fs only, for start's checks) are fine; the code that runs a cluster, a WAL, a protocol or the
-  // simulator is not.
-  const heavy = help.loaded.filter((f) => engine.test(f) && !['dist/runtime/storage/types.js', 'dist/protocols/raft/config.js', 'dist/runtime/rng.js', 'dist/runtime/faults.js', 'dist/runtime/storage/make-dirs.js', 'dist/apps/cluster/snapshot-keeper.js'].includes(f));
+  // the fault model's limits), makeDirs (node:fs only, for start's checks) and the scheduling
+  // policies (node built-ins only, for start's --sched) are fine; the code that runs a cluster, a
+  // WAL, a protocol or the simulator is not.
+  const heavy = help.loaded.filter((f) => engine.test(f) && !['dist/runtime/storage/types.js', 'dist/protocols/raft/config.js', 'dist/runtime/rng.js', 'dist/runtime/faults.js', 'dist/runtime/storage/make-dirs.js', 'dist/apps/cluster/snapshot-keeper.js', 'dist/runtime/sched-policy.js'].includes(f));
   assert.equal(heavy, [], `--help loaded ${heavy.join(', ')}`);
   assert.not.ok(help.loaded.some((f) => f.endsWith('.ts')), 'no TypeScript source');
 });
