@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import autocannon from 'autocannon';
 import { intOption } from '../apps/cli/options.ts';
+import { schedPolicies, setSchedPolicy, type SchedPolicy } from '../runtime/sched-policy.ts';
 import { startSocketFloor } from './socket-floor-process.ts';
 import { cpuPerRequest, threadTimes, type CpuPerRequest } from './thread-cpu.ts';
 
@@ -24,6 +25,10 @@ interface Options {
   target: 'leader' | 'api';
   /** concur's client ports (--client-ports), with --target leader. */
   concurPortBase: number;
+  /** concur start --sched: its threads' scheduling policy. */
+  sched: SchedPolicy;
+  /** etcd's scheduling policy (normal: as it is run by default; batch: to see what it buys etcd). */
+  etcdSched: SchedPolicy;
 }
 
 interface LoadResult {
@@ -54,7 +59,9 @@ const program = new Command('etcd-compare')
   .option('--value-bytes <n>', 'bytes per value', intOption(1, 65_536), 64)
   .option('--etcd-port-base <port>', 'first of etcd\'s loopback ports', intOption(1_024, 65_000), 23_790)
   .addOption(new Option('--target <where>', 'leader: each system\'s leader (etcd\'s leader member; the client port of concur\'s leader node, concur start --client-ports); api: concur\'s cluster HTTP API (the main thread) and etcd\'s first member').choices(['leader', 'api']).default('leader'))
-  .option('--concur-port-base <port>', 'concur\'s client ports with --target leader (node N on BASE+N-1)', intOption(1_024, 65_000), 23_890);
+  .option('--concur-port-base <port>', 'concur\'s client ports with --target leader (node N on BASE+N-1)', intOption(1_024, 65_000), 23_890)
+  .addOption(new Option('--sched <policy>', "concur's threads' scheduling policy (concur start --sched): batch (its default) or normal").choices(schedPolicies).default('batch'))
+  .addOption(new Option('--etcd-sched <policy>', "etcd's scheduling policy: normal (as it is run by default) or batch (to see what SCHED_BATCH does for etcd)").choices(schedPolicies).default('normal'));
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -107,7 +114,7 @@ async function etcdLeaderUrl(o: Options): Promise<string> {
 function startConcur(o: Options): Promise<{ child: ChildProcess; url: string }> {
   const bin = fileURLToPath(new URL('../bin/concur.mjs', import.meta.url));
   const doors = o.target === 'leader' ? ['--client-ports', String(o.concurPortBase)] : [];
-  const child = spawn(process.execPath, [bin, 'start', '--nodes', '3', '--storage', 'memory', '--host', host, '--port', '0', ...doors], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'start', '--nodes', '3', '--storage', 'memory', '--host', host, '--port', '0', '--sched', o.sched, ...doors], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`concur start printed no URL within ${startTimeoutMs} ms:\n${out}`)), startTimeoutMs);
@@ -175,12 +182,18 @@ async function main(): Promise<void> {
       // A fresh etcd each round: one restarted on the last round's data would replay its log first.
       const roundDir = join(dataDir, `round-${round}`);
       etcd = startEtcd(o, roundDir);
+      if (o.etcdSched === 'batch') {
+        for (const m of etcd) {
+          const why = setSchedPolicy('batch', m.pid!);
+          if (why !== null) throw new Error(`cannot run etcd SCHED_BATCH: ${why}`);
+        }
+      }
       await waitFor('etcd', async () => {
         const res = await fetch(`${etcdUrl}/health`);
         return res.ok && ((await res.json()) as { health?: string }).health === 'true';
       });
       const etcdTarget = o.target === 'leader' ? await etcdLeaderUrl(o) : etcdUrl;
-      say(`etcd: 3 members on ${host}:${o.etcdPortBase}-${o.etcdPortBase + 2}, data on ${dataDir}; load on ${etcdTarget}${o.target === 'leader' ? ' (the leader)' : ''}`);
+      say(`etcd: 3 members on ${host}:${o.etcdPortBase}-${o.etcdPortBase + 2}, data on ${dataDir}${o.etcdSched === 'batch' ? ', SCHED_BATCH' : ''}; load on ${etcdTarget}${o.target === 'leader' ? ' (the leader)' : ''}`);
       const e = await load('etcd', o, { url: `${etcdTarget}/v3/kv/put`, method: 'POST', body: JSON.stringify({ key: b64('bench'), value: b64(value) }), headers: { 'content-type': 'application/json' } }, etcd.map((p) => p.pid!), 0);
       // Each system runs alone: an idle concur still ticks (its nodes take a few % of a core), and
       // that would be taken from etcd's cores during etcd's run, as an idle etcd's from concur's.
@@ -238,7 +251,7 @@ async function main(): Promise<void> {
       say('         what Node\'s sockets alone cost per request at this load: the least concur\'s main thread could spend');
     }
     say('Both cores are busy in every run, so a rate is bounded by about 2 cores / (server + autocannon) µs per put.');
-    process.stdout.write(`${JSON.stringify({ connections: o.connections, durationSec: o.duration, valueBytes: o.valueBytes, etcd: e, concur: c, ratio, rounds, ...(f ? { floor: f } : {}) })}\n`);
+    process.stdout.write(`${JSON.stringify({ connections: o.connections, sched: o.sched, etcdSched: o.etcdSched, durationSec: o.duration, valueBytes: o.valueBytes, etcd: e, concur: c, ratio, rounds, ...(f ? { floor: f } : {}) })}\n`);
   } finally {
     if (concur) {
       concur.kill('SIGINT');
