@@ -75,4 +75,17 @@ test('concur start runs its threads SCHED_BATCH by default and says so; --sched 
   assert.match(bad.stderr, /--sched <policy>.*expected one of batch, normal, got "fifo"/);
 });
 
+test('concur bench runs SCHED_BATCH too, as start does, and takes --sched after the benchmark\'s name', async () => {
+  const small = ['--count', '1000', '--port-count', '1000'];
+  const batch = await runCli(['bench', 'transport', ...small]);
+  assert.is(batch.code, 0, batch.stderr);
+  assert.match(batch.stderr, /^bench: threads SCHED_BATCH, as concur start runs them/m);
+  const normal = await runCli(['bench', 'transport', '--sched', 'normal', ...small]);
+  assert.is(normal.code, 0, normal.stderr);
+  assert.not.match(normal.stderr, /SCHED_BATCH/);
+  const bad = await runCli(['bench', 'raft', '--sched', 'idle']);
+  assert.is(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--sched <policy>.*expected one of batch, normal, got "idle"/);
+});
+
 test.run();

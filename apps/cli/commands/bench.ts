@@ -2,12 +2,19 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { choiceOption, intListOption, intOption, listOption, UsageError } from '../options.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/types.ts';
+import { schedPolicies, setSchedPolicy, type SchedPolicy } from '../../../runtime/sched-policy.ts';
 
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
     .description('run a benchmark: transport, kv, reads, locks, soak, restart, replication, witness, raft')
-    .addHelpText('after', '\nEach has its own --help (concur bench raft --help). What they measure and figures from this machine: README, "Benchmarks".');
+    .addHelpText('after', '\nEach has its own --help (concur bench raft --help). What they measure and figures from this machine: README, "Benchmarks".')
+    // The threads' policy `concur start` gives its cluster, so that a benchmark measures what users get.
+    .hook('preAction', (_bench, sub) => {
+      const policy = (sub.opts() as { sched: SchedPolicy }).sched;
+      const why = setSchedPolicy(policy);
+      if (policy === 'batch') process.stderr.write(why === null ? 'bench: threads SCHED_BATCH, as concur start runs them (--sched normal: the OS default)\n' : `bench: warning: the threads keep the default scheduling policy (--sched batch: ${why})\n`);
+    });
 
   bench
     .command('transport')
@@ -270,6 +277,10 @@ export function registerBench(program: Command): void {
       log(`report: ${written.markdown}  (took ${report.durationSec} s)`);
       if (opts.json) process.stdout.write(`${JSON.stringify(jsonSummary(report))}\n`);
     });
+  // Every benchmark takes it after its name, as start does.
+  for (const sub of bench.commands) {
+    sub.option('--sched <policy>', "Linux scheduling policy of the benchmark's threads, as concur start --sched: batch or normal (the OS default)", choiceOption(schedPolicies), 'batch' as SchedPolicy);
+  }
 }
 
 /** More cells than this is a typo, not a sweep (each takes seconds). */
