@@ -7,8 +7,9 @@
 // before it has written its round's results, and each switch costs both threads. Under SCHED_BATCH
 // the kernel does not let a woken thread preempt a running one (its wake-up preemption skips batch
 // tasks), so the waker finishes its turn first; a thread's share of the CPU is unchanged. Measured
-// on `redis-benchmark -c 50` against `concur start --nodes 3 --storage memory --resp-port`: 10–20 %
-// less CPU a request and 10–30 % more requests a second (README, the Redis protocol section).
+// on `redis-benchmark -c 50` against `concur start --nodes 3 --storage memory --resp-port`, four
+// alternated pairs: up to 19 % less CPU a request and up to 18 % more SETs a second without
+// pipelining (one pair even), 17–30 % more GETs (README, `concur start`).
 //
 // Node has no call for sched_setscheduler; util-linux's `chrt` (in every Debian) makes it. A
 // thread started later inherits the policy of the thread that starts it, so setting the process
@@ -37,6 +38,17 @@ export function setSchedPolicy(policy: SchedPolicy, pid = process.pid): string |
     const said = err.stderr?.toString().trim();
     return `chrt failed: ${said !== undefined && said !== '' ? said : err.message}`;
   }
+}
+
+/**
+ * `--sched` for this process, before its workers start (`concur start`, `concur bench`): whether
+ * its threads now run SCHED_BATCH, and what to tell the user when batch was asked for and could
+ * not be had (the process runs on under the default).
+ */
+export function applySchedPolicy(policy: SchedPolicy): { batch: boolean; warning: string | null } {
+  const why = setSchedPolicy(policy);
+  if (why === null) return { batch: policy === 'batch', warning: null };
+  return { batch: false, warning: policy === 'batch' ? `the threads keep the default scheduling policy (--sched batch: ${why}); --sched normal runs without it` : null };
 }
 
 /** The policy of each thread of process `pid` now ('other', 'batch', ...), by thread id, from /proc. */

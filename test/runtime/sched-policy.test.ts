@@ -4,8 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { setSchedPolicy, threadPolicies } from '../../runtime/sched-policy.ts';
+import { applySchedPolicy, setSchedPolicy, threadPolicies } from '../../runtime/sched-policy.ts';
 import { runCli, startCli, waitForLeader } from '../support/cli-process.ts';
 
 /** A Node process that starts a worker thread when told to (a line on stdin) and says so. */
@@ -19,9 +18,26 @@ function childWithLateWorker(): ChildProcess {
   return spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
 }
 
-async function line(child: ChildProcess, text: string): Promise<void> {
-  let out = '';
-  while (!out.includes(text)) out += String((await once(child.stdout!, 'data'))[0]);
+/** Waits for `text` on the child's stdout; fails if the child exits first or 10 s pass. */
+function line(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = (d: Buffer) => {
+      out += String(d);
+      if (out.includes(text)) done();
+    };
+    const onExit = (code: number | null) => done(new Error(`the child exited (${String(code)}) before printing "${text}"; it printed: ${out}`));
+    const timer = setTimeout(() => done(new Error(`no "${text}" from the child within 10 s; it printed: ${out}`)), 10_000);
+    child.stdout!.on('data', onData);
+    child.on('exit', onExit);
+  });
 }
 
 function policiesOf(pid: number): string[] {
@@ -53,6 +69,18 @@ test('a process that is not there: the reason is returned, nothing thrown', () =
   const why = setSchedPolicy('batch', 2 ** 22 + 12345); // above Linux's largest pid
   assert.ok(why !== null);
   assert.match(why!, /^chrt failed: /);
+});
+
+test('without chrt: batch is not claimed, and the warning says why and what to do; normal says nothing', () => {
+  const path = process.env.PATH;
+  process.env.PATH = '/nonexistent'; // chrt cannot be found; this process keeps its policy
+  try {
+    assert.equal(applySchedPolicy('batch'), { batch: false, warning: 'the threads keep the default scheduling policy (--sched batch: chrt is not installed (it is in util-linux)); --sched normal runs without it' });
+    assert.equal(applySchedPolicy('normal'), { batch: false, warning: null });
+  } finally {
+    process.env.PATH = path;
+  }
+  assert.ok([...threadPolicies().values()].every((p) => p === 'other'), 'the test process was left as it was');
 });
 
 test('concur start runs its threads SCHED_BATCH by default and says so; --sched normal leaves them SCHED_OTHER; a bad value is refused', async () => {

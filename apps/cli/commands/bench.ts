@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { choiceOption, intListOption, intOption, listOption, UsageError } from '../options.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/types.ts';
-import { schedPolicies, setSchedPolicy, type SchedPolicy } from '../../../runtime/sched-policy.ts';
+import { applySchedPolicy, schedPolicies, type SchedPolicy } from '../../../runtime/sched-policy.ts';
 
 export function registerBench(program: Command): void {
   const bench = program
@@ -11,9 +11,9 @@ export function registerBench(program: Command): void {
     .addHelpText('after', '\nEach has its own --help (concur bench raft --help). What they measure and figures from this machine: README, "Benchmarks".')
     // The threads' policy `concur start` gives its cluster, so that a benchmark measures what users get.
     .hook('preAction', (_bench, sub) => {
-      const policy = (sub.opts() as { sched: SchedPolicy }).sched;
-      const why = setSchedPolicy(policy);
-      if (policy === 'batch') process.stderr.write(why === null ? 'bench: threads SCHED_BATCH, as concur start runs them (--sched normal: the OS default)\n' : `bench: warning: the threads keep the default scheduling policy (--sched batch: ${why})\n`);
+      const sched = applySchedPolicy((sub.opts() as { sched: SchedPolicy }).sched);
+      if (sched.batch) process.stderr.write('bench: threads SCHED_BATCH, as concur start runs them (--sched normal: the OS default)\n');
+      if (sched.warning !== null) process.stderr.write(`bench: warning: ${sched.warning}\n`);
     });
 
   bench

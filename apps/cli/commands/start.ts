@@ -12,7 +12,7 @@ import { readTokenFile, tokenFileEnv } from '../token-file.ts';
 import { fsyncPolicies, type FsyncPolicy } from '../../../runtime/storage/types.ts';
 import { defaultRaftSettings } from '../../../protocols/raft/config.ts';
 import { snapshotSettingsDefault } from '../../cluster/snapshot-keeper.ts';
-import { schedPolicies, setSchedPolicy, type SchedPolicy } from '../../../runtime/sched-policy.ts';
+import { applySchedPolicy, schedPolicies, type SchedPolicy } from '../../../runtime/sched-policy.ts';
 
 export function electionRangeOption(value: string): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(value.trim());
@@ -171,8 +171,8 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
   const { DirLockedError } = await import('../../../runtime/storage/dir-lock.ts');
   const err = (s: string) => process.stderr.write(s);
   // Before the workers start: each inherits the policy of the thread that starts it.
-  const schedProblem = setSchedPolicy(opts.sched);
-  if (schedProblem !== null && opts.sched === 'batch') err(`concur: warning: the threads keep the default scheduling policy (--sched batch: ${schedProblem}); --sched normal runs without it\n`);
+  const sched = applySchedPolicy(opts.sched);
+  if (sched.warning !== null) err(`concur: warning: ${sched.warning}\n`);
   let cluster: Awaited<ReturnType<typeof Cluster.start>>;
   try {
     cluster = await Cluster.start({
@@ -263,7 +263,7 @@ async function runStart(opts: StartOptions, checked: { token?: string; loopback:
   const where = cluster.dataDir ? `${opts.storage === 'wal' ? (paxos ? 'Paxos logs' : 'WAL') : 'storage'} in ${cluster.dataDir}${opts.dataDir === undefined ? ' (temporary)' : ''}` : 'in-memory storage';
   const witnesses = cluster.members().filter((m) => m.role === 'witness').map((m) => m.id);
   const formatBallot = paxos ? (await import('../../../protocols/paxos/index.ts')).formatBallot : String;
-  process.stdout.write(`concur: ${cluster.supervisor.ids.length}-node ${paxos ? 'Multi-Paxos' : 'Raft'} cluster${witnesses.length > 0 ? ` (witness${witnesses.length > 1 ? 'es' : ''}: ${witnesses.join(', ')})` : ''}, ${where}, fsync ${opts.fsync}${schedProblem === null && opts.sched === 'batch' ? ', threads SCHED_BATCH' : ''}\n`);
+  process.stdout.write(`concur: ${cluster.supervisor.ids.length}-node ${paxos ? 'Multi-Paxos' : 'Raft'} cluster${witnesses.length > 0 ? ` (witness${witnesses.length > 1 ? 'es' : ''}: ${witnesses.join(', ')})` : ''}, ${where}, fsync ${opts.fsync}${sched.batch ? ', threads SCHED_BATCH' : ''}\n`);
   // The token itself is never printed: the banner names the file it came from.
   const curl = opts.tokenFile === undefined ? `curl ${api.url}/cluster` : `curl -H "Authorization: Bearer $(cat ${opts.tokenFile})" ${api.url}/cluster`;
   process.stdout.write(`concur: HTTP API on ${api.url}  (try: ${curl})\n`);
